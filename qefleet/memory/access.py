@@ -1,0 +1,76 @@
+"""The one access policy every memory operation goes through.
+
+Levels (checked after blocks, owner and system agents):
+  private  the owner only
+  team     agents of the owner's team: read, write, share
+  swarm    agents of the owner's swarm: read, write, share
+  public   every agent: read, share
+  system   system agents only (not even a non-system owner)
+
+- System agents may do everything, blocks included: they administer the swarm.
+- The owner may do everything on its non-system records and is never blocked.
+- A block in the entry's ACL denies every operation, whatever is granted.
+- A grant gives the listed permissions on private, team, swarm and public
+  records; system-level records ignore grants.
+- Delete, clear, changing owner or level, revoking and blocking are never
+  granted by the level: only the owner (delete, change) or a system agent.
+- `clear` (wipe a partition) is for system agents only.
+"""
+
+from .models import AccessLevel, Permission
+
+READ = Permission.READ
+WRITE = Permission.WRITE
+DELETE = Permission.DELETE
+SHARE = Permission.SHARE
+CHANGE = "change"  # owner, level, blocks and revokes
+CLEAR = "clear"
+
+LEVEL_PERMISSIONS = {
+    AccessLevel.PRIVATE: set(),
+    AccessLevel.TEAM: {READ, WRITE, SHARE},
+    AccessLevel.SWARM: {READ, WRITE, SHARE},
+    AccessLevel.PUBLIC: {READ, SHARE},
+    AccessLevel.SYSTEM: set(),
+}
+
+
+def _same(a, b):
+    return bool(a) and a == b
+
+
+def permissions(actor, record):
+    """The set of operations `actor` may perform on `record` (an Owned row or
+    a provider's virtual entry). `actor` is an Agent or None."""
+    if actor is None:
+        return set()
+    if actor.is_system:
+        return {READ, WRITE, DELETE, SHARE, CHANGE}
+    if record.access_level == AccessLevel.SYSTEM:
+        return set()
+    if record.owner_id == actor.agent_id:
+        return {READ, WRITE, DELETE, SHARE, CHANGE}
+    acl = record.acl
+    if acl is not None and acl.blocks(actor.agent_id):
+        return set()
+    allowed = set(acl.permissions_of(actor.agent_id)) if acl is not None else set()
+    level = record.access_level
+    if (
+        level == AccessLevel.PUBLIC
+        or (level == AccessLevel.TEAM and _same(record.team, actor.team))
+        or (level == AccessLevel.SWARM and _same(record.swarm, actor.swarm))
+    ):
+        allowed |= LEVEL_PERMISSIONS[level]
+    return allowed
+
+
+def can(actor, operation, record=None):
+    """May `actor` perform `operation` on `record`? `clear` takes no record."""
+    if operation == CLEAR:
+        return actor is not None and actor.is_system
+    return operation in permissions(actor, record)
+
+
+def can_set_level(actor, level):
+    """Only system agents may create or move records to the system level."""
+    return level != AccessLevel.SYSTEM or (actor is not None and actor.is_system)

@@ -1,0 +1,40 @@
+"""Errors the memory service raises; the API renders each as a JSON 4xx."""
+
+
+class MemoryError(Exception):
+    status = 400
+    code = "bad_request"
+
+    def __init__(self, message, field=None):
+        super().__init__(message)
+        self.message = message
+        self.field = field
+
+    def to_dict(self):
+        body = {"error": self.code, "message": self.message}
+        if self.field:
+            body["field"] = self.field
+        return body
+
+
+class Invalid(MemoryError):
+    status = 400
+    code = "invalid"
+
+
+class NotFound(MemoryError):
+    status = 404
+    code = "not_found"
+
+    def __init__(self, message="Not found.", field=None):
+        super().__init__(message, field)
+
+
+class Forbidden(MemoryError):
+    status = 403
+    code = "forbidden"
+
+
+class Conflict(MemoryError):
+    status = 409
+    code = "conflict"

@@ -1,0 +1,612 @@
+"""The 15 swarm-memory tables.
+
+Every record except the registry and the ACL is *owned*: it carries the owner
+agent, its access level, and the owner's team and swarm as they were when it
+was written, so the one policy function in access.py can judge any of them.
+Expiring tables hide expired rows from `objects` at once; the sweeper deletes
+them later through `with_expired`.
+"""
+
+import hashlib
+import secrets
+from datetime import timedelta
+
+from django.core.exceptions import ValidationError
+from django.db import models
+from django.utils import timezone
+
+DAY = 24 * 3600
+
+
+class AccessLevel(models.TextChoices):
+    PRIVATE = "private"
+    TEAM = "team"
+    SWARM = "swarm"
+    PUBLIC = "public"
+    SYSTEM = "system"
+
+
+class Permission(models.TextChoices):
+    READ = "read"
+    WRITE = "write"
+    DELETE = "delete"
+    SHARE = "share"
+
+
+class AgentStatus(models.TextChoices):
+    ACTIVE = "active"
+    IDLE = "idle"
+    TERMINATED = "terminated"
+
+
+class Agent(models.Model):
+    """agent_registry: who an agent is; its identity comes from its tokens."""
+
+    agent_id = models.SlugField(max_length=64, unique=True)
+    type = models.CharField(max_length=64)
+    capabilities = models.JSONField(default=list, blank=True)
+    status = models.CharField(max_length=16, choices=AgentStatus.choices, default=AgentStatus.ACTIVE, db_index=True)
+    team = models.SlugField(max_length=64, blank=True)
+    swarm = models.SlugField(max_length=64, blank=True)
+    is_system = models.BooleanField(default=False, help_text="System agents administer the swarm's memory.")
+    performance = models.JSONField(default=dict, blank=True)
+    last_heartbeat_at = models.DateTimeField(null=True, blank=True)
+    created_at = models.DateTimeField(auto_now_add=True)
+    updated_at = models.DateTimeField(auto_now=True)
+
+    class Meta:
+        db_table = "agent_registry"
+        ordering = ["agent_id"]
+
+    def __str__(self):
+        return self.agent_id
+
+    def heartbeat(self, status=None):
+        self.last_heartbeat_at = timezone.now()
+        fields = ["last_heartbeat_at", "updated_at"]
+        if status:
+            self.status = status
+            fields.append("status")
+        self.save(update_fields=fields)
+
+    def to_dict(self):
+        return {
+            "agent_id": self.agent_id,
+            "type": self.type,
+            "capabilities": self.capabilities,
+            "status": self.status,
+            "team": self.team,
+            "swarm": self.swarm,
+            "is_system": self.is_system,
+            "created_at": self.created_at,
+            "updated_at": self.updated_at,
+            "last_heartbeat_at": self.last_heartbeat_at,
+        }
+
+
+def digest(token):
+    return hashlib.sha256(token.encode()).hexdigest()
+
+
+class AgentTokenQuerySet(models.QuerySet):
+    def usable(self):
+        now = timezone.now()
+        return self.filter(revoked_at__isnull=True).filter(
+            models.Q(expires_at__isnull=True) | models.Q(expires_at__gt=now)
+        )
+
+
+class AgentToken(models.Model):
+    """A bearer token for one agent. Only its SHA-256 digest is stored.
+
+    256 random bits make a fast hash safe here; a slow password hash would
+    cost CPU on every one of the agents' many requests.
+    """
+
+    PREFIX_LENGTH = 8
+
+    agent = models.ForeignKey(Agent, on_delete=models.CASCADE, related_name="tokens")
+    prefix = models.CharField(max_length=PREFIX_LENGTH, db_index=True, editable=False)
+    digest = models.CharField(max_length=64, unique=True, editable=False)
+    label = models.CharField(max_length=100, blank=True)
+    created_at = models.DateTimeField(auto_now_add=True)
+    expires_at = models.DateTimeField(null=True, blank=True)
+    revoked_at = models.DateTimeField(null=True, blank=True)
+    last_used_at = models.DateTimeField(null=True, blank=True, editable=False)
+
+    objects = AgentTokenQuerySet.as_manager()
+
+    class Meta:
+        ordering = ["-created_at"]
+
+    def __str__(self):
+        return f"{self.prefix}… ({self.agent.agent_id})"
+
+    @classmethod
+    def issue(cls, agent, label="", expires_at=None):
+        """Create a token; the plain text is returned once and never stored."""
+        plain = "qef_" + secrets.token_urlsafe(32)
+        token = cls.objects.create(
+            agent=agent, prefix=plain[4 : 4 + cls.PREFIX_LENGTH], digest=digest(plain), label=label, expires_at=expires_at
+        )
+        return token, plain
+
+    @classmethod
+    def authenticate(cls, plain):
+        """The agent a presented token belongs to, or None."""
+        if not plain or len(plain) > 200:
+            return None
+        token = cls.objects.usable().select_related("agent").filter(digest=digest(plain)).first()
+        if token is None or token.agent.status == AgentStatus.TERMINATED:
+            return None
+        now = timezone.now()
+        # Record use at most once a minute: no write on every request.
+        if token.last_used_at is None or now - token.last_used_at > timedelta(minutes=1):
+            cls.objects.filter(pk=token.pk).update(last_used_at=now)
+        return token.agent
+
+    @property
+    def is_usable(self):
+        return self.revoked_at is None and (self.expires_at is None or self.expires_at > timezone.now())
+
+    def revoke(self):
+        if self.revoked_at is None:
+            self.revoked_at = timezone.now()
+            self.save(update_fields=["revoked_at"])
+
+
+# --- owned, expiring records -------------------------------------------------
+
+
+class LiveQuerySet(models.QuerySet):
+    def expired(self, now=None):
+        return self.filter(expires_at__lte=now or timezone.now())
+
+
+class LiveManager(models.Manager.from_queryset(LiveQuerySet)):
+    """Hides expired rows: they are gone for every read before any cleanup."""
+
+    def get_queryset(self):
+        now = timezone.now()
+        return (
+            super().get_queryset().filter(models.Q(expires_at__isnull=True) | models.Q(expires_at__gt=now))
+        )
+
+
+class Expiring(models.Model):
+    """A row with an optional expiry, computed from the server's UTC clock."""
+
+    DEFAULT_TTL = None  # seconds; None keeps the row until it is deleted
+
+    expires_at = models.DateTimeField(null=True, blank=True, db_index=True)
+
+    objects = LiveManager()
+    with_expired = models.Manager.from_queryset(LiveQuerySet)()
+
+    class Meta:
+        abstract = True
+        base_manager_name = "with_expired"
+
+    def set_ttl(self, ttl_seconds):
+        """ttl_seconds: None for the table's default, 0 for never."""
+        if ttl_seconds is None:
+            ttl_seconds = self.DEFAULT_TTL
+        self.expires_at = timezone.now() + timedelta(seconds=ttl_seconds) if ttl_seconds else None
+
+    @property
+    def is_expired(self):
+        return self.expires_at is not None and self.expires_at <= timezone.now()
+
+
+class Owned(models.Model):
+    """Owner, level, team and swarm: set from the writer's identity on create."""
+
+    DEFAULT_LEVEL = AccessLevel.PRIVATE
+
+    owner = models.ForeignKey(
+        Agent, to_field="agent_id", db_column="owner", on_delete=models.CASCADE, related_name="+"
+    )
+    access_level = models.CharField(max_length=8, choices=AccessLevel.choices, default=AccessLevel.PRIVATE, db_index=True)
+    team = models.SlugField(max_length=64, blank=True)
+    swarm = models.SlugField(max_length=64, blank=True)
+
+    class Meta:
+        abstract = True
+
+    acl = None  # only memory entries carry grants and blocks
+
+    def assign_owner(self, agent, access_level=None):
+        self.owner = agent
+        self.team = agent.team
+        self.swarm = agent.swarm
+        self.access_level = access_level or self.DEFAULT_LEVEL
+
+    def ownership_dict(self):
+        return {"owner": self.owner_id, "access_level": self.access_level, "team": self.team, "swarm": self.swarm}
+
+
+class MemoryEntry(Owned, Expiring):
+    """memory_entries: the partitioned key-value store."""
+
+    partition = models.CharField(max_length=64, default="default")
+    key = models.CharField(max_length=512)
+    value = models.JSONField()
+    metadata = models.JSONField(default=dict, blank=True)
+    version = models.PositiveIntegerField(default=1, help_text="Bumped on every change; guards concurrent edits.")
+    created_at = models.DateTimeField(auto_now_add=True)
+    updated_at = models.DateTimeField(auto_now=True)
+
+    class Meta(Expiring.Meta):
+        db_table = "memory_entries"
+        verbose_name_plural = "memory entries"
+        constraints = [models.UniqueConstraint(fields=["partition", "key"], name="memory_entry_partition_key")]
+        indexes = [models.Index(fields=["owner", "partition"], name="memory_entry_owner")]
+
+    def __str__(self):
+        return f"{self.partition}:{self.key}"
+
+    @property
+    def acl(self):
+        try:
+            return self.acl_record
+        except MemoryACL.DoesNotExist:
+            return None
+
+    def to_dict(self):
+        return {
+            "partition": self.partition,
+            "key": self.key,
+            "value": self.value,
+            **self.ownership_dict(),
+            "metadata": self.metadata,
+            "version": self.version,
+            "created_at": self.created_at,
+            "updated_at": self.updated_at,
+            "expires_at": self.expires_at,
+        }
+
+
+def validate_grants(value):
+    if not isinstance(value, dict):
+        raise ValidationError("Grants must map agent ids to lists of permissions.")
+    allowed = set(Permission.values)
+    for agent_id, perms in value.items():
+        if not isinstance(perms, list) or not perms or not set(perms) <= allowed:
+            raise ValidationError(f"Grants for {agent_id!r} must be a non-empty list of: {', '.join(Permission.values)}.")
+
+
+def validate_agent_list(value):
+    if not isinstance(value, list) or not all(isinstance(item, str) for item in value):
+        raise ValidationError("Blocked agents must be a list of agent ids.")
+
+
+class MemoryACL(models.Model):
+    """memory_acl: explicit grants and blocks on one memory entry.
+
+    A block wins over any grant. Owner, level, team and swarm live on the
+    entry itself, so they can never disagree with it.
+    """
+
+    entry = models.OneToOneField(MemoryEntry, on_delete=models.CASCADE, related_name="acl_record")
+    granted_permissions = models.JSONField(default=dict, blank=True, validators=[validate_grants])
+    blocked_agents = models.JSONField(default=list, blank=True, validators=[validate_agent_list])
+    created_at = models.DateTimeField(auto_now_add=True)
+    updated_at = models.DateTimeField(auto_now=True)
+
+    class Meta:
+        db_table = "memory_acl"
+        verbose_name = "memory ACL"
+
+    def __str__(self):
+        return f"ACL {self.entry}"
+
+    def clean(self):
+        known = set(
+            Agent.objects.filter(agent_id__in=[*self.granted_permissions, *self.blocked_agents]).values_list(
+                "agent_id", flat=True
+            )
+        )
+        unknown = sorted({*self.granted_permissions, *self.blocked_agents} - known)
+        if unknown:
+            raise ValidationError(f"Unknown agents: {', '.join(unknown)}.")
+
+    def permissions_of(self, agent_id):
+        return set(self.granted_permissions.get(agent_id, ()))
+
+    def blocks(self, agent_id):
+        return agent_id in self.blocked_agents
+
+    def to_dict(self):
+        return {"grants": self.granted_permissions, "blocks": self.blocked_agents}
+
+
+class Event(Owned, Expiring):
+    """events: the swarm's event stream (source = the owner)."""
+
+    DEFAULT_TTL = 30 * DAY
+    DEFAULT_LEVEL = AccessLevel.SWARM
+
+    type = models.CharField(max_length=100)
+    payload = models.JSONField(default=dict, blank=True)
+    timestamp = models.DateTimeField(default=timezone.now)
+
+    class Meta(Expiring.Meta):
+        db_table = "events"
+        indexes = [
+            models.Index(fields=["type", "timestamp"], name="event_type_time"),
+            models.Index(fields=["owner", "timestamp"], name="event_source_time"),
+        ]
+
+    def __str__(self):
+        return f"{self.type} from {self.owner_id}"
+
+    def to_dict(self):
+        return {"id": self.pk, "type": self.type, "payload": self.payload, "source": self.owner_id,
+                "timestamp": self.timestamp, "expires_at": self.expires_at, **self.ownership_dict()}
+
+
+class Pattern(Owned, Expiring):
+    """patterns: named patterns with a confidence; several agents may hold the same one."""
+
+    DEFAULT_TTL = 7 * DAY
+
+    pattern = models.CharField(max_length=255)
+    confidence = models.FloatField()
+    usage_count = models.PositiveIntegerField(default=0)
+    metadata = models.JSONField(default=dict, blank=True)
+    created_at = models.DateTimeField(auto_now_add=True)
+    updated_at = models.DateTimeField(auto_now=True)
+
+    class Meta(Expiring.Meta):
+        db_table = "patterns"
+        constraints = [models.UniqueConstraint(fields=["owner", "pattern"], name="pattern_owner_pattern")]
+        indexes = [models.Index(fields=["confidence"], name="pattern_confidence")]
+
+    def __str__(self):
+        return self.pattern
+
+    def to_dict(self):
+        return {"id": self.pk, "pattern": self.pattern, "confidence": self.confidence, "usage_count": self.usage_count,
+                "metadata": self.metadata, "created_at": self.created_at, "updated_at": self.updated_at,
+                "expires_at": self.expires_at, **self.ownership_dict()}
+
+
+class PerformanceMetric(Owned):
+    """performance_metrics: scalar samples per agent; permanent."""
+
+    metric = models.CharField(max_length=100)
+    value = models.FloatField()
+    unit = models.CharField(max_length=32, blank=True)
+    timestamp = models.DateTimeField(default=timezone.now)
+
+    class Meta:
+        db_table = "performance_metrics"
+        indexes = [models.Index(fields=["owner", "metric", "timestamp"], name="metric_agent_time")]
+
+    def __str__(self):
+        return f"{self.metric}={self.value}"
+
+
+class WorkflowState(Owned):
+    """workflow_state: resumable workflow checkpoints."""
+
+    name = models.CharField(max_length=200)
+    step = models.CharField(max_length=200, blank=True)
+    status = models.CharField(max_length=32, default="pending", db_index=True)
+    checkpoint = models.JSONField(default=dict, blank=True)
+    sha = models.CharField(max_length=64, blank=True)
+    created_at = models.DateTimeField(auto_now_add=True)
+    updated_at = models.DateTimeField(auto_now=True)
+
+    class Meta:
+        db_table = "workflow_state"
+
+    def __str__(self):
+        return self.name
+
+    def to_dict(self):
+        return {"id": self.pk, "name": self.name, "step": self.step, "status": self.status, "checkpoint": self.checkpoint,
+                "sha": self.sha, "created_at": self.created_at, "updated_at": self.updated_at, **self.ownership_dict()}
+
+
+class ConsensusStatus(models.TextChoices):
+    PENDING = "pending"
+    APPROVED = "approved"
+    REJECTED = "rejected"
+
+
+class ConsensusProposal(Owned, Expiring):
+    """consensus_state: a proposal decided by a quorum of votes (proposer = owner)."""
+
+    DEFAULT_TTL = 7 * DAY
+    DEFAULT_LEVEL = AccessLevel.SWARM
+
+    decision = models.JSONField()
+    votes = models.JSONField(default=dict, blank=True, help_text="agent id -> approve | reject")
+    quorum = models.PositiveIntegerField()
+    status = models.CharField(max_length=16, choices=ConsensusStatus.choices, default=ConsensusStatus.PENDING, db_index=True)
+    version = models.PositiveIntegerField(default=1)
+    created_at = models.DateTimeField(auto_now_add=True)
+    decided_at = models.DateTimeField(null=True, blank=True)
+
+    class Meta(Expiring.Meta):
+        db_table = "consensus_state"
+
+    def __str__(self):
+        return f"proposal {self.pk} ({self.status})"
+
+    def tally(self):
+        approvals = sum(1 for vote in self.votes.values() if vote == "approve")
+        return approvals, len(self.votes) - approvals
+
+    def to_dict(self):
+        approvals, rejections = self.tally()
+        return {"id": self.pk, "decision": self.decision, "proposer": self.owner_id, "votes": self.votes,
+                "approvals": approvals, "rejections": rejections, "quorum": self.quorum, "status": self.status,
+                "version": self.version, "created_at": self.created_at, "decided_at": self.decided_at,
+                "expires_at": self.expires_at, **self.ownership_dict()}
+
+
+class ArtifactKind(models.TextChoices):
+    CODE = "code"
+    DOC = "doc"
+    DATA = "data"
+    CONFIG = "config"
+
+
+class Artifact(Owned):
+    """artifacts: manifests of produced files; permanent."""
+
+    kind = models.CharField(max_length=16, choices=ArtifactKind.choices, db_index=True)
+    path = models.CharField(max_length=1024)
+    sha256 = models.CharField(max_length=64)
+    tags = models.JSONField(default=list, blank=True)
+    metadata = models.JSONField(default=dict, blank=True)
+    created_at = models.DateTimeField(auto_now_add=True)
+
+    class Meta:
+        db_table = "artifacts"
+
+    def __str__(self):
+        return self.path
+
+    def to_dict(self):
+        return {"id": self.pk, "kind": self.kind, "path": self.path, "sha256": self.sha256, "tags": self.tags,
+                "metadata": self.metadata, "created_at": self.created_at, **self.ownership_dict()}
+
+
+class SessionMode(models.TextChoices):
+    SWARM = "swarm"
+    HIVE_MIND = "hive-mind"
+
+
+class SwarmSession(Owned):
+    """sessions: resumable work sessions with their checkpoints."""
+
+    mode = models.CharField(max_length=16, choices=SessionMode.choices, default=SessionMode.SWARM)
+    state = models.JSONField(default=dict, blank=True)
+    checkpoints = models.JSONField(default=list, blank=True)
+    created_at = models.DateTimeField(auto_now_add=True)
+    last_resumed = models.DateTimeField(null=True, blank=True)
+
+    class Meta:
+        db_table = "sessions"
+        verbose_name = "session"
+
+    def __str__(self):
+        return f"session {self.pk}"
+
+    def to_dict(self):
+        return {"id": self.pk, "mode": self.mode, "state": self.state, "checkpoints": self.checkpoints,
+                "created_at": self.created_at, "last_resumed": self.last_resumed, **self.ownership_dict()}
+
+
+class GoapGoal(Owned):
+    name = models.CharField(max_length=200)
+    conditions = models.JSONField(default=dict, blank=True)
+    cost = models.FloatField(default=0)
+    priority = models.IntegerField(default=0)
+    created_at = models.DateTimeField(auto_now_add=True)
+
+    class Meta:
+        db_table = "goap_goals"
+        verbose_name = "GOAP goal"
+
+    def __str__(self):
+        return self.name
+
+    def to_dict(self):
+        return {"id": self.pk, "name": self.name, "conditions": self.conditions, "cost": self.cost,
+                "priority": self.priority, "created_at": self.created_at, **self.ownership_dict()}
+
+
+class GoapAction(Owned):
+    name = models.CharField(max_length=200)
+    preconditions = models.JSONField(default=dict, blank=True)
+    effects = models.JSONField(default=dict, blank=True)
+    cost = models.FloatField(default=1)
+    agent_type = models.CharField(max_length=64, blank=True)
+    created_at = models.DateTimeField(auto_now_add=True)
+
+    class Meta:
+        db_table = "goap_actions"
+        verbose_name = "GOAP action"
+
+    def __str__(self):
+        return self.name
+
+    def to_dict(self):
+        return {"id": self.pk, "name": self.name, "preconditions": self.preconditions, "effects": self.effects,
+                "cost": self.cost, "agent_type": self.agent_type, "created_at": self.created_at, **self.ownership_dict()}
+
+
+class GoapPlan(Owned):
+    goal = models.ForeignKey(GoapGoal, on_delete=models.CASCADE, related_name="plans")
+    sequence = models.JSONField(default=list, help_text="Ordered GOAP action ids.")
+    total_cost = models.FloatField(default=0)
+    created_at = models.DateTimeField(auto_now_add=True)
+
+    class Meta:
+        db_table = "goap_plans"
+        verbose_name = "GOAP plan"
+
+    def __str__(self):
+        return f"plan {self.pk} for {self.goal}"
+
+    def to_dict(self):
+        return {"id": self.pk, "goal_id": self.goal_id, "sequence": self.sequence, "total_cost": self.total_cost,
+                "created_at": self.created_at, **self.ownership_dict()}
+
+
+class OodaPhase(models.TextChoices):
+    OBSERVE = "observe"
+    ORIENT = "orient"
+    DECIDE = "decide"
+    ACT = "act"
+
+
+class OodaCycle(Owned):
+    phase = models.CharField(max_length=8, choices=OodaPhase.choices, default=OodaPhase.OBSERVE, db_index=True)
+    observations = models.JSONField(default=list, blank=True)
+    orientation = models.JSONField(default=dict, blank=True)
+    decision = models.JSONField(default=dict, blank=True)
+    action = models.JSONField(default=dict, blank=True)
+    timestamp = models.DateTimeField(default=timezone.now)
+    completed = models.BooleanField(default=False)
+    result = models.JSONField(null=True, blank=True)
+
+    class Meta:
+        db_table = "ooda_cycles"
+        verbose_name = "OODA cycle"
+
+    def __str__(self):
+        return f"OODA {self.pk} ({self.phase})"
+
+    def to_dict(self):
+        return {"id": self.pk, "phase": self.phase, "observations": self.observations, "orientation": self.orientation,
+                "decision": self.decision, "action": self.action, "timestamp": self.timestamp,
+                "completed": self.completed, "result": self.result, **self.ownership_dict()}
+
+
+class Hint(Owned, Expiring):
+    """hints: the blackboard; short notes agents leave for each other."""
+
+    DEFAULT_LEVEL = AccessLevel.SWARM
+
+    key = models.CharField(max_length=512)
+    value = models.JSONField()
+    created_at = models.DateTimeField(auto_now_add=True)
+
+    class Meta(Expiring.Meta):
+        db_table = "hints"
+        indexes = [models.Index(fields=["key"], name="hint_key")]
+
+    def __str__(self):
+        return self.key
+
+    def to_dict(self):
+        return {"id": self.pk, "key": self.key, "value": self.value, "created_at": self.created_at,
+                "expires_at": self.expires_at, **self.ownership_dict()}
+
+
+EXPIRING_MODELS = [MemoryEntry, Event, Pattern, ConsensusProposal, Hint]

@@ -1,0 +1,458 @@
+"""The memory service: every read and write of the swarm memory.
+
+Each function takes the calling agent (from its token, never from a body
+field), checks it with access.can(), and changes state in one transaction.
+A record the caller may not read answers NotFound, so its existence does not
+leak; one it may read but not change answers Forbidden.
+"""
+
+import base64
+import binascii
+
+from django.db import IntegrityError, transaction
+from django.db.models import Q
+from django.utils import timezone
+
+from . import access, providers
+from .errors import Conflict, Forbidden, Invalid, NotFound
+from .keys import validate_key, validate_partition
+from .models import (
+    AccessLevel,
+    Agent,
+    ConsensusProposal,
+    ConsensusStatus,
+    GoapAction,
+    GoapGoal,
+    GoapPlan,
+    MemoryACL,
+    MemoryEntry,
+    Pattern,
+    Permission,
+    SwarmSession,
+)
+
+MAX_PAGE = 200
+
+
+# --- helpers shared by every table -------------------------------------------
+
+
+def visible_q(actor, with_grants=False):
+    """A superset filter of the rows `actor` may read; access.can() decides."""
+    if actor.is_system:
+        return Q()
+    q = Q(owner_id=actor.agent_id) | Q(access_level=AccessLevel.PUBLIC)
+    if actor.team:
+        q |= Q(access_level=AccessLevel.TEAM, team=actor.team)
+    if actor.swarm:
+        q |= Q(access_level=AccessLevel.SWARM, swarm=actor.swarm)
+    if with_grants:
+        q |= Q(acl_record__granted_permissions__has_key=actor.agent_id)
+    return q & ~Q(access_level=AccessLevel.SYSTEM)
+
+
+def check_level(actor, level):
+    if level not in AccessLevel.values:
+        raise Invalid(f"access_level must be one of {', '.join(AccessLevel.values)}.", "access_level")
+    if not access.can_set_level(actor, level):
+        raise Forbidden("Only system agents may use the system access level.", "access_level")
+
+
+def require(actor, operation, record, what="record"):
+    """Raise NotFound when `actor` may not even read `record`, Forbidden when
+    it may read it but not perform `operation`."""
+    allowed = access.permissions(actor, record)
+    if access.READ not in allowed:
+        raise NotFound(f"No such {what}.")
+    if operation not in allowed:
+        raise Forbidden(f"You may read this {what} but not {operation} it.")
+
+
+def encode_cursor(value):
+    return base64.urlsafe_b64encode(str(value).encode()).decode().rstrip("=")
+
+
+def decode_cursor(cursor):
+    if not cursor:
+        return None
+    try:
+        return base64.urlsafe_b64decode(cursor + "=" * (-len(cursor) % 4)).decode()
+    except (binascii.Error, UnicodeDecodeError, ValueError):
+        raise Invalid("The cursor is not one this server issued.", "cursor") from None
+
+
+def check_limit(limit):
+    if not 1 <= limit <= MAX_PAGE:
+        raise Invalid(f"limit must be between 1 and {MAX_PAGE}.", "limit")
+
+
+def scan_readable(actor, queryset, field, after, limit, descending=False, keep=None):
+    """Up to `limit + 1` rows `actor` may read (and `keep` accepts), in `field`
+    order after the value `after`, fetched in batches."""
+    queryset = queryset.order_by(f"-{field}" if descending else field)
+    lookup = f"{field}__lt" if descending else f"{field}__gt"
+    found = []
+    while len(found) <= limit:
+        batch = list((queryset.filter(**{lookup: after}) if after is not None else queryset)[: limit + 1])
+        found.extend(row for row in batch if access.can(actor, access.READ, row) and (keep is None or keep(row)))
+        if len(batch) <= limit:
+            break
+        after = getattr(batch[-1], field)
+    return found[: limit + 1]
+
+
+def readable_page(actor, queryset, limit, cursor, newest_first=False, keep=None):
+    """One keyset page of `queryset` rows `actor` may read: (rows, next_cursor)."""
+    check_limit(limit)
+    after = decode_cursor(cursor)
+    if after is not None and not after.isdigit():
+        raise Invalid("The cursor is not one this server issued.", "cursor")
+    rows = scan_readable(
+        actor, queryset.filter(visible_q(actor)), "pk", int(after) if after else None, limit, newest_first, keep
+    )
+    next_cursor = encode_cursor(rows[limit - 1].pk) if len(rows) > limit else None
+    return rows[:limit], next_cursor
+
+
+def get_readable(actor, model, pk, operation=access.READ, for_update=False):
+    queryset = model.objects.all()
+    if for_update:
+        queryset = queryset.select_for_update()
+    record = queryset.filter(pk=pk).first()
+    if record is None:
+        raise NotFound(f"No such {model._meta.verbose_name}.")
+    require(actor, operation, record, model._meta.verbose_name)
+    return record
+
+
+def create_owned(actor, model, access_level=None, ttl_seconds=None, **fields):
+    """Create a record owned by `actor`; owner, team and swarm come from it."""
+    record = model(**fields)
+    level = access_level or model.DEFAULT_LEVEL
+    check_level(actor, level)
+    record.assign_owner(actor, level)
+    if hasattr(record, "set_ttl"):
+        record.set_ttl(ttl_seconds)
+    record.save()
+    return record
+
+
+@transaction.atomic
+def update_owned(actor, model, pk, **fields):
+    record = get_readable(actor, model, pk, access.WRITE, for_update=True)
+    for name, value in fields.items():
+        setattr(record, name, value)
+    record.save()
+    return record
+
+
+# --- memory entries ----------------------------------------------------------
+
+
+def _provided(partition, key):
+    """(provider, virtual entry) when a provider serves the key, else (None, None)."""
+    provider = providers.find(partition, key)
+    if provider is None:
+        return None, None
+    owner = Agent.objects.filter(agent_id=provider.owner_of(key) or "").first()
+    if owner is None:
+        raise NotFound("No such memory entry.")
+    entry = providers.ProvidedEntry(partition, key, owner.agent_id, owner.team, owner.swarm, provider.access_level)
+    return provider, entry
+
+
+def _provided_dict(entry, value):
+    return {"partition": entry.partition, "key": entry.key, "value": value, "owner": entry.owner_id,
+            "access_level": entry.access_level, "team": entry.team, "swarm": entry.swarm, "metadata": {},
+            "version": None, "created_at": None, "updated_at": None, "expires_at": None}
+
+
+def _locked_entry(partition, key):
+    """The live entry for update, removing an expired row that still occupies the key."""
+    entry = MemoryEntry.with_expired.select_for_update().select_related("acl_record").filter(
+        partition=partition, key=key
+    ).first()
+    if entry is not None and entry.is_expired:
+        entry.delete()
+        return None
+    return entry
+
+
+def get_entry(actor, partition, key):
+    validate_partition(partition)
+    validate_key(key)
+    provider, virtual = _provided(partition, key)
+    if provider is not None:
+        require(actor, access.READ, virtual, "memory entry")
+        try:
+            return _provided_dict(virtual, provider.read(key))
+        except KeyError:
+            raise NotFound("No such memory entry.") from None
+    entry = MemoryEntry.objects.select_related("acl_record").filter(partition=partition, key=key).first()
+    if entry is None:
+        raise NotFound("No such memory entry.")
+    require(actor, access.READ, entry, "memory entry")
+    return entry.to_dict()
+
+
+def _check_ttl(ttl_seconds):
+    if ttl_seconds is not None and not 0 <= ttl_seconds <= 10 * 365 * 24 * 3600:
+        raise Invalid("ttl_seconds must be between 0 (never expires) and ten years.", "ttl_seconds")
+
+
+def put_entry(actor, partition, key, value, ttl_seconds=None, access_level=None, metadata=None):
+    """Create or update an entry: (entry dict, created). One transaction."""
+    validate_partition(partition)
+    validate_key(key)
+    _check_ttl(ttl_seconds)
+    provider, virtual = _provided(partition, key)
+    if provider is not None:
+        require(actor, access.WRITE, virtual, "memory entry")
+        if not provider.is_writable(key):
+            raise Forbidden("This key is served from learned state and is read-only.", "key")
+        try:
+            with transaction.atomic():
+                stored = provider.write(key, value)
+        except providers.ProviderError as error:
+            raise Invalid(error.message, error.field) from None
+        return _provided_dict(virtual, stored), False
+    try:
+        with transaction.atomic():
+            entry = _locked_entry(partition, key)
+            created = entry is None
+            if created:
+                entry = MemoryEntry(partition=partition, key=key, value=value, metadata=metadata or {})
+                level = access_level or AccessLevel.PRIVATE
+                check_level(actor, level)
+                entry.assign_owner(actor, level)
+                entry.set_ttl(ttl_seconds)
+            else:
+                require(actor, access.WRITE, entry, "memory entry")
+                if access_level is not None and access_level != entry.access_level:
+                    raise Forbidden("The access level changes only through PUT acl/, by the owner or a system agent.",
+                                    "access_level")
+                entry.value = value
+                if metadata is not None:
+                    entry.metadata = metadata
+                if ttl_seconds is not None:
+                    entry.set_ttl(ttl_seconds)
+                entry.version += 1
+            entry.save()
+    except IntegrityError:
+        # Two first writes of one key raced; the loser retries as an update.
+        raise Conflict("The entry was created concurrently; retry the request.", "key") from None
+    return entry.to_dict(), created
+
+
+@transaction.atomic
+def delete_entry(actor, partition, key):
+    validate_partition(partition)
+    validate_key(key)
+    provider, virtual = _provided(partition, key)
+    if provider is not None:
+        require(actor, access.DELETE, virtual, "memory entry")
+        raise Forbidden("This key is served from learned state and cannot be deleted.", "key")
+    entry = _locked_entry(partition, key)
+    if entry is None:
+        raise NotFound("No such memory entry.")
+    require(actor, access.DELETE, entry, "memory entry")
+    entry.delete()
+
+
+def query_entries(actor, partition, prefix="", limit=50, cursor=None):
+    """Entries of a partition whose key starts with `prefix`, that `actor` may
+    read, ordered by key: (entries, next_cursor)."""
+    validate_partition(partition)
+    check_limit(limit)
+    if len(prefix) > 512:
+        raise Invalid("The prefix is longer than a key can be.", "prefix")
+    after = decode_cursor(cursor)
+    queryset = (
+        MemoryEntry.objects.select_related("acl_record")
+        .filter(partition=partition, key__startswith=prefix)
+        .filter(visible_q(actor, with_grants=True))
+    )
+    found = [entry.to_dict() for entry in scan_readable(actor, queryset, "key", after, limit)]
+    for provider in providers.overlapping(partition, prefix):
+        start = prefix if prefix.startswith(provider.prefix) else provider.prefix
+        for key in provider.keys(start, after or "", limit + 1):
+            try:
+                found.append(get_entry(actor, partition, key))
+            except (NotFound, Forbidden):
+                continue
+    found.sort(key=lambda item: item["key"])
+    next_cursor = encode_cursor(found[limit - 1]["key"]) if len(found) > limit else None
+    return found[:limit], next_cursor
+
+
+@transaction.atomic
+def clear_partition(actor, partition):
+    """Delete every stored entry of a partition. System agents only."""
+    validate_partition(partition)
+    if not access.can(actor, access.CLEAR):
+        raise Forbidden("Only system agents may clear a partition.")
+    _, deleted = MemoryEntry.with_expired.filter(partition=partition).delete()
+    return deleted.get(MemoryEntry._meta.label, 0)
+
+
+def get_acl(actor, partition, key):
+    validate_partition(partition)
+    validate_key(key)
+    entry = MemoryEntry.objects.select_related("acl_record").filter(partition=partition, key=key).first()
+    if entry is None:
+        raise NotFound("No such memory entry.")
+    require(actor, access.SHARE, entry, "memory entry")
+    return _acl_dict(entry)
+
+
+def _acl_dict(entry):
+    acl = entry.acl
+    return {"partition": entry.partition, "key": entry.key, **entry.ownership_dict(),
+            "grants": acl.granted_permissions if acl else {}, "blocks": acl.blocked_agents if acl else []}
+
+
+def _check_agents(agent_ids, field):
+    known = set(Agent.objects.filter(agent_id__in=agent_ids).values_list("agent_id", flat=True))
+    unknown = sorted(set(agent_ids) - known)
+    if unknown:
+        raise Invalid(f"Unknown agents: {', '.join(unknown)}.", field)
+
+
+@transaction.atomic
+def set_acl(actor, partition, key, grants, blocks, access_level=None, owner=None):
+    """Replace an entry's grants and blocks, and optionally its level or owner.
+
+    Sharing (adding grants of permissions one holds) is open to anyone with
+    `share`; removing grants, blocking, and changing level or owner need
+    `change`: the owner or a system agent.
+    """
+    validate_partition(partition)
+    validate_key(key)
+    for agent_id, perms in grants.items():
+        bad = sorted(set(perms) - set(Permission.values))
+        if bad or not perms:
+            raise Invalid(f"Grants for {agent_id} must be a non-empty list of {', '.join(Permission.values)}.",
+                          "grants")
+    _check_agents(list(grants), "grants")
+    _check_agents(blocks, "blocks")
+    entry = _locked_entry(partition, key)
+    if entry is None:
+        raise NotFound("No such memory entry.")
+    held = access.permissions(actor, entry)
+    require(actor, access.SHARE, entry, "memory entry")
+    acl = entry.acl or MemoryACL(entry=entry)
+    current = {agent: set(perms) for agent, perms in acl.granted_permissions.items()}
+    wanted = {agent: set(perms) for agent, perms in grants.items()}
+    only_adds = all(current[agent] <= wanted.get(agent, set()) for agent in current)
+    changes_structure = (
+        not only_adds
+        or set(blocks) != set(acl.blocked_agents)
+        or (access_level is not None and access_level != entry.access_level)
+        or (owner is not None and owner != entry.owner_id)
+    )
+    if changes_structure and access.CHANGE not in held:
+        raise Forbidden("Only the owner or a system agent may revoke, block, or change the level or owner.")
+    added = set().union(*(wanted[agent] - current.get(agent, set()) for agent in wanted)) if wanted else set()
+    if not added <= held:
+        raise Forbidden("You can only grant permissions you hold yourself.", "grants")
+    if access_level is not None and access_level != entry.access_level:
+        check_level(actor, access_level)
+        entry.access_level = access_level
+    if owner is not None and owner != entry.owner_id:
+        new_owner = Agent.objects.filter(agent_id=owner).first()
+        if new_owner is None:
+            raise Invalid(f"Unknown agent: {owner}.", "owner")
+        entry.assign_owner(new_owner, entry.access_level)
+    acl.granted_permissions = {agent: sorted(perms) for agent, perms in wanted.items()}
+    acl.blocked_agents = sorted(set(blocks))
+    acl.save()
+    entry.version += 1
+    entry.save()
+    entry.acl_record = acl
+    return _acl_dict(entry)
+
+
+# --- consensus ---------------------------------------------------------------
+
+
+@transaction.atomic
+def vote(actor, proposal_id, choice):
+    """Record one vote; the proposal is decided once either side reaches quorum."""
+    if choice not in ("approve", "reject"):
+        raise Invalid("vote must be 'approve' or 'reject'.", "vote")
+    proposal = get_readable(actor, ConsensusProposal, proposal_id, access.READ, for_update=True)
+    if proposal.status != ConsensusStatus.PENDING:
+        raise Conflict(f"The proposal is already {proposal.status}.", "vote")
+    if actor.agent_id in proposal.votes:
+        raise Conflict("You have already voted on this proposal.", "vote")
+    proposal.votes = {**proposal.votes, actor.agent_id: choice}
+    approvals, rejections = proposal.tally()
+    if approvals >= proposal.quorum:
+        proposal.status = ConsensusStatus.APPROVED
+    elif rejections >= proposal.quorum:
+        proposal.status = ConsensusStatus.REJECTED
+    if proposal.status != ConsensusStatus.PENDING:
+        proposal.decided_at = timezone.now()
+    proposal.version += 1
+    proposal.save()
+    return proposal
+
+
+# --- patterns, sessions and plans --------------------------------------------
+
+
+@transaction.atomic
+def upsert_pattern(actor, pattern, confidence, metadata, ttl_seconds=None, access_level=None):
+    """Store the caller's own copy of a pattern: (pattern, created)."""
+    existing = Pattern.with_expired.select_for_update().filter(owner_id=actor.agent_id, pattern=pattern).first()
+    if existing is not None and existing.is_expired:
+        existing.delete()
+        existing = None
+    if existing is None:
+        record = create_owned(actor, Pattern, access_level, ttl_seconds, pattern=pattern, confidence=confidence,
+                              metadata=metadata)
+        return record, True
+    if access_level is not None and access_level != existing.access_level:
+        check_level(actor, access_level)
+        existing.access_level = access_level
+    existing.confidence = confidence
+    existing.metadata = metadata
+    existing.set_ttl(ttl_seconds)
+    existing.save()
+    return existing, False
+
+
+MAX_SESSION_CHECKPOINTS = 100
+
+
+@transaction.atomic
+def add_session_checkpoint(actor, session_id, checkpoint):
+    """Append a checkpoint, keeping the newest MAX_SESSION_CHECKPOINTS."""
+    session = get_readable(actor, SwarmSession, session_id, access.WRITE, for_update=True)
+    entry = {"at": timezone.now().isoformat(), "data": checkpoint}
+    session.checkpoints = [*session.checkpoints, entry][-MAX_SESSION_CHECKPOINTS:]
+    session.save(update_fields=["checkpoints"])
+    return session
+
+
+@transaction.atomic
+def resume_session(actor, session_id):
+    session = get_readable(actor, SwarmSession, session_id, access.WRITE, for_update=True)
+    session.last_resumed = timezone.now()
+    session.save(update_fields=["last_resumed"])
+    return session
+
+
+@transaction.atomic
+def create_plan(actor, goal_id, sequence, access_level=None):
+    """A plan for a readable goal from readable actions; its cost is their sum."""
+    try:
+        goal = get_readable(actor, GoapGoal, goal_id)
+    except NotFound:
+        raise NotFound("No such GOAP goal.", "goal_id") from None
+    actions = {action.pk: action for action in GoapAction.objects.filter(pk__in=sequence)}
+    missing = [pk for pk in sequence if pk not in actions or not access.can(actor, access.READ, actions[pk])]
+    if missing:
+        raise Invalid(f"No such GOAP actions: {', '.join(map(str, sorted(set(missing))))}.", "sequence")
+    total = sum(actions[pk].cost for pk in sequence)
+    return create_owned(actor, GoapPlan, access_level, goal=goal, sequence=sequence, total_cost=total)

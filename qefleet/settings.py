@@ -1,0 +1,221 @@
+"""QE Fleet settings: one module, configured from the environment.
+
+Every variable is read through a small helper that fails at start-up with a
+clear message on a bad value, rather than later with a confusing one.
+"""
+
+import os
+from pathlib import Path
+from urllib.parse import urlparse
+
+import dj_database_url
+from django.core.exceptions import ImproperlyConfigured
+
+BASE_DIR = Path(__file__).resolve().parent.parent
+
+
+def env_str(name, default=None):
+    value = os.environ.get(name, "")
+    if value == "":
+        if default is None:
+            raise ImproperlyConfigured(f"The environment variable {name} must be set.")
+        return default
+    return value
+
+
+def env_bool(name, default):
+    value = os.environ.get(name, "")
+    if value == "":
+        return default
+    if value.lower() in ("1", "true", "yes", "on"):
+        return True
+    if value.lower() in ("0", "false", "no", "off"):
+        return False
+    raise ImproperlyConfigured(f"{name}={value!r} is not a boolean; use 1 or 0.")
+
+
+def env_int(name, default, minimum=None):
+    value = os.environ.get(name, "")
+    if value == "":
+        return default
+    try:
+        number = int(value)
+    except ValueError:
+        raise ImproperlyConfigured(f"{name}={value!r} is not an integer.") from None
+    if minimum is not None and number < minimum:
+        raise ImproperlyConfigured(f"{name}={number} must be at least {minimum}.")
+    return number
+
+
+def env_list(name, default):
+    value = os.environ.get(name, "")
+    if value == "":
+        return list(default)
+    return [item.strip() for item in value.split(",") if item.strip()]
+
+
+def env_choice(name, default, choices):
+    value = os.environ.get(name, "") or default
+    if value not in choices:
+        raise ImproperlyConfigured(f"{name}={value!r} must be one of {', '.join(choices)}.")
+    return value
+
+
+DEBUG = env_bool("DEBUG", False)
+# A development key is only acceptable while DEBUG is on.
+SECRET_KEY = env_str("SECRET_KEY", "dev-only-insecure-key-change-me" if DEBUG else None)
+ALLOWED_HOSTS = env_list("ALLOWED_HOSTS", ["localhost", "127.0.0.1", "[::1]"])
+
+INSTALLED_APPS = [
+    "django.contrib.admin",
+    "django.contrib.auth",
+    "django.contrib.contenttypes",
+    "django.contrib.sessions",
+    "django.contrib.messages",
+    "whitenoise.runserver_nostatic",
+    "django.contrib.staticfiles",
+    "ninja",
+    "django_q",
+    "qefleet.memory",
+    "learning",
+    "dashboard",
+]
+
+MIDDLEWARE = [
+    "qefleet.middleware.RequestIdMiddleware",
+    "django.middleware.security.SecurityMiddleware",
+    "whitenoise.middleware.WhiteNoiseMiddleware",
+    "django.contrib.sessions.middleware.SessionMiddleware",
+    "django.middleware.common.CommonMiddleware",
+    "django.middleware.csrf.CsrfViewMiddleware",
+    "django.contrib.auth.middleware.AuthenticationMiddleware",
+    "django.contrib.messages.middleware.MessageMiddleware",
+    "django.middleware.clickjacking.XFrameOptionsMiddleware",
+]
+
+ROOT_URLCONF = "qefleet.urls"
+WSGI_APPLICATION = "qefleet.wsgi.application"
+
+TEMPLATES = [
+    {
+        "BACKEND": "django.template.backends.django.DjangoTemplates",
+        "DIRS": [BASE_DIR / "templates"],
+        "APP_DIRS": True,
+        "OPTIONS": {
+            "context_processors": [
+                "django.template.context_processors.request",
+                "django.contrib.auth.context_processors.auth",
+                "django.contrib.messages.context_processors.messages",
+            ],
+        },
+    },
+]
+
+# Database: a SQLite file by default; DATABASE_URL=postgres://... for scale.
+SQLITE_PATH = BASE_DIR / "var" / "qefleet.sqlite3"
+DATABASES = {
+    "default": dj_database_url.parse(
+        env_str("DATABASE_URL", f"sqlite:///{SQLITE_PATH}"),
+        conn_max_age=600,
+        conn_health_checks=True,
+    )
+}
+if DATABASES["default"]["ENGINE"] == "django.db.backends.sqlite3":
+    # IMMEDIATE takes the write lock at BEGIN, so a read-then-write transaction
+    # waits on busy_timeout instead of failing with "database is locked".
+    DATABASES["default"].setdefault("OPTIONS", {}).update(
+        {
+            "transaction_mode": "IMMEDIATE",
+            "init_command": (
+                "PRAGMA journal_mode=WAL;"
+                "PRAGMA synchronous=NORMAL;"
+                "PRAGMA busy_timeout=5000;"
+                "PRAGMA cache_size=-20000;"
+                "PRAGMA temp_store=MEMORY;"
+            ),
+        }
+    )
+    # Tests use a real file too, so WAL and the other PRAGMAs are what they check.
+    DATABASES["default"]["TEST"] = {"NAME": str(BASE_DIR / "var" / "test_qefleet.sqlite3")}
+    Path(DATABASES["default"]["NAME"]).parent.mkdir(parents=True, exist_ok=True)
+elif DATABASES["default"]["ENGINE"] not in (
+    "django.db.backends.postgresql",
+    "django.db.backends.postgresql_psycopg2",
+):
+    raise ImproperlyConfigured("DATABASE_URL must point at SQLite or PostgreSQL.")
+
+DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
+
+AUTH_PASSWORD_VALIDATORS = [
+    {"NAME": "django.contrib.auth.password_validation.UserAttributeSimilarityValidator"},
+    {"NAME": "django.contrib.auth.password_validation.MinimumLengthValidator"},
+    {"NAME": "django.contrib.auth.password_validation.CommonPasswordValidator"},
+    {"NAME": "django.contrib.auth.password_validation.NumericPasswordValidator"},
+]
+
+LANGUAGE_CODE = "en-us"
+TIME_ZONE = "UTC"
+USE_I18N = True
+USE_TZ = True
+
+STATIC_URL = "static/"
+STATIC_ROOT = BASE_DIR / "staticfiles"
+STATICFILES_DIRS = [BASE_DIR / "static"]
+STORAGES = {
+    "default": {"BACKEND": "django.core.files.storage.FileSystemStorage"},
+    "staticfiles": {
+        "BACKEND": (
+            "django.contrib.staticfiles.storage.StaticFilesStorage"
+            if DEBUG
+            else "whitenoise.storage.CompressedManifestStaticFilesStorage"
+        )
+    },
+}
+
+LOGIN_URL = "admin:login"
+
+# The API checks each endpoint's own (smaller) body limit; this is the outer bound.
+DATA_UPLOAD_MAX_MEMORY_SIZE = 1024 * 1024
+
+# Background work (django-q2). The ORM broker keeps everything in the database;
+# QUEUE_BROKER=redis moves the queue to REDIS_URL for multi-host deployments.
+QUEUE_BROKER = env_choice("QUEUE_BROKER", "orm", ("orm", "redis"))
+REDIS_URL = env_str("REDIS_URL", "redis://127.0.0.1:6379/0")
+Q_CLUSTER = {
+    "name": "qefleet",
+    "workers": env_int("Q_WORKERS", 2, minimum=1),
+    # A task is killed after `timeout`; it is handed out again only after
+    # `retry`, which must be longer, or a slow task would run twice.
+    "timeout": env_int("Q_TIMEOUT", 300, minimum=1),
+    "retry": env_int("Q_RETRY", 360, minimum=2),
+    "max_attempts": 2,
+    # Failed tasks are recorded (Failure rows) and not re-queued; the next
+    # scheduled run is the retry, so a failure can never become a storm.
+    "ack_failures": True,
+    "catch_up": False,
+    "save_limit": 500,
+    "queue_limit": 50,
+    "sync": env_bool("Q_SYNC", False),
+}
+if QUEUE_BROKER == "orm":
+    Q_CLUSTER.update({"orm": "default", "bulk": 1, "poll": 1})
+else:
+    redis_url = urlparse(REDIS_URL)
+    Q_CLUSTER["redis"] = {
+        "host": redis_url.hostname or "127.0.0.1",
+        "port": redis_url.port or 6379,
+        "db": int((redis_url.path or "/0").lstrip("/") or 0),
+        "password": redis_url.password,
+    }
+
+# How often the TTL sweeper runs, and how it paces itself.
+SWEEP_INTERVAL_MINUTES = env_int("SWEEP_INTERVAL_MINUTES", 10, minimum=1)
+SWEEP_BATCH_SIZE = env_int("SWEEP_BATCH_SIZE", 500, minimum=1)
+SWEEP_PAUSE_MS = env_int("SWEEP_PAUSE_MS", 50, minimum=0)
+
+LOGGING = {
+    "version": 1,
+    "disable_existing_loggers": False,
+    "handlers": {"console": {"class": "logging.StreamHandler"}},
+    "loggers": {"qefleet": {"handlers": ["console"], "level": env_str("LOG_LEVEL", "INFO")}},
+}

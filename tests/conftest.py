@@ -1,0 +1,91 @@
+"""Shared fixtures: named agents with tokens, and an API client that sends them.
+
+The fleet used across the memory tests (swarm/team):
+  alice   team core,  swarm qe    owner of most records
+  bob     team core,  swarm qe    alice's team mate
+  carol   team perf,  swarm qe    same swarm, other team
+  dave    team other, swarm far   another swarm
+  root    system agent in swarm qe
+"""
+
+import json
+
+import pytest
+from django.test import Client
+
+from qefleet.memory.fleet import issue_token, register_agent
+
+
+class AgentClient:
+    """Calls the API as one agent (or anonymously when token is None)."""
+
+    def __init__(self, token):
+        self.token = token
+        self.client = Client()
+
+    def _headers(self, extra):
+        headers = dict(extra or {})
+        if self.token is not None:
+            headers["Authorization"] = f"Bearer {self.token}"
+        return headers
+
+    def _send(self, method, path, body, content_type, headers):
+        if body is None:
+            data = b""  # no body at all, as `curl -X POST` sends
+        else:
+            data = body if isinstance(body, (str, bytes)) else json.dumps(body)
+        call = getattr(self.client, method)
+        return call(f"/api/v1/{path}", data=data, content_type=content_type, headers=self._headers(headers))
+
+    def get(self, path, headers=None):
+        return self.client.get(f"/api/v1/{path}", headers=self._headers(headers))
+
+    def delete(self, path, headers=None):
+        return self.client.delete(f"/api/v1/{path}", headers=self._headers(headers))
+
+    def put(self, path, body=None, content_type="application/json", headers=None):
+        return self._send("put", path, body, content_type, headers)
+
+    def post(self, path, body=None, content_type="application/json", headers=None):
+        return self._send("post", path, body, content_type, headers)
+
+    def patch(self, path, body=None, content_type="application/json", headers=None):
+        return self._send("patch", path, body, content_type, headers)
+
+
+def make_agent(agent_id, team="", swarm="", is_system=False):
+    agent, _ = register_agent(agent_id, "test-agent", team, swarm, is_system)
+    _, token = issue_token(agent)
+    agent.client = AgentClient(token)
+    agent.token = token
+    return agent
+
+
+@pytest.fixture
+def alice(db):
+    return make_agent("alice", "core", "qe")
+
+
+@pytest.fixture
+def bob(db):
+    return make_agent("bob", "core", "qe")
+
+
+@pytest.fixture
+def carol(db):
+    return make_agent("carol", "perf", "qe")
+
+
+@pytest.fixture
+def dave(db):
+    return make_agent("dave", "other", "far")
+
+
+@pytest.fixture
+def root(db):
+    return make_agent("root", "", "qe", is_system=True)
+
+
+@pytest.fixture
+def anonymous():
+    return AgentClient(None)
