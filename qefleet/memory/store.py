@@ -169,7 +169,7 @@ def _provided_dict(entry, value):
 
 def _locked_entry(partition, key):
     """The live entry for update, removing an expired row that still occupies the key."""
-    entry = MemoryEntry.with_expired.select_for_update().select_related("acl_record").filter(
+    entry = MemoryEntry.with_expired.select_for_update(of=("self",)).select_related("acl_record").filter(
         partition=partition, key=key
     ).first()
     if entry is not None and entry.is_expired:

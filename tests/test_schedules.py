@@ -1,0 +1,53 @@
+from datetime import timedelta
+
+import pytest
+from django.core.management import call_command
+from django.utils import timezone
+from django_q.conf import Conf
+from django_q.models import Schedule
+from django_q.scheduler import scheduler
+
+from qefleet import schedules
+from qefleet.memory.models import Event
+
+pytestmark = pytest.mark.django_db
+
+SWEEPER = "qefleet.memory.sweep_expired"
+
+
+def test_migrate_leaves_exactly_one_sweeper_schedule():
+    # post_migrate has run when the test database was built.
+    schedule = Schedule.objects.get(name=SWEEPER)
+    assert schedule.func == "qefleet.memory.ttl.sweep_expired"
+    assert schedule.schedule_type == Schedule.MINUTES and schedule.repeats == -1
+
+
+def test_ensure_schedules_is_idempotent(capsys):
+    call_command("ensure_schedules")
+    call_command("ensure_schedules")
+    assert Schedule.objects.filter(name=SWEEPER).count() == 1
+    assert "created 0, updated 0, removed 0" in capsys.readouterr().out
+
+
+def test_it_repairs_edited_and_removes_stale_schedules():
+    Schedule.objects.filter(name=SWEEPER).update(minutes=999)
+    Schedule.objects.create(name="qefleet.retired.job", func="math.floor", schedule_type=Schedule.MINUTES, minutes=5)
+    Schedule.objects.create(name="someone-elses", func="math.floor", schedule_type=Schedule.MINUTES, minutes=5)
+    assert schedules.ensure_schedules() == (0, 1, 1)
+    assert Schedule.objects.get(name=SWEEPER).minutes == 10
+    assert set(Schedule.objects.values_list("name", flat=True)) == {SWEEPER, "someone-elses"}
+
+
+def test_registered_names_must_be_namespaced():
+    with pytest.raises(ValueError):
+        schedules.register("sweep", "math.floor", 5)
+
+
+def test_the_scheduler_runs_the_sweeper(monkeypatch, alice):
+    monkeypatch.setattr(Conf, "SYNC", True)
+    alice.client.post("events", {"type": "t", "ttl_seconds": 1})
+    Event.with_expired.update(expires_at=timezone.now() - timedelta(seconds=1))
+    Schedule.objects.filter(name=SWEEPER).update(next_run=timezone.now() - timedelta(minutes=1))
+    scheduler()
+    assert not Event.with_expired.exists()
+    assert Schedule.objects.get(name=SWEEPER).next_run > timezone.now()
