@@ -135,8 +135,9 @@ if DATABASES["default"]["ENGINE"] == "django.db.backends.sqlite3":
             ),
         }
     )
-    # Tests use a real file too, so WAL and the other PRAGMAs are what they check.
-    DATABASES["default"]["TEST"] = {"NAME": str(BASE_DIR / "var" / "test_qefleet.sqlite3")}
+    # Tests use a real file too, so WAL and the other PRAGMAs are what they
+    # check; one per process, so two test runs never share it.
+    DATABASES["default"]["TEST"] = {"NAME": str(BASE_DIR / "var" / f"test_qefleet_{os.getpid()}.sqlite3")}
     Path(DATABASES["default"]["NAME"]).parent.mkdir(parents=True, exist_ok=True)
 elif DATABASES["default"]["ENGINE"] not in (
     "django.db.backends.postgresql",
