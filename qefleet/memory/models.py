@@ -271,7 +271,11 @@ def validate_grants(value):
         raise ValidationError("Grants must map agent ids to lists of permissions.")
     allowed = set(Permission.values)
     for agent_id, perms in value.items():
-        if not isinstance(perms, list) or not perms or not set(perms) <= allowed:
+        if (
+            not isinstance(perms, list)
+            or not perms
+            or not all(isinstance(perm, str) and perm in allowed for perm in perms)
+        ):
             raise ValidationError(f"Grants for {agent_id!r} must be a non-empty list of: {', '.join(Permission.values)}.")
 
 
@@ -301,6 +305,10 @@ class MemoryACL(models.Model):
         return f"ACL {self.entry}"
 
     def clean(self):
+        if not isinstance(self.granted_permissions, dict) or not (
+            isinstance(self.blocked_agents, list) and all(isinstance(item, str) for item in self.blocked_agents)
+        ):
+            return  # the field validators report the shape
         known = set(
             Agent.objects.filter(agent_id__in=[*self.granted_permissions, *self.blocked_agents]).values_list(
                 "agent_id", flat=True
