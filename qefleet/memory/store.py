@@ -167,15 +167,18 @@ def _provided_dict(entry, value):
             "version": None, "created_at": None, "updated_at": None, "expires_at": None}
 
 
-def _locked_entry(partition, key):
-    """The live entry for update, removing an expired row that still occupies the key."""
-    entry = MemoryEntry.with_expired.select_for_update(of=("self",)).select_related("acl_record").filter(
-        partition=partition, key=key
-    ).first()
-    if entry is not None and entry.is_expired:
-        entry.delete()
+def lock_live(queryset):
+    """The row of `queryset` locked for update, or None; an expired row that
+    still occupies the unique key is deleted, so the key is free again."""
+    row = queryset.select_for_update(of=("self",)).first()
+    if row is not None and row.is_expired:
+        row.delete()
         return None
-    return entry
+    return row
+
+
+def _locked_entry(partition, key):
+    return lock_live(MemoryEntry.with_expired.select_related("acl_record").filter(partition=partition, key=key))
 
 
 def get_entry(actor, partition, key):
@@ -404,10 +407,7 @@ def vote(actor, proposal_id, choice):
 @transaction.atomic
 def upsert_pattern(actor, pattern, confidence, metadata, ttl_seconds=None, access_level=None):
     """Store the caller's own copy of a pattern: (pattern, created)."""
-    existing = Pattern.with_expired.select_for_update().filter(owner_id=actor.agent_id, pattern=pattern).first()
-    if existing is not None and existing.is_expired:
-        existing.delete()
-        existing = None
+    existing = lock_live(Pattern.with_expired.filter(owner_id=actor.agent_id, pattern=pattern))
     if existing is None:
         record = create_owned(actor, Pattern, access_level, ttl_seconds, pattern=pattern, confidence=confidence,
                               metadata=metadata)
