@@ -53,6 +53,15 @@ class AgentClient:
         return self._send("patch", path, body, content_type, headers)
 
 
+@pytest.fixture(autouse=True)
+def _unhashed_static_files(settings):
+    # The manifest storage needs collectstatic first; tests render without it.
+    settings.STORAGES = {
+        **settings.STORAGES,
+        "staticfiles": {"BACKEND": "django.contrib.staticfiles.storage.StaticFilesStorage"},
+    }
+
+
 def make_agent(agent_id, team="", swarm="", is_system=False):
     agent, _ = register_agent(agent_id, "test-agent", team, swarm, is_system)
     _, token = issue_token(agent)
