@@ -7,6 +7,7 @@ from django.http import Http404
 from ninja import NinjaAPI
 from ninja.errors import AuthenticationError, HttpError, ValidationError
 
+from learning.api import router as learning_router
 from qefleet.jsonbody import BodyError, StrictJSONParser
 from qefleet.memory.api import router as memory_router
 from qefleet.memory.auth import AgentTokenAuth
@@ -24,6 +25,7 @@ api = NinjaAPI(
     urls_namespace="api",
 )
 api.add_router("/", memory_router)
+api.add_router("/", learning_router)
 
 
 def error(request, status, code, message, field=None):

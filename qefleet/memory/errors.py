@@ -38,3 +38,8 @@ class Forbidden(MemoryError):
 class Conflict(MemoryError):
     status = 409
     code = "conflict"
+
+
+class Unprocessable(MemoryError):
+    status = 422
+    code = "unprocessable"

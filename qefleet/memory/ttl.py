@@ -1,4 +1,4 @@
-"""The TTL sweeper: deletes expired rows in short batches.
+"""Deleting old rows in short batches, and the TTL sweeper built on it.
 
 Expired rows are already invisible to every read (Expiring.objects), so the
 sweeper only reclaims space. Each batch is its own short transaction with a
@@ -14,25 +14,30 @@ from django.utils import timezone
 from .models import EXPIRING_MODELS
 
 
-def sweep_expired(batch_size=None, pause_ms=None, now=None):
-    """Delete rows that expired at or before `now`; returns {table: count}."""
+def delete_in_batches(queryset, order_by, batch_size=None, pause_ms=None):
+    """Delete the rows of `queryset` a batch at a time; returns how many.
+
+    The filter is applied again in each delete, so a row that stopped
+    matching since it was selected (an entry renewed meanwhile) stays.
+    """
     batch_size = batch_size or settings.SWEEP_BATCH_SIZE
     pause = (settings.SWEEP_PAUSE_MS if pause_ms is None else pause_ms) / 1000
+    label = queryset.model._meta.label
+    total = 0
+    while True:
+        with transaction.atomic():
+            ids = list(queryset.order_by(order_by).values_list("pk", flat=True)[:batch_size])
+            _, deleted = queryset.filter(pk__in=ids).delete()
+        total += deleted.get(label, 0)
+        if len(ids) < batch_size:
+            return total
+        time.sleep(pause)
+
+
+def sweep_expired(batch_size=None, pause_ms=None, now=None):
+    """Delete rows that expired at or before `now`; returns {table: count}."""
     now = now or timezone.now()
-    counts = {}
-    for model in EXPIRING_MODELS:
-        total = 0
-        while True:
-            with transaction.atomic():
-                ids = list(
-                    model.with_expired.expired(now).order_by("expires_at").values_list("pk", flat=True)[:batch_size]
-                )
-                # Re-check expiry in the delete itself: a row renewed since the
-                # select above is no longer expired and must stay.
-                _, deleted = model.with_expired.expired(now).filter(pk__in=ids).delete()
-            total += deleted.get(model._meta.label, 0)
-            if len(ids) < batch_size:
-                break
-            time.sleep(pause)
-        counts[model._meta.db_table] = total
-    return counts
+    return {
+        model._meta.db_table: delete_in_batches(model.with_expired.expired(now), "expires_at", batch_size, pause_ms)
+        for model in EXPIRING_MODELS
+    }

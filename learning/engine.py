@@ -1,0 +1,315 @@
+"""The learning math: pure functions, no Django, no database.
+
+Every part of the product uses these definitions (DESIGN.md, "Learning
+definitions"), so a number means the same thing in the API, the tracker and
+the reports.
+"""
+
+import math
+from dataclasses import dataclass
+
+import numpy as np
+
+# --- configuration -------------------------------------------------------------
+
+DEFAULT_CONFIG = {
+    "learning_rate": 0.1,
+    "discount_factor": 0.95,
+    "exploration_rate": 0.3,
+    "exploration_decay": 0.995,
+    "min_exploration_rate": 0.01,
+    "max_experiences": 1000,
+}
+
+# name -> (lowest, highest, lowest is allowed)
+CONFIG_BOUNDS = {
+    "learning_rate": (0.0, 1.0, False),
+    "discount_factor": (0.0, 1.0, True),
+    "exploration_rate": (0.0, 1.0, True),
+    "exploration_decay": (0.0, 1.0, False),
+    "min_exploration_rate": (0.0, 1.0, True),
+    "max_experiences": (10, 100_000, True),
+}
+
+
+class ConfigError(ValueError):
+    def __init__(self, field, message):
+        super().__init__(f"{field}: {message}")
+        self.field = field
+        self.message = message
+
+
+def validate_config(config):
+    """A complete, finite, in-range config, or ConfigError naming the field.
+
+    Missing keys are an error, never a silent default: the original system
+    produced NaN Q-values from a config key that was present but undefined.
+    """
+    if not isinstance(config, dict):
+        raise ConfigError("config", "must be an object")
+    unknown = sorted(set(config) - set(DEFAULT_CONFIG))
+    if unknown:
+        raise ConfigError(unknown[0], "is not a learning setting")
+    clean = {}
+    for name, (low, high, low_allowed) in CONFIG_BOUNDS.items():
+        if name not in config:
+            raise ConfigError(name, "is missing")
+        value = config[name]
+        if isinstance(value, bool) or not isinstance(value, (int, float)):
+            raise ConfigError(name, "must be a number")
+        if not math.isfinite(value):
+            raise ConfigError(name, "must be finite")
+        if value > high or value < low or (value == low and not low_allowed):
+            bracket = "[" if low_allowed else "("
+            raise ConfigError(name, f"must be in {bracket}{low}, {high}]")
+        if name == "max_experiences":
+            if int(value) != value:
+                raise ConfigError(name, "must be a whole number")
+            value = int(value)
+        clean[name] = float(value) if name != "max_experiences" else value
+    if clean["min_exploration_rate"] > clean["exploration_rate"] and clean["exploration_rate"] > 0:
+        raise ConfigError("min_exploration_rate", "must not exceed exploration_rate")
+    return clean
+
+
+# --- states and actions ----------------------------------------------------------
+
+
+def _step(value):
+    """Clip to [0, 1] and round to one decimal (halves away from zero)."""
+    clipped = min(1.0, max(0.0, float(value)))
+    return math.floor(clipped * 10 + 0.5) / 10
+
+
+def state_vector(complexity, capability_count, previous_attempts, available_resources, time_constraint_ms=None):
+    """The five state features, each in [0, 1] on a 0.1 grid."""
+    time = 1.0 if time_constraint_ms is None else min(time_constraint_ms / 300_000, 1.0)
+    return (
+        _step(complexity),
+        _step(capability_count / 10),
+        _step(previous_attempts / 10),
+        _step(available_resources),
+        _step(time),
+    )
+
+
+def state_key(vector):
+    """"0.6,0.1,0.0,0.8,1.0", as the seed writes it."""
+    return ",".join(f"{value:.1f}" for value in vector)
+
+
+def parse_state_key(key):
+    return tuple(float(part) for part in key.split(","))
+
+
+def next_attempt(previous_attempts, available_resources):
+    """The next state when the agent does not report one: one more attempt,
+    resources x 0.9."""
+    return previous_attempts + 1, available_resources * 0.9
+
+
+def neighbour_keys(vector, radius=2):
+    """State keys within `radius` grid steps (L1) of `vector`, nearest first,
+    excluding the state itself. Bounded: 60 keys at radius 2."""
+    grid = np.rint(np.array(vector) * 10).astype(int)
+    found = {}
+    for first in range(5):
+        for delta in (-2, -1, 1, 2):
+            if abs(delta) <= radius:
+                found.setdefault(abs(delta), []).append({first: delta})
+    if radius >= 2:
+        for first in range(5):
+            for second in range(first + 1, 5):
+                for d1 in (-1, 1):
+                    for d2 in (-1, 1):
+                        found[2].append({first: d1, second: d2})
+    keys = []
+    for distance in sorted(found):
+        for change in found[distance]:
+            point = grid.copy()
+            for axis, delta in change.items():
+                point[axis] += delta
+            if ((point >= 0) & (point <= 10)).all():
+                keys.append((distance, state_key(point / 10)))
+    return keys
+
+
+def action_key(strategy, parallelization, retry_policy):
+    return f"{strategy}:{parallelization:.1f}:{retry_policy}"
+
+
+# --- reward and Q-update -----------------------------------------------------------
+
+REWARD_LIMIT = 2.0
+TIME_SCALE_MS = 30_000
+
+
+def time_score(execution_time_ms):
+    """Execution time normalised to [0, 1]: 1 at 0 ms, 0 at 30 s or more."""
+    return max(0.0, 1.0 - execution_time_ms / TIME_SCALE_MS)
+
+
+def reward(success, execution_time_ms, error_count, coverage=None, feedback_rating=None, feedback_issues=0):
+    """The design's reward, clamped to [-2, 2]. Coverage and feedback terms
+    count only when they were reported."""
+    value = (1.0 if success else -1.0) + 0.5 * time_score(execution_time_ms) - 0.1 * error_count
+    if coverage is not None:
+        value += 2.0 * (coverage - 0.8)
+    if feedback_rating is not None:
+        value += 2.0 * (feedback_rating - 0.5) - 0.2 * feedback_issues
+    return min(REWARD_LIMIT, max(-REWARD_LIMIT, value))
+
+
+def q_update(q, reward_value, max_next_q, learning_rate, discount_factor):
+    """One tabular Q-learning step: Q + alpha * (r + gamma * max Q(s') - Q)."""
+    updated = q + learning_rate * (reward_value + discount_factor * max_next_q - q)
+    if not math.isfinite(updated):
+        raise ValueError("A Q-update produced a non-finite value.")
+    return updated
+
+
+def decayed_epsilon(epsilon, decay, floor):
+    return max(floor, epsilon * decay)
+
+
+# --- choosing an action ------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class Choice:
+    index: int          # into the action list
+    explored: bool      # picked by the random branch
+    propensity: float   # probability this policy picks this action for this state
+    greedy: tuple       # indexes of the best actions
+
+
+def choose(q_values, epsilon, rng, greedy=None):
+    """Epsilon-greedy over `q_values` (one per action).
+
+    With probability epsilon any action is drawn uniformly; otherwise one of
+    the best (`greedy`, default: the argmax ties) is drawn uniformly. The
+    propensity is the exact probability of the result under this policy, so
+    decisions can be evaluated offline.
+    """
+    q = np.asarray(q_values, dtype=float)
+    count = len(q)
+    if greedy is None:
+        greedy = tuple(int(i) for i in np.flatnonzero(q == q.max()))
+    if rng.random() < epsilon:
+        index = int(rng.integers(count))
+        explored = True
+    else:
+        index = greedy[int(rng.integers(len(greedy)))]
+        explored = False
+    propensity = epsilon / count + ((1 - epsilon) / len(greedy) if index in greedy else 0.0)
+    return Choice(index, explored, propensity, tuple(greedy))
+
+
+def confidence(q, visits):
+    """How far to trust an action's Q-value, in [0, 1].
+
+    The value part maps Q from the reward range [-2, 2] onto [0, 1]; the
+    evidence part, visits / (visits + 5), pulls it towards 0.5 (no opinion)
+    until the action has been tried a few times.
+    """
+    value = min(1.0, max(0.0, (q + REWARD_LIMIT) / (2 * REWARD_LIMIT)))
+    evidence = visits / (visits + 5)
+    return 0.5 + (value - 0.5) * evidence
+
+
+def expected_improvement(q_chosen, q_values, visits):
+    """How much better the chosen action is expected to do than the state's
+    visit-weighted average, as a share of the reward range (0..1)."""
+    q = np.asarray(q_values, dtype=float)
+    n = np.asarray(visits, dtype=float)
+    if n.sum() == 0:
+        return 0.0
+    average = float((q * n).sum() / n.sum())
+    return max(0.0, (q_chosen - average) / (2 * REWARD_LIMIT))
+
+
+# --- patterns and failures ---------------------------------------------------------
+
+
+def wilson_lower_bound(successes, trials, z=1.96):
+    """The lower end of the Wilson score interval for a success rate."""
+    if trials == 0:
+        return 0.0
+    p = successes / trials
+    denominator = 1 + z * z / trials
+    centre = p + z * z / (2 * trials)
+    margin = z * math.sqrt(p * (1 - p) / trials + z * z / (4 * trials * trials))
+    return (centre - margin) / denominator
+
+
+def pattern_confidence(uses, successes):
+    """The design's rule (0.5 on discovery, +0.01 per use, at most 0.95),
+    capped by the Wilson lower bound of the success rate, so a pattern that
+    keeps failing never becomes confident."""
+    by_use = min(0.95, 0.5 + 0.01 * (uses - 1))
+    return min(by_use, wilson_lower_bound(successes, uses))
+
+
+# Checked in this order: the first class whose words appear wins.
+FAILURE_CLASSES = {
+    "timeout": ("timeout", "timed out", "deadline", "time limit"),
+    "memory": ("memory", "oom", "heap", "out of mem"),
+    "network": ("network", "connection", "socket", "dns", "unreachable", "refused", "econn"),
+    "permission": ("permission", "forbidden", "denied", "unauthorized", "eacces", "401", "403"),
+    "parsing": ("parse", "syntax", "json", "decode", "unexpected token"),
+    "validation": ("validation", "invalid", "assert", "schema", "expected"),
+}
+
+MITIGATIONS = {
+    "timeout": "Raise the task's time budget or split it; prefer a parallel strategy with fewer retries.",
+    "memory": "Lower parallelism or batch size; prefer the resource-optimization strategy.",
+    "validation": "Check inputs and fixtures before running; refresh test data or the contract under test.",
+    "network": "Retry with backoff (adaptive-retry) and check the service dependencies the task needs.",
+    "parsing": "Validate the input format before the task; pin the parser or schema version.",
+    "permission": "Check the credentials and scopes the task runs with.",
+    "other": "Inspect recent failures of this class; no targeted mitigation is known yet.",
+}
+
+
+def failure_class(error_type, message=""):
+    """One of timeout, memory, validation, network, parsing, permission, other."""
+    text = f"{error_type} {message}".lower()
+    for name, words in FAILURE_CLASSES.items():
+        if any(word in text for word in words):
+            return name
+    return "other"
+
+
+# --- performance ---------------------------------------------------------------------
+
+SCORE_WEIGHTS = {"success": 0.30, "time": 0.20, "errors": 0.15, "satisfaction": 0.25, "efficiency": 0.10}
+
+
+def composite_score(success_rate, time_component, error_rate, satisfaction=None, efficiency=None):
+    """The seed's weighted score over the components present (weights
+    renormalised when satisfaction or efficiency were never reported)."""
+    parts = {"success": success_rate, "time": time_component, "errors": 1.0 - error_rate}
+    if satisfaction is not None:
+        parts["satisfaction"] = satisfaction
+    if efficiency is not None:
+        parts["efficiency"] = efficiency
+    total = sum(SCORE_WEIGHTS[name] for name in parts)
+    return sum(SCORE_WEIGHTS[name] * value for name, value in parts.items()) / total
+
+
+def improvement(current, baseline):
+    """Relative change of the score against the baseline (0.2 = +20 %)."""
+    if baseline <= 0:
+        return 0.0
+    return (current - baseline) / baseline
+
+
+def trend(times, values):
+    """Least-squares slope of `values` per unit of `times` (0 with < 2 points)."""
+    if len(times) < 2:
+        return 0.0
+    x = np.asarray(times, dtype=float)
+    y = np.asarray(values, dtype=float)
+    x = x - x.mean()
+    denominator = float((x * x).sum())
+    return 0.0 if denominator == 0 else float((x * (y - y.mean())).sum() / denominator)

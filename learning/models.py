@@ -1,0 +1,310 @@
+"""The learning app's own tables: per-agent config, the strategy catalog,
+Q entries, decisions, executions (the experiences), patterns, failure
+patterns and performance snapshots.
+
+Hot data lives here rather than in the memory tables; the seed's
+`phase2/learning/{agentId}/...` keys stay readable through key providers
+(providers.py).
+"""
+
+import uuid
+
+from django.core.exceptions import ValidationError
+from django.db import models
+from django.utils import timezone
+
+from qefleet.memory.models import Agent
+
+from . import engine
+
+
+class RetryPolicy(models.TextChoices):
+    NONE = "none"
+    FIXED = "fixed"
+    EXPONENTIAL = "exponential"
+    ADAPTIVE = "adaptive"
+
+
+class StrategyQuerySet(models.QuerySet):
+    def active(self):
+        return self.filter(active=True).order_by("pk")
+
+
+class Strategy(models.Model):
+    """One action of the catalog: a name with fixed parameters."""
+
+    name = models.SlugField(max_length=64, unique=True)
+    parallelization = models.FloatField(help_text="0 (sequential) to 1 (fully parallel).")
+    retry_policy = models.CharField(max_length=16, choices=RetryPolicy.choices)
+    description = models.TextField(blank=True)
+    is_default = models.BooleanField(default=False, help_text="The catalog default for states nothing is known about.")
+    active = models.BooleanField(default=True, help_text="Inactive strategies are never recommended.")
+    created_at = models.DateTimeField(auto_now_add=True)
+
+    objects = StrategyQuerySet.as_manager()
+
+    class Meta:
+        verbose_name_plural = "strategies"
+        ordering = ["pk"]
+        constraints = [
+            models.UniqueConstraint(fields=["is_default"], condition=models.Q(is_default=True), name="one_default_strategy")
+        ]
+
+    def __str__(self):
+        return self.name
+
+    def clean(self):
+        if not 0 <= self.parallelization <= 1:
+            raise ValidationError({"parallelization": "Must be between 0 and 1."})
+
+    @property
+    def action_key(self):
+        return engine.action_key(self.name, self.parallelization, self.retry_policy)
+
+    @classmethod
+    def default(cls):
+        return cls.objects.active().filter(is_default=True).first() or cls.objects.active().first()
+
+
+class LearningProfile(models.Model):
+    """An agent's learning config and counters. Config changes apply from the
+    next task on; `exploration_rate` is the current epsilon and decays."""
+
+    agent = models.OneToOneField(Agent, on_delete=models.CASCADE, related_name="learning")
+    enabled = models.BooleanField(default=True)
+    learning_rate = models.FloatField(default=engine.DEFAULT_CONFIG["learning_rate"])
+    discount_factor = models.FloatField(default=engine.DEFAULT_CONFIG["discount_factor"])
+    exploration_rate = models.FloatField(default=engine.DEFAULT_CONFIG["exploration_rate"])
+    exploration_decay = models.FloatField(default=engine.DEFAULT_CONFIG["exploration_decay"])
+    min_exploration_rate = models.FloatField(default=engine.DEFAULT_CONFIG["min_exploration_rate"])
+    max_experiences = models.PositiveIntegerField(default=engine.DEFAULT_CONFIG["max_experiences"])
+    task_count = models.PositiveIntegerField(default=0)
+    baseline_window = models.PositiveIntegerField(default=50, help_text="Tasks in the improvement baseline.")
+    baseline_score = models.FloatField(null=True, blank=True)
+    baseline_set_at = models.DateTimeField(null=True, blank=True)
+    baseline_task = models.PositiveIntegerField(null=True, blank=True, help_text="Task count when the baseline window began.")
+    updated_at = models.DateTimeField(auto_now=True)
+
+    def __str__(self):
+        return f"learning of {self.agent_id}"
+
+    def config(self):
+        return {name: getattr(self, name) for name in engine.DEFAULT_CONFIG}
+
+    def clean(self):
+        try:
+            engine.validate_config(self.config())
+        except engine.ConfigError as error:
+            raise ValidationError({error.field: error.message}) from None
+
+    def apply_config(self, config):
+        """Validate a complete config and store it (the key provider's write)."""
+        clean = engine.validate_config(config)
+        for name, value in clean.items():
+            setattr(self, name, value)
+        self.save()
+        return clean
+
+    def rebaseline(self):
+        """Start a new improvement baseline from the next task on."""
+        self.baseline_score = None
+        self.baseline_set_at = None
+        self.baseline_task = self.task_count
+        self.save(update_fields=["baseline_score", "baseline_set_at", "baseline_task", "updated_at"])
+
+
+class AppliedStrategy(models.Model):
+    """The strategy an agent uses by default for a task type, set by an
+    operator (and by the improvement loop once it applies A/B winners)."""
+
+    agent = models.ForeignKey(Agent, on_delete=models.CASCADE, related_name="applied_strategies")
+    task_type = models.CharField(max_length=64)
+    strategy = models.ForeignKey(Strategy, on_delete=models.PROTECT, related_name="+")
+    source = models.CharField(max_length=32, default="operator")
+    applied_at = models.DateTimeField(default=timezone.now)
+
+    class Meta:
+        verbose_name_plural = "applied strategies"
+        constraints = [models.UniqueConstraint(fields=["agent", "task_type"], name="one_applied_strategy")]
+
+    def __str__(self):
+        return f"{self.agent_id}/{self.task_type}: {self.strategy}"
+
+
+class QEntry(models.Model):
+    """Q(s, a) for one agent and task type, with its visit count."""
+
+    agent = models.ForeignKey(Agent, on_delete=models.CASCADE, related_name="q_entries")
+    task_type = models.CharField(max_length=64)
+    state_key = models.CharField(max_length=24)
+    strategy = models.ForeignKey(Strategy, on_delete=models.PROTECT, related_name="+")
+    q_value = models.FloatField(default=0.0)
+    visits = models.PositiveIntegerField(default=0)
+    updated_at = models.DateTimeField(auto_now=True)
+
+    class Meta:
+        verbose_name = "Q entry"
+        verbose_name_plural = "Q entries"
+        constraints = [
+            models.UniqueConstraint(fields=["agent", "task_type", "state_key", "strategy"], name="one_q_entry")
+        ]
+
+    def __str__(self):
+        return f"Q({self.task_type} {self.state_key}, {self.strategy_id}) = {self.q_value:.3f}"
+
+
+class Decision(models.Model):
+    """One recommendation: what was chosen, how, and with what probability."""
+
+    RETENTION_DAYS = 90
+
+    id = models.UUIDField(primary_key=True, default=uuid.uuid4, editable=False)
+    agent = models.ForeignKey(Agent, on_delete=models.CASCADE, related_name="decisions")
+    task_id = models.CharField(max_length=128)
+    task_type = models.CharField(max_length=64)
+    state_key = models.CharField(max_length=24)
+    strategy = models.ForeignKey(Strategy, on_delete=models.PROTECT, related_name="+")
+    explored = models.BooleanField()
+    propensity = models.FloatField()
+    epsilon = models.FloatField()
+    q_value = models.FloatField()
+    fallback = models.CharField(max_length=16, blank=True, help_text="How an unseen state was answered.")
+    created_at = models.DateTimeField(default=timezone.now, db_index=True)
+
+    class Meta:
+        indexes = [models.Index(fields=["agent", "created_at"], name="decision_agent_time")]
+
+    def __str__(self):
+        return f"{self.agent_id} {self.task_type} -> {self.strategy_id}"
+
+
+class Execution(models.Model):
+    """A reported task: the experience (s, a, r, s') and what it taught.
+
+    The last `max_experiences` executions of an agent are its experiences;
+    all of them are kept for 90 days for reports and offline evaluation.
+    """
+
+    RETENTION_DAYS = 90
+
+    agent = models.ForeignKey(Agent, on_delete=models.CASCADE, related_name="executions")
+    decision = models.OneToOneField(Decision, null=True, blank=True, on_delete=models.SET_NULL, related_name="execution")
+    idempotency_key = models.CharField(max_length=128)
+    request_digest = models.CharField(max_length=64)
+    sequence = models.PositiveIntegerField(help_text="The agent's task number.")
+    task_id = models.CharField(max_length=128)
+    task_type = models.CharField(max_length=64)
+    state_key = models.CharField(max_length=24)
+    next_state_key = models.CharField(max_length=24)
+    strategy = models.ForeignKey(Strategy, on_delete=models.PROTECT, related_name="+")
+    success = models.BooleanField()
+    execution_time_ms = models.PositiveIntegerField()
+    error_count = models.PositiveIntegerField(default=0)
+    coverage = models.FloatField(null=True, blank=True)
+    satisfaction = models.FloatField(null=True, blank=True)
+    efficiency = models.FloatField(null=True, blank=True)
+    reward = models.FloatField()
+    previous_q = models.FloatField()
+    q_value = models.FloatField()
+    response = models.JSONField(help_text="The first response, returned again to a repeated report.")
+    created_at = models.DateTimeField(default=timezone.now, db_index=True)
+
+    class Meta:
+        constraints = [
+            models.UniqueConstraint(fields=["agent", "idempotency_key"], name="one_execution_per_key"),
+        ]
+        indexes = [models.Index(fields=["agent", "sequence"], name="execution_agent_sequence")]
+
+    def __str__(self):
+        return f"{self.agent_id} #{self.sequence} {self.task_type}"
+
+
+class LearnedPattern(models.Model):
+    """How a strategy does on a task type for one agent (`task_type:strategy`)."""
+
+    agent = models.ForeignKey(Agent, on_delete=models.CASCADE, related_name="learned_patterns")
+    task_type = models.CharField(max_length=64)
+    strategy = models.ForeignKey(Strategy, on_delete=models.PROTECT, related_name="+")
+    uses = models.PositiveIntegerField(default=0)
+    successes = models.PositiveIntegerField(default=0)
+    confidence = models.FloatField(default=0.0)
+    created_at = models.DateTimeField(auto_now_add=True)
+    last_used_at = models.DateTimeField(default=timezone.now)
+
+    class Meta:
+        constraints = [models.UniqueConstraint(fields=["agent", "task_type", "strategy"], name="one_learned_pattern")]
+
+    def __str__(self):
+        return self.key
+
+    @property
+    def key(self):
+        return f"{self.task_type}:{self.strategy.name}"
+
+    @property
+    def success_rate(self):
+        return self.successes / self.uses if self.uses else 0.0
+
+    def to_dict(self):
+        return {"pattern": self.key, "uses": self.uses, "success_rate": round(self.success_rate, 4),
+                "confidence": round(self.confidence, 4)}
+
+
+class FailurePattern(models.Model):
+    """Failures of one class on one task type, with a suggested mitigation."""
+
+    agent = models.ForeignKey(Agent, on_delete=models.CASCADE, related_name="failure_patterns")
+    task_type = models.CharField(max_length=64)
+    failure_class = models.CharField(max_length=16)
+    frequency = models.PositiveIntegerField(default=0)
+    confidence = models.FloatField(default=0.0, help_text="Share of this task type's tasks failing this way.")
+    mitigation = models.TextField()
+    last_message = models.CharField(max_length=500, blank=True)
+    first_seen_at = models.DateTimeField(default=timezone.now)
+    last_seen_at = models.DateTimeField(default=timezone.now)
+
+    class Meta:
+        constraints = [
+            models.UniqueConstraint(fields=["agent", "task_type", "failure_class"], name="one_failure_pattern")
+        ]
+
+    def __str__(self):
+        return f"{self.task_type}:{self.failure_class}"
+
+    def to_dict(self):
+        return {"id": self.pk, "task_type": self.task_type, "failure_class": self.failure_class,
+                "frequency": self.frequency, "confidence": round(self.confidence, 4), "mitigation": self.mitigation,
+                "last_message": self.last_message, "first_seen_at": self.first_seen_at.isoformat(),
+                "last_seen_at": self.last_seen_at.isoformat()}
+
+
+class Snapshot(models.Model):
+    """The composite score over a window of an agent's tasks."""
+
+    RETENTION_DAYS = 90
+
+    agent = models.ForeignKey(Agent, on_delete=models.CASCADE, related_name="snapshots")
+    first_task = models.PositiveIntegerField()
+    last_task = models.PositiveIntegerField()
+    tasks = models.PositiveIntegerField()
+    success_rate = models.FloatField()
+    avg_execution_ms = models.FloatField()
+    error_rate = models.FloatField()
+    satisfaction = models.FloatField(null=True, blank=True)
+    efficiency = models.FloatField(null=True, blank=True)
+    score = models.FloatField()
+    improvement = models.FloatField(null=True, blank=True, help_text="Against the baseline; 0.2 is the target.")
+    created_at = models.DateTimeField(default=timezone.now, db_index=True)
+
+    class Meta:
+        indexes = [models.Index(fields=["agent", "created_at"], name="snapshot_agent_time")]
+
+    def __str__(self):
+        return f"{self.agent_id} tasks {self.first_task}-{self.last_task}: {self.score:.3f}"
+
+    def to_dict(self):
+        return {"first_task": self.first_task, "last_task": self.last_task, "tasks": self.tasks,
+                "success_rate": round(self.success_rate, 4), "avg_execution_ms": round(self.avg_execution_ms, 1),
+                "error_rate": round(self.error_rate, 4), "satisfaction": self.satisfaction,
+                "efficiency": self.efficiency, "score": round(self.score, 4), "improvement": self.improvement,
+                "created_at": self.created_at.isoformat()}

@@ -1,0 +1,123 @@
+"""Request and response shapes of the learning API (DESIGN.md's contract)."""
+
+from typing import Any, Literal
+from uuid import UUID
+
+from ninja import Schema
+from pydantic import Field
+
+from qefleet.memory.schemas import In
+
+Probability = Field(ge=0, le=1)
+
+
+class TaskIn(In):
+    id: str = Field(min_length=1, max_length=128)
+    type: str = Field(min_length=1, max_length=64, pattern=r"^[A-Za-z0-9_.:-]+$")
+    complexity: float = Probability
+    required_capabilities: list[str] = Field(default_factory=list, max_length=100)
+    previous_attempts: int = Field(0, ge=0, le=1000)
+    available_resources: float = Probability
+    time_constraint_ms: int | None = Field(None, ge=0, le=86_400_000)
+    context: dict[str, Any] | None = None
+
+
+class RecommendationIn(In):
+    task: TaskIn
+
+
+class Alternative(Schema):
+    strategy: str
+    action_key: str
+    confidence: float
+
+
+class RecommendationOut(Schema):
+    decision_id: UUID
+    strategy: str
+    parallelization: float
+    retry_policy: str
+    action_key: str
+    state_key: str
+    confidence: float
+    expected_improvement: float
+    reasoning: str
+    alternatives: list[Alternative]
+    explored: bool
+    propensity: float
+
+
+class ActionIn(In):
+    strategy: str = Field(min_length=1, max_length=64)
+    parallelization: float = Probability
+    retry_policy: Literal["none", "fixed", "exponential", "adaptive"]
+
+
+class ErrorIn(In):
+    type: str = Field(min_length=1, max_length=100)
+    message: str = Field("", max_length=2000)
+
+
+class ResultIn(In):
+    success: bool
+    execution_time_ms: int = Field(ge=0, le=86_400_000)
+    errors: list[ErrorIn] = Field(default_factory=list, max_length=100)
+    coverage: float | None = Field(None, ge=0, le=1)
+    user_satisfaction: float | None = Field(None, ge=0, le=1)
+    resource_efficiency: float | None = Field(None, ge=0, le=1)
+
+
+class FeedbackIn(In):
+    rating: float = Probability
+    issues: list[str] = Field(default_factory=list, max_length=100)
+
+
+class ExecutionIn(In):
+    decision_id: UUID | None = None
+    task: TaskIn
+    action: ActionIn | None = Field(None, description="Required without decision_id.")
+    result: ResultIn
+    feedback: FeedbackIn | None = None
+    next_task: TaskIn | None = None
+
+
+class PatternOut(Schema):
+    pattern: str
+    uses: int
+    success_rate: float
+    confidence: float
+
+
+class ExecutionOut(Schema):
+    execution_id: int
+    reward: float
+    previous_q_value: float
+    q_value: float
+    exploration_rate: float
+    patterns: list[PatternOut]
+    learning_enabled: bool
+
+
+class FeedbackOut(Schema):
+    execution_id: int
+    satisfaction: float
+
+
+class AppliedOut(Schema):
+    task_type: str
+    strategy: str
+    source: str
+
+
+class LearningOut(Schema):
+    agent_id: str
+    enabled: bool
+    exploration_rate: float
+    tasks: int
+    q_entries: int
+    patterns: int
+    score: float | None
+    baseline: float | None
+    improvement: float | None
+    target_achieved: bool
+    applied_strategies: list[AppliedOut]

@@ -1,0 +1,327 @@
+"""One task's learning: the recommendation and the execution report.
+
+Each entry point runs in one transaction. Per-task work reads and writes a
+bounded number of rows (one Q row, one state's Q entries, one pattern, the
+last window of tasks), so it does not grow with the learned state.
+"""
+
+import hashlib
+import json
+import threading
+
+import numpy as np
+from django.db import transaction
+from django.db.models import Max, Sum
+from django.utils import timezone
+
+from qefleet.memory import store as memory_store
+from qefleet.memory.errors import Conflict, Invalid, NotFound, Unprocessable
+from qefleet.memory.models import Event, PerformanceMetric
+
+from . import engine, tracker
+from .models import (
+    AppliedStrategy,
+    Decision,
+    Execution,
+    FailurePattern,
+    LearnedPattern,
+    LearningProfile,
+    QEntry,
+    Strategy,
+)
+
+_local = threading.local()
+
+
+def rng():
+    """A random generator per thread (numpy generators are not thread-safe)."""
+    if not hasattr(_local, "rng"):
+        _local.rng = np.random.default_rng()
+    return _local.rng
+
+
+def profile_for(agent):
+    profile, _ = LearningProfile.objects.get_or_create(agent=agent)
+    return profile
+
+
+def task_state(task):
+    """(state vector, state key) of a task as the agent described it."""
+    vector = engine.state_vector(
+        task.complexity, len(task.required_capabilities), task.previous_attempts, task.available_resources,
+        task.time_constraint_ms,
+    )
+    return vector, engine.state_key(vector)
+
+
+def emit(agent, type, payload):
+    memory_store.create_owned(agent, Event, None, None, type=type, payload=payload)
+
+
+# --- recommendation ----------------------------------------------------------------
+
+
+def _q_rows(agent, task_type, state_keys):
+    return QEntry.objects.filter(agent=agent, task_type=task_type, state_key__in=state_keys)
+
+
+def _known_values(agent, task_type, vector, key, strategies):
+    """Q-values and visits to choose from, the greedy set, and the fallback used."""
+    index = {strategy.pk: position for position, strategy in enumerate(strategies)}
+    q = np.zeros(len(strategies))
+    visits = np.zeros(len(strategies), dtype=int)
+
+    def fill(entries):
+        for entry in entries:
+            if entry.strategy_id in index:
+                q[index[entry.strategy_id]] = entry.q_value
+                visits[index[entry.strategy_id]] = entry.visits
+
+    own = list(_q_rows(agent, task_type, [key]))
+    if own:
+        fill(own)
+        return q, visits, None, "", key
+    neighbours = engine.neighbour_keys(vector)
+    by_key = {}
+    for entry in _q_rows(agent, task_type, [neighbour for _, neighbour in neighbours]):
+        by_key.setdefault(entry.state_key, []).append(entry)
+    for _, neighbour in neighbours:
+        if neighbour in by_key:
+            fill(by_key[neighbour])
+            return q, visits, None, "nearest", neighbour
+    applied = AppliedStrategy.objects.filter(agent=agent, task_type=task_type).first()
+    if applied is not None and applied.strategy_id in index:
+        return q, visits, (index[applied.strategy_id],), "applied", None
+    default = Strategy.default()
+    return q, visits, (index[default.pk],), "default", None
+
+
+def _reasoning(strategy, choice, epsilon, q, visits, fallback, source_key):
+    if choice.explored:
+        return (f"Exploring: picked {strategy.name} at random (exploration rate {epsilon:.3f}) "
+                "to keep learning about the other strategies.")
+    position = choice.index
+    if fallback == "":
+        return (f"Exploiting: {strategy.name} has the highest Q-value in this state "
+                f"({q[position]:.3f} over {visits[position]} visits).")
+    if fallback == "nearest":
+        return (f"This state is new; the nearest visited state ({source_key}) favours {strategy.name} "
+                f"(Q {q[position]:.3f} over {visits[position]} visits).")
+    if fallback == "applied":
+        return f"Nothing is learned near this state; using the strategy applied for this task type, {strategy.name}."
+    return f"Nothing is learned for this task type yet; using the catalog default, {strategy.name}."
+
+
+@transaction.atomic
+def recommend(agent, task):
+    """Choose a strategy for `task`, store the Decision and describe it."""
+    profile = profile_for(agent)
+    strategies = list(Strategy.objects.active())
+    if not strategies:
+        raise Conflict("The strategy catalog has no active strategy.")
+    vector, key = task_state(task)
+    q, visits, greedy, fallback, source_key = _known_values(agent, task.type, vector, key, strategies)
+    if greedy is None:
+        greedy = tuple(int(i) for i in np.flatnonzero(q == q.max()))
+    epsilon = profile.exploration_rate if profile.enabled else 0.0
+    choice = engine.choose(q, epsilon, rng(), greedy)
+    strategy = strategies[choice.index]
+    decision = Decision.objects.create(
+        agent=agent, task_id=task.id, task_type=task.type, state_key=key, strategy=strategy,
+        explored=choice.explored, propensity=choice.propensity, epsilon=epsilon,
+        q_value=float(q[choice.index]), fallback=fallback,
+    )
+    order = sorted((i for i in range(len(strategies)) if i != choice.index), key=lambda i: -q[i])
+    return {
+        "decision_id": str(decision.pk),
+        "strategy": strategy.name,
+        "parallelization": strategy.parallelization,
+        "retry_policy": strategy.retry_policy,
+        "action_key": strategy.action_key,
+        "state_key": key,
+        "confidence": round(engine.confidence(q[choice.index], int(visits[choice.index])), 4),
+        "expected_improvement": round(engine.expected_improvement(q[choice.index], q, visits), 4),
+        "reasoning": _reasoning(strategy, choice, epsilon, q, visits, fallback, source_key),
+        "alternatives": [
+            {"strategy": strategies[i].name, "action_key": strategies[i].action_key,
+             "confidence": round(engine.confidence(q[i], int(visits[i])), 4)}
+            for i in order[:3]
+        ],
+        "explored": choice.explored,
+        "propensity": round(choice.propensity, 6),
+    }
+
+
+# --- execution report ----------------------------------------------------------------
+
+
+def request_digest(payload):
+    return hashlib.sha256(json.dumps(payload, sort_keys=True, separators=(",", ":")).encode()).hexdigest()
+
+
+def _strategy_of(report, decision):
+    if decision is not None:
+        return decision.strategy
+    action = report.action
+    if action is None:
+        raise Invalid("Send decision_id, or the action you took.", "action")
+    strategy = Strategy.objects.filter(name=action.strategy).first()
+    if strategy is None:
+        raise Invalid(f"Unknown strategy {action.strategy!r}.", "action.strategy")
+    if (abs(strategy.parallelization - action.parallelization) > 1e-9
+            or strategy.retry_policy != action.retry_policy):
+        raise Invalid(
+            f"{strategy.name} runs with parallelization {strategy.parallelization} and retry policy "
+            f"{strategy.retry_policy}; a variant is a separate catalog entry.", "action",
+        )
+    return strategy
+
+
+def _next_state_key(report):
+    if report.next_task is not None:
+        return task_state(report.next_task)[1]
+    task = report.task
+    attempts, resources = engine.next_attempt(task.previous_attempts, task.available_resources)
+    vector = engine.state_vector(task.complexity, len(task.required_capabilities), attempts, resources,
+                                 task.time_constraint_ms)
+    return engine.state_key(vector)
+
+
+def _update_patterns(agent, task_type, strategy, success):
+    pattern, created = LearnedPattern.objects.select_for_update().get_or_create(
+        agent=agent, task_type=task_type, strategy=strategy
+    )
+    pattern.uses += 1
+    pattern.successes += int(success)
+    pattern.confidence = engine.pattern_confidence(pattern.uses, pattern.successes)
+    pattern.last_used_at = timezone.now()
+    pattern.save()
+    memory_store.upsert_pattern(
+        agent, pattern.key, pattern.confidence, {"success_rate": round(pattern.success_rate, 4), "uses": pattern.uses}
+    )
+    if created:
+        emit(agent, "learning:pattern_discovered", {"pattern": pattern.key, "task_type": task_type})
+    return pattern
+
+
+def _update_failures(agent, task_type, errors, message):
+    classes = sorted({engine.failure_class(error.type, error.message) for error in errors}) or ["other"]
+    tasks_of_type = LearnedPattern.objects.filter(agent=agent, task_type=task_type).aggregate(n=Sum("uses"))["n"] or 1
+    now = timezone.now()
+    for name in classes:
+        failure, created = FailurePattern.objects.select_for_update().get_or_create(
+            agent=agent, task_type=task_type, failure_class=name,
+            defaults={"mitigation": engine.MITIGATIONS[name], "first_seen_at": now},
+        )
+        failure.frequency += 1
+        failure.confidence = min(1.0, failure.frequency / tasks_of_type)
+        failure.last_seen_at = now
+        failure.last_message = message[:500]
+        failure.save()
+        if created:
+            emit(agent, "learning:failure_detected",
+                 {"task_type": task_type, "failure_class": name, "pattern_id": failure.pk})
+    return classes
+
+
+def report_execution(agent, report, idempotency_key, payload):
+    """Learn from one reported task, in one transaction; a repeat returns the
+    first response."""
+    digest = request_digest(payload)
+    key = idempotency_key or (str(report.decision_id) if report.decision_id else None)
+    if key is None:
+        raise Invalid("Send an Idempotency-Key header or a decision_id, so a retried report counts once.",
+                      "Idempotency-Key")
+    with transaction.atomic():
+        # One agent's reports are serialised on its profile row.
+        profile = LearningProfile.objects.select_for_update().filter(agent=agent).first() or profile_for(agent)
+        previous = Execution.objects.filter(agent=agent, idempotency_key=key).first()
+        if previous is not None:
+            if previous.request_digest != digest:
+                raise Unprocessable("This Idempotency-Key was used with a different report.", "Idempotency-Key")
+            return {"execution_id": previous.pk, **previous.response}, False
+        decision = None
+        if report.decision_id is not None:
+            decision = Decision.objects.filter(pk=report.decision_id, agent=agent).first()
+            if decision is None:
+                raise NotFound("No such decision.", "decision_id")
+            if Execution.objects.filter(decision=decision).exists():
+                raise Conflict("This decision was already reported under another Idempotency-Key.", "decision_id")
+        return _learn(agent, profile, report, decision, key, digest), True
+
+
+def _learn(agent, profile, report, decision, key, digest):
+    task, result = report.task, report.result
+    strategy = _strategy_of(report, decision)
+    task_type = decision.task_type if decision else task.type
+    state_key = decision.state_key if decision else task_state(task)[1]
+    next_key = _next_state_key(report)
+    feedback = report.feedback
+    reward = engine.reward(
+        result.success, result.execution_time_ms, len(result.errors), result.coverage,
+        feedback.rating if feedback else None, len(feedback.issues) if feedback else 0,
+    )
+    entry, _ = QEntry.objects.select_for_update().get_or_create(
+        agent=agent, task_type=task_type, state_key=state_key, strategy=strategy
+    )
+    previous_q = entry.q_value
+    if profile.enabled:
+        max_next = QEntry.objects.filter(agent=agent, task_type=task_type, state_key=next_key).aggregate(
+            best=Max("q_value"))["best"] or 0.0
+        entry.q_value = engine.q_update(previous_q, reward, max_next, profile.learning_rate, profile.discount_factor)
+        entry.visits += 1
+        entry.save(update_fields=["q_value", "visits", "updated_at"])
+        profile.exploration_rate = engine.decayed_epsilon(
+            profile.exploration_rate, profile.exploration_decay, profile.min_exploration_rate)
+    profile.task_count += 1
+    profile.save(update_fields=["exploration_rate", "task_count", "updated_at"])
+
+    satisfaction = result.user_satisfaction if result.user_satisfaction is not None else (
+        feedback.rating if feedback else None)
+    execution = Execution(
+        agent=agent, decision=decision, idempotency_key=key, request_digest=digest, sequence=profile.task_count,
+        task_id=task.id, task_type=task_type, state_key=state_key, next_state_key=next_key, strategy=strategy,
+        success=result.success, execution_time_ms=result.execution_time_ms, error_count=len(result.errors),
+        coverage=result.coverage, satisfaction=satisfaction, efficiency=result.resource_efficiency,
+        reward=reward, previous_q=previous_q, q_value=entry.q_value, response={},
+    )
+    patterns = []
+    if profile.enabled:
+        patterns.append(_update_patterns(agent, task_type, strategy, result.success).to_dict())
+        if not result.success:
+            _update_failures(agent, task_type, result.errors, result.errors[0].message if result.errors else "")
+    score = engine.composite_score(
+        float(result.success), engine.time_score(result.execution_time_ms), float(bool(result.errors)),
+        satisfaction, result.resource_efficiency,
+    )
+    PerformanceMetric.objects.create(owner=agent, team=agent.team, swarm=agent.swarm, metric="task_score",
+                                     value=score, unit="score")
+    execution.response = {
+        "reward": round(reward, 6),
+        "previous_q_value": round(previous_q, 6),
+        "q_value": round(entry.q_value, 6),
+        "exploration_rate": round(profile.exploration_rate, 6),
+        "patterns": patterns,
+        "learning_enabled": profile.enabled,
+    }
+    execution.save()
+    emit(agent, "learning:training", {
+        "execution_id": execution.pk, "decision_id": str(decision.pk) if decision else None, "task_type": task_type,
+        "state": state_key, "strategy": strategy.name, "reward": round(reward, 4),
+        "q_before": round(previous_q, 4), "q_after": round(entry.q_value, 4),
+        "epsilon": round(profile.exploration_rate, 4),
+    })
+    tracker.after_task(agent, profile)
+    return {"execution_id": execution.pk, **execution.response}
+
+
+@transaction.atomic
+def add_feedback(agent, execution_id, rating, issues):
+    """Late user satisfaction for a reported task; the tracker's figures use it."""
+    execution = Execution.objects.select_for_update().filter(pk=execution_id, agent=agent).first()
+    if execution is None:
+        raise NotFound("No such execution.", "execution_id")
+    execution.satisfaction = rating
+    execution.save(update_fields=["satisfaction"])
+    emit(agent, "learning:feedback", {"execution_id": execution.pk, "rating": rating, "issues": len(issues)})
+    return {"execution_id": execution.pk, "satisfaction": rating}

@@ -1,0 +1,26 @@
+"""Read-side summaries of an agent's learning."""
+
+from .models import AppliedStrategy, LearnedPattern, QEntry
+from .services import profile_for
+from .tracker import improvement_report
+
+
+def learning_status(agent):
+    profile = profile_for(agent)
+    report = improvement_report(agent, profile)
+    applied = AppliedStrategy.objects.filter(agent=agent).select_related("strategy").order_by("task_type")
+    return {
+        "agent_id": agent.agent_id,
+        "enabled": profile.enabled,
+        "exploration_rate": profile.exploration_rate,
+        "tasks": profile.task_count,
+        "q_entries": QEntry.objects.filter(agent=agent).count(),
+        "patterns": LearnedPattern.objects.filter(agent=agent).count(),
+        "score": report["current"],
+        "baseline": report["baseline"],
+        "improvement": report["improvement"],
+        "target_achieved": report["target_achieved"],
+        "applied_strategies": [
+            {"task_type": item.task_type, "strategy": item.strategy.name, "source": item.source} for item in applied
+        ],
+    }
