@@ -4,7 +4,7 @@ from typing import Any, Literal
 from uuid import UUID
 
 from ninja import Schema
-from pydantic import Field
+from pydantic import Field, StrictBool
 
 from qefleet.memory.schemas import In
 
@@ -59,7 +59,7 @@ class ErrorIn(In):
 
 
 class ResultIn(In):
-    success: bool
+    success: StrictBool
     execution_time_ms: int = Field(ge=0, le=86_400_000)
     errors: list[ErrorIn] = Field(default_factory=list, max_length=100)
     coverage: float | None = Field(None, ge=0, le=1)

@@ -47,6 +47,11 @@ class KeyProvider:
         agent_id, _, _ = rest.partition("/")
         return agent_id or None
 
+    def serves(self, key):
+        """Whether this provider answers `key` (which starts with the prefix);
+        keys it does not serve are stored entries like any other."""
+        return True
+
     def read(self, key):
         """The value under `key`, or raise KeyError."""
         raise KeyError(key)
@@ -82,7 +87,7 @@ def unregister(partition, prefix):
 def find(partition, key):
     """The provider serving `key`, longest prefix first, or None."""
     for provider in _registry:
-        if provider.partition == partition and key.startswith(provider.prefix):
+        if provider.partition == partition and key.startswith(provider.prefix) and provider.serves(key):
             return provider
     return None
 

@@ -8,7 +8,7 @@ from datetime import datetime
 from typing import Any, Generic, Literal, TypeVar
 
 from ninja import Schema
-from pydantic import ConfigDict, Field, field_validator
+from pydantic import ConfigDict, Field, StrictBool, field_validator
 
 Level = Literal["private", "team", "swarm", "public", "system"]
 PermissionName = Literal["read", "write", "delete", "share"]
@@ -335,7 +335,7 @@ class OodaUpdate(In):
     orientation: dict[str, Any] | None = None
     decision: dict[str, Any] | None = None
     action: dict[str, Any] | None = None
-    completed: bool | None = None
+    completed: StrictBool | None = None
     result: Any = None
 
 

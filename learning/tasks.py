@@ -1,0 +1,28 @@
+"""django-q2 entry points of the learning app (registered in apps.py)."""
+
+from datetime import timedelta
+
+from django.utils import timezone
+
+from qefleet.memory.ttl import delete_in_batches
+
+from . import tracker
+from .models import Decision, Execution, LearningProfile, Snapshot
+
+
+def record_snapshots():
+    """Each cycle slot: snapshot every agent with tasks since its last snapshot."""
+    recorded = 0
+    for profile in LearningProfile.objects.filter(task_count__gt=0).select_related("agent"):
+        recorded += tracker.record_snapshot(profile.agent, profile) is not None
+    return {"snapshots": recorded}
+
+
+def prune_history(now=None):
+    """Delete decisions, executions and snapshots past their 90-day retention."""
+    now = now or timezone.now()
+    counts = {}
+    for model in (Execution, Decision, Snapshot):
+        cutoff = now - timedelta(days=model.RETENTION_DAYS)
+        counts[model._meta.db_table] = delete_in_batches(model.objects.filter(created_at__lt=cutoff), "created_at")
+    return counts

@@ -1,0 +1,40 @@
+"""Concurrent reports for one agent, state and action lose no update."""
+
+import pytest
+
+from learning.models import Execution, LearningProfile, QEntry
+from tests.conftest import AgentClient
+from tests.learning.helpers import task
+from tests.memory.test_concurrency import run_in_threads
+
+pytestmark = pytest.mark.django_db(transaction=True)
+
+THREADS = 6
+REPORTS_EACH = 8
+ACTION = {"strategy": "adaptive-retry", "parallelization": 0.5, "retry_policy": "adaptive"}
+
+
+def test_concurrent_reports_all_count(alice):
+    body_task = task()
+
+    def work(thread):
+        client = AgentClient(alice.token)
+        statuses = []
+        for number in range(REPORTS_EACH):
+            body = {"task": body_task, "action": ACTION,
+                    "result": {"success": True, "execution_time_ms": 1000, "errors": []}}
+            response = client.post("agents/alice/executions", body,
+                                   headers={"Idempotency-Key": f"{thread}-{number}"})
+            statuses.append(response.status_code)
+        return statuses
+
+    statuses = [status for batch in run_in_threads(THREADS, work) for status in batch]
+    total = THREADS * REPORTS_EACH
+    assert statuses == [201] * total
+    entry = QEntry.objects.get(agent=alice)
+    assert entry.visits == total == Execution.objects.count()
+    assert LearningProfile.objects.get(agent=alice).task_count == total
+    assert sorted(Execution.objects.values_list("sequence", flat=True)) == list(range(1, total + 1))
+    # Each report saw the previous one's Q-value: the chain of updates is unbroken.
+    chain = sorted(Execution.objects.values_list("previous_q", "q_value"))
+    assert all(after == pytest.approx(before) for (_, after), (before, _) in zip(chain, chain[1:]))
