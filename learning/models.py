@@ -7,10 +7,13 @@ Hot data lives here rather than in the memory tables; the seed's
 (providers.py).
 """
 
+import time
 import uuid
 
 from django.core.exceptions import ValidationError
 from django.db import models
+from django.db.models.signals import post_delete, post_save
+from django.dispatch import receiver
 from django.utils import timezone
 
 from qefleet.memory.models import Agent
@@ -61,9 +64,33 @@ class Strategy(models.Model):
     def action_key(self):
         return engine.action_key(self.name, self.parallelization, self.retry_policy)
 
+    # The active catalog is read on every recommendation; it is cached per
+    # process for a few seconds (and dropped at once on a save here), so an
+    # edit in another process applies within CATALOG_CACHE_SECONDS.
+    CATALOG_CACHE_SECONDS = 5
+    _catalog = (0.0, None)
+
+    @classmethod
+    def catalog(cls):
+        loaded_at, strategies = cls._catalog
+        if strategies is None or time.monotonic() - loaded_at > cls.CATALOG_CACHE_SECONDS:
+            strategies = list(cls.objects.active())
+            cls._catalog = (time.monotonic(), strategies)
+        return strategies
+
+    @classmethod
+    def forget_catalog(cls, **kwargs):
+        cls._catalog = (0.0, None)
+
     @classmethod
     def default(cls):
-        return cls.objects.active().filter(is_default=True).first() or cls.objects.active().first()
+        strategies = cls.catalog()
+        return next((item for item in strategies if item.is_default), strategies[0] if strategies else None)
+
+
+@receiver([post_save, post_delete], sender=Strategy)
+def _strategy_changed(**kwargs):
+    Strategy.forget_catalog()
 
 
 class LearningProfile(models.Model):

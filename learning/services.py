@@ -116,7 +116,7 @@ def _reasoning(strategy, choice, epsilon, q, visits, fallback, source_key):
 def recommend(agent, task):
     """Choose a strategy for `task`, store the Decision and describe it."""
     profile = profile_for(agent)
-    strategies = list(Strategy.objects.active())
+    strategies = Strategy.catalog()
     if not strategies:
         raise Conflict("The strategy catalog has no active strategy.")
     vector, key = task_state(task)
@@ -188,16 +188,16 @@ def _next_state_key(report):
 
 
 def _update_patterns(agent, task_type, strategy, success):
-    pattern, created = LearnedPattern.objects.select_for_update().get_or_create(
-        agent=agent, task_type=task_type, strategy=strategy
-    )
+    pattern, created = LearnedPattern.objects.get_or_create(agent=agent, task_type=task_type, strategy=strategy)
+    pattern.strategy = strategy  # already loaded; spares a query for the key
     pattern.uses += 1
     pattern.successes += int(success)
     pattern.confidence = engine.pattern_confidence(pattern.uses, pattern.successes)
     pattern.last_used_at = timezone.now()
     pattern.save()
     memory_store.upsert_pattern(
-        agent, pattern.key, pattern.confidence, {"success_rate": round(pattern.success_rate, 4), "uses": pattern.uses}
+        agent, pattern.key, pattern.confidence, {"success_rate": round(pattern.success_rate, 4)},
+        usage_count=pattern.uses,
     )
     if created:
         emit(agent, "learning:pattern_discovered", {"pattern": pattern.key, "task_type": task_type})
@@ -209,7 +209,7 @@ def _update_failures(agent, task_type, errors, message):
     tasks_of_type = LearnedPattern.objects.filter(agent=agent, task_type=task_type).aggregate(n=Sum("uses"))["n"] or 1
     now = timezone.now()
     for name in classes:
-        failure, created = FailurePattern.objects.select_for_update().get_or_create(
+        failure, created = FailurePattern.objects.get_or_create(
             agent=agent, task_type=task_type, failure_class=name,
             defaults={"mitigation": engine.MITIGATIONS[name], "first_seen_at": now},
         )
@@ -232,7 +232,8 @@ def report_execution(agent, report, idempotency_key, payload):
     if key is None:
         raise Invalid("Send an Idempotency-Key header or a decision_id, so a retried report counts once.",
                       "Idempotency-Key")
-    profile_for(agent)  # exists before it is locked, so the lock always serialises
+    if not LearningProfile.objects.filter(agent=agent).exists():
+        profile_for(agent)  # created before it is locked, so the lock always serialises
     with transaction.atomic():
         # One agent's reports are serialised on its profile row.
         profile = LearningProfile.objects.select_for_update().get(agent=agent)
@@ -243,10 +244,11 @@ def report_execution(agent, report, idempotency_key, payload):
             return {"execution_id": previous.pk, **previous.response}, False
         decision = None
         if report.decision_id is not None:
-            decision = Decision.objects.filter(pk=report.decision_id, agent=agent).first()
+            decision = Decision.objects.select_related("strategy").filter(pk=report.decision_id, agent=agent).first()
             if decision is None:
                 raise NotFound("No such decision.", "decision_id")
-            if Execution.objects.filter(decision=decision).exists():
+            # Reported under its own id, the lookup above already found it.
+            if key != str(decision.pk) and Execution.objects.filter(decision=decision).exists():
                 raise Conflict("This decision was already reported under another Idempotency-Key.", "decision_id")
         return _learn(agent, profile, report, decision, key, digest), True
 
@@ -262,9 +264,8 @@ def _learn(agent, profile, report, decision, key, digest):
         result.success, result.execution_time_ms, len(result.errors), result.coverage,
         feedback.rating if feedback else None, len(feedback.issues) if feedback else 0,
     )
-    entry, _ = QEntry.objects.select_for_update().get_or_create(
-        agent=agent, task_type=task_type, state_key=state_key, strategy=strategy
-    )
+    # The profile lock already serialises this agent's reports.
+    entry, _ = QEntry.objects.get_or_create(agent=agent, task_type=task_type, state_key=state_key, strategy=strategy)
     previous_q = entry.q_value
     if profile.enabled:
         max_next = QEntry.objects.filter(agent=agent, task_type=task_type, state_key=next_key).aggregate(

@@ -211,9 +211,10 @@ def read_hints(request, prefix: str = "", limit: int = 50, cursor: str | None = 
 
 @router.post("/patterns", response=ok(PatternOut, 201), tags=["patterns"])
 def store_pattern(request, payload: PatternIn):
-    pattern, created = store.upsert_pattern(
+    created = store.upsert_pattern(
         request.agent, payload.pattern, payload.confidence, payload.metadata, payload.ttl_seconds, payload.access_level
     )
+    pattern = Pattern.objects.get(owner_id=request.agent.agent_id, pattern=payload.pattern)
     return Status(201 if created else 200, pattern.to_dict())
 
 

@@ -404,22 +404,33 @@ def vote(actor, proposal_id, choice):
 # --- patterns, sessions and plans --------------------------------------------
 
 
-@transaction.atomic
-def upsert_pattern(actor, pattern, confidence, metadata, ttl_seconds=None, access_level=None):
-    """Store the caller's own copy of a pattern: (pattern, created)."""
-    existing = lock_live(Pattern.with_expired.filter(owner_id=actor.agent_id, pattern=pattern))
-    if existing is None:
-        record = create_owned(actor, Pattern, access_level, ttl_seconds, pattern=pattern, confidence=confidence,
-                              metadata=metadata)
-        return record, True
-    if access_level is not None and access_level != existing.access_level:
-        check_level(actor, access_level)
-        existing.access_level = access_level
-    existing.confidence = confidence
-    existing.metadata = metadata
-    existing.set_ttl(ttl_seconds)
-    existing.save()
-    return existing, False
+def upsert_pattern(actor, pattern, confidence, metadata, ttl_seconds=None, access_level=None, usage_count=None):
+    """Store the caller's own copy of a pattern; returns True when it was created.
+
+    Refreshing a live copy at its current level is one UPDATE: the learning
+    loop mirrors its patterns here on every task.
+    """
+    fields = {"confidence": confidence, "metadata": metadata, "updated_at": timezone.now()}
+    if usage_count is not None:
+        fields["usage_count"] = usage_count
+    probe = Pattern()
+    probe.set_ttl(ttl_seconds)
+    fields["expires_at"] = probe.expires_at
+    if access_level is None and Pattern.objects.filter(owner_id=actor.agent_id, pattern=pattern).update(**fields):
+        return False
+    with transaction.atomic():
+        existing = lock_live(Pattern.with_expired.filter(owner_id=actor.agent_id, pattern=pattern))
+        if existing is None:
+            create_owned(actor, Pattern, access_level, ttl_seconds, pattern=pattern,
+                         **{name: value for name, value in fields.items() if name != "expires_at"})
+            return True
+        if access_level is not None and access_level != existing.access_level:
+            check_level(actor, access_level)
+            existing.access_level = access_level
+        for name, value in fields.items():
+            setattr(existing, name, value)
+        existing.save()
+        return False
 
 
 MAX_SESSION_CHECKPOINTS = 100

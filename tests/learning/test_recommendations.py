@@ -86,7 +86,9 @@ def test_then_the_catalog_default(alice):
 
 def test_inactive_strategies_are_never_recommended(alice):
     LearningProfile.objects.update_or_create(agent=alice, defaults={"exploration_rate": 1.0})
-    Strategy.objects.exclude(name="adaptive-retry").update(active=False, is_default=False)
+    for strategy in Strategy.objects.exclude(name="adaptive-retry"):
+        strategy.active = strategy.is_default = False
+        strategy.save()
     assert {recommend(alice)["strategy"] for _ in range(10)} == {"adaptive-retry"}
 
 

@@ -1,0 +1,194 @@
+"""The benchmark behind `make bench`: figures for the learning loop's targets.
+
+It builds a throw-away database with the production settings (a SQLite file
+in WAL mode, or the configured PostgreSQL), drives the full stack in-process
+with Django's test client, and reports percentiles. Targets are printed next
+to each figure; nothing here asserts, since machines are noisy.
+"""
+
+import itertools
+import json
+import os
+import time
+from pathlib import Path
+
+import numpy as np
+from django.db import connection
+from django.test import Client
+
+from qefleet.memory.fleet import issue_token, register_agent, register_demo_fleet
+
+from . import engine, services
+from .models import QEntry, Strategy
+from .schemas import ExecutionIn, TaskIn
+
+TASK_TYPES = ("unit-tests", "integration-tests", "e2e-tests")
+
+
+def percentiles(samples_ms):
+    values = np.asarray(samples_ms)
+    return {"p50": float(np.percentile(values, 50)), "p95": float(np.percentile(values, 95)),
+            "p99": float(np.percentile(values, 99)), "n": len(values)}
+
+
+def task_body(number, rng):
+    return {"id": f"bench-{number}", "type": TASK_TYPES[number % len(TASK_TYPES)],
+            "complexity": float(rng.choice([0.2, 0.5, 0.8])), "required_capabilities": ["a"] * int(rng.choice([1, 3, 6])),
+            "previous_attempts": 0, "available_resources": float(rng.choice([0.5, 0.9]))}
+
+
+def result_body(rng):
+    success = bool(rng.random() < 0.7)
+    errors = [] if success else [{"type": "TimeoutError", "message": "timed out"}]
+    return {"success": success, "execution_time_ms": int(rng.integers(200, 8000)), "errors": errors,
+            "coverage": round(float(rng.random()), 3)}
+
+
+class Bench:
+    def __init__(self, tasks, out):
+        self.tasks = tasks
+        self.out = out
+        self.rng = np.random.default_rng(42)
+        self.numbers = itertools.count(1)
+        self.figures = {}
+
+    def agent(self, agent_id):
+        agent, _ = register_agent(agent_id, "bench", "bench", "bench")
+        _, token = issue_token(agent)
+        client = Client(headers={"Authorization": f"Bearer {token}"})
+        return agent, client
+
+    def full_task(self, agent, client):
+        """One recommendation and its execution report through HTTP; ms."""
+        body = task_body(next(self.numbers), self.rng)
+        start = time.perf_counter()
+        decision = client.post(f"/api/v1/agents/{agent.agent_id}/recommendations", {"task": body},
+                               content_type="application/json")
+        report = client.post(f"/api/v1/agents/{agent.agent_id}/executions",
+                             {"decision_id": decision.json()["decision_id"], "task": body,
+                              "result": result_body(self.rng)}, content_type="application/json")
+        elapsed = (time.perf_counter() - start) * 1000
+        if decision.status_code != 200 or report.status_code != 201:
+            raise RuntimeError(f"bench request failed: {decision.status_code} {report.status_code} {report.content!r}")
+        return elapsed
+
+    def floor(self, agent, client):
+        start = time.perf_counter()
+        for _ in range(2):
+            client.get(f"/api/v1/agents/{agent.agent_id}")
+        return (time.perf_counter() - start) * 1000
+
+    def learning_step(self, agent):
+        """The report's learning alone: services.report_execution with its commit; ms."""
+        body = task_body(next(self.numbers), self.rng)
+        decision = services.recommend(agent, TaskIn(**body))
+        payload = {"decision_id": decision["decision_id"], "task": body, "result": result_body(self.rng)}
+        report = ExecutionIn(**payload)
+        start = time.perf_counter()
+        services.report_execution(agent, report, None, report.model_dump(mode="json"))
+        return (time.perf_counter() - start) * 1000
+
+    def fill_q_table(self, agent, entries):
+        strategies = list(Strategy.objects.active())
+        states = itertools.product(range(11), repeat=5)
+        rows = []
+        for state in states:
+            key = engine.state_key(np.array(state) / 10)
+            for strategy in strategies:
+                rows.append(QEntry(agent=agent, task_type=TASK_TYPES[len(rows) % 3], state_key=key,
+                                   strategy=strategy, q_value=float(self.rng.normal(0, 0.5)), visits=1))
+            if len(rows) >= entries:
+                break
+        QEntry.objects.bulk_create(rows[:entries], batch_size=2000, ignore_conflicts=True)
+
+    def database_bytes(self):
+        if connection.vendor == "sqlite":
+            with connection.cursor() as cursor:
+                cursor.execute("PRAGMA wal_checkpoint(TRUNCATE)")
+                cursor.execute("PRAGMA page_count")
+                pages = cursor.fetchone()[0]
+                cursor.execute("PRAGMA freelist_count")
+                free = cursor.fetchone()[0]
+                cursor.execute("PRAGMA page_size")
+                return (pages - free) * cursor.fetchone()[0]
+        with connection.cursor() as cursor:
+            cursor.execute("SELECT pg_database_size(current_database())")
+            return cursor.fetchone()[0]
+
+    def run(self, growth_tasks, quality, say):
+        register_demo_fleet()
+        small, small_client = self.agent("bench-small")
+        large, large_client = self.agent("bench-large")
+        for _ in range(100):  # warm up and learn ~100 Q entries
+            self.full_task(small, small_client)
+        say("Warm-up done.")
+        floor = [self.floor(small, small_client) for _ in range(self.tasks)]
+        at_100 = [self.full_task(small, small_client) for _ in range(self.tasks)]
+        self.fill_q_table(large, 50_000)
+        say(f"Q entries: {QEntry.objects.filter(agent=small).count()} and {QEntry.objects.filter(agent=large).count()}.")
+        at_50k = [self.full_task(large, large_client) for _ in range(self.tasks)]
+        step = [self.learning_step(small) for _ in range(self.tasks)]
+        self.figures.update({
+            "floor_two_requests_ms": percentiles(floor),
+            "task_ms_at_100_q_entries": percentiles(at_100),
+            "task_ms_at_50000_q_entries": percentiles(at_50k),
+            "learning_step_ms": percentiles(step),
+            "q_entries": {"small": QEntry.objects.filter(agent=small).count(),
+                          "large": QEntry.objects.filter(agent=large).count()},
+        })
+        say("Latency done; measuring growth.")
+        growth_agent, growth_client = self.agent("bench-growth")
+        for _ in range(50):
+            self.full_task(growth_agent, growth_client)
+        before = self.database_bytes()
+        for _ in range(growth_tasks):
+            self.full_task(growth_agent, growth_client)
+        after = self.database_bytes()
+        self.figures["bytes_per_task"] = {"tasks": growth_tasks, "bytes": after - before,
+                                          "per_task": (after - before) / growth_tasks}
+        if quality is not None:
+            say("Measuring learning quality.")
+            self.figures["learning_quality"] = quality()
+        return self.figures
+
+
+def table(figures):
+    floor = figures["floor_two_requests_ms"]["p50"]
+    small = figures["task_ms_at_100_q_entries"]
+    large = figures["task_ms_at_50000_q_entries"]
+    step = figures["learning_step_ms"]
+    rows = [
+        ("learning step, no HTTP (p50)", f"{step['p50']:.2f} ms", "<= 1.5 ms"),
+        ("task: recommendation + execution (p50)", f"{small['p50']:.2f} ms", "<= 4 ms"),
+        ("task (p95)", f"{small['p95']:.2f} ms", ""),
+        ("task (p99)", f"{small['p99']:.2f} ms", "<= 12 ms"),
+        ("floor: two no-op requests (p50)", f"{floor:.2f} ms", ""),
+        ("task / floor", f"{small['p50'] / floor:.2f}x", "<= 4x"),
+        ("task at 50,000 Q entries (p50)", f"{large['p50']:.2f} ms", ""),
+        ("50,000 vs 100 Q entries", f"{large['p50'] / small['p50']:.2f}x", "<= 1.3x"),
+        ("database growth per task", f"{figures['bytes_per_task']['per_task']:.0f} B", "<= 2048 B"),
+    ]
+    quality = figures.get("learning_quality")
+    if quality:
+        gap = quality["oracle"] - quality["random"]
+        closed = (quality["last_200"] - quality["random"]) / gap if gap else 0
+        quality["gap_closed"] = closed
+        rows += [
+            ("success, first 200 tasks", f"{quality['first_200']:.3f}", ""),
+            ("success, last 200 tasks", f"{quality['last_200']:.3f}", ""),
+            ("random / oracle", f"{quality['random']:.3f} / {quality['oracle']:.3f}", ""),
+            ("gap to oracle closed", f"{closed:.0%}", ">= 50 %"),
+        ]
+    width = max(len(name) for name, _, _ in rows)
+    lines = [f"{'figure'.ljust(width)}  {'measured':>14}  target", "-" * (width + 32)]
+    lines += [f"{name.ljust(width)}  {value:>14}  {target}" for name, value, target in rows]
+    return "\n".join(lines)
+
+
+def write_json(figures, path):
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    meta = {"database": connection.vendor, "cpus": os.cpu_count(), "at": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime())}
+    path.write_text(json.dumps({"meta": meta, **figures}, indent=2))
+    return path
+
