@@ -1,0 +1,329 @@
+"""The Django admin for the learning app.
+
+- The strategy catalog, the agents' learning settings and the applied
+  strategies are edited here; everything the engine records (Q entries,
+  decisions, executions, patterns, failure patterns, snapshots) is browsable
+  only, and deleted by superusers only.
+- Lists use the memory admin's fast base class: no full COUNT(*), no facet
+  counts, and no date hierarchy (decisions and executions are big tables).
+- Only one strategy may be the default: ticking "default" on a second one is
+  a form error naming the current default.
+- A strategy that Q entries, decisions, ... still refer to cannot be deleted;
+  the refusal page counts the references (capped) instead of listing them.
+- Learning settings are checked by the model's clean() (engine.validate_config);
+  a save writes only the settings that changed, so the counters the engine
+  updates meanwhile (task count, decaying exploration rate) are not reverted.
+"""
+
+import json
+
+from django import forms
+from django.contrib import admin, messages
+from django.core.exceptions import ValidationError
+from django.db import models
+from django.urls import reverse
+from django.utils.html import format_html
+
+from qefleet.memory.admin import CappedPaginator, MemoryModelAdmin
+
+from . import engine
+from .models import (
+    AppliedStrategy,
+    Decision,
+    Execution,
+    FailurePattern,
+    LearnedPattern,
+    LearningProfile,
+    QEntry,
+    Snapshot,
+    Strategy,
+)
+
+# --- shared pieces -------------------------------------------------------------
+
+
+class LearningModelAdmin(MemoryModelAdmin):
+    """Base of every learning admin (the memory admin's fast lists)."""
+
+    list_select_related = ["agent"]
+
+
+class RecordAdmin(LearningModelAdmin):
+    """What the engine records: browsable, never added or changed here;
+    superusers alone may delete."""
+
+    list_select_related = ["agent", "strategy"]
+
+    def has_add_permission(self, request):
+        return False
+
+    def has_change_permission(self, request, obj=None):
+        return False
+
+    def has_delete_permission(self, request, obj=None):
+        # Also asked when an agent (or strategy) is deleted with its records.
+        return request.user.is_superuser and super().has_delete_permission(request, obj)
+
+
+CREATED_RANGE = ("created_at", admin.DateFieldListFilter)
+
+
+# --- the strategy catalog --------------------------------------------------------
+
+
+class StrategyForm(forms.ModelForm):
+    class Meta:
+        model = Strategy
+        fields = ["name", "parallelization", "retry_policy", "description", "is_default", "active"]
+
+    def clean_is_default(self):
+        is_default = self.cleaned_data.get("is_default")
+        if is_default:
+            current = Strategy.objects.filter(is_default=True).exclude(pk=self.instance.pk).first()
+            if current is not None:
+                raise ValidationError(
+                    f"“{current.name}” is the default strategy; only one strategy can be the default. "
+                    f"Untick “default” on “{current.name}” first.",
+                    code="one_default",
+                )
+        return is_default
+
+    def clean(self):
+        cleaned = super().clean()
+        if cleaned.get("parallelization") is None and self.instance.parallelization is None:
+            # The model's clean() compares it with 0 and 1; the field's own error
+            # ("Enter a number.", "This field is required.") is what the form shows.
+            self.instance.parallelization = 0.0
+        return cleaned
+
+
+def protecting_relations(model):
+    """The relations whose rows PROTECT a `model` row from deletion."""
+    return [
+        relation
+        for relation in model._meta.get_fields(include_hidden=True)
+        if relation.auto_created and not relation.concrete and relation.one_to_many
+        and relation.on_delete is models.PROTECT
+    ]
+
+
+@admin.register(Strategy)
+class StrategyAdmin(LearningModelAdmin):
+    form = StrategyForm
+    list_display = ["name", "action_key", "parallelization", "retry_policy", "is_default", "active", "created_at"]
+    list_filter = ["active", "retry_policy"]
+    list_select_related = []
+    search_fields = ["name", "description"]
+    fields = ["name", "parallelization", "retry_policy", "description", "is_default", "active", "created_at"]
+    readonly_fields = ["created_at"]
+
+    @admin.display(description="action key")
+    def action_key(self, obj):
+        return obj.action_key
+
+    def get_deleted_objects(self, objs, request):
+        """Refuse when anything refers to the strategies, counting the references
+        (at most CappedPaginator.cap) instead of loading every one of them."""
+        pks = [obj.pk for obj in objs]
+        protected = []
+        for relation in protecting_relations(self.model):
+            related = relation.related_model
+            rows = related._base_manager.filter(**{f"{relation.field.name}__in": pks})
+            seen = rows.order_by().values("pk")[: CappedPaginator.cap + 1].count()
+            if not seen:
+                continue
+            opts = related._meta
+            count = f"{CappedPaginator.cap}+" if seen > CappedPaginator.cap else str(seen)
+            label = f"{count} {opts.verbose_name if seen == 1 else opts.verbose_name_plural}"
+            related_admin = self.admin_site._registry.get(related)
+            if related_admin is not None and related_admin.has_view_permission(request):
+                link = reverse(f"admin:{opts.app_label}_{opts.model_name}_changelist", current_app=self.admin_site.name)
+                ids = ",".join(str(pk) for pk in pks)
+                query = f"{relation.field.name}__id__in={ids}"
+                protected.append(format_html('<a href="{}?{}">{}</a>', link, query, label))
+            else:
+                protected.append(label)
+        if protected:
+            return [], {}, set(), protected
+        return super().get_deleted_objects(objs, request)
+
+
+# --- per-agent learning settings ---------------------------------------------------
+
+CONFIG_FIELDS = list(engine.DEFAULT_CONFIG)
+PROFILE_EDITABLE = ["enabled", *CONFIG_FIELDS, "baseline_window"]
+
+
+def bounds_help(name):
+    low, high, low_allowed = engine.CONFIG_BOUNDS[name]
+    return f"In {'[' if low_allowed else '('}{low}, {high}]."
+
+
+class LearningProfileForm(forms.ModelForm):
+    def __init__(self, *args, **kwargs):
+        super().__init__(*args, **kwargs)
+        for name in PROFILE_EDITABLE:
+            # changed_data compares with the value the form was loaded with, not
+            # the row at save time: what the engine changed meanwhile is no change.
+            self.fields[name].show_hidden_initial = True
+
+    class Meta:
+        model = LearningProfile
+        fields = ["agent", *PROFILE_EDITABLE]
+        help_texts = {
+            "learning_rate": f"Alpha of the Q-update. {bounds_help('learning_rate')}",
+            "discount_factor": f"Gamma: weight of the next state's best Q-value. {bounds_help('discount_factor')}",
+            "exploration_rate": "Epsilon, the current chance of exploring; it decays after every task. "
+            + bounds_help("exploration_rate"),
+            "exploration_decay": f"Epsilon is multiplied by this after every task. {bounds_help('exploration_decay')}",
+            "min_exploration_rate": "Epsilon never decays below this; at most the exploration rate. "
+            + bounds_help("min_exploration_rate"),
+            "max_experiences": f"The agent's last this-many executions are its experiences. "
+            f"{bounds_help('max_experiences')}",
+        }
+
+
+@admin.register(LearningProfile)
+class LearningProfileAdmin(LearningModelAdmin):
+    form = LearningProfileForm
+    list_display = ["agent", "enabled", "exploration_rate", "task_count", "baseline_score", "updated_at"]
+    list_filter = ["enabled"]
+    search_fields = ["agent__agent_id"]
+    autocomplete_fields = ["agent"]
+    actions = ["rebaseline"]
+    fieldsets = [
+        (None, {"fields": ["agent", "enabled"]}),
+        (
+            "Learning settings",
+            {"fields": CONFIG_FIELDS, "description": "Changes apply from the agent's next task on."},
+        ),
+        ("Improvement baseline", {"fields": ["baseline_window", "baseline_score", "baseline_set_at", "baseline_task"]}),
+        ("Counters", {"fields": ["task_count", "updated_at"]}),
+    ]
+
+    def get_readonly_fields(self, request, obj=None):
+        readonly = ["task_count", "baseline_score", "baseline_set_at", "baseline_task", "updated_at"]
+        if obj is not None:
+            readonly.insert(0, "agent")  # one profile per agent
+        return readonly
+
+    def save_model(self, request, obj, form, change):
+        if not change:
+            obj.save()
+            return
+        # Only what the operator changed: the engine updates the counters and
+        # decays the exploration rate between loading the form and saving it.
+        changed = [name for name in PROFILE_EDITABLE if name in form.changed_data]
+        obj.save(update_fields=[*changed, "updated_at"])
+
+    @admin.action(description="Re-baseline: start a new improvement baseline", permissions=["change"])
+    def rebaseline(self, request, queryset):
+        count = 0
+        for profile in queryset.select_related("agent"):
+            profile.rebaseline()
+            self.log_change(request, profile, f"Re-baselined at task {profile.task_count}.")
+            count += 1
+        self.message_user(
+            request,
+            f"Started a new improvement baseline for {count} agent{'s' if count != 1 else ''}; "
+            "it is measured over the next tasks.",
+            messages.SUCCESS,
+        )
+
+
+@admin.register(AppliedStrategy)
+class AppliedStrategyAdmin(LearningModelAdmin):
+    list_display = ["agent", "task_type", "strategy", "source", "applied_at"]
+    list_filter = ["strategy", "source"]
+    list_select_related = ["agent", "strategy"]
+    search_fields = ["agent__agent_id", "task_type"]
+    autocomplete_fields = ["agent"]
+    fields = ["agent", "task_type", "strategy", "source", "applied_at"]
+    readonly_fields = ["source"]
+
+    def formfield_for_foreignkey(self, db_field, request, **kwargs):
+        if db_field.name == "strategy":
+            kwargs.setdefault("help_text", "Inactive strategies are never recommended, even when applied.")
+        return super().formfield_for_foreignkey(db_field, request, **kwargs)
+
+    def save_model(self, request, obj, form, change):
+        if not change or form.changed_data:
+            obj.source = "operator"  # whoever set it before, an operator set it now
+        super().save_model(request, obj, form, change)
+
+
+# --- what the engine records (browse only) -----------------------------------------
+
+
+@admin.register(QEntry)
+class QEntryAdmin(RecordAdmin):
+    list_display = ["agent", "task_type", "state_key", "strategy", "q_value", "visits", "updated_at"]
+    list_filter = ["task_type", "strategy"]
+    search_fields = ["=agent__agent_id", "state_key"]
+
+
+@admin.register(Decision)
+class DecisionAdmin(RecordAdmin):
+    list_display = ["agent", "task_id", "task_type", "state_key", "strategy", "explored", "propensity", "fallback",
+                    "created_at"]
+    list_filter = ["explored", "strategy", CREATED_RANGE]
+    search_fields = ["=agent__agent_id", "=task_id", "=task_type", "=state_key"]
+    ordering = ["-created_at"]
+
+
+@admin.register(Execution)
+class ExecutionAdmin(RecordAdmin):
+    list_display = ["agent", "sequence", "task_type", "strategy", "success", "execution_time_ms", "reward", "q_value",
+                    "created_at"]
+    list_filter = ["success", "strategy", CREATED_RANGE]
+    search_fields = ["=agent__agent_id", "=task_id", "=task_type", "=idempotency_key"]
+    # The request digest is never shown; the stored response only on the detail page.
+    fields = [
+        "agent", "sequence", "task_id", "task_type", "decision", "idempotency_key", "state_key", "next_state_key",
+        "strategy", "success", "execution_time_ms", "error_count", "coverage", "satisfaction", "efficiency", "reward",
+        "previous_q", "q_value", "stored_response", "created_at",
+    ]
+    readonly_fields = fields
+
+    def get_queryset(self, request):
+        # The list never needs the (possibly large) response or the digest.
+        return super().get_queryset(request).defer("response", "request_digest")
+
+    @admin.display(description="response")
+    def stored_response(self, obj):
+        return format_html("<pre>{}</pre>", json.dumps(obj.response, ensure_ascii=False, indent=2, default=str))
+
+
+@admin.register(LearnedPattern)
+class LearnedPatternAdmin(RecordAdmin):
+    list_display = ["agent", "task_type", "strategy", "uses", "successes", "success_rate", "confidence",
+                    "last_used_at"]
+    list_filter = ["strategy"]
+    search_fields = ["=agent__agent_id", "task_type"]
+
+    @admin.display(description="success rate")
+    def success_rate(self, obj):
+        return f"{obj.success_rate:.1%}"
+
+
+@admin.register(FailurePattern)
+class FailurePatternAdmin(RecordAdmin):
+    list_display = ["agent", "task_type", "failure_class", "frequency", "confidence", "mitigation_preview",
+                    "last_seen_at"]
+    list_filter = ["failure_class"]
+    list_select_related = ["agent"]
+    search_fields = ["=agent__agent_id", "task_type", "mitigation"]
+
+    @admin.display(description="mitigation")
+    def mitigation_preview(self, obj):
+        text = obj.mitigation
+        return text if len(text) <= 100 else text[:99] + "…"
+
+
+@admin.register(Snapshot)
+class SnapshotAdmin(RecordAdmin):
+    list_display = ["agent", "first_task", "last_task", "tasks", "success_rate", "avg_execution_ms", "error_rate",
+                    "score", "improvement", "created_at"]
+    list_filter = [CREATED_RANGE]
+    list_select_related = ["agent"]
+    search_fields = ["=agent__agent_id"]
