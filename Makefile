@@ -6,7 +6,7 @@ BIN := $(VENV)/bin
 HOST ?= 127.0.0.1
 PORT ?= 8000
 
-.PHONY: run test install check clean
+.PHONY: run test bench install clean
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
@@ -36,6 +36,11 @@ test: install
 	$(BIN)/python manage.py makemigrations --check --dry-run
 	$(BIN)/python manage.py check
 	$(BIN)/pytest
+
+# Figures for the learning loop's targets: prints a table, writes bench-results/bench.json.
+bench: export SECRET_KEY ?= bench-only-secret-key
+bench: install
+	$(BIN)/python manage.py bench
 
 clean:
 	rm -rf $(VENV) var staticfiles .pytest_cache

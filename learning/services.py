@@ -232,11 +232,12 @@ def report_execution(agent, report, idempotency_key, payload):
     if key is None:
         raise Invalid("Send an Idempotency-Key header or a decision_id, so a retried report counts once.",
                       "Idempotency-Key")
-    if not LearningProfile.objects.filter(agent=agent).exists():
-        profile_for(agent)  # created before it is locked, so the lock always serialises
     with transaction.atomic():
         # One agent's reports are serialised on its profile row.
-        profile = LearningProfile.objects.select_for_update().get(agent=agent)
+        profile = LearningProfile.objects.select_for_update().filter(agent=agent).first()
+        if profile is None:
+            profile_for(agent)
+            profile = LearningProfile.objects.select_for_update().get(agent=agent)
         previous = Execution.objects.filter(agent=agent, idempotency_key=key).first()
         if previous is not None:
             if previous.request_digest != digest:
