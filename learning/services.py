@@ -11,7 +11,7 @@ import threading
 
 import numpy as np
 from django.db import transaction
-from django.db.models import Max, Sum
+from django.db.models import Sum
 from django.utils import timezone
 
 from qefleet.memory import store as memory_store
@@ -238,19 +238,23 @@ def report_execution(agent, report, idempotency_key, payload):
         if profile is None:
             profile_for(agent)
             profile = LearningProfile.objects.select_for_update().get(agent=agent)
-        previous = Execution.objects.filter(agent=agent, idempotency_key=key).first()
+        decision = None
+        if report.decision_id is not None:
+            decision = (Decision.objects.select_related("strategy", "execution")
+                        .filter(pk=report.decision_id, agent=agent).first())
+            if decision is None:
+                raise NotFound("No such decision.", "decision_id")
+        reported = getattr(decision, "execution", None) if decision else None
+        if key == str(report.decision_id):
+            previous = reported
+        else:
+            previous = Execution.objects.filter(agent=agent, idempotency_key=key).first()
         if previous is not None:
             if previous.request_digest != digest:
                 raise Unprocessable("This Idempotency-Key was used with a different report.", "Idempotency-Key")
             return {"execution_id": previous.pk, **previous.response}, False
-        decision = None
-        if report.decision_id is not None:
-            decision = Decision.objects.select_related("strategy").filter(pk=report.decision_id, agent=agent).first()
-            if decision is None:
-                raise NotFound("No such decision.", "decision_id")
-            # Reported under its own id, the lookup above already found it.
-            if key != str(decision.pk) and Execution.objects.filter(decision=decision).exists():
-                raise Conflict("This decision was already reported under another Idempotency-Key.", "decision_id")
+        if reported is not None:
+            raise Conflict("This decision was already reported under another Idempotency-Key.", "decision_id")
         return _learn(agent, profile, report, decision, key, digest), True
 
 
@@ -265,15 +269,18 @@ def _learn(agent, profile, report, decision, key, digest):
         result.success, result.execution_time_ms, len(result.errors), result.coverage,
         feedback.rating if feedback else None, len(feedback.issues) if feedback else 0,
     )
-    # The profile lock already serialises this agent's reports.
-    entry, _ = QEntry.objects.get_or_create(agent=agent, task_type=task_type, state_key=state_key, strategy=strategy)
+    # One query reads Q(s, a) and the next state's row; the profile lock
+    # already serialises this agent's reports, so the entry cannot change.
+    rows = list(QEntry.objects.filter(agent=agent, task_type=task_type, state_key__in={state_key, next_key}))
+    entry = next((row for row in rows if row.state_key == state_key and row.strategy_id == strategy.pk), None)
+    if entry is None:
+        entry = QEntry(agent=agent, task_type=task_type, state_key=state_key, strategy=strategy)
     previous_q = entry.q_value
     if profile.enabled:
-        max_next = QEntry.objects.filter(agent=agent, task_type=task_type, state_key=next_key).aggregate(
-            best=Max("q_value"))["best"] or 0.0
+        max_next = max((row.q_value for row in rows if row.state_key == next_key), default=0.0)
         entry.q_value = engine.q_update(previous_q, reward, max_next, profile.learning_rate, profile.discount_factor)
         entry.visits += 1
-        entry.save(update_fields=["q_value", "visits", "updated_at"])
+        entry.save()
         profile.exploration_rate = engine.decayed_epsilon(
             profile.exploration_rate, profile.exploration_decay, profile.min_exploration_rate)
     profile.task_count += 1
