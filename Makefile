@@ -5,6 +5,8 @@ VENV := .venv
 BIN := $(VENV)/bin
 HOST ?= 127.0.0.1
 PORT ?= 8000
+SIMULATE ?= 1
+SIM_RATE ?= 2
 
 .PHONY: run test bench install clean
 
@@ -19,8 +21,9 @@ $(VENV)/.installed: pyproject.toml | $(BIN)/python
 
 install: $(VENV)/.installed
 
-# Development server and task cluster on the embedded defaults (SQLite file,
-# ORM broker). Ctrl-C stops both.
+# Development server, task cluster and a simulated fleet at SIM_RATE tasks per
+# second (SIMULATE=0 leaves it out) on the embedded defaults (SQLite file, ORM
+# broker). Ctrl-C stops them all.
 run: export DEBUG ?= 1
 run: install
 	$(BIN)/python manage.py migrate --noinput
@@ -29,6 +32,9 @@ run: install
 	@trap 'kill $$(jobs -p) 2>/dev/null; wait' INT TERM EXIT; \
 	$(BIN)/python manage.py qcluster & \
 	$(BIN)/python manage.py runserver --noreload $(HOST):$(PORT) & \
+	if [ "$(SIMULATE)" = 1 ]; then \
+		$(BIN)/python manage.py simulate_fleet --url http://$(HOST):$(PORT) --rate $(SIM_RATE) --tasks 1000000 & \
+	fi; \
 	wait
 
 test: export SECRET_KEY ?= test-only-secret-key

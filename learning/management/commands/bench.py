@@ -4,6 +4,10 @@ from django.db import connection
 from django.test.utils import setup_test_environment
 
 from learning.bench import Bench, table, write_json
+from learning.simulator import ClientTransport, prepare_fleet, run_simulation
+
+QUALITY_AGENTS = 17
+QUALITY_TASKS_PER_AGENT = 120
 
 
 class Command(BaseCommand):
@@ -16,15 +20,22 @@ class Command(BaseCommand):
         parser.add_argument("--tasks", type=int, default=1000, help="Samples per latency figure.")
         parser.add_argument("--growth-tasks", type=int, default=20_000, help="Tasks for the bytes-per-task figure.")
         parser.add_argument("--out", default="bench-results/bench.json")
+        parser.add_argument("--seed", type=int, default=1, help="Seed of the simulated fleet for learning quality.")
 
-    def handle(self, tasks, growth_tasks, out, **options):
+    def handle(self, tasks, growth_tasks, out, seed, **options):
         if settings.DEBUG:
             self.stderr.write("DEBUG is on: Django records every query, so figures will be pessimistic.")
         setup_test_environment()
         original = connection.creation.create_test_db(verbosity=0, autoclobber=True)
         try:
-            figures = Bench(tasks, out).run(growth_tasks, None, self.stdout.write)
+            figures = Bench(tasks, out).run(growth_tasks, lambda: self.quality(seed), self.stdout.write)
         finally:
             connection.creation.destroy_test_db(original, verbosity=0)
         self.stdout.write(table(figures))
         self.stdout.write(f"JSON written to {write_json(figures, out)}")
+
+    def quality(self, seed):
+        """17 agents x 120 tasks of the simulated fleet through the real API."""
+        summary = run_simulation(ClientTransport(), prepare_fleet(QUALITY_AGENTS),
+                                 QUALITY_AGENTS * QUALITY_TASKS_PER_AGENT, seed=seed)
+        return {name: summary[name] for name in ("first_200", "last_200", "random", "oracle", "tasks", "seed")}
