@@ -16,7 +16,6 @@ from .tracker import improvement_report
 
 PREFIX = "phase2/learning/"
 STATE_Q_LIMIT = 10_000
-STATE_EXPERIENCES = 20
 FIXED = ("baseline", "config", "improvement", "state")
 LISTED = ("failure-patterns/", "snapshots/")
 
@@ -26,7 +25,9 @@ def snapshot_key(snapshot):
 
 
 def state_record(agent, profile):
-    """The agent's learned state, as the seed's `state` key holds it."""
+    """The agent's learned state, as the seed's `state` key holds it: the Q
+    table (the most visited entries first, at most STATE_Q_LIMIT), the last
+    `max_experiences` experiences, patterns, config and performance."""
     entries = (QEntry.objects.filter(agent=agent).select_related("strategy")
                .order_by("-visits", "pk")[:STATE_Q_LIMIT])
     q_table = {}
@@ -34,7 +35,7 @@ def state_record(agent, profile):
         q_table.setdefault(entry.task_type, {}).setdefault(entry.state_key, {})[entry.strategy.name] = {
             "q": round(entry.q_value, 6), "visits": entry.visits}
     experiences = (Execution.objects.filter(agent=agent).select_related("strategy")
-                   .order_by("-sequence")[:STATE_EXPERIENCES])
+                   .order_by("-sequence")[:profile.max_experiences])
     return {
         "agent_id": agent.agent_id,
         "q_table": q_table,

@@ -1,13 +1,17 @@
 """Operator roles: Django groups with the permissions each role needs.
 
-viewer reads; operator also acts on alerts, rollbacks and cycles; admin also
-edits thresholds and the swarm memory in the Django admin. Later apps add
-their permissions to ROLE_PERMISSIONS through their own migrations.
+viewer reads; operator also acts (acknowledge, roll back, run a cycle, as
+those arrive); admin also edits thresholds, config and the swarm memory in
+the Django admin. Each app gives the roles its own permissions through a
+data migration built with `migrate_roles`.
 """
+
+from django.contrib.auth.management import create_permissions
 
 VIEWER = "viewer"
 OPERATOR = "operator"
 ADMIN = "admin"
+ROLES = (VIEWER, OPERATOR, ADMIN)
 
 MEMORY_MODELS = [
     "agent", "agenttoken", "memoryentry", "memoryacl", "event", "pattern", "performancemetric", "workflowstate",
@@ -15,23 +19,36 @@ MEMORY_MODELS = [
 ]
 
 
-def memory_permissions(*actions):
-    return [f"memory.{action}_{model}" for model in MEMORY_MODELS for action in actions]
+def model_permissions(app_label, models, *actions):
+    return [f"{app_label}.{action}_{model}" for model in models for action in actions]
 
 
 ROLE_PERMISSIONS = {
-    VIEWER: memory_permissions("view"),
-    OPERATOR: memory_permissions("view"),
-    ADMIN: memory_permissions("view", "add", "change", "delete"),
+    VIEWER: model_permissions("memory", MEMORY_MODELS, "view"),
+    OPERATOR: model_permissions("memory", MEMORY_MODELS, "view"),
+    ADMIN: model_permissions("memory", MEMORY_MODELS, "view", "add", "change", "delete"),
 }
 
 
-def sync_roles(group_model, permission_model, role_permissions=ROLE_PERMISSIONS):
+def sync_roles(group_model, permission_model, role_permissions):
     """Add to each role group its listed permissions (idempotent)."""
-    for role, codenames in role_permissions.items():
+    for role, dotted_names in role_permissions.items():
         group, _ = group_model.objects.get_or_create(name=role)
         wanted = []
-        for dotted in codenames:
+        for dotted in dotted_names:
             app_label, codename = dotted.split(".")
             wanted.append(permission_model.objects.get(content_type__app_label=app_label, codename=codename))
         group.permissions.add(*wanted)
+
+
+def migrate_roles(app_label, role_permissions):
+    """A RunPython function that gives the roles `app_label`'s permissions."""
+
+    def run(apps, schema_editor):
+        # Permissions are normally created after all migrations; make them now.
+        app_config = apps.get_app_config(app_label)
+        app_config.models_module = True
+        create_permissions(app_config, apps=apps, verbosity=0)
+        sync_roles(apps.get_model("auth", "Group"), apps.get_model("auth", "Permission"), role_permissions)
+
+    return run

@@ -78,3 +78,10 @@ def test_the_roles_exist_with_their_permissions():
     assert not viewer.permissions.filter(codename="change_memoryentry").exists()
     assert admin.permissions.filter(codename="change_memoryacl").exists()
     assert Group.objects.filter(name="operator").exists()
+
+
+def test_the_roles_cover_the_learning_app():
+    assert Group.objects.get(name="viewer").permissions.filter(codename="view_qentry").exists()
+    admin = Group.objects.get(name="admin")
+    assert admin.permissions.filter(codename="change_strategy").exists()
+    assert not admin.permissions.filter(codename="change_qentry").exists()

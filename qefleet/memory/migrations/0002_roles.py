@@ -1,15 +1,6 @@
-from django.contrib.auth.management import create_permissions
 from django.db import migrations
 
-
-def create_roles(apps, schema_editor):
-    from qefleet.memory.roles import sync_roles
-
-    # Permissions are normally created after all migrations; make them now.
-    app_config = apps.get_app_config("memory")
-    app_config.models_module = True
-    create_permissions(app_config, apps=apps, verbosity=0)
-    sync_roles(apps.get_model("auth", "Group"), apps.get_model("auth", "Permission"))
+from qefleet.memory.roles import ROLE_PERMISSIONS, migrate_roles
 
 
 class Migration(migrations.Migration):
@@ -19,4 +10,4 @@ class Migration(migrations.Migration):
         ("contenttypes", "0002_remove_content_type_name"),
     ]
 
-    operations = [migrations.RunPython(create_roles, migrations.RunPython.noop)]
+    operations = [migrations.RunPython(migrate_roles("memory", ROLE_PERMISSIONS), migrations.RunPython.noop)]
