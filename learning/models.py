@@ -83,6 +83,12 @@ class Strategy(models.Model):
         cls._catalog = (0.0, None)
 
     @classmethod
+    def by_id(cls, pk):
+        """A strategy from the cached catalog, or from the database when it
+        is no longer active."""
+        return next((item for item in cls.catalog() if item.pk == pk), None) or cls.objects.get(pk=pk)
+
+    @classmethod
     def default(cls):
         strategies = cls.catalog()
         return next((item for item in strategies if item.is_default), strategies[0] if strategies else None)

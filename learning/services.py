@@ -11,7 +11,7 @@ import threading
 
 import numpy as np
 from django.db import transaction
-from django.db.models import Sum
+from django.db.models import F, Sum
 from django.utils import timezone
 
 from qefleet.memory import store as memory_store
@@ -161,7 +161,7 @@ def request_digest(payload):
 
 def _strategy_of(report, decision):
     if decision is not None:
-        return decision.strategy
+        return Strategy.by_id(decision.strategy_id)
     action = report.action
     if action is None:
         raise Invalid("Send decision_id, or the action you took.", "action")
@@ -194,7 +194,7 @@ def _update_patterns(agent, task_type, strategy, success):
     pattern.successes += int(success)
     pattern.confidence = engine.pattern_confidence(pattern.uses, pattern.successes)
     pattern.last_used_at = timezone.now()
-    pattern.save()
+    pattern.save(update_fields=["uses", "successes", "confidence", "last_used_at"])
     memory_store.upsert_pattern(
         agent, pattern.key, pattern.confidence, {"success_rate": round(pattern.success_rate, 4)},
         usage_count=pattern.uses,
@@ -234,19 +234,22 @@ def report_execution(agent, report, idempotency_key, payload):
                       "Idempotency-Key")
     with transaction.atomic():
         # One agent's reports are serialised on its profile row.
-        profile = LearningProfile.objects.select_for_update().filter(agent=agent).first()
-        if profile is None:
+        try:
+            profile = LearningProfile.objects.select_for_update().get(agent=agent)
+        except LearningProfile.DoesNotExist:
             profile_for(agent)
             profile = LearningProfile.objects.select_for_update().get(agent=agent)
         decision = None
         if report.decision_id is not None:
-            decision = (Decision.objects.select_related("strategy", "execution")
+            # Only what the report needs, and whether it was reported already.
+            decision = (Decision.objects.only("task_type", "state_key", "strategy_id")
+                        .annotate(reported_id=F("execution__id"))
                         .filter(pk=report.decision_id, agent=agent).first())
             if decision is None:
                 raise NotFound("No such decision.", "decision_id")
-        reported = getattr(decision, "execution", None) if decision else None
+        reported = decision.reported_id if decision else None
         if key == str(report.decision_id):
-            previous = reported
+            previous = Execution.objects.get(pk=reported) if reported else None
         else:
             previous = Execution.objects.filter(agent=agent, idempotency_key=key).first()
         if previous is not None:
