@@ -20,13 +20,13 @@ import json
 from django import forms
 from django.contrib import admin, messages
 from django.core.exceptions import ValidationError
-from django.db import models
+from django.db import models, transaction
 from django.urls import reverse
 from django.utils.html import format_html
 
 from qefleet.memory.admin import CappedPaginator, MemoryModelAdmin
 
-from . import engine
+from . import engine, versions
 from .models import (
     AppliedStrategy,
     Decision,
@@ -34,9 +34,12 @@ from .models import (
     FailurePattern,
     LearnedPattern,
     LearningProfile,
+    LiveVersion,
     QEntry,
     Snapshot,
+    StateVersion,
     Strategy,
+    VersionReason,
 )
 
 # --- shared pieces -------------------------------------------------------------
@@ -190,7 +193,7 @@ class LearningProfileAdmin(LearningModelAdmin):
     list_filter = ["enabled"]
     search_fields = ["agent__agent_id"]
     autocomplete_fields = ["agent"]
-    actions = ["rebaseline"]
+    actions = ["rebaseline", "capture_version"]
     fieldsets = [
         (None, {"fields": ["agent", "enabled"]}),
         (
@@ -198,11 +201,12 @@ class LearningProfileAdmin(LearningModelAdmin):
             {"fields": CONFIG_FIELDS, "description": "Changes apply from the agent's next task on."},
         ),
         ("Improvement baseline", {"fields": ["baseline_window", "baseline_score", "baseline_set_at", "baseline_task"]}),
-        ("Counters", {"fields": ["task_count", "updated_at"]}),
+        ("Counters", {"fields": ["task_count", "live_version", "live_since_task", "updated_at"]}),
     ]
 
     def get_readonly_fields(self, request, obj=None):
-        readonly = ["task_count", "baseline_score", "baseline_set_at", "baseline_task", "updated_at"]
+        readonly = ["task_count", "baseline_score", "baseline_set_at", "baseline_task", "live_version",
+                    "live_since_task", "updated_at"]
         if obj is not None:
             readonly.insert(0, "agent")  # one profile per agent
         return readonly
@@ -229,6 +233,17 @@ class LearningProfileAdmin(LearningModelAdmin):
             "it is measured over the next tasks.",
             messages.SUCCESS,
         )
+
+    @admin.action(description="Capture a state version now", permissions=["change"])
+    def capture_version(self, request, queryset):
+        labels = []
+        for profile in queryset.select_related("agent"):
+            with transaction.atomic():
+                locked = LearningProfile.objects.select_for_update().get(pk=profile.pk)
+                version = versions.capture(locked.agent, VersionReason.ON_DEMAND, locked)
+            self.log_change(request, profile, f"Captured {version}.")
+            labels.append(str(version))
+        self.message_user(request, f"Captured {', '.join(labels)}.", messages.SUCCESS)
 
 
 @admin.register(AppliedStrategy)
@@ -326,4 +341,57 @@ class SnapshotAdmin(RecordAdmin):
                     "score", "improvement", "created_at"]
     list_filter = [CREATED_RANGE]
     list_select_related = ["agent"]
+    search_fields = ["=agent__agent_id"]
+
+
+# --- state versions ---------------------------------------------------------------
+
+
+@admin.register(StateVersion)
+class StateVersionAdmin(LearningModelAdmin):
+    """Versions are immutable: only `pinned` and `known_good` change, by action."""
+
+    list_display = ["__str__", "agent", "reason", "task_count", "score", "q_entries", "size_bytes", "pinned",
+                    "known_good", "created_at"]
+    list_filter = ["reason", "pinned", "known_good"]
+    search_fields = ["=agent__agent_id"]
+    exclude = ["payload"]
+    readonly_fields = ["agent", "number", "reason", "task_count", "score", "q_entries", "checksum", "size_bytes",
+                       "pinned", "known_good", "created_at", "state_preview"]
+    actions = ["pin", "unpin", "mark_known_good"]
+
+    def has_add_permission(self, request):
+        return False
+
+    @admin.display(description="learned state (Q entries, patterns, applied strategies, config)")
+    def state_preview(self, obj):
+        state = versions.decode(obj)["state"]
+        text = json.dumps({**state, "q": state["q"][:50]}, indent=2)
+        more = len(state["q"]) - 50
+        return format_html("<pre>{}</pre>{}", text, f"… and {more} more Q entries" if more > 0 else "")
+
+    def _flag(self, request, queryset, **change):
+        count = queryset.update(**change)
+        for version in queryset:
+            self.log_change(request, version, ", ".join(f"{name}={value}" for name, value in change.items()))
+        self.message_user(request, f"Updated {count} version{'s' if count != 1 else ''}.", messages.SUCCESS)
+
+    @admin.action(description="Pin: never prune", permissions=["change"])
+    def pin(self, request, queryset):
+        self._flag(request, queryset, pinned=True)
+
+    @admin.action(description="Unpin", permissions=["change"])
+    def unpin(self, request, queryset):
+        self._flag(request, queryset, pinned=False)
+
+    @admin.action(description="Mark as known good", permissions=["change"])
+    def mark_known_good(self, request, queryset):
+        self._flag(request, queryset, known_good=True)
+
+
+@admin.register(LiveVersion)
+class LiveVersionAdmin(RecordAdmin):
+    list_display = ["agent", "version", "cause", "live_from", "live_until"]
+    list_select_related = ["agent", "version"]
+    list_filter = ["cause"]
     search_fields = ["=agent__agent_id"]

@@ -14,6 +14,6 @@ class LearningConfig(AppConfig):
 
         providers.register(LearningKeys())
         schedules.register(
-            "qefleet.learning.snapshots", "learning.tasks.record_snapshots", max(1, settings.CYCLE_SLOT_SECONDS // 60)
+            "qefleet.learning.every_slot", "learning.tasks.every_slot", max(1, settings.CYCLE_SLOT_SECONDS // 60)
         )
         schedules.register("qefleet.learning.prune_history", "learning.tasks.prune_history", 24 * 60)

@@ -116,6 +116,9 @@ class LearningProfile(models.Model):
     baseline_score = models.FloatField(null=True, blank=True)
     baseline_set_at = models.DateTimeField(null=True, blank=True)
     baseline_task = models.PositiveIntegerField(null=True, blank=True, help_text="Task count when the baseline window began.")
+    live_version = models.ForeignKey("StateVersion", null=True, blank=True, on_delete=models.SET_NULL, related_name="+",
+                                     help_text="The version the live state started from (the timeline has the history).")
+    live_since_task = models.PositiveIntegerField(default=0, help_text="Task count when the live version went live.")
     updated_at = models.DateTimeField(auto_now=True)
 
     def __str__(self):
@@ -137,6 +140,13 @@ class LearningProfile(models.Model):
             setattr(self, name, value)
         self.save()
         return clean
+
+    @property
+    def policy_version(self):
+        """"v12+37": the live version and the tasks learned since it."""
+        if self.live_version is None:
+            return None
+        return f"{self.live_version.label}+{self.task_count - self.live_since_task}"
 
     def rebaseline(self):
         """Start a new improvement baseline from the next task on."""
@@ -341,3 +351,68 @@ class Snapshot(models.Model):
                 "error_rate": round(self.error_rate, 4), "satisfaction": self.satisfaction,
                 "efficiency": self.efficiency, "score": round(self.score, 4), "improvement": self.improvement,
                 "created_at": self.created_at.isoformat()}
+
+
+class VersionReason(models.TextChoices):
+    CYCLE = "cycle", "cycle slot"
+    TASKS = "tasks", "every 100 tasks"
+    ON_DEMAND = "on_demand", "on demand"
+    BEFORE_ROLLBACK = "before_rollback", "before a rollback"
+    AFTER_ROLLBACK = "after_rollback", "after a rollback"
+
+
+class StateVersion(models.Model):
+    """An immutable, compressed capture of an agent's learned state.
+
+    The checksum covers what a restore brings back (Q entries, patterns,
+    applied strategies, config with epsilon); the payload also keeps the
+    last experiences and the score at capture time, for review.
+    """
+
+    KEEP_LATEST = 48
+
+    agent = models.ForeignKey(Agent, on_delete=models.CASCADE, related_name="state_versions")
+    number = models.PositiveIntegerField(help_text="Per agent: v1, v2, ...")
+    reason = models.CharField(max_length=16, choices=VersionReason.choices)
+    task_count = models.PositiveIntegerField(help_text="The agent's tasks when it was captured.")
+    score = models.FloatField(null=True, blank=True)
+    q_entries = models.PositiveIntegerField()
+    checksum = models.CharField(max_length=64)
+    payload = models.BinaryField(editable=False)
+    size_bytes = models.PositiveIntegerField()
+    pinned = models.BooleanField(default=False, help_text="Pinned versions are never pruned.")
+    known_good = models.BooleanField(default=False, help_text="Healthy after it was live, or marked by an operator.")
+    created_at = models.DateTimeField(default=timezone.now)
+
+    class Meta:
+        constraints = [models.UniqueConstraint(fields=["agent", "number"], name="one_version_number")]
+        ordering = ["-number"]
+
+    def __str__(self):
+        return f"{self.agent_id} v{self.number}"
+
+    @property
+    def label(self):
+        return f"v{self.number}"
+
+
+class LiveCause(models.TextChoices):
+    CAPTURED = "captured", "captured from the live state"
+    RESTORED = "restored", "restored by a rollback or roll-forward"
+
+
+class LiveVersion(models.Model):
+    """The timeline: which version was live for an agent, from when to when."""
+
+    agent = models.ForeignKey(Agent, on_delete=models.CASCADE, related_name="live_versions")
+    version = models.ForeignKey(StateVersion, on_delete=models.CASCADE, related_name="live_periods")
+    live_from = models.DateTimeField(default=timezone.now)
+    live_until = models.DateTimeField(null=True, blank=True)
+    cause = models.CharField(max_length=16, choices=LiveCause.choices)
+
+    class Meta:
+        ordering = ["-live_from"]
+        indexes = [models.Index(fields=["agent", "live_until"], name="live_version_agent")]
+
+    def __str__(self):
+        return f"{self.version} from {self.live_from:%Y-%m-%d %H:%M}"

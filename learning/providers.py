@@ -10,14 +10,15 @@ from qefleet.memory.models import Agent
 from qefleet.memory.providers import KeyProvider, ProviderError
 
 from . import engine
-from .models import Execution, FailurePattern, LearnedPattern, QEntry, Snapshot
+from .models import Execution, FailurePattern, LearnedPattern, QEntry, Snapshot, StateVersion
 from .services import profile_for
 from .tracker import improvement_report
+from .versions import decode
 
 PREFIX = "phase2/learning/"
 STATE_Q_LIMIT = 10_000
 FIXED = ("baseline", "config", "improvement", "state")
-LISTED = ("failure-patterns/", "snapshots/")
+LISTED = ("failure-patterns/", "snapshots/", "versions/")
 
 
 def snapshot_key(snapshot):
@@ -54,6 +55,15 @@ def state_record(agent, profile):
     }
 
 
+def version_record(version):
+    """A version's metadata and its learned state (the experiences stay in the admin)."""
+    payload = decode(version)
+    return {"version": version.label, "reason": version.reason, "created_at": version.created_at.isoformat(),
+            "tasks": version.task_count, "score": version.score, "checksum": version.checksum,
+            "size_bytes": version.size_bytes, "pinned": version.pinned, "known_good": version.known_good,
+            "state": payload["state"]}
+
+
 class LearningKeys(KeyProvider):
     partition = "learning"
     prefix = PREFIX
@@ -85,6 +95,10 @@ class LearningKeys(KeyProvider):
         if rest == "improvement":
             return improvement_report(agent, profile)
         kind, _, ident = rest.partition("/")
+        if kind == "versions" and ident.startswith("v") and ident[1:].isdigit():
+            version = StateVersion.objects.filter(agent=agent, number=int(ident[1:])).first()
+            if version is not None:
+                return version_record(version)
         if ident.isdigit():
             if kind == "snapshots":
                 snapshot = Snapshot.objects.filter(agent=agent, pk=int(ident)).first()
@@ -125,6 +139,8 @@ class LearningKeys(KeyProvider):
             if after.startswith(base + "snapshots/") and after[len(base) + 10:].isdigit():
                 snapshots = snapshots.filter(pk__gt=int(after[len(base) + 10:]))
             candidates += [f"{base}snapshots/{pk:010d}" for pk in snapshots[:limit]]
+            numbers = StateVersion.objects.filter(agent=agent).values_list("number", flat=True)
+            candidates += [f"{base}versions/v{number}" for number in numbers]
             found += sorted(key for key in candidates if key.startswith(prefix) and key > after)
             if len(found) >= limit:
                 break

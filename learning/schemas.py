@@ -45,6 +45,7 @@ class RecommendationOut(Schema):
     alternatives: list[Alternative]
     explored: bool
     propensity: float
+    policy_version: str | None = Field(description="The live state version and the updates since it, e.g. v12+37.")
 
 
 class ActionIn(In):

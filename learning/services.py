@@ -18,7 +18,7 @@ from qefleet.memory import store as memory_store
 from qefleet.memory.errors import Conflict, Invalid, NotFound, Unprocessable
 from qefleet.memory.models import Event, PerformanceMetric
 
-from . import engine, tracker
+from . import engine, tracker, versions
 from .models import (
     AppliedStrategy,
     Decision,
@@ -28,6 +28,7 @@ from .models import (
     LearningProfile,
     QEntry,
     Strategy,
+    VersionReason,
 )
 
 _local = threading.local()
@@ -41,7 +42,7 @@ def rng():
 
 
 def profile_for(agent):
-    profile, _ = LearningProfile.objects.get_or_create(agent=agent)
+    profile, _ = LearningProfile.objects.select_related("live_version").get_or_create(agent=agent)
     return profile
 
 
@@ -149,6 +150,7 @@ def recommend(agent, task):
         ],
         "explored": choice.explored,
         "propensity": round(choice.propensity, 6),
+        "policy_version": profile.policy_version,
     }
 
 
@@ -325,6 +327,8 @@ def _learn(agent, profile, report, decision, key, digest):
         "epsilon": round(profile.exploration_rate, 4),
     })
     tracker.after_task(agent, profile)
+    if profile.task_count % versions.CAPTURE_EVERY == 0:
+        versions.capture(agent, VersionReason.TASKS, profile)
     return {"execution_id": execution.pk, **execution.response}
 
 

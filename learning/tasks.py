@@ -6,16 +6,29 @@ from django.utils import timezone
 
 from qefleet.memory.ttl import delete_in_batches
 
-from . import tracker
-from .models import Decision, Execution, LearningProfile, Snapshot
+from . import tracker, versions
+from .models import Decision, Execution, LearningProfile, Snapshot, VersionReason
 
 
 def record_snapshots():
-    """Each cycle slot: snapshot every agent with tasks since its last snapshot."""
+    """Snapshot every agent with tasks since its last snapshot."""
     recorded = 0
     for profile in LearningProfile.objects.filter(task_count__gt=0).select_related("agent"):
         recorded += tracker.record_snapshot(profile.agent, profile) is not None
     return {"snapshots": recorded}
+
+
+def capture_versions():
+    """Capture a state version of every agent whose learned state changed."""
+    captured = 0
+    for profile in LearningProfile.objects.filter(task_count__gt=0).select_related("agent", "live_version"):
+        captured += versions.capture(profile.agent, VersionReason.CYCLE, profile) is not None
+    return {"versions": captured}
+
+
+def every_slot():
+    """The cycle slot's work (the improvement cycle joins it later)."""
+    return {**record_snapshots(), **capture_versions()}
 
 
 def prune_history(now=None):

@@ -20,8 +20,10 @@ from learning.models import (
     FailurePattern,
     LearnedPattern,
     LearningProfile,
+    LiveVersion,
     QEntry,
     Snapshot,
+    StateVersion,
     Strategy,
 )
 from qefleet.memory import admin as memory_admin
@@ -90,7 +92,7 @@ def form_errors(response):
 
 def test_it_registers_every_learning_table_on_the_fast_base_class():
     registered = {model for model in admin.site._registry if model._meta.app_label == "learning"}
-    assert registered == LEARNING_MODELS
+    assert registered == LEARNING_MODELS | {StateVersion, LiveVersion}  # versions: tests/learning/test_versions.py
     for model in registered:
         model_admin = admin.site._registry[model]
         assert isinstance(model_admin, memory_admin.MemoryModelAdmin), model

@@ -1,0 +1,136 @@
+"""State versions: capture, restore, retention and the live timeline.
+
+A version's checksum is the SHA-256 of the canonical JSON of the restorable
+learned state, so "restored correctly" is checkable: after a restore the
+live state's checksum equals the version's.
+"""
+
+import hashlib
+import json
+import zlib
+
+from django.db import transaction
+from django.db.models import Max, Q
+from django.utils import timezone
+
+from .models import (
+    AppliedStrategy,
+    Execution,
+    LearnedPattern,
+    LearningProfile,
+    LiveCause,
+    LiveVersion,
+    QEntry,
+    StateVersion,
+    Strategy,
+    VersionReason,
+)
+from .tracker import current_improvement
+
+CAPTURE_EVERY = 100  # tasks
+
+
+class RestoreError(Exception):
+    pass
+
+
+def learned_state(agent, profile):
+    """What a restore brings back, in a canonical order."""
+    return {
+        "q": [list(row) for row in QEntry.objects.filter(agent=agent)
+              .order_by("task_type", "state_key", "strategy__name")
+              .values_list("task_type", "state_key", "strategy__name", "q_value", "visits")],
+        "patterns": [list(row) for row in LearnedPattern.objects.filter(agent=agent)
+                     .order_by("task_type", "strategy__name")
+                     .values_list("task_type", "strategy__name", "uses", "successes", "confidence")],
+        "applied": [list(row) for row in AppliedStrategy.objects.filter(agent=agent)
+                    .order_by("task_type").values_list("task_type", "strategy__name", "source")],
+        "config": profile.config(),
+    }
+
+
+def checksum(state):
+    return hashlib.sha256(json.dumps(state, sort_keys=True, separators=(",", ":")).encode()).hexdigest()
+
+
+def decode(version):
+    return json.loads(zlib.decompress(bytes(version.payload)))
+
+
+def _make_live(agent, profile, version, cause):
+    now = timezone.now()
+    LiveVersion.objects.filter(agent=agent, live_until__isnull=True).update(live_until=now)
+    LiveVersion.objects.create(agent=agent, version=version, live_from=now, cause=cause)
+    profile.live_version = version
+    profile.live_since_task = profile.task_count
+    profile.save(update_fields=["live_version", "live_since_task", "updated_at"])
+
+
+def capture(agent, reason, profile=None):
+    """Capture the agent's learned state as a new version and make it live.
+
+    Scheduled captures (cycle slot, every 100 tasks) are skipped when
+    nothing changed since the latest version; returns the version or None.
+    """
+    profile = profile or LearningProfile.objects.get(agent=agent)
+    state = learned_state(agent, profile)
+    digest = checksum(state)
+    latest = StateVersion.objects.filter(agent=agent).only("checksum", "number").first()
+    if latest is not None and latest.checksum == digest and reason in (VersionReason.CYCLE, VersionReason.TASKS):
+        return None
+    experiences = list(
+        Execution.objects.filter(agent=agent).order_by("-sequence")
+        .values_list("sequence", "task_type", "state_key", "strategy__name", "reward", "next_state_key")
+        [:profile.max_experiences]
+    )
+    score, _ = current_improvement(agent, profile)
+    payload = zlib.compress(json.dumps(
+        {"state": state, "experiences": [list(row) for row in experiences], "score": score,
+         "tasks": profile.task_count}, separators=(",", ":")).encode(), 6)
+    with transaction.atomic():
+        number = (StateVersion.objects.filter(agent=agent).aggregate(top=Max("number"))["top"] or 0) + 1
+        version = StateVersion.objects.create(
+            agent=agent, number=number, reason=reason, task_count=profile.task_count, score=score,
+            q_entries=len(state["q"]), checksum=digest, payload=payload, size_bytes=len(payload),
+        )
+        _make_live(agent, profile, version, LiveCause.CAPTURED)
+        prune(agent)
+    return version
+
+
+def prune(agent):
+    """Keep the latest KEEP_LATEST versions plus pinned, known-good and live ones."""
+    keep = list(StateVersion.objects.filter(agent=agent).values_list("pk", flat=True)[:StateVersion.KEEP_LATEST])
+    live = LiveVersion.objects.filter(agent=agent, live_until__isnull=True).values_list("version_id", flat=True)
+    # Versions leave the timeline with them; pinned, known-good and live ones stay.
+    StateVersion.objects.filter(agent=agent).exclude(pk__in=keep).exclude(pk__in=list(live)).exclude(
+        Q(pinned=True) | Q(known_good=True)).delete()
+
+
+def restore(agent, version, profile):
+    """Replace the agent's learned state with `version`'s, in the caller's
+    transaction; raises RestoreError unless the result's checksum matches."""
+    state = decode(version)["state"]
+    strategies = {item.name: item for item in Strategy.objects.all()}
+    used = {row[2] for row in state["q"]} | {row[1] for row in state["patterns"]} | {row[1] for row in state["applied"]}
+    missing = sorted(used - set(strategies))
+    if missing:
+        raise RestoreError(f"{version} uses strategies no longer in the catalog: {', '.join(missing)}.")
+    QEntry.objects.filter(agent=agent).delete()
+    QEntry.objects.bulk_create(
+        [QEntry(agent=agent, task_type=task_type, state_key=state_key, strategy=strategies[name], q_value=q,
+                visits=visits) for task_type, state_key, name, q, visits in state["q"]], batch_size=1000)
+    LearnedPattern.objects.filter(agent=agent).delete()
+    LearnedPattern.objects.bulk_create(
+        [LearnedPattern(agent=agent, task_type=task_type, strategy=strategies[name], uses=uses, successes=successes,
+                        confidence=confidence) for task_type, name, uses, successes, confidence in state["patterns"]])
+    AppliedStrategy.objects.filter(agent=agent).delete()
+    AppliedStrategy.objects.bulk_create(
+        [AppliedStrategy(agent=agent, task_type=task_type, strategy=strategies[name], source=source)
+         for task_type, name, source in state["applied"]])
+    for name, value in state["config"].items():
+        setattr(profile, name, value)
+    profile.save()
+    if checksum(learned_state(agent, profile)) != version.checksum:
+        raise RestoreError(f"Restoring {version} did not reproduce its checksum.")
+    _make_live(agent, profile, version, LiveCause.RESTORED)
