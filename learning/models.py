@@ -416,3 +416,122 @@ class LiveVersion(models.Model):
 
     def __str__(self):
         return f"{self.version} from {self.live_from:%Y-%m-%d %H:%M}"
+
+
+class SafeguardAction(models.TextChoices):
+    ROLLBACK = "rollback", "roll back to the last known good version"
+    FREEZE = "freeze", "freeze learning"
+    NOTIFY = "notify", "notify only"
+
+
+class SafeguardState(models.TextChoices):
+    INSUFFICIENT = "insufficient-data"
+    OK = "ok"
+    WARNING = "warning"
+    DEGRADED = "degraded"
+
+
+class Safeguard(models.Model):
+    """An agent's safeguard: its settings and the state of its checks.
+
+    Every `check_every` tasks the last `window` tasks are scored against the
+    reference (the score measured while the last-known-good version was
+    live); `consecutive` degraded checks in a row trigger `action`.
+    """
+
+    agent = models.OneToOneField(Agent, on_delete=models.CASCADE, related_name="safeguard")
+    check_every = models.PositiveIntegerField(default=10)
+    window = models.PositiveIntegerField(default=20, help_text="Tasks scored by each check (at least 20).")
+    threshold_pct = models.FloatField(default=5.0, help_text="Degraded below this % under the reference.")
+    confidence_z = models.FloatField(default=1.645, help_text="Degraded only if the interval's top is below the line.")
+    consecutive = models.PositiveIntegerField(default=3, help_text="Degraded checks in a row that trigger the action.")
+    action = models.CharField(max_length=16, choices=SafeguardAction.choices, default=SafeguardAction.ROLLBACK)
+    dry_run = models.BooleanField(default=False, help_text="Record what would happen instead of doing it.")
+    max_auto_rollbacks = models.PositiveIntegerField(default=3, help_text="Per 24 hours; then an operator decides.")
+    reference_score = models.FloatField(null=True, blank=True)
+    reference_version = models.ForeignKey(StateVersion, null=True, blank=True, on_delete=models.SET_NULL,
+                                          related_name="+", help_text="The last known good version.")
+    state = models.CharField(max_length=20, choices=SafeguardState.choices, default=SafeguardState.INSUFFICIENT)
+    consecutive_degraded = models.PositiveIntegerField(default=0)
+    change_pct = models.FloatField(null=True, blank=True, help_text="The last check's window vs the reference.")
+    healthy_checks = models.PositiveIntegerField(default=0, help_text="Consecutive ok checks (alerts resolve on 3).")
+    checked_at = models.DateTimeField(null=True, blank=True)
+
+    def __str__(self):
+        return f"safeguard of {self.agent_id}"
+
+    def clean(self):
+        if self.window < 20:
+            raise ValidationError({"window": "A check needs at least 20 tasks."})
+        if not 0 < self.threshold_pct < 100:
+            raise ValidationError({"threshold_pct": "Must be between 0 and 100."})
+
+    def to_dict(self):
+        return {"state": self.state, "consecutive_degraded": self.consecutive_degraded,
+                "change_pct": None if self.change_pct is None else round(self.change_pct, 2)}
+
+
+class Rollback(models.Model):
+    """One rollback (or roll-forward), automatic or by an operator: history."""
+
+    agent = models.ForeignKey(Agent, on_delete=models.CASCADE, related_name="rollbacks")
+    from_version = models.ForeignKey(StateVersion, null=True, on_delete=models.SET_NULL, related_name="+",
+                                     help_text="The state before, captured just before restoring.")
+    to_version = models.ForeignKey(StateVersion, null=True, on_delete=models.SET_NULL, related_name="+")
+    automatic = models.BooleanField()
+    actor = models.CharField(max_length=150, blank=True, help_text="The operator, for a manual rollback.")
+    reason = models.TextField(blank=True)
+    numbers = models.JSONField(default=dict, blank=True, help_text="The degradation that triggered it.")
+    created_at = models.DateTimeField(default=timezone.now, db_index=True)
+
+    class Meta:
+        ordering = ["-created_at"]
+
+    def __str__(self):
+        return f"{self.agent_id}: {self.from_version} -> {self.to_version}"
+
+
+class Severity(models.TextChoices):
+    HIGH = "high"
+    WARNING = "warning"
+    INFO = "info"
+
+
+class AlertState(models.TextChoices):
+    FIRING = "firing"
+    ACKNOWLEDGED = "acknowledged"
+    RESOLVED = "resolved"
+
+
+class AlertQuerySet(models.QuerySet):
+    def open(self):
+        return self.exclude(state=AlertState.RESOLVED)
+
+
+class Alert(models.Model):
+    """Something an operator should look at; deduplicated by `dedup_key`."""
+
+    agent = models.ForeignKey(Agent, null=True, blank=True, on_delete=models.CASCADE, related_name="alerts")
+    kind = models.CharField(max_length=32)
+    severity = models.CharField(max_length=8, choices=Severity.choices)
+    state = models.CharField(max_length=16, choices=AlertState.choices, default=AlertState.FIRING)
+    dedup_key = models.CharField(max_length=200)
+    summary = models.CharField(max_length=300)
+    numbers = models.JSONField(default=dict, blank=True, help_text="What was measured when it fired.")
+    occurrences = models.PositiveIntegerField(default=1)
+    silenced_until = models.DateTimeField(null=True, blank=True)
+    acknowledged_by = models.CharField(max_length=150, blank=True)
+    acknowledged_at = models.DateTimeField(null=True, blank=True)
+    note = models.TextField(blank=True)
+    resolved_at = models.DateTimeField(null=True, blank=True)
+    created_at = models.DateTimeField(default=timezone.now)
+    last_seen_at = models.DateTimeField(default=timezone.now)
+
+    objects = AlertQuerySet.as_manager()
+
+    class Meta:
+        ordering = ["-last_seen_at"]
+        indexes = [models.Index(fields=["dedup_key", "state"], name="alert_dedup")]
+
+    def __str__(self):
+        return f"[{self.severity}] {self.summary}"

@@ -89,6 +89,12 @@ class PatternOut(Schema):
     confidence: float
 
 
+class SafeguardOut(Schema):
+    state: Literal["insufficient-data", "ok", "warning", "degraded"]
+    consecutive_degraded: int
+    change_pct: float | None
+
+
 class ExecutionOut(Schema):
     execution_id: int
     reward: float
@@ -97,6 +103,8 @@ class ExecutionOut(Schema):
     exploration_rate: float
     patterns: list[PatternOut]
     learning_enabled: bool
+    safeguard: SafeguardOut
+    rolled_back: bool
 
 
 class FeedbackOut(Schema):
@@ -121,4 +129,6 @@ class LearningOut(Schema):
     baseline: float | None
     improvement: float | None
     target_achieved: bool
+    policy_version: str | None
+    safeguard: SafeguardOut | None
     applied_strategies: list[AppliedOut]

@@ -18,7 +18,7 @@ from qefleet.memory import store as memory_store
 from qefleet.memory.errors import Conflict, Invalid, NotFound, Unprocessable
 from qefleet.memory.models import Event, PerformanceMetric
 
-from . import engine, tracker, versions
+from . import engine, safeguard, tracker, versions
 from .models import (
     AppliedStrategy,
     Decision,
@@ -27,6 +27,7 @@ from .models import (
     LearnedPattern,
     LearningProfile,
     QEntry,
+    Safeguard,
     Strategy,
     VersionReason,
 )
@@ -236,11 +237,13 @@ def report_execution(agent, report, idempotency_key, payload):
                       "Idempotency-Key")
     with transaction.atomic():
         # One agent's reports are serialised on its profile row.
+        locking = LearningProfile.objects.select_for_update(of=("self",)).select_related(
+            "live_version", "agent__safeguard")
         try:
-            profile = LearningProfile.objects.select_for_update().get(agent=agent)
+            profile = locking.get(agent=agent)
         except LearningProfile.DoesNotExist:
             profile_for(agent)
-            profile = LearningProfile.objects.select_for_update().get(agent=agent)
+            profile = locking.get(agent=agent)
         decision = None
         if report.decision_id is not None:
             # Only what the report needs, and whether it was reported already.
@@ -311,6 +314,8 @@ def _learn(agent, profile, report, decision, key, digest):
     )
     PerformanceMetric.objects.create(owner=agent, team=agent.team, swarm=agent.swarm, metric="task_score",
                                      value=score, unit="score")
+    guard = getattr(profile.agent, "safeguard", None) or Safeguard.objects.create(agent=agent)
+    rolled_back = safeguard.check(agent, profile, guard, execution)
     execution.response = {
         "reward": round(reward, 6),
         "previous_q_value": round(previous_q, 6),
@@ -318,6 +323,8 @@ def _learn(agent, profile, report, decision, key, digest):
         "exploration_rate": round(profile.exploration_rate, 6),
         "patterns": patterns,
         "learning_enabled": profile.enabled,
+        "safeguard": guard.to_dict(),
+        "rolled_back": rolled_back,
     }
     execution.save()
     emit(agent, "learning:training", {

@@ -1,6 +1,6 @@
 """Read-side summaries of an agent's learning."""
 
-from .models import AppliedStrategy, LearnedPattern, QEntry
+from .models import AppliedStrategy, LearnedPattern, QEntry, Safeguard
 from .services import profile_for
 from .tracker import improvement_report
 
@@ -20,6 +20,8 @@ def learning_status(agent):
         "baseline": report["baseline"],
         "improvement": report["improvement"],
         "target_achieved": report["target_achieved"],
+        "policy_version": profile.policy_version,
+        "safeguard": guard.to_dict() if (guard := Safeguard.objects.filter(agent=agent).first()) else None,
         "applied_strategies": [
             {"task_type": item.task_type, "strategy": item.strategy.name, "source": item.source} for item in applied
         ],

@@ -217,6 +217,18 @@ SWEEP_INTERVAL_MINUTES = env_int("SWEEP_INTERVAL_MINUTES", 10, minimum=1)
 SWEEP_BATCH_SIZE = env_int("SWEEP_BATCH_SIZE", 500, minimum=1)
 SWEEP_PAUSE_MS = env_int("SWEEP_PAUSE_MS", 50, minimum=0)
 
+# Alerts: email (console backend while DEBUG) and an optional signed webhook.
+ALERT_EMAILS = env_list("ALERT_EMAILS", [])
+DEFAULT_FROM_EMAIL = env_str("DEFAULT_FROM_EMAIL", "qefleet@localhost")
+EMAIL_BACKEND = env_str(
+    "EMAIL_BACKEND",
+    "django.core.mail.backends.console.EmailBackend" if DEBUG else "django.core.mail.backends.smtp.EmailBackend",
+)
+EMAIL_HOST = env_str("EMAIL_HOST", "localhost")
+EMAIL_PORT = env_int("EMAIL_PORT", 25, minimum=1)
+ALERT_WEBHOOK_URL = os.environ.get("ALERT_WEBHOOK_URL", "")
+ALERT_WEBHOOK_SECRET = env_str("ALERT_WEBHOOK_SECRET", "") if not ALERT_WEBHOOK_URL else env_str("ALERT_WEBHOOK_SECRET")
+
 LOGGING = {
     "version": 1,
     "disable_existing_loggers": False,

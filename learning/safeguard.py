@@ -1,0 +1,180 @@
+"""The performance safeguard: checks, the last known good version, rollbacks.
+
+Two references, never mixed (DESIGN.md): the safeguard compares against the
+score measured while the last-known-good version was live, never against
+the improvement baseline.
+"""
+
+import math
+from datetime import timedelta
+
+import numpy as np
+from django.db import transaction
+from django.utils import timezone
+
+from qefleet.memory import store as memory_store
+from qefleet.memory.models import Event
+
+from . import alerts, engine, versions
+from .models import (
+    Execution,
+    Rollback,
+    Safeguard,
+    SafeguardAction,
+    SafeguardState,
+    Severity,
+    VersionReason,
+)
+
+
+def task_score(success, execution_time_ms, error_count, satisfaction, efficiency):
+    return engine.composite_score(float(success), engine.time_score(execution_time_ms), float(error_count > 0),
+                                  satisfaction, efficiency)
+
+
+def window_scores(agent, current, window):
+    """Per-task scores of the last `window` tasks, the unsaved `current` one included."""
+    rows = (Execution.objects.filter(agent=agent, sequence__gt=current.sequence - window)
+            .values_list("success", "execution_time_ms", "error_count", "satisfaction", "efficiency"))
+    scores = [task_score(*row) for row in rows]
+    scores.append(task_score(current.success, current.execution_time_ms, current.error_count,
+                             current.satisfaction, current.efficiency))
+    return np.array(scores[-window:])
+
+
+def judge(scores, reference, threshold_pct, z):
+    """(state, change %) of a window against the reference."""
+    mean = float(scores.mean())
+    change = (mean - reference) / reference * 100 if reference else 0.0
+    line = reference * (1 - threshold_pct / 100)
+    spread = z * float(scores.std(ddof=1)) / math.sqrt(len(scores)) if len(scores) > 1 else 0.0
+    if mean + spread < line:
+        return SafeguardState.DEGRADED, change
+    if mean < line:
+        return SafeguardState.WARNING, change
+    return SafeguardState.OK, change
+
+
+def _emit(agent, type, payload):
+    memory_store.create_owned(agent, Event, None, None, type=type, payload=payload)
+
+
+def _establish(guard, version, score):
+    """`version` was healthy for a full window: it is the last known good."""
+    version.known_good = True
+    version.save(update_fields=["known_good"])
+    guard.reference_version = version
+    guard.reference_score = score
+
+
+def check(agent, profile, guard, current):
+    """Run the check when it is due; returns True when it rolled back."""
+    if profile.task_count % guard.check_every:
+        return False
+    scores = window_scores(agent, current, guard.window)
+    live = profile.live_version
+    healthy_window = live is not None and profile.task_count - profile.live_since_task >= guard.window
+    if guard.reference_score is None or len(scores) < guard.window:
+        guard.state, guard.change_pct = SafeguardState.INSUFFICIENT, None
+        if guard.reference_score is None and healthy_window:
+            _establish(guard, live, float(scores.mean()))
+    else:
+        guard.state, guard.change_pct = judge(scores, guard.reference_score, guard.threshold_pct, guard.confidence_z)
+        if guard.state == SafeguardState.OK and healthy_window and not live.known_good:
+            _establish(guard, live, float(scores.mean()))
+    guard.consecutive_degraded = guard.consecutive_degraded + 1 if guard.state == SafeguardState.DEGRADED else 0
+    guard.healthy_checks = guard.healthy_checks + 1 if guard.state == SafeguardState.OK else 0
+    guard.checked_at = timezone.now()
+    alerts.resolve_healthy(agent, guard.healthy_checks)
+    rolled_back = False
+    if guard.consecutive_degraded >= guard.consecutive:
+        rolled_back = _act(agent, profile, guard, {
+            "window_score": round(float(scores.mean()), 4), "reference": round(guard.reference_score, 4),
+            "change_pct": round(guard.change_pct, 2), "checks": guard.consecutive_degraded,
+            "tasks": profile.task_count,
+        })
+        guard.consecutive_degraded = 0
+    guard.save()
+    return rolled_back
+
+
+def _act(agent, profile, guard, numbers):
+    """The configured action on sustained degradation; True when it rolled back."""
+    target = guard.reference_version
+    if guard.dry_run:
+        _emit(agent, "learning:rollback_dry_run", {**numbers, "action": guard.action,
+                                                    "target": target.label if target else None})
+        alerts.raise_alert("safeguard:dry_run", Severity.WARNING,
+                           f"{agent.agent_id} degraded: would have taken action '{guard.action}' (dry run)",
+                           numbers, agent)
+        return False
+    if guard.action == SafeguardAction.NOTIFY:
+        alerts.raise_alert("safeguard:degraded", Severity.HIGH, f"{agent.agent_id} degraded "
+                           f"{numbers['change_pct']:+.1f}% against its reference", numbers, agent)
+        return False
+    if guard.action == SafeguardAction.FREEZE:
+        freeze(profile)
+        alerts.raise_alert("safeguard:frozen", Severity.HIGH, f"{agent.agent_id} degraded "
+                           f"{numbers['change_pct']:+.1f}%: learning frozen", numbers, agent)
+        return False
+    since = timezone.now() - timedelta(hours=24)
+    recent = Rollback.objects.filter(agent=agent, automatic=True, created_at__gte=since).count()
+    if recent >= guard.max_auto_rollbacks or target is None:
+        why = (f"{recent} automatic rollbacks in 24 hours" if target is not None
+               else "no known-good version to roll back to")
+        alerts.raise_alert("safeguard:operator_needed", Severity.HIGH,
+                           f"{agent.agent_id} degraded {numbers['change_pct']:+.1f}%; {why}: an operator decides",
+                           numbers, agent)
+        return False
+    try:
+        roll_back(agent, profile, target, automatic=True, numbers=numbers,
+                  reason=f"{numbers['checks']} consecutive degraded checks")
+    except versions.RestoreError as error:
+        alerts.raise_alert("safeguard:rollback_failed", Severity.HIGH, f"{agent.agent_id}: {error}", numbers, agent)
+        return False
+    return True
+
+
+def freeze(profile):
+    profile.enabled = False
+    profile.save(update_fields=["enabled", "updated_at"])
+
+
+def roll_back(agent, profile, target, automatic, actor="", reason="", numbers=None):
+    """The design's rollback sequence, inside the caller's transaction (a
+    savepoint, so a failed restore leaves the old state fully live)."""
+    with transaction.atomic():
+        before = versions.capture(agent, VersionReason.BEFORE_ROLLBACK, profile)
+        versions.restore(agent, target, profile)
+        freeze(profile)
+        record = Rollback.objects.create(agent=agent, from_version=before, to_version=target, automatic=automatic,
+                                         actor=actor, reason=reason, numbers=numbers or {})
+        guard = Safeguard.objects.filter(agent=agent).first()
+        if guard is not None and guard.reference_version_id != target.pk:
+            guard.reference_version = target
+            guard.reference_score = target.score if target.score is not None else guard.reference_score
+            guard.save(update_fields=["reference_version", "reference_score"])
+        _emit(agent, "learning:rollback", {
+            "rollback_id": record.pk, "trigger": "automatic" if automatic else "manual",
+            "from": before.label, "to": target.label, "degradation": numbers or {}, "at": record.created_at.isoformat(),
+        })
+        how = "automatically" if automatic else f"by {actor}"
+        alerts.raise_alert("safeguard:rollback", Severity.HIGH,
+                           f"{agent.agent_id} rolled back {how} to {target.label}; learning is disabled",
+                           {**(numbers or {}), "from": before.label, "to": target.label}, agent,
+                           dedup_key=f"rollback:{record.pk}")
+    return record
+
+
+def roll_forward(agent, profile, rollback, actor):
+    """Undo a rollback: restore the state captured just before it."""
+    if rollback.from_version is None:
+        raise versions.RestoreError("The state before this rollback is no longer kept.")
+    return roll_back(agent, profile, rollback.from_version, automatic=False, actor=actor,
+                     reason=f"undo of rollback {rollback.pk}")
+
+
+def re_enable(profile):
+    """Learning on again after an operator reviewed a rollback."""
+    profile.enabled = True
+    profile.save(update_fields=["enabled", "updated_at"])

@@ -1,0 +1,190 @@
+import numpy as np
+import pytest
+from django.core import mail
+
+from learning import alerts, safeguard, versions
+from learning.models import (
+    Alert, AlertState, LearningProfile, Rollback, Safeguard, SafeguardState, StateVersion, VersionReason,
+)
+from qefleet.memory.models import Event
+from tests.learning.helpers import run_task
+
+pytestmark = pytest.mark.django_db
+
+
+def profile(agent):
+    return LearningProfile.objects.select_related("live_version").get(agent=agent)
+
+
+def healthy_history(agent):
+    """40 good tasks with v1 captured at task 20: v1 becomes known good at task 40."""
+    for _ in range(20):
+        run_task(agent)
+    version = versions.capture(agent, VersionReason.ON_DEMAND)
+    for _ in range(20):
+        run_task(agent)
+    return version
+
+
+def degrade(agent, tasks):
+    return [run_task(agent, success=False, complexity=0.1)[1] for _ in range(tasks)]
+
+
+def test_judging_needs_the_interval_below_the_line():
+    ok = np.full(20, 0.9)
+    assert safeguard.judge(ok, 0.9, 5, 1.645)[0] == SafeguardState.OK
+    noisy = np.array([1.0, 0.7] * 10)  # mean 0.85, under the 0.855 line, but noisy
+    assert safeguard.judge(noisy, 0.9, 5, 1.645)[0] == SafeguardState.WARNING
+    bad = np.full(20, 0.5)
+    state, change = safeguard.judge(bad, 0.9, 5, 1.645)
+    assert state == SafeguardState.DEGRADED and change == pytest.approx(-44.44, abs=0.01)
+
+
+def test_there_is_no_verdict_without_a_known_good_version(alice):
+    for _ in range(20):
+        _, body = run_task(alice)
+    assert body["safeguard"] == {"state": "insufficient-data", "consecutive_degraded": 0, "change_pct": None}
+
+
+def test_a_version_healthy_for_a_window_becomes_known_good(alice):
+    version = healthy_history(alice)
+    version.refresh_from_db()
+    guard = Safeguard.objects.get(agent=alice)
+    assert version.known_good and guard.reference_version == version
+    assert guard.reference_score > 0.8
+
+
+def test_the_third_consecutive_degraded_check_rolls_back(alice):
+    good = healthy_history(alice)
+    bodies = degrade(alice, 30)
+    states = [body["safeguard"]["consecutive_degraded"] for body in bodies[9::10]]
+    assert states == [1, 2, 0]  # reset after acting
+    assert [body["rolled_back"] for body in bodies].count(True) == 1 and bodies[-1]["rolled_back"]
+    assert versions.checksum(versions.learned_state(alice, profile(alice))) == good.checksum
+    assert profile(alice).enabled is False
+    assert Event.objects.filter(owner=alice, type="learning:rollback").count() == 1
+    alert = Alert.objects.get(kind="safeguard:rollback")
+    assert alert.severity == "high" and alert.numbers["to"] == "v1"
+    rollback = Rollback.objects.get()
+    assert rollback.automatic and rollback.to_version == good
+    assert rollback.from_version.reason == VersionReason.BEFORE_ROLLBACK
+    assert rollback.numbers["checks"] == 3 and rollback.numbers["change_pct"] < -5
+
+
+def test_a_healthy_check_resets_the_count(alice):
+    healthy_history(alice)
+    counts = [body["safeguard"]["consecutive_degraded"] for body in degrade(alice, 10)]
+    for _ in range(20):
+        _, body = run_task(alice)
+        counts.append(body["safeguard"]["consecutive_degraded"])
+    assert counts[9::10] == [1, 2, 0]  # the window still held bad tasks at task 60
+    assert not Rollback.objects.exists()
+
+
+@pytest.mark.parametrize("action,kind", [("notify", "safeguard:degraded"), ("freeze", "safeguard:frozen")])
+def test_the_other_actions(alice, action, kind):
+    healthy_history(alice)
+    Safeguard.objects.filter(agent=alice).update(action=action)
+    before = versions.checksum(versions.learned_state(alice, profile(alice)))
+    bodies = degrade(alice, 30)
+    assert not any(body["rolled_back"] for body in bodies)
+    assert not Rollback.objects.exists()
+    assert Alert.objects.get().kind == kind
+    assert profile(alice).enabled is (action == "notify")
+    if action == "freeze":
+        assert versions.checksum(versions.learned_state(alice, profile(alice))) != before  # frozen, not restored
+
+
+def test_a_dry_run_records_what_would_have_happened(alice):
+    healthy_history(alice)
+    Safeguard.objects.filter(agent=alice).update(dry_run=True)
+    degrade(alice, 30)
+    assert not Rollback.objects.exists() and profile(alice).enabled
+    event = Event.objects.get(type="learning:rollback_dry_run")
+    assert event.payload["action"] == "rollback" and event.payload["target"] == "v1"
+    assert Alert.objects.get().severity == "warning"
+
+
+def test_the_flap_guard_stops_after_the_daily_budget(alice):
+    good = healthy_history(alice)
+    Safeguard.objects.filter(agent=alice).update(max_auto_rollbacks=1)
+    degrade(alice, 30)
+    assert Rollback.objects.count() == 1
+    safeguard.re_enable(profile(alice))
+    degrade(alice, 30)
+    assert Rollback.objects.count() == 1
+    assert Alert.objects.filter(kind="safeguard:operator_needed").count() == 1
+    assert good.checksum  # untouched
+
+
+def test_undo_restores_the_state_before_the_rollback(alice, admin_user):
+    healthy_history(alice)
+    degrade(alice, 30)
+    rollback = Rollback.objects.get()
+    safeguard.roll_forward(alice, profile(alice), rollback, actor="admin")
+    assert versions.checksum(versions.learned_state(alice, profile(alice))) == rollback.from_version.checksum
+    assert Rollback.objects.count() == 2 and Rollback.objects.first().actor == "admin"
+
+
+def test_alerts_deduplicate_and_resolve_after_healthy_checks(alice):
+    first, created = alerts.raise_alert("safeguard:degraded", "high", "x", {"n": 1}, alice)
+    again, created_again = alerts.raise_alert("safeguard:degraded", "high", "x", {"n": 2}, alice)
+    assert created and not created_again and first.pk == again.pk
+    again.refresh_from_db()
+    assert again.occurrences == 2 and again.numbers == {"n": 2}
+    assert alerts.resolve_healthy(alice, 2) == 0
+    assert alerts.resolve_healthy(alice, 3) == 1
+    assert Alert.objects.get().state == AlertState.RESOLVED
+
+
+def test_notifications_email_and_sign_the_webhook(alice, settings):
+    import hashlib
+    import hmac
+    import http.server
+    import json
+    import threading
+
+    received = {}
+
+    class Hook(http.server.BaseHTTPRequestHandler):
+        def do_POST(self):
+            received["body"] = self.rfile.read(int(self.headers["Content-Length"]))
+            received["signature"] = self.headers["X-QEFleet-Signature"]
+            self.send_response(204)
+            self.end_headers()
+
+        def log_message(self, *args):
+            pass
+
+    server = http.server.HTTPServer(("127.0.0.1", 0), Hook)
+    threading.Thread(target=server.handle_request, daemon=True).start()
+    settings.ALERT_EMAILS = ["ops@example.com"]
+    settings.ALERT_WEBHOOK_URL = f"http://127.0.0.1:{server.server_port}/hook"
+    settings.ALERT_WEBHOOK_SECRET = "s3cret"
+    alert, _ = alerts.raise_alert("safeguard:degraded", "high", "alice degraded", {"n": 1}, alice)
+    assert alerts.notify(alert.pk) == "sent"
+    server.server_close()
+    assert mail.outbox[0].subject == "[QE Fleet high] alice degraded"
+    expected = hmac.new(b"s3cret", received["body"], hashlib.sha256).hexdigest()
+    assert received["signature"] == f"sha256={expected}"
+    assert json.loads(received["body"])["summary"] == "alice degraded"
+
+
+def test_a_silenced_alert_is_not_notified(alice, settings):
+    from datetime import timedelta
+
+    from django.utils import timezone
+
+    settings.ALERT_EMAILS = ["ops@example.com"]
+    alert, _ = alerts.raise_alert("safeguard:degraded", "high", "x", {}, alice)
+    Alert.objects.filter(pk=alert.pk).update(silenced_until=timezone.now() + timedelta(hours=1))
+    assert alerts.notify(alert.pk) == "skipped" and not mail.outbox
+
+
+def test_the_learning_status_shows_the_safeguard(alice):
+    healthy_history(alice)
+    for _ in range(10):
+        run_task(alice)
+    body = alice.client.get("agents/alice/learning").json()
+    assert body["safeguard"]["state"] == "ok" and body["policy_version"] == "v1+30"
+    assert StateVersion.objects.get().known_good
