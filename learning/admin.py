@@ -26,16 +26,19 @@ from django.utils.html import format_html
 
 from qefleet.memory.admin import CappedPaginator, MemoryModelAdmin
 
-from . import engine, versions
+from . import engine, operations, versions
 from .models import (
     AppliedStrategy,
     Decision,
     Execution,
     FailurePattern,
     LearnedPattern,
+    Alert,
     LearningProfile,
     LiveVersion,
     QEntry,
+    Rollback,
+    Safeguard,
     Snapshot,
     StateVersion,
     Strategy,
@@ -395,3 +398,71 @@ class LiveVersionAdmin(RecordAdmin):
     list_select_related = ["agent", "version"]
     list_filter = ["cause"]
     search_fields = ["=agent__agent_id"]
+
+
+# --- safeguards, rollbacks and alerts -----------------------------------------------
+
+
+@admin.register(Safeguard)
+class SafeguardAdmin(LearningModelAdmin):
+    list_display = ["agent", "state", "consecutive_degraded", "change_pct", "action", "dry_run", "reference_score",
+                    "reference_version", "checked_at"]
+    list_filter = ["state", "action", "dry_run"]
+    search_fields = ["=agent__agent_id"]
+    list_select_related = ["agent", "reference_version"]
+    fieldsets = [
+        (None, {"fields": ["agent"]}),
+        ("Settings", {"fields": ["check_every", "window", "threshold_pct", "confidence_z", "consecutive", "action",
+                                 "dry_run", "max_auto_rollbacks"]}),
+        ("State", {"fields": ["state", "consecutive_degraded", "change_pct", "healthy_checks", "reference_score",
+                              "reference_version", "checked_at"]}),
+    ]
+    readonly_fields = ["agent", "state", "consecutive_degraded", "change_pct", "healthy_checks", "reference_score",
+                       "reference_version", "checked_at"]
+
+    def has_add_permission(self, request):
+        return False  # created with the agent's first task
+
+    def save_model(self, request, obj, form, change):
+        # Settings only: the checks update the state between load and save.
+        obj.save(update_fields=[name for name in form.changed_data if name in form.base_fields])
+
+
+@admin.register(Rollback)
+class RollbackAdmin(RecordAdmin):
+    list_display = ["agent", "from_version", "to_version", "automatic", "actor", "reason", "created_at"]
+    list_select_related = ["agent", "from_version", "to_version"]
+    list_filter = ["automatic", CREATED_RANGE]
+    search_fields = ["=agent__agent_id"]
+
+
+@admin.register(Alert)
+class AlertAdmin(LearningModelAdmin):
+    list_display = ["summary", "agent", "severity", "state", "occurrences", "silenced_until", "acknowledged_by",
+                    "last_seen_at"]
+    list_filter = ["state", "severity", "kind"]
+    search_fields = ["=agent__agent_id", "summary"]
+    readonly_fields = [field.name for field in Alert._meta.fields]
+    actions = ["acknowledge", "resolve"]
+
+    def has_add_permission(self, request):
+        return False
+
+    def has_change_permission(self, request, obj=None):
+        return False  # alerts change through their actions only
+
+    def _act(self, request, queryset, action):
+        for alert in queryset:
+            operations.act_on_alert(alert.pk, action, request.user, "from the admin", request=request)
+        self.message_user(request, f"{queryset.count()} alert(s): {action}.", messages.SUCCESS)
+
+    @admin.action(description="Acknowledge", permissions=["act"])
+    def acknowledge(self, request, queryset):
+        self._act(request, queryset, "acknowledge")
+
+    @admin.action(description="Resolve", permissions=["act"])
+    def resolve(self, request, queryset):
+        self._act(request, queryset, "resolve")
+
+    def has_act_permission(self, request):
+        return request.user.has_perm("learning.act_on_alert")

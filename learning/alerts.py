@@ -74,3 +74,30 @@ def resolve_healthy(agent, healthy_checks):
         return 0
     return Alert.objects.open().filter(agent=agent, kind__startswith="safeguard").update(
         state=AlertState.RESOLVED, resolved_at=timezone.now(), note="Resolved by healthy safeguard checks.")
+
+
+def acknowledge(alert, user, note=""):
+    """Someone is on it: who, when and why. Idempotent."""
+    if alert.state == AlertState.FIRING:
+        alert.state = AlertState.ACKNOWLEDGED
+        alert.acknowledged_by = user
+        alert.acknowledged_at = timezone.now()
+        alert.note = note
+        alert.save(update_fields=["state", "acknowledged_by", "acknowledged_at", "note"])
+    return alert
+
+
+def silence(alert, until):
+    """No notifications until `until` (which must be in the future)."""
+    alert.silenced_until = until
+    alert.save(update_fields=["silenced_until"])
+    return alert
+
+
+def resolve(alert, note=""):
+    if alert.state != AlertState.RESOLVED:
+        alert.state = AlertState.RESOLVED
+        alert.resolved_at = timezone.now()
+        alert.note = note or alert.note
+        alert.save(update_fields=["state", "resolved_at", "note"])
+    return alert

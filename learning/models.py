@@ -486,6 +486,8 @@ class Rollback(models.Model):
 
     class Meta:
         ordering = ["-created_at"]
+        permissions = [("rollback_agent", "Can roll an agent back or forward"),
+                       ("reenable_learning", "Can re-enable an agent's learning")]
 
     def __str__(self):
         return f"{self.agent_id}: {self.from_version} -> {self.to_version}"
@@ -532,6 +534,7 @@ class Alert(models.Model):
     class Meta:
         ordering = ["-last_seen_at"]
         indexes = [models.Index(fields=["dedup_key", "state"], name="alert_dedup")]
+        permissions = [("act_on_alert", "Can acknowledge, silence and resolve alerts")]
 
     def __str__(self):
         return f"[{self.severity}] {self.summary}"

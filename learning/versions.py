@@ -134,3 +134,47 @@ def restore(agent, version, profile):
     if checksum(learned_state(agent, profile)) != version.checksum:
         raise RestoreError(f"Restoring {version} did not reproduce its checksum.")
     _make_live(agent, profile, version, LiveCause.RESTORED)
+
+
+def _best_actions(q_rows):
+    best = {}
+    for task_type, state_key, strategy, q, _visits in q_rows:
+        key = (task_type, state_key)
+        if key not in best or q > best[key][1]:
+            best[key] = (strategy, q)
+    return best
+
+
+def preview(agent, profile, version, largest=10):
+    """What restoring `version` would change in the live learned state."""
+    live = learned_state(agent, profile)
+    target = decode(version)["state"]
+    live_best, target_best = _best_actions(live["q"]), _best_actions(target["q"])
+    best_changes = [
+        {"task_type": key[0], "state": key[1], "live": live_best.get(key, (None,))[0],
+         "restored": target_best.get(key, (None,))[0]}
+        for key in sorted(set(live_best) | set(target_best))
+        if live_best.get(key, (None,))[0] != target_best.get(key, (None,))[0]
+    ]
+    live_q = {tuple(row[:3]): row[3] for row in live["q"]}
+    target_q = {tuple(row[:3]): row[3] for row in target["q"]}
+    deltas = sorted(
+        ({"task_type": key[0], "state": key[1], "strategy": key[2], "live": live_q.get(key),
+          "restored": target_q.get(key)} for key in set(live_q) | set(target_q)),
+        key=lambda item: -abs((item["restored"] or 0.0) - (item["live"] or 0.0)),
+    )
+    live_patterns = {f"{row[0]}:{row[1]}" for row in live["patterns"]}
+    target_patterns = {f"{row[0]}:{row[1]}" for row in target["patterns"]}
+    config = {name: {"live": live["config"][name], "restored": value}
+              for name, value in target["config"].items() if live["config"].get(name) != value}
+    score, _ = current_improvement(agent, profile)
+    return {
+        "version": version.label, "captured_at": version.created_at.isoformat(), "tasks": version.task_count,
+        "known_good": version.known_good, "score_at_version": version.score, "score_now": score,
+        "best_action_changes": best_changes, "best_action_changes_total": len(best_changes),
+        "largest_q_changes": deltas[:largest],
+        "patterns_added": sorted(target_patterns - live_patterns),
+        "patterns_removed": sorted(live_patterns - target_patterns),
+        "config_changes": config,
+        "q_entries": {"live": len(live["q"]), "restored": len(target["q"])},
+    }

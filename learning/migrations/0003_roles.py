@@ -20,4 +20,4 @@ class Migration(migrations.Migration):
         ("memory", "0002_roles"),
     ]
 
-    operations = [migrations.RunPython(migrate_roles("learning", ROLE_PERMISSIONS), migrations.RunPython.noop)]
+    operations = [migrations.RunPython(migrate_roles(ROLE_PERMISSIONS), migrations.RunPython.noop)]

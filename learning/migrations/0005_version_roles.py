@@ -13,4 +13,4 @@ ROLE_PERMISSIONS = {
 class Migration(migrations.Migration):
     dependencies = [("learning", "0004_state_versions")]
 
-    operations = [migrations.RunPython(migrate_roles("learning", ROLE_PERMISSIONS), migrations.RunPython.noop)]
+    operations = [migrations.RunPython(migrate_roles(ROLE_PERMISSIONS), migrations.RunPython.noop)]

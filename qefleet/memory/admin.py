@@ -37,6 +37,7 @@ from .models import (
     Agent,
     AgentToken,
     Artifact,
+    AuditEvent,
     ConsensusProposal,
     Event,
     GoapAction,
@@ -707,3 +708,22 @@ class HintAdmin(OwnedAdmin):
     def value_preview(self, obj):
         return json_preview(obj.value)
 
+
+
+@admin.register(AuditEvent)
+class AuditEventAdmin(MemoryModelAdmin):
+    """The audit trail: readable, never added, changed or deleted here."""
+
+    list_display = ["at", "actor", "action", "target", "request_id"]
+    list_filter = ["action"]
+    search_fields = ["=actor", "target"]
+    readonly_fields = ["actor", "action", "target", "detail", "request_id", "at"]
+
+    def has_add_permission(self, request):
+        return False
+
+    def has_change_permission(self, request, obj=None):
+        return False
+
+    def has_delete_permission(self, request, obj=None):
+        return False

@@ -618,3 +618,46 @@ class Hint(Owned, Expiring):
 
 
 EXPIRING_MODELS = [MemoryEntry, Event, Pattern, ConsensusProposal, Hint]
+
+
+class AuditEventQuerySet(models.QuerySet):
+    def update(self, **kwargs):
+        raise TypeError("The audit trail is append-only.")
+
+    def delete(self):
+        raise TypeError("The audit trail is append-only.")
+
+
+class AuditEvent(models.Model):
+    """Append-only record of who did what to what, and when (UTC)."""
+
+    actor = models.CharField(max_length=150, help_text="A user name, an agent id, or 'system'.")
+    action = models.CharField(max_length=64)
+    target = models.CharField(max_length=300, help_text="What it was done to, e.g. agent:test-generator.")
+    detail = models.JSONField(default=dict, blank=True)
+    request_id = models.CharField(max_length=32, blank=True)
+    at = models.DateTimeField(default=timezone.now, db_index=True)
+
+    objects = AuditEventQuerySet.as_manager()
+
+    class Meta:
+        ordering = ["-at"]
+
+    def __str__(self):
+        return f"{self.at:%Y-%m-%d %H:%M:%S} {self.actor} {self.action} {self.target}"
+
+    def save(self, *args, **kwargs):
+        if self.pk is not None:
+            raise TypeError("The audit trail is append-only.")
+        super().save(*args, **kwargs)
+
+    def delete(self, *args, **kwargs):
+        raise TypeError("The audit trail is append-only.")
+
+    @classmethod
+    def record(cls, actor, action, target, request=None, **detail):
+        # CR and LF are encoded so a value can never forge a log line.
+        clean = {key: str(value).replace("\r", "\\r").replace("\n", "\\n") if isinstance(value, str) else value
+                 for key, value in detail.items()}
+        return cls.objects.create(actor=str(actor), action=action, target=target, detail=clean,
+                                  request_id=getattr(request, "id", "") if request else "")

@@ -41,14 +41,15 @@ def sync_roles(group_model, permission_model, role_permissions):
         group.permissions.add(*wanted)
 
 
-def migrate_roles(app_label, role_permissions):
-    """A RunPython function that gives the roles `app_label`'s permissions."""
+def migrate_roles(role_permissions):
+    """A RunPython function that gives the roles the listed permissions."""
 
     def run(apps, schema_editor):
         # Permissions are normally created after all migrations; make them now.
-        app_config = apps.get_app_config(app_label)
-        app_config.models_module = True
-        create_permissions(app_config, apps=apps, verbosity=0)
+        for app_label in sorted({name.split(".")[0] for names in role_permissions.values() for name in names}):
+            app_config = apps.get_app_config(app_label)
+            app_config.models_module = True
+            create_permissions(app_config, apps=apps, verbosity=0)
         sync_roles(apps.get_model("auth", "Group"), apps.get_model("auth", "Permission"), role_permissions)
 
     return run

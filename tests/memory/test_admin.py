@@ -22,6 +22,7 @@ from qefleet.memory.models import (
     Agent,
     AgentToken,
     Artifact,
+    AuditEvent,
     ConsensusProposal,
     Event,
     GoapAction,
@@ -63,6 +64,7 @@ def owned(model, owner, level=AccessLevel.SWARM, **fields):
 def rows(alice, bob, root):
     """A few rows in every table, some expired."""
     past = timezone.now() - timedelta(hours=1)
+    AuditEvent.record("admin", "issue_token", "agent:alice")
     first = entry(alice, "notes/one")
     entry(alice, "notes/old", expires_at=past)
     entry(root, "system/config", AccessLevel.SYSTEM)
@@ -167,7 +169,7 @@ def test_it_registers_all_fifteen_tables_and_tokens():
     registered = {model for model in admin.site._registry if model._meta.app_label == "memory"}
     assert registered == {
         Agent, AgentToken, MemoryEntry, MemoryACL, Event, Pattern, PerformanceMetric, WorkflowState,
-        ConsensusProposal, Artifact, SwarmSession, GoapGoal, GoapAction, GoapPlan, OodaCycle, Hint,
+        ConsensusProposal, Artifact, SwarmSession, GoapGoal, GoapAction, GoapPlan, OodaCycle, Hint, AuditEvent,
     }
 
 
@@ -196,7 +198,7 @@ def test_it_opens_every_row_and_add_form(admin_client, rows):
         queryset = model_admin.get_queryset(None) if hasattr(model, "with_expired") else model._default_manager.all()
         for record in queryset:
             assert admin_client.get(url(model, "change", record.pk)).status_code == 200, (model, record)
-        expected = 403 if model in (AgentToken, MemoryACL) else 200
+        expected = 403 if model in (AgentToken, MemoryACL, AuditEvent) else 200
         assert admin_client.get(url(model, "add")).status_code == expected, model
 
 

@@ -10,4 +10,4 @@ class Migration(migrations.Migration):
         ("contenttypes", "0002_remove_content_type_name"),
     ]
 
-    operations = [migrations.RunPython(migrate_roles("memory", ROLE_PERMISSIONS), migrations.RunPython.noop)]
+    operations = [migrations.RunPython(migrate_roles(ROLE_PERMISSIONS), migrations.RunPython.noop)]

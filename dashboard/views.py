@@ -1,0 +1,109 @@
+"""Operator actions: POST-only, CSRF-protected, permission-checked views.
+
+Each names its target (a version number, a rollback id, an alert id), so a
+second click does nothing. The dashboard pages that hold these buttons come
+with the dashboard; until then the actions answer with a redirect to `next`
+(or the agent's page in the admin) and a message.
+"""
+
+from datetime import datetime
+
+from django.contrib import messages
+from django.contrib.auth.decorators import login_required, permission_required
+from django.http import Http404, HttpResponseBadRequest, JsonResponse
+from django.shortcuts import get_object_or_404, redirect
+from django.urls import reverse
+from django.utils import timezone
+from django.utils.http import url_has_allowed_host_and_scheme
+from django.views.decorators.http import require_GET, require_POST
+
+from learning import operations, versions
+from learning.models import LearningProfile, StateVersion
+from qefleet.memory.models import Agent
+
+
+def back(request, agent=None):
+    target = request.POST.get("next", "")
+    if url_has_allowed_host_and_scheme(target, {request.get_host()}, require_https=request.is_secure()):
+        return redirect(target)
+    if agent is not None:
+        profile = LearningProfile.objects.filter(agent=agent).first()
+        if profile is not None:
+            return redirect(reverse("admin:learning_learningprofile_change", args=[profile.pk]))
+    return redirect(reverse("admin:index"))
+
+
+@require_POST
+@permission_required("learning.rollback_agent", raise_exception=True)
+def rollback(request, agent_id):
+    agent = get_object_or_404(Agent, agent_id=agent_id)
+    number = request.POST.get("version", "")
+    if not number.isdigit():
+        return HttpResponseBadRequest("Name the version to roll back to.")
+    record = operations.roll_back_to(agent, int(number), request.user, request.POST.get("reason", ""), request)
+    if record is None:
+        messages.info(request, f"v{number} is already live for {agent_id}; nothing to do.")
+    else:
+        messages.success(request, f"Rolled {agent_id} back to v{number}; its learning is disabled until re-enabled.")
+    return back(request, agent)
+
+
+@require_POST
+@permission_required("learning.rollback_agent", raise_exception=True)
+def undo_rollback(request, agent_id, rollback_id):
+    agent = get_object_or_404(Agent, agent_id=agent_id)
+    record = operations.undo(agent, rollback_id, request.user, request)
+    if record is None:
+        messages.info(request, "That rollback is no longer the live one; nothing to undo.")
+    else:
+        messages.success(request, f"Rolled {agent_id} forward to {record.to_version.label}.")
+    return back(request, agent)
+
+
+@require_POST
+@permission_required("learning.reenable_learning", raise_exception=True)
+def re_enable(request, agent_id):
+    agent = get_object_or_404(Agent, agent_id=agent_id)
+    changed = operations.re_enable(agent, request.user, request)
+    messages.success(request, f"Learning of {agent_id} is {'on again' if changed else 'already on'}.")
+    return back(request, agent)
+
+
+ALERT_ACTIONS = {"acknowledge": "acknowledged", "silence": "silenced", "resolve": "resolved"}
+
+
+@require_POST
+@permission_required("learning.act_on_alert", raise_exception=True)
+def alert_action(request, alert_id, action):
+    if action not in ALERT_ACTIONS:
+        raise Http404("No such alert action.")
+    until = None
+    if action == "silence":
+        try:
+            until = datetime.fromisoformat(request.POST.get("until", ""))
+        except ValueError:
+            return HttpResponseBadRequest("A silence needs an end time (ISO 8601).")
+        if timezone.is_naive(until):
+            until = timezone.make_aware(until, timezone.utc)
+        if until <= timezone.now():
+            return HttpResponseBadRequest("A silence must end in the future.")
+    alert = operations.act_on_alert(alert_id, action, request.user, request.POST.get("note", ""), until, request)
+    messages.success(request, f"Alert {alert.pk} {ALERT_ACTIONS[action]}.")
+    return back(request, alert.agent)
+
+
+@require_GET
+@login_required
+def preview(request, agent_id):
+    """What rolling back to a version (default: the last known good) would change."""
+    agent = get_object_or_404(Agent, agent_id=agent_id)
+    profile = get_object_or_404(LearningProfile.objects.select_related("live_version"), agent=agent)
+    number = request.GET.get("version", "")
+    versions_of_agent = StateVersion.objects.filter(agent=agent)
+    if number.isdigit():
+        version = get_object_or_404(versions_of_agent, number=int(number))
+    else:
+        version = versions_of_agent.filter(known_good=True).order_by("-number").first()
+        if version is None:
+            raise Http404("No known-good version yet.")
+    return JsonResponse(versions.preview(agent, profile, version))

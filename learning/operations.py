@@ -1,0 +1,76 @@
+"""What operators do to an agent's learning, each audited and idempotent:
+a second click on the same target is a no-op, never a second action."""
+
+from django.db import transaction
+from django.http import Http404
+
+from qefleet.memory.models import AuditEvent
+
+from . import alerts, safeguard
+from .models import Alert, LearningProfile, Rollback, StateVersion
+
+
+def _locked_profile(agent):
+    return LearningProfile.objects.select_for_update(of=("self",)).select_related("live_version").get(agent=agent)
+
+
+@transaction.atomic
+def roll_back_to(agent, number, user, reason="", request=None):
+    """Roll back to version `number`; returns the Rollback, or None when that
+    version is already live with nothing learned since."""
+    profile = _locked_profile(agent)
+    target = StateVersion.objects.filter(agent=agent, number=number).first()
+    if target is None:
+        raise Http404("No such version.")
+    if profile.live_version_id == target.pk and profile.live_since_task == profile.task_count:
+        return None
+    record = safeguard.roll_back(agent, profile, target, automatic=False, actor=user.get_username(), reason=reason)
+    AuditEvent.record(user.get_username(), "rollback", f"agent:{agent.agent_id}", request,
+                      to=target.label, from_=record.from_version.label, reason=reason)
+    return record
+
+
+@transaction.atomic
+def undo(agent, rollback_id, user, request=None):
+    """Roll forward to the state captured just before rollback `rollback_id`;
+    None when that rollback is no longer the live one (already undone)."""
+    profile = _locked_profile(agent)
+    rollback = Rollback.objects.filter(agent=agent, pk=rollback_id).select_related("from_version").first()
+    if rollback is None:
+        raise Http404("No such rollback.")
+    if profile.live_version_id != rollback.to_version_id or Rollback.objects.filter(
+            agent=agent, created_at__gt=rollback.created_at).exists():
+        return None
+    record = safeguard.roll_forward(agent, profile, rollback, actor=user.get_username())
+    AuditEvent.record(user.get_username(), "undo_rollback", f"agent:{agent.agent_id}", request,
+                      rollback=rollback.pk, to=record.to_version.label)
+    return record
+
+
+@transaction.atomic
+def re_enable(agent, user, request=None):
+    """Learning on again; False when it already was."""
+    profile = _locked_profile(agent)
+    if profile.enabled:
+        return False
+    safeguard.re_enable(profile)
+    AuditEvent.record(user.get_username(), "re_enable_learning", f"agent:{agent.agent_id}", request)
+    return True
+
+
+@transaction.atomic
+def act_on_alert(alert_id, action, user, note="", until=None, request=None):
+    alert = Alert.objects.select_for_update().filter(pk=alert_id).first()
+    if alert is None:
+        raise Http404("No such alert.")
+    if action == "acknowledge":
+        alerts.acknowledge(alert, user.get_username(), note)
+    elif action == "silence":
+        alerts.silence(alert, until)
+    elif action == "resolve":
+        alerts.resolve(alert, note)
+    else:
+        raise ValueError(action)
+    AuditEvent.record(user.get_username(), f"alert_{action}", f"alert:{alert.pk}", request, note=note,
+                      until=until.isoformat() if until else None)
+    return alert
