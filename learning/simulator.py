@@ -116,15 +116,36 @@ class Arm:
     mean_ms: float
 
 
+@dataclass(frozen=True)
+class Poison:
+    """For `length` tasks from the agent's task number `start`, the chosen
+    agents' world misleads them: the worst strategy of each bucket succeeds
+    with POISONED_SUCCESS and every other with 1 - POISONED_SUCCESS."""
+
+    agents: frozenset
+    start: int
+    length: int
+
+    def covers(self, agent_id, number):
+        return agent_id in self.agents and self.start <= number < self.start + self.length
+
+
+POISONED_SUCCESS = 0.95
+
+
 class FleetEnvironment:
     """The hidden world: task streams per agent and outcomes per strategy.
 
     `agents` maps agent id to team. Everything random derives from `seed`
-    (a fresh one when None; `self.seed` tells which).
+    (a fresh one when None; `self.seed` tells which). `poison`, a Poison,
+    misleads some agents for a while.
     """
 
-    def __init__(self, agents, seed=None, primary_share=PRIMARY_SHARE, resource_weights=RESOURCE_WEIGHTS):
+    def __init__(self, agents, seed=None, primary_share=PRIMARY_SHARE, resource_weights=RESOURCE_WEIGHTS,
+                 poison=None):
         self.agents = dict(agents)
+        self.poison = poison
+        self._poisoned_tasks = set()
         self.seed = int(seed) if seed is not None else int(np.random.SeedSequence().entropy % (2**63))
         self.primary_share = primary_share
         self.resource_weights = np.asarray(resource_weights, dtype=float) / sum(resource_weights)
@@ -207,6 +228,7 @@ class FleetEnvironment:
             self._counts[agent_id] = 0
         rng = self._streams[agent_id]
         self._counts[agent_id] += 1
+        poisoned = self.poison is not None and self.poison.covers(agent_id, self._counts[agent_id])
         task_type = self._task_type(agent_id, rng)
         complexity = list(COMPLEXITY_LEVELS.values())[int(rng.integers(len(COMPLEXITY_LEVELS)))]
         level = list(CAPABILITY_LEVELS)[int(rng.integers(len(CAPABILITY_LEVELS)))]
@@ -214,8 +236,11 @@ class FleetEnvironment:
         count = counts[int(rng.integers(len(counts)))]
         capabilities = [CAPABILITY_POOL[int(i)] for i in rng.choice(len(CAPABILITY_POOL), size=count, replace=False)]
         resources = RESOURCE_LEVELS[int(rng.choice(len(RESOURCE_LEVELS), p=self.resource_weights))]
+        task_id = f"sim-{agent_id}-{self._counts[agent_id]:06d}"
+        if poisoned:
+            self._poisoned_tasks.add(task_id)
         return {
-            "id": f"sim-{agent_id}-{self._counts[agent_id]:06d}",
+            "id": task_id,
             "type": task_type,
             "complexity": complexity,
             "required_capabilities": capabilities,
@@ -243,6 +268,10 @@ class FleetEnvironment:
         index = STRATEGIES.index(strategy) if strategy in STRATEGIES else len(STRATEGIES) + _crc(strategy) % 1000
         rng = np.random.default_rng([self.seed, _crc(task["id"]), _crc(task["type"]), index, 3])
         arm = self.arm(task, strategy)
+        if task["id"] in self._poisoned_tasks:
+            arms = self.arms(task)
+            worst = min(arms, key=lambda name: arms[name].success)
+            arm = Arm(POISONED_SUCCESS if strategy == worst else 1 - POISONED_SUCCESS, arm.mean_ms)
         success = bool(rng.random() < arm.success)
         slow = 1.2 if task.get("available_resources", 1.0) < 0.7 else 1.0
         mean = arm.mean_ms * slow * (1.0 if success else 1.3)
@@ -405,6 +434,7 @@ class Simulation:
         self._since = []
         self._successes = 0
         self._started = None
+        self.history = {}
 
     def _post(self, agent, path, body):
         status, content = self.transport.post(path, body, agent.token)
@@ -426,6 +456,7 @@ class Simulation:
         report = self._post(agent, f"agents/{agent.agent_id}/executions",
                             {"decision_id": decision["decision_id"], "task": task, "result": result})
         self._epsilon[agent.agent_id] = report["exploration_rate"]
+        self.history.setdefault(agent.agent_id, []).append((result["success"], report.get("rolled_back", False)))
         record = (result["success"], report["reward"], env.success_probability(task, strategy),
                   env.oracle_success(task), env.random_success(task), decision["explored"])
         if len(self._first) < self.window:
@@ -497,13 +528,42 @@ class Simulation:
             "success_rate": self._successes / self.done if self.done else float("nan"),
             "epsilon": self.epsilon(), "elapsed_s": elapsed, "seed": self.environment.seed,
             "interrupted": self.interrupted,
+            "rollbacks": {agent: [n + 1 for n, (_, rolled) in enumerate(rows) if rolled]
+                          for agent, rows in self.history.items() if any(rolled for _, rolled in rows)},
+            "poisoning": poisoning_report(self.environment.poison, self.history),
         }
 
 
-def run_simulation(transport, agents, tasks, seed=None, rate=None, on_progress=None, environment=None, **options):
+def poisoning_report(poison, history, before=50, after=20, recovery=30):
+    """For each poisoned agent: success before the poison and right after it,
+    when it was first rolled back once the poison began (in tasks after the
+    poison ended: negative when the safeguard caught it while it lasted) and
+    its success in the `recovery` tasks after both the rollback and the
+    poison were over."""
+    if poison is None:
+        return None
+    report = {}
+    for agent in sorted(poison.agents):
+        rows = history.get(agent, [])
+        end = poison.start + poison.length - 1  # the last poisoned task number
+        pre = [success for success, _ in rows[max(0, poison.start - 1 - before):poison.start - 1]]
+        post = [success for success, _ in rows[end:end + after]]
+        rolled = [n + 1 for n, (_, flag) in enumerate(rows) if flag and n + 1 >= poison.start]
+        entry = {"before": _fraction(pre), "after": _fraction(post), "rolled_back_at": rolled[0] if rolled else None,
+                 "rollback_delay": rolled[0] - end if rolled else None, "recovered": None}
+        if rolled:
+            since = max(rolled[0], end)
+            entry["recovered"] = _fraction([success for success, _ in rows[since:since + recovery]])
+        report[agent] = entry
+    return report
+
+
+def run_simulation(transport, agents, tasks, seed=None, rate=None, on_progress=None, environment=None, poison=None,
+                   **options):
     """Drive `tasks` tasks round-robin over `agents` (SimAgent list) and return
     the summary dict (see Simulation.summary)."""
-    environment = environment or FleetEnvironment({agent.agent_id: agent.team for agent in agents}, seed)
+    environment = environment or FleetEnvironment({agent.agent_id: agent.team for agent in agents}, seed,
+                                                  poison=poison)
     return Simulation(transport, agents, environment, tasks, rate, on_progress, **options).run()
 
 

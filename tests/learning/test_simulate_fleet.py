@@ -190,3 +190,34 @@ def test_it_drives_a_live_server_over_http(live_server):
     assert Execution.objects.count() == 10
     assert f"over HTTP to {live_server.url}" in out.getvalue()
     assert "Summary after 10 of 10 tasks" in out.getvalue()
+
+
+def test_it_poisons_the_chosen_agents_for_a_while():
+    from learning.simulator import FleetEnvironment, Poison
+
+    env = FleetEnvironment({"a": "core-testing", "b": "core-testing"}, seed=3,
+                           poison=Poison(frozenset({"a"}), start=3, length=200))
+    tasks = [env.next_task("a") for _ in range(202)]
+    assert [task["id"] in env._poisoned_tasks for task in tasks[:4]] == [False, False, True, True]
+    assert env.next_task("b")["id"] not in env._poisoned_tasks
+
+    def worst(task):
+        arms = env.arms(task)
+        return min(arms, key=lambda name: arms[name].success)
+
+    poisoned = tasks[2:202]
+    favoured = sum(env.outcome(task, worst(task))["success"] for task in poisoned) / len(poisoned)
+    best = sum(env.outcome(task, env.best_strategy(task))["success"] for task in poisoned) / len(poisoned)
+    assert favoured > 0.85 and best < 0.15
+
+
+def test_the_poisoning_report_measures_detection_and_recovery():
+    from learning.simulator import Poison, poisoning_report
+
+    history = {"a": [(True, False)] * 10 + [(False, False)] * 4 + [(False, True)] + [(True, False)] * 40}
+    report = poisoning_report(Poison(frozenset({"a"}), start=11, length=10), history, before=10, after=5,
+                              recovery=30)
+    entry = report["a"]
+    assert entry["before"] == 1.0 and entry["rolled_back_at"] == 15 and entry["rollback_delay"] == -5
+    assert entry["recovered"] == 1.0
+    assert poisoning_report(None, history) is None

@@ -31,6 +31,7 @@ from learning.simulator import (
     ClientTransport,
     FleetEnvironment,
     HttpTransport,
+    Poison,
     Simulation,
     SimulationError,
     demo_agent_ids,
@@ -80,8 +81,15 @@ class Command(BaseCommand):
                             help="Progress line every N tasks (default 10%% of the run, at most 500; and at "
                                  "least every 30 s).")
         parser.add_argument("--quiet", action="store_true", help="No progress lines, only the summary.")
+        parser.add_argument("--poison-at", type=int, default=None,
+                            help="Poisoning scenario: from this task number of each poisoned agent, its world "
+                                 "favours the worst strategy of every bucket (success 0.95, the others 0.05).")
+        parser.add_argument("--poison-len", type=int, default=60, help="How many tasks the poisoning lasts.")
+        parser.add_argument("--poison-agents", default=None,
+                            help="Comma-separated agent ids to poison (default: the first simulated agent).")
 
-    def handle(self, agents, tasks, seed, rate, url, timeout, wait, every, quiet, **options):
+    def handle(self, agents, tasks, seed, rate, url, timeout, wait, every, quiet, poison_at, poison_len,
+               poison_agents, **options):
         total = len(demo_agent_ids())
         if not 1 <= agents <= total:
             raise CommandError(f"--agents must be between 1 and {total}.")
@@ -100,7 +108,15 @@ class Command(BaseCommand):
 
         expected_run = timedelta(seconds=tasks / rate) if rate else timedelta(0)
         fleet = prepare_fleet(agents, token_lifetime=timedelta(days=1) + expected_run)
-        environment = FleetEnvironment({agent.agent_id: agent.team for agent in fleet}, seed)
+        poison = None
+        if poison_at is not None:
+            chosen = poison_agents.split(",") if poison_agents else [fleet[0].agent_id]
+            unknown = sorted(set(chosen) - {agent.agent_id for agent in fleet})
+            if unknown or poison_at < 1 or poison_len < 1:
+                raise CommandError(f"--poison-at and --poison-len must be positive and the agents simulated: "
+                                   f"{', '.join(unknown)}" if unknown else "--poison-at and --poison-len must be positive.")
+            poison = Poison(frozenset(chosen), poison_at, poison_len)
+        environment = FleetEnvironment({agent.agent_id: agent.team for agent in fleet}, seed, poison=poison)
         per_agent = f"{tasks // agents}" + (f"-{tasks // agents + 1}" if tasks % agents else "")
         types = sorted({t for agent in fleet for t in environment.task_types(agent.team)})
         self.stdout.write(
@@ -154,3 +170,11 @@ class Command(BaseCommand):
             f"  Gap from random to oracle closed on the last {last['tasks']} tasks: "
             f"{'n/a' if math.isnan(closed) else f'{closed:.0%}'}; overall success {_f(summary['success_rate'])}; "
             f"mean epsilon {_f(summary['epsilon'])}.")
+        for agent, tasks_at in summary["rollbacks"].items():
+            self.stdout.write(f"  Rolled back: {agent} at its task(s) {', '.join(map(str, tasks_at))}.")
+        for agent, entry in (summary["poisoning"] or {}).items():
+            self.stdout.write(
+                f"  Poisoned {agent}: success {_f(entry['before'])} before, {_f(entry['after'])} right after; "
+                + (f"rolled back at its task {entry['rolled_back_at']} ({entry['rollback_delay']:+d} tasks from the "
+                   f"poison's end); success {_f(entry['recovered'])} over the 30 tasks after both were over."
+                   if entry["rolled_back_at"] else "no rollback."))
