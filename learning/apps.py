@@ -17,3 +17,4 @@ class LearningConfig(AppConfig):
             "qefleet.learning.every_slot", "learning.tasks.every_slot", max(1, settings.CYCLE_SLOT_SECONDS // 60)
         )
         schedules.register("qefleet.learning.prune_history", "learning.tasks.prune_history", 24 * 60)
+        schedules.register("qefleet.learning.watch_schedules", "learning.tasks.watch_schedules", 5)

@@ -4,10 +4,11 @@ from datetime import timedelta
 
 from django.utils import timezone
 
+from qefleet import schedules
 from qefleet.memory.ttl import delete_in_batches
 
-from . import tracker, versions
-from .models import Decision, Execution, LearningProfile, Snapshot, VersionReason
+from . import alerts, tracker, versions
+from .models import Decision, Execution, LearningProfile, Severity, Snapshot, VersionReason
 
 
 def record_snapshots():
@@ -39,3 +40,13 @@ def prune_history(now=None):
         cutoff = now - timedelta(days=model.RETENTION_DAYS)
         counts[model._meta.db_table] = delete_in_batches(model.objects.filter(created_at__lt=cutoff), "created_at")
     return counts
+
+
+def watch_schedules():
+    """Alert on scheduled jobs that are late or failing (the cluster runs this
+    too, so a stopped cluster shows as late jobs on the next start)."""
+    stale = schedules.stale_jobs()
+    for job, reason in stale:
+        alerts.raise_alert("schedule:stale", Severity.WARNING, f"Scheduled job {job.name} is {reason}",
+                           {"job": job.name, "reason": reason}, dedup_key=f"schedule:{job.name}")
+    return {"stale": [job.name for job, _ in stale]}

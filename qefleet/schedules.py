@@ -7,6 +7,7 @@ owns (names starting with "qefleet."), so it is safe to run any number of times.
 """
 
 from dataclasses import dataclass
+from datetime import timedelta
 
 NAMESPACE = "qefleet."
 
@@ -56,3 +57,26 @@ def ensure_schedules(using="default", **kwargs):
     stale = Schedule.objects.using(using).filter(name__startswith=NAMESPACE).exclude(name__in=list(_jobs))
     removed, _ = stale.delete()
     return created, updated, removed
+
+
+def stale_jobs(now=None, grace_minutes=5):
+    """Registered jobs that are late (not picked up an interval plus grace
+    after they were due) or whose last run failed: [(job, reason)]."""
+    from django.utils import timezone
+    from django_q.models import Schedule, Task
+
+    now = now or timezone.now()
+    rows = {row.name: row for row in Schedule.objects.filter(name__in=list(_jobs))}
+    found = []
+    for job in jobs():
+        row = rows.get(job.name)
+        if row is None:
+            found.append((job, "missing: run ensure_schedules"))
+            continue
+        if row.next_run and now - row.next_run > timedelta(minutes=job.minutes + grace_minutes):
+            found.append((job, f"late: due {row.next_run:%Y-%m-%d %H:%M} UTC; is a cluster running?"))
+            continue
+        last = Task.objects.filter(group=job.name).order_by("-stopped").only("success").first()
+        if last is not None and not last.success:
+            found.append((job, "its last run failed"))
+    return found

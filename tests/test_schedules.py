@@ -53,3 +53,19 @@ def test_the_scheduler_runs_the_sweeper(monkeypatch, alice):
     scheduler()
     assert not Event.with_expired.exists()
     assert Schedule.objects.get(name=SWEEPER).next_run > timezone.now()
+
+
+def test_late_and_failing_jobs_raise_one_alert_each():
+    from django_q.models import Task
+
+    from learning.models import Alert
+    from learning.tasks import watch_schedules
+
+    assert watch_schedules() == {"stale": []}
+    Schedule.objects.filter(name=SWEEPER).update(next_run=timezone.now() - timedelta(hours=2))
+    Task.objects.create(id="t1", name="t1", func="learning.tasks.every_slot", group="qefleet.learning.every_slot",
+                        started=timezone.now(), stopped=timezone.now(), success=False)
+    assert sorted(watch_schedules()["stale"]) == ["qefleet.learning.every_slot", SWEEPER]
+    watch_schedules()
+    assert Alert.objects.filter(kind="schedule:stale").count() == 2
+    assert "late" in Alert.objects.get(dedup_key=f"schedule:{SWEEPER}").summary
