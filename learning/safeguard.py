@@ -87,7 +87,9 @@ def check(agent, profile, guard, current):
     guard.checked_at = timezone.now()
     alerts.resolve_healthy(agent, guard.healthy_checks)
     rolled_back = False
-    if guard.consecutive_degraded >= guard.consecutive:
+    # With learning off (frozen, or rolled back awaiting review) the state
+    # cannot drift further: an operator has been alerted and decides.
+    if guard.consecutive_degraded >= guard.consecutive and profile.enabled:
         rolled_back = _act(agent, profile, guard, {
             "window_score": round(float(scores.mean()), 4), "reference": round(guard.reference_score, 4),
             "change_pct": round(guard.change_pct, 2), "checks": guard.consecutive_degraded,

@@ -188,3 +188,12 @@ def test_the_learning_status_shows_the_safeguard(alice):
     body = alice.client.get("agents/alice/learning").json()
     assert body["safeguard"]["state"] == "ok" and body["policy_version"] == "v1+30"
     assert StateVersion.objects.get().known_good
+
+
+def test_no_further_action_while_learning_is_off(alice):
+    healthy_history(alice)
+    degrade(alice, 30)
+    bodies = degrade(alice, 40)  # still degraded, but the agent no longer learns
+    assert Rollback.objects.count() == 1 and not any(body["rolled_back"] for body in bodies)
+    assert bodies[-1]["safeguard"]["consecutive_degraded"] >= 3
+    assert Alert.objects.count() == 1
