@@ -119,7 +119,7 @@ class Bench:
         profile, _ = LearningProfile.objects.get_or_create(agent=agent)
         profile.task_count = 1000
         profile.save()
-        capture_ms, restore_ms, version = [], [], None
+        capture_ms, rollback_ms, version = [], [], None
         for _ in range(samples):
             start = time.perf_counter()
             version = versions.capture(agent, VersionReason.ON_DEMAND, profile)
@@ -128,8 +128,8 @@ class Bench:
             start = time.perf_counter()
             with transaction.atomic():
                 safeguard.roll_back(agent, profile, version, automatic=False, actor="bench")
-            restore_ms.append((time.perf_counter() - start) * 1000)
-        return {"capture_ms": percentiles(capture_ms), "rollback_ms": percentiles(restore_ms),
+            rollback_ms.append((time.perf_counter() - start) * 1000)
+        return {"capture_ms": percentiles(capture_ms), "rollback_ms": percentiles(rollback_ms),
                 "bytes": version.size_bytes, "q_entries": version.q_entries}
 
     def database_bytes(self):
