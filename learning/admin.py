@@ -412,7 +412,8 @@ class SafeguardAdmin(LearningModelAdmin):
     list_select_related = ["agent", "reference_version"]
     fieldsets = [
         (None, {"fields": ["agent"]}),
-        ("Settings", {"fields": ["check_every", "window", "threshold_pct", "confidence_z", "consecutive", "action",
+        ("Settings", {"fields": ["check_every", "window", "known_good_after", "threshold_pct", "confidence_z",
+                                 "consecutive", "action",
                                  "dry_run", "max_auto_rollbacks"]}),
         ("State", {"fields": ["state", "consecutive_degraded", "change_pct", "healthy_checks", "reference_score",
                               "reference_version", "checked_at"]}),

@@ -442,6 +442,8 @@ class Safeguard(models.Model):
     agent = models.OneToOneField(Agent, on_delete=models.CASCADE, related_name="safeguard")
     check_every = models.PositiveIntegerField(default=10)
     window = models.PositiveIntegerField(default=20, help_text="Tasks scored by each check (at least 20).")
+    known_good_after = models.PositiveIntegerField(
+        default=50, help_text="Healthy tasks after a version went live before it counts as known good (at least the window).")
     threshold_pct = models.FloatField(default=5.0, help_text="Degraded below this % under the reference.")
     confidence_z = models.FloatField(default=1.645, help_text="Degraded only if the interval's top is below the line.")
     consecutive = models.PositiveIntegerField(default=3, help_text="Degraded checks in a row that trigger the action.")
@@ -449,6 +451,7 @@ class Safeguard(models.Model):
     dry_run = models.BooleanField(default=False, help_text="Record what would happen instead of doing it.")
     max_auto_rollbacks = models.PositiveIntegerField(default=3, help_text="Per 24 hours; then an operator decides.")
     reference_score = models.FloatField(null=True, blank=True)
+    reference_spread = models.FloatField(default=0.0, help_text="Standard error of the reference score.")
     reference_version = models.ForeignKey(StateVersion, null=True, blank=True, on_delete=models.SET_NULL,
                                           related_name="+", help_text="The last known good version.")
     state = models.CharField(max_length=20, choices=SafeguardState.choices, default=SafeguardState.INSUFFICIENT)
@@ -463,6 +466,8 @@ class Safeguard(models.Model):
     def clean(self):
         if self.window < 20:
             raise ValidationError({"window": "A check needs at least 20 tasks."})
+        if self.known_good_after < self.window:
+            raise ValidationError({"known_good_after": "At least one full window."})
         if not 0 < self.threshold_pct < 100:
             raise ValidationError({"threshold_pct": "Must be between 0 and 100."})
 

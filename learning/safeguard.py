@@ -32,6 +32,19 @@ def task_score(success, execution_time_ms, error_count, satisfaction, efficiency
                                   satisfaction, efficiency)
 
 
+REFERENCE_TASKS = 200  # the most tasks of a known-good version the reference averages
+
+
+def scores_between(agent, first, last):
+    rows = (Execution.objects.filter(agent=agent, sequence__gte=first, sequence__lte=last)
+            .values_list("success", "execution_time_ms", "error_count", "satisfaction", "efficiency"))
+    return np.array([task_score(*row) for row in rows])
+
+
+def standard_error(scores):
+    return float(scores.std(ddof=1)) / math.sqrt(len(scores)) if len(scores) > 1 else 0.0
+
+
 def window_scores(agent, current, window):
     """Per-task scores of the last `window` tasks, the unsaved `current` one included."""
     rows = (Execution.objects.filter(agent=agent, sequence__gt=current.sequence - window)
@@ -42,12 +55,15 @@ def window_scores(agent, current, window):
     return np.array(scores[-window:])
 
 
-def judge(scores, reference, threshold_pct, z):
-    """(state, change %) of a window against the reference."""
+def judge(scores, reference, reference_spread, threshold_pct, z):
+    """(state, change %) of a window against the reference.
+
+    Degraded only when the gap to the line exceeds z standard errors of the
+    difference: both the window and the reference are estimates."""
     mean = float(scores.mean())
     change = (mean - reference) / reference * 100 if reference else 0.0
     line = reference * (1 - threshold_pct / 100)
-    spread = z * float(scores.std(ddof=1)) / math.sqrt(len(scores)) if len(scores) > 1 else 0.0
+    spread = z * math.sqrt(standard_error(scores) ** 2 + reference_spread ** 2)
     if mean + spread < line:
         return SafeguardState.DEGRADED, change
     if mean < line:
@@ -59,12 +75,22 @@ def _emit(agent, type, payload):
     memory_store.create_owned(agent, Event, None, None, type=type, payload=payload)
 
 
-def _establish(guard, version, score):
+def _measure_reference(agent, profile, guard):
+    """The reference: the mean score of the known-good version's tasks while
+    it was live (up to the last REFERENCE_TASKS), with its standard error."""
+    scores = scores_between(agent, max(profile.live_since_task + 1, profile.task_count - REFERENCE_TASKS + 1),
+                            profile.task_count - 1)
+    if len(scores) >= guard.window - 1:
+        guard.reference_score = float(scores.mean())
+        guard.reference_spread = standard_error(scores)
+
+
+def _establish(agent, profile, guard, version):
     """`version` was healthy for a full window: it is the last known good."""
     version.known_good = True
     version.save(update_fields=["known_good"])
     guard.reference_version = version
-    guard.reference_score = score
+    _measure_reference(agent, profile, guard)
 
 
 def check(agent, profile, guard, current):
@@ -73,15 +99,19 @@ def check(agent, profile, guard, current):
         return False
     scores = window_scores(agent, current, guard.window)
     live = profile.live_version
-    healthy_window = live is not None and profile.task_count - profile.live_since_task >= guard.window
+    healthy_window = live is not None and profile.task_count - profile.live_since_task >= guard.known_good_after
     if guard.reference_score is None or len(scores) < guard.window:
         guard.state, guard.change_pct = SafeguardState.INSUFFICIENT, None
         if guard.reference_score is None and healthy_window:
-            _establish(guard, live, float(scores.mean()))
+            _establish(agent, profile, guard, live)
     else:
-        guard.state, guard.change_pct = judge(scores, guard.reference_score, guard.threshold_pct, guard.confidence_z)
-        if guard.state == SafeguardState.OK and healthy_window and not live.known_good:
-            _establish(guard, live, float(scores.mean()))
+        guard.state, guard.change_pct = judge(scores, guard.reference_score, guard.reference_spread,
+                                              guard.threshold_pct, guard.confidence_z)
+        if guard.state == SafeguardState.OK and healthy_window:
+            if not live.known_good:
+                _establish(agent, profile, guard, live)
+            elif live.pk == guard.reference_version_id:
+                _measure_reference(agent, profile, guard)  # more of its tasks: a steadier reference
     guard.consecutive_degraded = guard.consecutive_degraded + 1 if guard.state == SafeguardState.DEGRADED else 0
     guard.healthy_checks = guard.healthy_checks + 1 if guard.state == SafeguardState.OK else 0
     guard.checked_at = timezone.now()
@@ -155,7 +185,8 @@ def roll_back(agent, profile, target, automatic, actor="", reason="", numbers=No
         if guard is not None and guard.reference_version_id != target.pk:
             guard.reference_version = target
             guard.reference_score = target.score if target.score is not None else guard.reference_score
-            guard.save(update_fields=["reference_version", "reference_score"])
+            guard.reference_spread = 0.0
+            guard.save(update_fields=["reference_version", "reference_score", "reference_spread"])
         _emit(agent, "learning:rollback", {
             "rollback_id": record.pk, "trigger": "automatic" if automatic else "manual",
             "from": before.label, "to": target.label, "degradation": numbers or {}, "at": record.created_at.isoformat(),

@@ -17,11 +17,12 @@ def profile(agent):
 
 
 def healthy_history(agent):
-    """40 good tasks with v1 captured at task 20: v1 becomes known good at task 40."""
+    """70 good tasks with v1 captured at task 20: v1 becomes known good at
+    task 70, after the 50 healthy tasks `known_good_after` asks for."""
     for _ in range(20):
         run_task(agent)
     version = versions.capture(agent, VersionReason.ON_DEMAND)
-    for _ in range(20):
+    for _ in range(50):
         run_task(agent)
     return version
 
@@ -32,11 +33,11 @@ def degrade(agent, tasks):
 
 def test_judging_needs_the_interval_below_the_line():
     ok = np.full(20, 0.9)
-    assert safeguard.judge(ok, 0.9, 5, 1.645)[0] == SafeguardState.OK
+    assert safeguard.judge(ok, 0.9, 0.0, 5, 1.645)[0] == SafeguardState.OK
     noisy = np.array([1.0, 0.7] * 10)  # mean 0.85, under the 0.855 line, but noisy
-    assert safeguard.judge(noisy, 0.9, 5, 1.645)[0] == SafeguardState.WARNING
+    assert safeguard.judge(noisy, 0.9, 0.0, 5, 1.645)[0] == SafeguardState.WARNING
     bad = np.full(20, 0.5)
-    state, change = safeguard.judge(bad, 0.9, 5, 1.645)
+    state, change = safeguard.judge(bad, 0.9, 0.0, 5, 1.645)
     assert state == SafeguardState.DEGRADED and change == pytest.approx(-44.44, abs=0.01)
 
 
@@ -186,7 +187,7 @@ def test_the_learning_status_shows_the_safeguard(alice):
     for _ in range(10):
         run_task(alice)
     body = alice.client.get("agents/alice/learning").json()
-    assert body["safeguard"]["state"] == "ok" and body["policy_version"] == "v1+30"
+    assert body["safeguard"]["state"] == "ok" and body["policy_version"] == "v1+60"
     assert StateVersion.objects.get().known_good
 
 
@@ -197,3 +198,9 @@ def test_no_further_action_while_learning_is_off(alice):
     assert Rollback.objects.count() == 1 and not any(body["rolled_back"] for body in bodies)
     assert bodies[-1]["safeguard"]["consecutive_degraded"] >= 3
     assert Alert.objects.count() == 1
+
+
+def test_the_reference_is_uncertain_too():
+    window = np.array([0.9, 0.3] * 10)  # mean 0.6, SE ~0.069
+    assert safeguard.judge(window, 0.8, 0.0, 5, 1.645)[0] == SafeguardState.DEGRADED
+    assert safeguard.judge(window, 0.8, 0.08, 5, 1.645)[0] == SafeguardState.WARNING
