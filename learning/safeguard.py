@@ -47,12 +47,9 @@ def standard_error(scores):
 
 def window_scores(agent, current, window):
     """Per-task scores of the last `window` tasks, the unsaved `current` one included."""
-    rows = (Execution.objects.filter(agent=agent, sequence__gt=current.sequence - window)
-            .values_list("success", "execution_time_ms", "error_count", "satisfaction", "efficiency"))
-    scores = [task_score(*row) for row in rows]
-    scores.append(task_score(current.success, current.execution_time_ms, current.error_count,
-                             current.satisfaction, current.efficiency))
-    return np.array(scores[-window:])
+    earlier = scores_between(agent, current.sequence - window + 1, current.sequence - 1)
+    return np.append(earlier, task_score(current.success, current.execution_time_ms, current.error_count,
+                                         current.satisfaction, current.efficiency))
 
 
 def judge(scores, reference, reference_spread, threshold_pct, z):
