@@ -26,8 +26,14 @@ from django.utils.html import format_html
 
 from qefleet.memory.admin import CappedPaginator, MemoryModelAdmin
 
-from . import engine, operations, versions
+from . import abtests, engine, improvement, operations, versions
 from .models import (
+    ABArm,
+    ABTest,
+    ABTestState,
+    ABTransition,
+    ImprovementCycle,
+    Mitigation,
     AppliedStrategy,
     Decision,
     Execution,
@@ -196,7 +202,7 @@ class LearningProfileAdmin(LearningModelAdmin):
     list_filter = ["enabled"]
     search_fields = ["agent__agent_id"]
     autocomplete_fields = ["agent"]
-    actions = ["rebaseline", "capture_version"]
+    actions = ["rebaseline", "capture_version", "run_cycle"]
     fieldsets = [
         (None, {"fields": ["agent", "enabled"]}),
         (
@@ -247,6 +253,16 @@ class LearningProfileAdmin(LearningModelAdmin):
             self.log_change(request, profile, f"Captured {version}.")
             labels.append(str(version))
         self.message_user(request, f"Captured {', '.join(labels)}.", messages.SUCCESS)
+
+    @admin.action(description="Run the improvement cycle now", permissions=["run_cycle"])
+    def run_cycle(self, request, queryset):
+        ran = [cycle for profile in queryset.select_related("agent")
+               if (cycle := operations.run_cycle(profile.agent, request.user, request)) is not None]
+        self.message_user(request, f"Ran {len(ran)} cycle(s); agents with learning disabled are skipped.",
+                          messages.SUCCESS)
+
+    def has_run_cycle_permission(self, request):
+        return request.user.has_perm("learning.run_cycle")
 
 
 @admin.register(AppliedStrategy)
@@ -467,3 +483,136 @@ class AlertAdmin(LearningModelAdmin):
 
     def has_act_permission(self, request):
         return request.user.has_perm("learning.act_on_alert")
+
+
+# --- the improvement loop ------------------------------------------------------------
+
+
+class ABTestForm(forms.ModelForm):
+    """A new test: its two strategies and the control's share of tasks."""
+
+    control = forms.ModelChoiceField(Strategy.objects.active(), help_text="The strategy the agent uses now.")
+    treatment = forms.ModelChoiceField(Strategy.objects.active(), help_text="The strategy tested against it.")
+    control_weight = forms.FloatField(initial=0.5, min_value=0.01, max_value=0.99,
+                                      help_text="Share of the task type's tasks that run the control.")
+
+    class Meta:
+        model = ABTest
+        fields = ["agent", "task_type", "name", "hypothesis", "mde", "power"]
+
+    def clean(self):
+        data = super().clean()
+        if data.get("control") and data.get("control") == data.get("treatment"):
+            self.add_error("treatment", "Choose a strategy other than the control.")
+        if not 0 < data.get("mde", 0.1) < 1:
+            self.add_error("mde", "Between 0 and 1 (0.10 = 10 points).")
+        if not 0 < data.get("power", 0.8) < 1:
+            self.add_error("power", "Between 0 and 1.")
+        if data.get("agent") and ABTest.objects.open().filter(agent=data["agent"],
+                                                             task_type=data.get("task_type")).exists():
+            self.add_error("task_type", "This agent already has an open A/B test for this task type.")
+        return data
+
+
+class ArmInline(admin.TabularInline):
+    model = ABArm
+    fields = readonly_fields = ["role", "strategy", "weight", "n", "successes", "total_ms", "error_tasks"]
+    extra = 0
+    can_delete = False
+
+    def has_add_permission(self, request, obj=None):
+        return False
+
+
+class TransitionInline(admin.TabularInline):
+    model = ABTransition
+    fields = readonly_fields = ["from_state", "to_state", "reason", "at"]
+    extra = 0
+    can_delete = False
+
+    def has_add_permission(self, request, obj=None):
+        return False
+
+
+@admin.register(ABTest)
+class ABTestAdmin(LearningModelAdmin):
+    """Tests are created here as drafts and started with an action; the loop
+    and the API create them too. Numbers and states change only through the
+    lifecycle (abtests.py), never by editing."""
+
+    list_display = ["__str__", "agent", "task_type", "state", "source", "horizon", "created_at", "decided_at"]
+    list_filter = ["state", "source", CREATED_RANGE]
+    search_fields = ["=agent__agent_id", "task_type", "name"]
+    autocomplete_fields = ["agent"]
+    actions = ["start", "abort"]
+
+    def get_form(self, request, obj=None, **kwargs):
+        if obj is None:
+            kwargs["form"] = ABTestForm
+        return super().get_form(request, obj, **kwargs)
+
+    def get_fields(self, request, obj=None):
+        if obj is None:
+            return ["agent", "task_type", "control", "treatment", "control_weight", "name", "hypothesis", "mde",
+                    "power"]
+        return ["agent", "task_type", "name", "hypothesis", "state", "source", "created_by", "mde", "power", "horizon",
+                "decision", "verdict", "previous_strategy", "version_before", "reference_score", "degraded_checks",
+                "created_at", "started_at", "decided_at", "applied_at", "monitor_until", "finished_at"]
+
+    def get_readonly_fields(self, request, obj=None):
+        if obj is None:
+            return []
+        editable = {"name", "hypothesis"}
+        return [name for name in self.get_fields(request, obj) if name not in editable]
+
+    def get_inlines(self, request, obj):
+        return [ArmInline, TransitionInline] if obj is not None else []
+
+    def save_model(self, request, obj, form, change):
+        if change:
+            obj.save(update_fields=["name", "hypothesis"])
+            return
+        data = form.cleaned_data
+        created = abtests.create(data["agent"], data["task_type"], data["control"], data["treatment"],
+                                 source="admin", created_by=request.user.get_username(), name=data["name"],
+                                 hypothesis=data["hypothesis"], mde=data["mde"], power=data["power"],
+                                 control_weight=data["control_weight"], start=False)
+        obj.pk, obj.name, obj._state.adding = created.pk, created.name, False
+
+    @admin.action(description="Start selected draft tests", permissions=["change"])
+    def start(self, request, queryset):
+        started = 0
+        for test in queryset.filter(state=ABTestState.DRAFT).select_related("agent"):
+            started += abtests.begin(test)
+            self.log_change(request, test, "Started.")
+        self.message_user(request, f"Started {started} test(s); drafts only.", messages.SUCCESS)
+
+    @admin.action(description="Abort selected tests", permissions=["change"])
+    def abort(self, request, queryset):
+        aborted = 0
+        for test in queryset.select_related("agent"):
+            if abtests.abort(test.pk, f"aborted by {request.user.get_username()}"):
+                aborted += 1
+                self.log_change(request, test, "Aborted.")
+        self.message_user(request, f"Aborted {aborted} test(s); only draft and running tests can be.",
+                          messages.SUCCESS)
+
+
+@admin.register(ImprovementCycle)
+class ImprovementCycleAdmin(RecordAdmin):
+    list_display = ["agent", "slot_start", "trigger", "duration_ms", "finished_at"]
+    list_select_related = ["agent"]
+    list_filter = ["trigger", ("slot_start", admin.DateFieldListFilter)]
+    search_fields = ["=agent__agent_id"]
+
+
+@admin.register(Mitigation)
+class MitigationAdmin(RecordAdmin):
+    list_display = ["agent", "task_type", "failure_class", "adjustment", "state", "rate_before", "rate_after",
+                    "activated_at", "concluded_at"]
+    list_select_related = ["agent"]
+    list_filter = ["state", "failure_class", "adjustment"]
+    search_fields = ["=agent__agent_id", "task_type"]
+
+
+from . import admin_sharing  # noqa: F401,E402

@@ -1,16 +1,29 @@
-"""The learning router: recommendations, executions, feedback, status."""
+"""The learning router: recommendations, executions, feedback, status, A/B tests."""
 
-from ninja import Header, Router, Status
+from ninja import Header, Query, Router, Status
 
 from qefleet.memory.api import ERRORS, agent_for
+from qefleet.memory.errors import Forbidden, Invalid, NotFound
 
-from . import services, status
-from .schemas import ExecutionIn, ExecutionOut, FeedbackIn, FeedbackOut, LearningOut, RecommendationIn, RecommendationOut
+from . import abtests, services, status
+from .models import ABTest, ABTestState, Strategy
+from .schemas import (
+    ABTestIn,
+    ABTestOut,
+    ABTestPage,
+    ExecutionIn,
+    ExecutionOut,
+    FeedbackIn,
+    FeedbackOut,
+    LearningOut,
+    RecommendationIn,
+    RecommendationOut,
+)
 
 router = Router(tags=["learning"])
 
 
-@router.post("/agents/{agent_id}/recommendations", response={200: RecommendationOut, **ERRORS})
+@router.post("/agents/{agent_id}/recommendations", response={200: RecommendationOut, **ERRORS}, exclude_unset=True)
 def recommend(request, agent_id: str, payload: RecommendationIn):
     return services.recommend(agent_for(request, agent_id), payload.task)
 
@@ -32,3 +45,53 @@ def feedback(request, agent_id: str, execution_id: int, payload: FeedbackIn):
 @router.get("/agents/{agent_id}/learning", response={200: LearningOut, **ERRORS})
 def learning_status(request, agent_id: str):
     return status.learning_status(agent_for(request, agent_id))
+
+
+# --- A/B tests: system agents create and read any; an agent reads its own ----------------------
+
+TEST_RELATIONS = ("agent", "previous_strategy")
+
+
+def _visible_tests(request):
+    tests = ABTest.objects.select_related(*TEST_RELATIONS).prefetch_related("arms__strategy", "transitions")
+    return tests if request.agent.is_system else tests.filter(agent=request.agent)
+
+
+@router.post("/abtests", response={201: ABTestOut, **ERRORS}, tags=["abtests"])
+def create_abtest(request, payload: ABTestIn):
+    if not request.agent.is_system:
+        raise Forbidden("Only system agents create A/B tests.")
+    agent = agent_for(request, payload.agent)
+    strategies = {name: Strategy.objects.filter(name=getattr(payload, name)).first()
+                  for name in ("control", "treatment")}
+    for name, strategy in strategies.items():
+        if strategy is None:
+            raise Invalid(f"Unknown strategy {getattr(payload, name)!r}.", name)
+    test = abtests.create(
+        agent, payload.task_type, strategies["control"], strategies["treatment"], source="api",
+        created_by=request.agent.agent_id, name=payload.name, hypothesis=payload.hypothesis, mde=payload.mde,
+        power=payload.power, control_weight=payload.control_weight, start=payload.start)
+    return Status(201, _visible_tests(request).get(pk=test.pk).to_dict())
+
+
+@router.get("/abtests/{int:test_id}", response={200: ABTestOut, **ERRORS}, tags=["abtests"])
+def get_abtest(request, test_id: int):
+    test = _visible_tests(request).filter(pk=test_id).first()
+    if test is None:
+        raise NotFound("No such A/B test.")
+    return test.to_dict()
+
+
+@router.get("/abtests", response={200: ABTestPage, **ERRORS}, tags=["abtests"])
+def list_abtests(request, agent: str | None = None, state: ABTestState | None = None,
+                 before: int | None = Query(None, ge=1), limit: int = Query(50, ge=1, le=200)):
+    tests = _visible_tests(request).order_by("-pk")
+    if agent is not None:
+        tests = tests.filter(agent__agent_id=agent)
+    if state is not None:
+        tests = tests.filter(state=state)
+    if before is not None:
+        tests = tests.filter(pk__lt=before)
+    page = list(tests[:limit + 1])
+    return {"items": [test.to_dict() for test in page[:limit]],
+            "next_before": page[limit - 1].pk if len(page) > limit else None}

@@ -10,11 +10,13 @@ class LearningConfig(AppConfig):
         from qefleet import schedules
         from qefleet.memory import providers
 
-        from .providers import LearningKeys
+        from .providers import LearningKeys, SharedPatternKeys
 
         providers.register(LearningKeys())
-        schedules.register(
-            "qefleet.learning.every_slot", "learning.tasks.every_slot", max(1, settings.CYCLE_SLOT_SECONDS // 60)
-        )
+        providers.register(SharedPatternKeys())
+        slot_minutes = max(1, settings.CYCLE_SLOT_SECONDS // 60)
+        schedules.register("qefleet.learning.every_slot", "learning.tasks.every_slot", slot_minutes)
+        schedules.register("qefleet.learning.improvement_cycle", "learning.improvement.run_all", slot_minutes)
+        schedules.register("qefleet.learning.share_patterns", "learning.sharing.share_and_import", slot_minutes)
         schedules.register("qefleet.learning.prune_history", "learning.tasks.prune_history", 24 * 60)
         schedules.register("qefleet.learning.watch_schedules", "learning.tasks.watch_schedules", 5)

@@ -9,20 +9,33 @@ to each figure; nothing here asserts, since machines are noisy.
 import itertools
 import json
 import os
+import threading
 import time
+from datetime import timedelta
 from pathlib import Path
 
 import numpy as np
-from django.db import connection
+from django.db import connection, connections, transaction
 from django.test import Client
+from django.utils import timezone
 
 from qefleet.memory.fleet import issue_token, register_agent, register_demo_fleet
+from qefleet.memory.models import Agent
+from qefleet.memory.ttl import sweep_expired
 
-from django.db import transaction
-
-from . import engine, safeguard, services, versions
-from .models import Execution, LearningProfile, QEntry, Strategy, VersionReason
+from . import abtests, engine, improvement, safeguard, services, stats, versions
+from .models import (
+    ABArm,
+    Execution,
+    FailurePattern,
+    LearnedPattern,
+    LearningProfile,
+    QEntry,
+    Strategy,
+    VersionReason,
+)
 from .schemas import ExecutionIn, TaskIn
+from .simulator import demo_agent_ids
 
 TASK_TYPES = ("unit-tests", "integration-tests", "e2e-tests")
 
@@ -103,22 +116,29 @@ class Bench:
                 break
         QEntry.objects.bulk_create(rows[:entries], batch_size=2000, ignore_conflicts=True)
 
+    def fill_experiences(self, agent, count):
+        """`count` executions spread over the task types and strategies (a
+        fifth failing with a timeout), and the profile's task count to match."""
+        strategies = Strategy.catalog()
+        Execution.objects.bulk_create([
+            Execution(agent=agent, idempotency_key=f"x-{n}", request_digest="0" * 64, sequence=n, task_id=f"x-{n}",
+                      task_type=TASK_TYPES[n % 3], state_key="0.5,0.1,0.0,0.9,1.0",
+                      next_state_key="0.5,0.1,0.1,0.8,1.0", strategy=strategies[n % len(strategies)],
+                      success=n % 5 != 0, failure_classes="" if n % 5 else "timeout", error_count=int(n % 5 == 0),
+                      execution_time_ms=1000 + 7 * (n % 300), reward=1.0, previous_q=0.0, q_value=0.1, response={})
+            for n in range(1, count + 1)
+        ], batch_size=500)
+        profile, _ = LearningProfile.objects.get_or_create(agent=agent)
+        profile.task_count = count
+        profile.save()
+        return profile
+
     def versions(self, samples=10):
         """Capture an agent with 5,000 Q entries and 1,000 experiences, and roll it
         back (capture before, restore with its checksum check, records, event, alert)."""
         agent, _ = self.agent("bench-versions")
         self.fill_q_table(agent, 5000)
-        strategy = Strategy.catalog()[0]
-        Execution.objects.bulk_create([
-            Execution(agent=agent, idempotency_key=f"v-{n}", request_digest="0" * 64, sequence=n, task_id=f"v-{n}",
-                      task_type="unit-tests", state_key="0.5,0.1,0.0,0.9,1.0", next_state_key="0.5,0.1,0.1,0.8,1.0",
-                      strategy=strategy, success=True, execution_time_ms=1000, reward=1.0, previous_q=0.0,
-                      q_value=0.1, response={})
-            for n in range(1, 1001)
-        ], batch_size=500)
-        profile, _ = LearningProfile.objects.get_or_create(agent=agent)
-        profile.task_count = 1000
-        profile.save()
+        profile = self.fill_experiences(agent, 1000)
         capture_ms, rollback_ms, version = [], [], None
         for _ in range(samples):
             start = time.perf_counter()
@@ -131,6 +151,81 @@ class Bench:
             rollback_ms.append((time.perf_counter() - start) * 1000)
         return {"capture_ms": percentiles(capture_ms), "rollback_ms": percentiles(rollback_ms),
                 "bytes": version.size_bytes, "q_entries": version.q_entries}
+
+    def improvement_fleet(self, running_tests=20):
+        """The demo fleet with 1,000 experiences each, patterns that offer
+        opportunities, frequent failures, and `running_tests` undecided tests."""
+        strategies = Strategy.catalog()
+        agents = list(Agent.objects.filter(agent_id__in=demo_agent_ids()).order_by("agent_id"))
+        for agent in agents:
+            self.fill_experiences(agent, 1000)
+            self.fill_q_table(agent, 300)
+            LearnedPattern.objects.bulk_create([
+                LearnedPattern(agent=agent, task_type=task_type, strategy=strategy, uses=uses,
+                               successes=int(uses * rate), confidence=0.6)
+                for task_type in TASK_TYPES
+                for strategy, uses, rate in zip(strategies, (200, 40, 30, 20), (0.6, 0.8, 0.7, 0.5))
+            ])
+            FailurePattern.objects.create(agent=agent, task_type=TASK_TYPES[0], failure_class="timeout",
+                                          frequency=200, confidence=0.2, mitigation=engine.MITIGATIONS["timeout"])
+        for agent, task_type in list(itertools.product(agents, TASK_TYPES))[:running_tests]:
+            test = abtests.create(agent, task_type, strategies[0], strategies[1], source="api")
+            ABArm.objects.filter(test=test).update(n=60, successes=42, total_ms=60 * 2000)
+        return agents
+
+    def improvement_cycle(self, samples=3):
+        """The scheduled cycle for the whole fleet, each run in a new slot."""
+        self.improvement_fleet()
+        durations, counts = [], None
+        for hour in range(samples):
+            start = time.perf_counter()
+            counts = improvement.run_all(timezone.now() + timedelta(hours=hour + 1))
+            durations.append((time.perf_counter() - start) * 1000)
+        return {"cycle_ms": percentiles(durations), "last_counts": counts}
+
+    def cycle_under_load(self, agent_threads=4, tasks_per_thread=150):
+        """Simulated agents working while the cycle and a TTL sweep run beside
+        them: their latencies and errors."""
+        latencies, errors = [], []
+
+        def agent_worker(number):
+            try:
+                agent, client = self.agent(f"bench-load-{number}")
+                for _ in range(tasks_per_thread):
+                    try:
+                        latencies.append(self.full_task(agent, client))
+                    except RuntimeError as error:
+                        errors.append(str(error)[:200])
+            finally:
+                connections.close_all()
+
+        def background():
+            try:
+                for hour in range(3):
+                    improvement.run_all(timezone.now() + timedelta(hours=10 + hour))
+                    sweep_expired(now=timezone.now() + timedelta(days=31))
+            finally:
+                connections.close_all()
+
+        threads = [threading.Thread(target=agent_worker, args=(n,)) for n in range(agent_threads)]
+        threads.append(threading.Thread(target=background))
+        for thread in threads:
+            thread.start()
+        for thread in threads:
+            thread.join()
+        return {"task_ms": percentiles(latencies), "errors": len(errors), "first_errors": errors[:3]}
+
+    @staticmethod
+    def ab_statistics():
+        """Simulated error rate and power of the A/B decision rule (stats.py)."""
+        horizon = stats.samples_per_arm()
+        return {
+            "horizon_per_arm": horizon,
+            "aa_false_winners_base_0.5": stats.simulate_false_winners(rate=0.5, look_every=20),
+            "aa_false_winners_base_0.8": stats.simulate_false_winners(rate=0.8, look_every=20),
+            "power_10_points": stats.simulate_power(0.10, look_every=20),
+            "power_20_points": stats.simulate_power(0.20, look_every=20),
+        }
 
     def database_bytes(self):
         if connection.vendor == "sqlite":
@@ -168,7 +263,11 @@ class Bench:
                           "large": QEntry.objects.filter(agent=large).count()},
         })
         self.figures["versions"] = self.versions()
-        say("Latency and versions done; measuring growth.")
+        say("Latency and versions done; timing the improvement cycle.")
+        self.figures["improvement_cycle"] = self.improvement_cycle()
+        self.figures["cycle_under_load"] = self.cycle_under_load()
+        self.figures["ab_statistics"] = self.ab_statistics()
+        say("Improvement loop done; measuring growth.")
         growth_agent, growth_client = self.agent("bench-growth")
         for _ in range(50):
             self.full_task(growth_agent, growth_client)
@@ -203,6 +302,18 @@ def table(figures):
          "<= 50 ms"),
         ("version size", f"{figures['versions']['bytes'] / 1024:.0f} KB", "<= 300 KB"),
         ("rollback end to end, 5,000 Q (p50)", f"{figures['versions']['rollback_ms']['p50']:.1f} ms", "<= 200 ms"),
+    ]
+    cycle, load, ab = figures["improvement_cycle"], figures["cycle_under_load"], figures["ab_statistics"]
+    rows += [
+        ("improvement cycle, 17 agents x 1,000 exp., 20 tests (p50)", f"{cycle['cycle_ms']['p50']:.0f} ms",
+         "<= 1000 ms"),
+        ("tasks beside a cycle and a TTL sweep (p99)", f"{load['task_ms']['p99']:.1f} ms", "< 1000 ms"),
+        ("errors seen by those tasks", f"{load['errors']}", "0"),
+        ("A/B horizon per arm (10 points, 80 % power)", f"{ab['horizon_per_arm']}", ""),
+        ("A/A false winners, a look every 20 (base 0.5)", f"{ab['aa_false_winners_base_0.5']:.1%}", "<= 5 %"),
+        ("A/A false winners, a look every 20 (base 0.8)", f"{ab['aa_false_winners_base_0.8']:.1%}", "<= 5 %"),
+        ("power at the horizon, +10 points", f"{ab['power_10_points']:.1%}", "reported"),
+        ("power at the horizon, +20 points", f"{ab['power_20_points']:.1%}", "reported"),
     ]
     quality = figures.get("learning_quality")
     if quality:

@@ -261,13 +261,15 @@ FAILURE_CLASSES = {
 }
 
 MITIGATIONS = {
-    "timeout": "Raise the task's time budget or split it; prefer a parallel strategy with fewer retries.",
-    "memory": "Lower parallelism or batch size; prefer the resource-optimization strategy.",
-    "validation": "Check inputs and fixtures before running; refresh test data or the contract under test.",
-    "network": "Retry with backoff (adaptive-retry) and check the service dependencies the task needs.",
-    "parsing": "Validate the input format before the task; pin the parser or schema version.",
-    "permission": "Check the credentials and scopes the task runs with.",
-    "other": "Inspect recent failures of this class; no targeted mitigation is known yet.",
+    "timeout": "Applied when frequent: a retrying strategy with lower parallelization. Also raise the task's "
+               "time budget or split it.",
+    "memory": "Applied when frequent: a strategy with lower parallelization. Also lower the batch size.",
+    "network": "Applied when frequent: a strategy with exponential or adaptive retry. Also check the service "
+               "dependencies the task needs.",
+    "validation": "Needs an operator: check inputs and fixtures; refresh test data or the contract under test.",
+    "parsing": "Needs an operator: validate the input format before the task; pin the parser or schema version.",
+    "permission": "Needs an operator: check the credentials and scopes the task runs with.",
+    "other": "Needs an operator: inspect recent failures of this class; no targeted mitigation is known yet.",
 }
 
 
@@ -313,3 +315,51 @@ def trend(times, values):
     x = x - x.mean()
     denominator = float((x * x).sum())
     return 0.0 if denominator == 0 else float((x * (y - y.mean())).sum() / denominator)
+
+
+# --- mitigations ----------------------------------------------------------------------
+
+# What each failure class changes in a recommendation for a task type where it
+# is frequent. Classes mapped to "none" need a person (credentials, inputs,
+# schemas): no strategy fixes them, so the loop alerts instead.
+ADJUSTMENTS = {
+    "timeout": "more_retries",
+    "memory": "less_parallel",
+    "network": "backoff_retry",
+    "validation": "none",
+    "parsing": "none",
+    "permission": "none",
+    "other": "none",
+}
+
+RETRYING = ("fixed", "exponential", "adaptive")
+BACKOFF = ("exponential", "adaptive")
+
+
+def _fits(adjustment, action, chosen):
+    parallelization, retry_policy = action
+    if adjustment == "less_parallel":
+        return parallelization < chosen[0]
+    if adjustment == "more_retries":
+        return retry_policy in RETRYING and parallelization < chosen[0]
+    if adjustment == "backoff_retry":
+        return retry_policy in BACKOFF
+    return False
+
+
+def mitigated_choice(adjustments, actions, chosen, q_values):
+    """The action to use instead of `chosen` under the active adjustments.
+
+    `actions` are (parallelization, retry_policy) pairs. Each adjustment in
+    turn moves the choice to the best-valued action that satisfies it (ties:
+    the nearest parallelization); when the chosen action already satisfies
+    backoff, or nothing satisfies an adjustment, the choice stays.
+    """
+    for adjustment in adjustments:
+        current = actions[chosen]
+        if adjustment == "backoff_retry" and current[1] in BACKOFF:
+            continue
+        candidates = [i for i, action in enumerate(actions) if i != chosen and _fits(adjustment, action, current)]
+        if candidates:
+            chosen = max(candidates, key=lambda i: (q_values[i], -abs(actions[i][0] - current[0])))
+    return chosen

@@ -18,7 +18,7 @@ from django.utils import timezone
 
 from qefleet.memory.models import Agent
 
-from . import engine
+from . import engine, stats
 
 
 class RetryPolicy(models.TextChoices):
@@ -119,6 +119,7 @@ class LearningProfile(models.Model):
     live_version = models.ForeignKey("StateVersion", null=True, blank=True, on_delete=models.SET_NULL, related_name="+",
                                      help_text="The version the live state started from (the timeline has the history).")
     live_since_task = models.PositiveIntegerField(default=0, help_text="Task count when the live version went live.")
+    imports_patterns = models.BooleanField(default=True, help_text="Import the patterns its swarm shares.")
     updated_at = models.DateTimeField(auto_now=True)
 
     def __str__(self):
@@ -211,7 +212,10 @@ class Decision(models.Model):
     propensity = models.FloatField()
     epsilon = models.FloatField()
     q_value = models.FloatField()
-    fallback = models.CharField(max_length=16, blank=True, help_text="How an unseen state was answered.")
+    fallback = models.CharField(max_length=16, blank=True, help_text=(
+        "How the choice was made: '' (this state's Q-values), nearest, applied, shared, default or abtest."))
+    abtest_arm = models.ForeignKey("ABArm", null=True, blank=True, on_delete=models.SET_NULL, related_name="+",
+                                   help_text="The A/B test arm this task was assigned to.")
     created_at = models.DateTimeField(default=timezone.now, db_index=True)
 
     class Meta:
@@ -243,6 +247,7 @@ class Execution(models.Model):
     success = models.BooleanField()
     execution_time_ms = models.PositiveIntegerField()
     error_count = models.PositiveIntegerField(default=0)
+    failure_classes = models.CharField(max_length=120, blank=True, help_text="A failed task's error classes, comma-separated.")
     coverage = models.FloatField(null=True, blank=True)
     satisfaction = models.FloatField(null=True, blank=True)
     efficiency = models.FloatField(null=True, blank=True)
@@ -359,6 +364,7 @@ class VersionReason(models.TextChoices):
     ON_DEMAND = "on_demand", "on demand"
     BEFORE_ROLLBACK = "before_rollback", "before a rollback"
     AFTER_ROLLBACK = "after_rollback", "after a rollback"
+    BEFORE_APPLY = "before_apply", "before applying an A/B test's winner"
 
 
 class StateVersion(models.Model):
@@ -543,3 +549,319 @@ class Alert(models.Model):
 
     def __str__(self):
         return f"[{self.severity}] {self.summary}"
+
+
+# --- the improvement loop ------------------------------------------------------------
+
+
+class ABTestState(models.TextChoices):
+    DRAFT = "draft"
+    RUNNING = "running"
+    WINNER = "winner"
+    INCONCLUSIVE = "inconclusive"
+    ABORTED = "aborted"
+    APPLIED = "applied"
+    MONITORING = "monitoring"
+    KEPT = "kept"
+    REVERTED = "reverted"
+
+
+class ABTestQuerySet(models.QuerySet):
+    def running(self):
+        return self.filter(state=ABTestState.RUNNING)
+
+    def open(self):
+        return self.filter(state__in=OPEN_TEST_STATES)
+
+
+OPEN_TEST_STATES = (ABTestState.DRAFT, ABTestState.RUNNING)
+
+
+class ABTest(models.Model):
+    """A controlled comparison of two strategies for one agent and task type.
+
+    Draft -> Running -> Winner | Inconclusive | Aborted; a winner is applied
+    (Applied -> Monitoring for MONITOR_DAYS) and then Kept or Reverted. The
+    rows are permanent history; the memory copies under `abtests/` show the
+    last 30 days.
+    """
+
+    MONITOR_DAYS = 7
+
+    agent = models.ForeignKey(Agent, on_delete=models.CASCADE, related_name="abtests")
+    task_type = models.CharField(max_length=64)
+    name = models.CharField(max_length=200)
+    hypothesis = models.TextField(blank=True)
+    state = models.CharField(max_length=16, choices=ABTestState.choices, default=ABTestState.DRAFT)
+    source = models.CharField(max_length=16, default="admin", help_text="loop, admin or api.")
+    created_by = models.CharField(max_length=150, blank=True)
+    mde = models.FloatField(default=0.10, help_text="Minimum detectable effect in success rate (0.10 = 10 points).")
+    power = models.FloatField(default=0.80)
+    horizon = models.PositiveIntegerField(null=True, blank=True, help_text="Samples per arm; set when it starts.")
+    verdict = models.JSONField(default=dict, blank=True, help_text="The latest look: interval, p-value, outcome.")
+    decision = models.TextField(blank=True, help_text="The decision in plain words.")
+    previous_strategy = models.ForeignKey(Strategy, null=True, blank=True, on_delete=models.PROTECT, related_name="+",
+                                          help_text="The applied strategy before the winner replaced it.")
+    version_before = models.ForeignKey(StateVersion, null=True, blank=True, on_delete=models.SET_NULL,
+                                       related_name="+", help_text="Captured just before applying.")
+    reference_score = models.FloatField(null=True, blank=True, help_text="The winning arm's score, monitored.")
+    reference_spread = models.FloatField(default=0.0)
+    degraded_checks = models.PositiveIntegerField(default=0)
+    created_at = models.DateTimeField(default=timezone.now, db_index=True)
+    started_at = models.DateTimeField(null=True, blank=True)
+    decided_at = models.DateTimeField(null=True, blank=True)
+    applied_at = models.DateTimeField(null=True, blank=True)
+    monitor_until = models.DateTimeField(null=True, blank=True)
+    finished_at = models.DateTimeField(null=True, blank=True)
+
+    objects = ABTestQuerySet.as_manager()
+
+    class Meta:
+        verbose_name = "A/B test"
+        ordering = ["-created_at"]
+        constraints = [
+            models.UniqueConstraint(fields=["agent", "task_type"], condition=models.Q(state__in=["draft", "running"]),
+                                    name="one_open_abtest"),
+        ]
+        indexes = [models.Index(fields=["state", "agent"], name="abtest_state_agent")]
+
+    def __str__(self):
+        return f"#{self.pk} {self.name}"
+
+    def to_dict(self):
+        """The test as the API and the memory key `abtests/{id}` show it."""
+        moments = ("created_at", "started_at", "decided_at", "applied_at", "monitor_until", "finished_at")
+        return {
+            "id": self.pk, "agent": self.agent.agent_id, "task_type": self.task_type, "name": self.name,
+            "hypothesis": self.hypothesis, "state": self.state, "source": self.source, "created_by": self.created_by,
+            "mde": self.mde, "power": self.power, "horizon": self.horizon,
+            "arms": [arm.to_dict() for arm in self.arms.all()],
+            "verdict": self.verdict, "decision": self.decision,
+            "previous_strategy": self.previous_strategy.name if self.previous_strategy else None,
+            "transitions": [{"from_state": item.from_state or None, "to_state": item.to_state,
+                             "reason": item.reason, "at": item.at.isoformat()} for item in self.transitions.all()],
+            **{name: getattr(self, name).isoformat() if getattr(self, name) else None for name in moments},
+        }
+
+    @property
+    def control(self):
+        return next(arm for arm in self.arms.all() if arm.role == ArmRole.CONTROL)
+
+    @property
+    def treatment(self):
+        return next(arm for arm in self.arms.all() if arm.role == ArmRole.TREATMENT)
+
+
+class ArmRole(models.TextChoices):
+    CONTROL = "control"
+    TREATMENT = "treatment"
+
+
+class ABArm(models.Model):
+    """One arm of a test: a strategy, its assignment weight and its outcomes."""
+
+    test = models.ForeignKey(ABTest, on_delete=models.CASCADE, related_name="arms")
+    role = models.CharField(max_length=16, choices=ArmRole.choices)
+    strategy = models.ForeignKey(Strategy, on_delete=models.PROTECT, related_name="+")
+    weight = models.FloatField(default=0.5)
+    n = models.PositiveIntegerField(default=0)
+    successes = models.PositiveIntegerField(default=0)
+    total_ms = models.BigIntegerField(default=0)
+    error_tasks = models.PositiveIntegerField(default=0)
+
+    class Meta:
+        verbose_name = "A/B test arm"
+        ordering = ["test", "role"]
+        constraints = [models.UniqueConstraint(fields=["test", "role"], name="one_arm_per_role")]
+
+    def __str__(self):
+        return f"{self.role}: {self.strategy}"
+
+    @property
+    def stats(self):
+        return stats.ArmStats(n=self.n, successes=self.successes, total_ms=float(self.total_ms),
+                              error_tasks=self.error_tasks)
+
+    def to_dict(self):
+        return {"role": self.role, "strategy": self.strategy.name, "weight": self.weight, **self.stats.to_dict()}
+
+
+class ABTransition(models.Model):
+    """The lifecycle timeline: every state change of a test, when and why."""
+
+    test = models.ForeignKey(ABTest, on_delete=models.CASCADE, related_name="transitions")
+    from_state = models.CharField(max_length=16, blank=True)
+    to_state = models.CharField(max_length=16)
+    reason = models.TextField(blank=True)
+    at = models.DateTimeField(default=timezone.now)
+
+    class Meta:
+        ordering = ["at", "pk"]
+
+    def __str__(self):
+        return f"{self.from_state or 'new'} -> {self.to_state}"
+
+
+class ABLook(models.Model):
+    """One look at a running test (one per cycle slot): the interval over time."""
+
+    test = models.ForeignKey(ABTest, on_delete=models.CASCADE, related_name="looks")
+    slot_start = models.DateTimeField()
+    n_control = models.PositiveIntegerField()
+    n_treatment = models.PositiveIntegerField()
+    low = models.FloatField()
+    high = models.FloatField()
+    p_value = models.FloatField()
+    srm_p_value = models.FloatField()
+    outcome = models.CharField(max_length=16)
+    at = models.DateTimeField(default=timezone.now)
+
+    class Meta:
+        ordering = ["at"]
+        constraints = [models.UniqueConstraint(fields=["test", "slot_start"], name="one_look_per_slot")]
+
+
+class ImprovementCycle(models.Model):
+    """One run of the improvement cycle for an agent and slot: its inputs,
+    decisions and duration. Kept 30 days (the seed's `cycles/` TTL)."""
+
+    RETENTION_DAYS = 30
+
+    agent = models.ForeignKey(Agent, on_delete=models.CASCADE, related_name="improvement_cycles")
+    slot_start = models.DateTimeField()
+    trigger = models.CharField(max_length=16, default="schedule", help_text="schedule, command or operator.")
+    steps = models.JSONField(default=list, blank=True, help_text="Steps completed, so a re-run skips them.")
+    inputs = models.JSONField(default=dict, blank=True)
+    decisions = models.JSONField(default=list, blank=True)
+    started_at = models.DateTimeField(default=timezone.now)
+    finished_at = models.DateTimeField(null=True, blank=True)
+    duration_ms = models.FloatField(null=True, blank=True)
+    created_at = models.DateTimeField(default=timezone.now, db_index=True)
+
+    class Meta:
+        ordering = ["-slot_start"]
+        constraints = [models.UniqueConstraint(fields=["agent", "slot_start"], name="one_cycle_per_slot")]
+        permissions = [("run_cycle", "Can run an improvement cycle")]
+
+    def __str__(self):
+        return f"cycle of {self.agent_id} at {self.slot_start:%Y-%m-%d %H:%M}"
+
+    def to_dict(self):
+        return {"id": self.pk, "slot_start": self.slot_start.isoformat(), "trigger": self.trigger,
+                "steps": self.steps, "inputs": self.inputs, "decisions": self.decisions,
+                "started_at": self.started_at.isoformat(),
+                "finished_at": self.finished_at.isoformat() if self.finished_at else None,
+                "duration_ms": None if self.duration_ms is None else round(self.duration_ms, 1)}
+
+
+class Adjustment(models.TextChoices):
+    LESS_PARALLEL = "less_parallel", "lower parallelization"
+    MORE_RETRIES = "more_retries", "a retrying strategy with lower parallelization"
+    BACKOFF_RETRY = "backoff_retry", "exponential or adaptive retry"
+    NONE = "none", "no strategy change: an operator checks"
+
+
+class MitigationState(models.TextChoices):
+    ACTIVE = "active"
+    EFFECTIVE = "effective"
+    INEFFECTIVE = "ineffective"
+
+
+class Mitigation(models.Model):
+    """A failure class's adjustment, applied to an agent's recommendations for
+    one task type, with the failure rate before and after."""
+
+    agent = models.ForeignKey(Agent, on_delete=models.CASCADE, related_name="mitigations")
+    task_type = models.CharField(max_length=64)
+    failure_class = models.CharField(max_length=16)
+    adjustment = models.CharField(max_length=16, choices=Adjustment.choices)
+    state = models.CharField(max_length=16, choices=MitigationState.choices, default=MitigationState.ACTIVE)
+    tasks_before = models.PositiveIntegerField()
+    failures_before = models.PositiveIntegerField()
+    tasks_after = models.PositiveIntegerField(default=0)
+    failures_after = models.PositiveIntegerField(default=0)
+    activated_at = models.DateTimeField(default=timezone.now)
+    activated_after_task = models.PositiveIntegerField(help_text="The agent's task count when it was applied.")
+    concluded_at = models.DateTimeField(null=True, blank=True)
+
+    class Meta:
+        ordering = ["-activated_at"]
+        constraints = [
+            models.UniqueConstraint(fields=["agent", "task_type", "failure_class"],
+                                    condition=models.Q(state="active"), name="one_active_mitigation"),
+        ]
+
+    def __str__(self):
+        return f"{self.agent_id} {self.task_type}:{self.failure_class} -> {self.adjustment}"
+
+    @property
+    def rate_before(self):
+        return self.failures_before / self.tasks_before if self.tasks_before else None
+
+    @property
+    def rate_after(self):
+        return self.failures_after / self.tasks_after if self.tasks_after else None
+
+
+class SharedPatternStatus(models.TextChoices):
+    ACTIVE = "active"
+    QUARANTINED = "quarantined"
+
+
+class SharedPattern(models.Model):
+    """A high-confidence pattern an agent published to its swarm, served as
+    `phase2/learning/shared/patterns/{id}` (swarm access, owned by the source)."""
+
+    id = models.UUIDField(primary_key=True, default=uuid.uuid4, editable=False)
+    source = models.ForeignKey(Agent, on_delete=models.CASCADE, related_name="shared_patterns")
+    task_type = models.CharField(max_length=64)
+    strategy = models.ForeignKey(Strategy, on_delete=models.PROTECT, related_name="+")
+    confidence = models.FloatField()
+    success_rate = models.FloatField()
+    lower_bound = models.FloatField(help_text="Wilson lower bound of the success rate.")
+    uses = models.PositiveIntegerField()
+    source_version = models.CharField(max_length=16, blank=True, help_text="The source's live version when shared.")
+    status = models.CharField(max_length=16, choices=SharedPatternStatus.choices, default=SharedPatternStatus.ACTIVE)
+    published_at = models.DateTimeField(default=timezone.now, db_index=True)
+    quarantined_at = models.DateTimeField(null=True, blank=True)
+    quarantine_reason = models.TextField(blank=True)
+
+    class Meta:
+        ordering = ["-published_at"]
+        constraints = [
+            models.UniqueConstraint(fields=["source", "task_type", "strategy"], condition=models.Q(status="active"),
+                                    name="one_active_shared_pattern"),
+        ]
+
+    def __str__(self):
+        return self.key
+
+    @property
+    def key(self):
+        return f"{self.task_type}:{self.strategy.name}"
+
+
+class ImportStatus(models.TextChoices):
+    PROBATION = "probation"
+    ACTIVE = "active"
+    REJECTED = "rejected"
+    QUARANTINED = "quarantined"
+
+
+class PatternImport(models.Model):
+    """A shared pattern as one agent of the swarm took it in: on probation,
+    with discounted confidence, until its own tasks confirm or reject it."""
+
+    agent = models.ForeignKey(Agent, on_delete=models.CASCADE, related_name="pattern_imports")
+    shared = models.ForeignKey(SharedPattern, on_delete=models.CASCADE, related_name="imports")
+    status = models.CharField(max_length=16, choices=ImportStatus.choices, default=ImportStatus.PROBATION)
+    confidence = models.FloatField(help_text="The shared confidence, discounted while on probation.")
+    imported_at = models.DateTimeField(default=timezone.now)
+    decided_at = models.DateTimeField(null=True, blank=True)
+
+    class Meta:
+        ordering = ["-imported_at"]
+        constraints = [models.UniqueConstraint(fields=["agent", "shared"], name="one_import_per_agent")]
+
+    def __str__(self):
+        return f"{self.agent_id} <- {self.shared}"

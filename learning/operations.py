@@ -6,7 +6,7 @@ from django.http import Http404
 
 from qefleet.memory.models import AuditEvent
 
-from . import alerts, safeguard
+from . import alerts, improvement, safeguard
 from .models import Alert, LearningProfile, Rollback, StateVersion
 
 
@@ -74,3 +74,12 @@ def act_on_alert(alert_id, action, user, note="", until=None, request=None):
     AuditEvent.record(user.get_username(), f"alert_{action}", f"alert:{alert.pk}", request, note=note,
                       until=until.isoformat() if until else None)
     return alert
+
+
+def run_cycle(agent, user, request=None):
+    """The agent's improvement cycle for the current slot, now (a second click
+    in the same slot re-runs nothing it already did)."""
+    cycle = improvement.run_cycle(agent, trigger="operator")
+    if cycle is not None:
+        AuditEvent.record(user.get_username(), "run_cycle", f"agent:{agent.agent_id}", request, cycle=cycle.pk)
+    return cycle

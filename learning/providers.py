@@ -2,15 +2,30 @@
 
 Registered with the memory app at start-up (apps.py), so the memory API
 reads them like stored entries: owner the agent, level private. Only
-`config` accepts writes, validated by the engine; `strategies/` arrives with
-the improvement loop.
+`config` and `strategies/{task type}` accept writes, validated here.
 """
+
+from datetime import timedelta
+
+from django.db.models import Q
+from django.utils import timezone
 
 from qefleet.memory.models import Agent
 from qefleet.memory.providers import KeyProvider, ProviderError
 
 from . import engine
-from .models import Execution, FailurePattern, LearnedPattern, QEntry, Snapshot, StateVersion
+from .models import (
+    ABTest,
+    AppliedStrategy,
+    Execution,
+    FailurePattern,
+    ImprovementCycle,
+    LearnedPattern,
+    QEntry,
+    Snapshot,
+    StateVersion,
+    Strategy,
+)
 from .services import profile_for
 from .tracker import improvement_report
 from .versions import decode
@@ -18,7 +33,9 @@ from .versions import decode
 PREFIX = "phase2/learning/"
 STATE_Q_LIMIT = 10_000
 FIXED = ("baseline", "config", "improvement", "state")
-LISTED = ("failure-patterns/", "snapshots/", "versions/")
+LISTED = ("abtests/", "cycles/", "failure-patterns/", "snapshots/", "strategies/", "versions/")
+COPY_DAYS = 30  # the seed's TTL of the `abtests/` and `cycles/` copies; the tables keep the history
+TASK_TYPE_CHARS = set("abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789_.:-")
 
 
 def snapshot_key(snapshot):
@@ -53,6 +70,19 @@ def state_record(agent, profile):
         "performance": agent.performance,
         "tasks": profile.task_count,
     }
+
+
+def recent_tests(agent):
+    """The A/B tests whose memory copy is live: open, or finished in the last COPY_DAYS."""
+    since = timezone.now() - timedelta(days=COPY_DAYS)
+    return ABTest.objects.filter(agent=agent).filter(Q(finished_at__isnull=True) | Q(finished_at__gte=since))
+
+
+def applied_record(applied):
+    strategy = applied.strategy
+    return {"task_type": applied.task_type, "strategy": strategy.name, "parallelization": strategy.parallelization,
+            "retry_policy": strategy.retry_policy, "source": applied.source,
+            "applied_at": applied.applied_at.isoformat()}
 
 
 def version_record(version):
@@ -95,6 +125,10 @@ class LearningKeys(KeyProvider):
         if rest == "improvement":
             return improvement_report(agent, profile)
         kind, _, ident = rest.partition("/")
+        if kind == "strategies":
+            applied = AppliedStrategy.objects.filter(agent=agent, task_type=ident).select_related("strategy").first()
+            if applied is not None:
+                return applied_record(applied)
         if kind == "versions" and ident.startswith("v") and ident[1:].isdigit():
             version = StateVersion.objects.filter(agent=agent, number=int(ident[1:])).first()
             if version is not None:
@@ -108,18 +142,45 @@ class LearningKeys(KeyProvider):
                 failure = FailurePattern.objects.filter(agent=agent, pk=int(ident)).first()
                 if failure is not None:
                     return failure.to_dict()
+            if kind == "abtests":
+                test = recent_tests(agent).filter(pk=int(ident)).first()
+                if test is not None:
+                    return test.to_dict()
+            if kind == "cycles":
+                since = timezone.now() - timedelta(days=COPY_DAYS)
+                cycle = ImprovementCycle.objects.filter(agent=agent, pk=int(ident), created_at__gte=since).first()
+                if cycle is not None:
+                    return cycle.to_dict()
         raise KeyError(key)
 
     def is_writable(self, key):
-        return key.endswith("/config") and key.count("/") == 3
+        rest = key[len(PREFIX):].partition("/")[2]
+        kind, _, task_type = rest.partition("/")
+        return rest == "config" or (kind == "strategies" and 0 < len(task_type) <= 64
+                                    and set(task_type) <= TASK_TYPE_CHARS)
 
     def write(self, key, value):
-        agent, _ = self._split(key)
-        profile = profile_for(agent)
-        try:
-            return profile.apply_config(value)
-        except engine.ConfigError as error:
-            raise ProviderError(error.message, f"value.{error.field}") from None
+        agent, rest = self._split(key)
+        if rest == "config":
+            try:
+                return profile_for(agent).apply_config(value)
+            except engine.ConfigError as error:
+                raise ProviderError(error.message, f"value.{error.field}") from None
+        return self._apply_strategy(agent, rest.partition("/")[2], value)
+
+    @staticmethod
+    def _apply_strategy(agent, task_type, value):
+        """`strategies/{task type}` = {"strategy": name}: what the agent uses
+        for that task type when it is not exploring or testing."""
+        if not isinstance(value, dict) or set(value) != {"strategy"} or not isinstance(value["strategy"], str):
+            raise ProviderError('Send {"strategy": "<catalog name>"}.', "value")
+        strategy = Strategy.objects.active().filter(name=value["strategy"]).first()
+        if strategy is None:
+            raise ProviderError(f"No active strategy {value['strategy']!r} in the catalog.", "value.strategy")
+        applied, _ = AppliedStrategy.objects.update_or_create(
+            agent=agent, task_type=task_type,
+            defaults={"strategy": strategy, "source": "memory-api", "applied_at": timezone.now()})
+        return applied_record(applied)
 
     def keys(self, prefix, after, limit):
         """Keys under `prefix` sorting after `after`, in order, at most `limit`."""
@@ -141,7 +202,81 @@ class LearningKeys(KeyProvider):
             candidates += [f"{base}snapshots/{pk:010d}" for pk in snapshots[:limit]]
             numbers = StateVersion.objects.filter(agent=agent).values_list("number", flat=True)
             candidates += [f"{base}versions/v{number}" for number in numbers]
+            candidates += [f"{base}abtests/{pk}" for pk in recent_tests(agent).values_list("pk", flat=True)]
+            since = timezone.now() - timedelta(days=COPY_DAYS)
+            cycles = ImprovementCycle.objects.filter(agent=agent, created_at__gte=since).values_list("pk", flat=True)
+            candidates += [f"{base}cycles/{pk}" for pk in cycles]
+            task_types = AppliedStrategy.objects.filter(agent=agent).values_list("task_type", flat=True)
+            candidates += [f"{base}strategies/{task_type}" for task_type in task_types]
             found += sorted(key for key in candidates if key.startswith(prefix) and key > after)
             if len(found) >= limit:
                 break
         return sorted(found)[:limit]
+
+
+# --- shared patterns ------------------------------------------------------------------
+
+import uuid  # noqa: E402
+
+from qefleet.memory.models import AccessLevel  # noqa: E402
+
+from .models import SharedPattern  # noqa: E402
+
+SHARED_PREFIX = "phase2/learning/shared/patterns/"
+
+
+def shared_pattern_record(shared):
+    """A shared pattern as the seed's `shared/patterns/{id}` holds it, with
+    its status: quarantined patterns stay readable so operators see them."""
+    return {"id": str(shared.pk), "pattern": shared.key, "task_type": shared.task_type,
+            "strategy": shared.strategy.name, "confidence": round(shared.confidence, 4),
+            "success_rate": round(shared.success_rate, 4), "lower_bound": round(shared.lower_bound, 4),
+            "uses": shared.uses, "source": shared.source.agent_id, "source_version": shared.source_version,
+            "status": shared.status, "published_at": shared.published_at.isoformat(),
+            "quarantined_at": shared.quarantined_at.isoformat() if shared.quarantined_at else None,
+            "quarantine_reason": shared.quarantine_reason}
+
+
+class SharedPatternKeys(KeyProvider):
+    """`phase2/learning/shared/patterns/{id}`: read-only, swarm access, owned
+    by the source agent. The whole prefix is served, so no agent can store
+    an entry that poses as a shared pattern."""
+
+    partition = "learning"
+    prefix = SHARED_PREFIX
+    access_level = AccessLevel.SWARM
+
+    def _shared(self, key):
+        try:
+            pk = uuid.UUID(key[len(SHARED_PREFIX):])
+        except ValueError:
+            return None
+        return SharedPattern.objects.select_related("source", "strategy").filter(pk=pk).first()
+
+    def owner_of(self, key):
+        shared = self._shared(key)
+        return shared.source.agent_id if shared else None
+
+    def read(self, key):
+        shared = self._shared(key)
+        if shared is None:
+            raise KeyError(key)
+        return shared_pattern_record(shared)
+
+    def keys(self, prefix, after, limit):
+        """Keys under `prefix` sorting after `after`, in order, at most `limit`
+        (UUIDs sort alike as text and in the database)."""
+        ids = SharedPattern.objects.order_by("pk").values_list("pk", flat=True)
+        if after.startswith(SHARED_PREFIX):
+            try:
+                ids = ids.filter(pk__gte=uuid.UUID(after[len(SHARED_PREFIX):]))
+            except ValueError:
+                pass  # a partial id: the text comparison below decides
+        found = []
+        for pk in ids.iterator():
+            key = f"{SHARED_PREFIX}{pk}"
+            if key.startswith(prefix) and key > after:
+                found.append(key)
+                if len(found) == limit:
+                    break
+        return found

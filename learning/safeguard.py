@@ -12,10 +12,8 @@ import numpy as np
 from django.db import transaction
 from django.utils import timezone
 
-from qefleet.memory import store as memory_store
-from qefleet.memory.models import Event
-
-from . import alerts, engine, versions
+from . import abtests, alerts, engine, sharing, versions
+from .events import emit
 from .models import (
     Execution,
     Rollback,
@@ -35,10 +33,14 @@ def task_score(success, execution_time_ms, error_count, satisfaction, efficiency
 REFERENCE_TASKS = 200  # the most tasks of a known-good version the reference averages
 
 
-def scores_between(agent, first, last):
-    rows = (Execution.objects.filter(agent=agent, sequence__gte=first, sequence__lte=last)
-            .values_list("success", "execution_time_ms", "error_count", "satisfaction", "efficiency"))
+def scores(executions):
+    """Per-task composite scores of an Execution queryset."""
+    rows = executions.values_list("success", "execution_time_ms", "error_count", "satisfaction", "efficiency")
     return np.array([task_score(*row) for row in rows])
+
+
+def scores_between(agent, first, last):
+    return scores(Execution.objects.filter(agent=agent, sequence__gte=first, sequence__lte=last))
 
 
 def standard_error(scores):
@@ -66,10 +68,6 @@ def judge(scores, reference, reference_spread, threshold_pct, z):
     if mean < line:
         return SafeguardState.WARNING, change
     return SafeguardState.OK, change
-
-
-def _emit(agent, type, payload):
-    memory_store.create_owned(agent, Event, None, None, type=type, payload=payload)
 
 
 def _measure_reference(agent, profile, guard):
@@ -131,7 +129,7 @@ def _act(agent, profile, guard, numbers):
     """The configured action on sustained degradation; True when it rolled back."""
     target = guard.reference_version
     if guard.dry_run:
-        _emit(agent, "learning:rollback_dry_run", {**numbers, "action": guard.action,
+        emit(agent, "learning:rollback_dry_run", {**numbers, "action": guard.action,
                                                     "target": target.label if target else None})
         alerts.raise_alert("safeguard:dry_run", Severity.WARNING,
                            f"{agent.agent_id} degraded: would have taken action '{guard.action}' (dry run)",
@@ -178,13 +176,15 @@ def roll_back(agent, profile, target, automatic, actor="", reason="", numbers=No
         freeze(profile)
         record = Rollback.objects.create(agent=agent, from_version=before, to_version=target, automatic=automatic,
                                          actor=actor, reason=reason, numbers=numbers or {})
+        abtests.on_rollback(agent, target)
+        sharing.quarantine_since(agent, target, f"{agent.agent_id} was rolled back to {target.label}")
         guard = Safeguard.objects.filter(agent=agent).first()
         if guard is not None and guard.reference_version_id != target.pk:
             guard.reference_version = target
             guard.reference_score = target.score if target.score is not None else guard.reference_score
             guard.reference_spread = 0.0
             guard.save(update_fields=["reference_version", "reference_score", "reference_spread"])
-        _emit(agent, "learning:rollback", {
+        emit(agent, "learning:rollback", {
             "rollback_id": record.pk, "trigger": "automatic" if automatic else "manual",
             "from": before.label, "to": target.label, "degradation": numbers or {}, "at": record.created_at.isoformat(),
         })

@@ -32,6 +32,11 @@ class Alternative(Schema):
     confidence: float
 
 
+class AbtestRef(Schema):
+    id: int
+    arm: Literal["control", "treatment"]
+
+
 class RecommendationOut(Schema):
     decision_id: UUID
     strategy: str
@@ -46,6 +51,7 @@ class RecommendationOut(Schema):
     explored: bool
     propensity: float
     policy_version: str | None = Field(description="The live state version and the updates since it, e.g. v12+37.")
+    abtest: AbtestRef | None = Field(None, description="Present when a running A/B test chose the strategy.")
 
 
 class ActionIn(In):
@@ -132,3 +138,64 @@ class LearningOut(Schema):
     policy_version: str | None
     safeguard: SafeguardOut | None
     applied_strategies: list[AppliedOut]
+
+
+class ABTestIn(In):
+    agent: str = Field(min_length=1, max_length=64)
+    task_type: str = Field(min_length=1, max_length=64, pattern=r"^[A-Za-z0-9_.:-]+$")
+    control: str = Field(min_length=1, max_length=64, description="The strategy the agent uses now.")
+    treatment: str = Field(min_length=1, max_length=64, description="The strategy tested against it.")
+    name: str = Field("", max_length=200)
+    hypothesis: str = Field("", max_length=2000)
+    mde: float = Field(0.10, gt=0, lt=1, description="Minimum detectable effect in success rate (0.10 = 10 points).")
+    power: float = Field(0.80, gt=0, lt=1)
+    control_weight: float = Field(0.5, gt=0, lt=1, description="Share of tasks assigned to the control.")
+    start: StrictBool = True
+
+
+class ArmOut(Schema):
+    role: Literal["control", "treatment"]
+    strategy: str
+    weight: float
+    n: int
+    success_rate: float
+    mean_ms: float
+    error_rate: float
+    score: float
+
+
+class TransitionOut(Schema):
+    from_state: str | None
+    to_state: str
+    reason: str
+    at: str
+
+
+class ABTestOut(Schema):
+    id: int
+    agent: str
+    task_type: str
+    name: str
+    hypothesis: str
+    state: str
+    source: str
+    created_by: str
+    mde: float
+    power: float
+    horizon: int | None
+    arms: list[ArmOut]
+    verdict: dict[str, Any]
+    decision: str
+    previous_strategy: str | None
+    transitions: list[TransitionOut]
+    created_at: str
+    started_at: str | None
+    decided_at: str | None
+    applied_at: str | None
+    monitor_until: str | None
+    finished_at: str | None
+
+
+class ABTestPage(Schema):
+    items: list[ABTestOut]
+    next_before: int | None = Field(description="Pass as `before` for the next (older) page.")

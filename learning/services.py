@@ -16,9 +16,10 @@ from django.utils import timezone
 
 from qefleet.memory import store as memory_store
 from qefleet.memory.errors import Conflict, Invalid, NotFound, Unprocessable
-from qefleet.memory.models import Event, PerformanceMetric
+from qefleet.memory.models import PerformanceMetric
 
-from . import engine, safeguard, tracker, versions
+from . import abtests, engine, mitigations, safeguard, sharing, tracker, versions
+from .events import emit
 from .models import (
     AppliedStrategy,
     Decision,
@@ -56,10 +57,6 @@ def task_state(task):
     return vector, engine.state_key(vector)
 
 
-def emit(agent, type, payload):
-    memory_store.create_owned(agent, Event, None, None, type=type, payload=payload)
-
-
 # --- recommendation ----------------------------------------------------------------
 
 
@@ -68,7 +65,8 @@ def _q_rows(agent, task_type, state_keys):
 
 
 def _known_values(agent, task_type, vector, key, strategies):
-    """Q-values and visits to choose from, the greedy set, and the fallback used."""
+    """Q-values and visits of the state (or of the nearest visited state of the
+    task type), with how they were found: "" (this state), "nearest" or None."""
     index = {strategy.pk: position for position, strategy in enumerate(strategies)}
     q = np.zeros(len(strategies))
     visits = np.zeros(len(strategies), dtype=int)
@@ -82,7 +80,7 @@ def _known_values(agent, task_type, vector, key, strategies):
     own = list(_q_rows(agent, task_type, [key]))
     if own:
         fill(own)
-        return q, visits, None, "", key
+        return q, visits, "", key
     neighbours = engine.neighbour_keys(vector)
     by_key = {}
     for entry in _q_rows(agent, task_type, [neighbour for _, neighbour in neighbours]):
@@ -90,69 +88,122 @@ def _known_values(agent, task_type, vector, key, strategies):
     for _, neighbour in neighbours:
         if neighbour in by_key:
             fill(by_key[neighbour])
-            return q, visits, None, "nearest", neighbour
-    applied = AppliedStrategy.objects.filter(agent=agent, task_type=task_type).first()
+            return q, visits, "nearest", neighbour
+    return q, visits, None, None
+
+
+def _policy(agent, task_type, strategies, q, learned):
+    """The greedy choices before exploration: (indexes, how, detail, mitigated_for).
+
+    In order: the strategy applied for the task type (by an operator or an
+    A/B test), the best learned Q-values, a pattern imported from the swarm,
+    the catalog default; then the task type's active mitigations adjust it.
+    """
+    index = {strategy.pk: position for position, strategy in enumerate(strategies)}
+    applied = AppliedStrategy.objects.filter(agent=agent, task_type=task_type).only("strategy_id", "source").first()
     if applied is not None and applied.strategy_id in index:
-        return q, visits, (index[applied.strategy_id],), "applied", None
-    default = Strategy.default()
-    return q, visits, (index[default.pk],), "default", None
+        greedy, how, detail = (index[applied.strategy_id],), "applied", applied.source
+    elif learned is not None:
+        greedy, how, detail = tuple(int(i) for i in np.flatnonzero(q == q.max())), learned, None
+    elif (imported := sharing.imported_choice(agent, task_type, strategies)) is not None:
+        greedy, how, detail = (imported[0],), "shared", imported[1]
+    else:
+        greedy, how, detail = (index[Strategy.default().pk],), "default", None
+    adjustments = mitigations.active_adjustments(agent, task_type)
+    if adjustments:
+        actions = [(strategy.parallelization, strategy.retry_policy) for strategy in strategies]
+        adjusted = engine.mitigated_choice([adjustment for _, adjustment in adjustments], actions, greedy[0], q)
+        if adjusted != greedy[0]:
+            return (adjusted,), how, detail, [name for name, _ in adjustments]
+    return greedy, how, detail, []
 
 
-def _reasoning(strategy, choice, epsilon, q, visits, fallback, source_key):
+def _reasoning(strategies, choice, epsilon, q, visits, how, detail, source_key, mitigated_for):
+    strategy = strategies[choice.index]
     if choice.explored:
         return (f"Exploring: picked {strategy.name} at random (exploration rate {epsilon:.3f}) "
                 "to keep learning about the other strategies.")
     position = choice.index
-    if fallback == "":
+    if mitigated_for:
+        return (f"Mitigating frequent {' and '.join(mitigated_for)} failures in this task type: using "
+                f"{strategy.name} instead of the usual choice.")
+    if how == "applied":
+        origin = f"A/B test {detail.split(':', 1)[1]}" if detail.startswith("abtest:") else detail or "an operator"
+        return f"Using {strategy.name}, the strategy applied for this task type (by {origin})."
+    if how == "":
         return (f"Exploiting: {strategy.name} has the highest Q-value in this state "
                 f"({q[position]:.3f} over {visits[position]} visits).")
-    if fallback == "nearest":
+    if how == "nearest":
         return (f"This state is new; the nearest visited state ({source_key}) favours {strategy.name} "
                 f"(Q {q[position]:.3f} over {visits[position]} visits).")
-    if fallback == "applied":
-        return f"Nothing is learned near this state; using the strategy applied for this task type, {strategy.name}."
+    if how == "shared":
+        return (f"Nothing is learned for this task type yet; {detail.shared.source_id} shared that {strategy.name} "
+                f"works for it (imported, {detail.status}, confidence {detail.confidence:.2f}).")
     return f"Nothing is learned for this task type yet; using the catalog default, {strategy.name}."
 
 
-@transaction.atomic
-def recommend(agent, task):
-    """Choose a strategy for `task`, store the Decision and describe it."""
-    profile = profile_for(agent)
-    strategies = Strategy.catalog()
-    if not strategies:
-        raise Conflict("The strategy catalog has no active strategy.")
-    vector, key = task_state(task)
-    q, visits, greedy, fallback, source_key = _known_values(agent, task.type, vector, key, strategies)
-    if greedy is None:
-        greedy = tuple(int(i) for i in np.flatnonzero(q == q.max()))
-    epsilon = profile.exploration_rate if profile.enabled else 0.0
-    choice = engine.choose(q, epsilon, rng(), greedy)
-    strategy = strategies[choice.index]
-    decision = Decision.objects.create(
-        agent=agent, task_id=task.id, task_type=task.type, state_key=key, strategy=strategy,
-        explored=choice.explored, propensity=choice.propensity, epsilon=epsilon,
-        q_value=float(q[choice.index]), fallback=fallback,
-    )
-    order = sorted((i for i in range(len(strategies)) if i != choice.index), key=lambda i: -q[i])
+def _describe(strategy, strategies, index, q, visits):
+    order = sorted((i for i in range(len(strategies)) if i != index), key=lambda i: -q[i])
     return {
-        "decision_id": str(decision.pk),
         "strategy": strategy.name,
         "parallelization": strategy.parallelization,
         "retry_policy": strategy.retry_policy,
         "action_key": strategy.action_key,
-        "state_key": key,
-        "confidence": round(engine.confidence(q[choice.index], int(visits[choice.index])), 4),
-        "expected_improvement": round(engine.expected_improvement(q[choice.index], q, visits), 4),
-        "reasoning": _reasoning(strategy, choice, epsilon, q, visits, fallback, source_key),
+        "confidence": round(engine.confidence(q[index], int(visits[index])), 4),
+        "expected_improvement": round(engine.expected_improvement(q[index], q, visits), 4),
         "alternatives": [
             {"strategy": strategies[i].name, "action_key": strategies[i].action_key,
              "confidence": round(engine.confidence(q[i], int(visits[i])), 4)}
             for i in order[:3]
         ],
+    }
+
+
+@transaction.atomic
+def recommend(agent, task):
+    """Choose a strategy for `task`, store the Decision and describe it.
+
+    A task covered by a running A/B test gets its arm (drawn with the test's
+    weights, the same arm for every request about the same task id);
+    otherwise the policy's choice, explored with probability epsilon."""
+    profile = profile_for(agent)
+    strategies = Strategy.catalog()
+    if not strategies:
+        raise Conflict("The strategy catalog has no active strategy.")
+    vector, key = task_state(task)
+    q, visits, learned, source_key = _known_values(agent, task.type, vector, key, strategies)
+    arm = abtests.assigned_arm(agent, task.type, task.id) if profile.enabled else None
+    positions = {strategy.pk: position for position, strategy in enumerate(strategies)}
+    if arm is not None and arm.strategy_id in positions:
+        choice = engine.Choice(positions[arm.strategy_id], False, arm.share, ())
+        epsilon, how = 0.0, "abtest"
+        reasoning = (f"A/B test {arm.test_id} ({arm.test.name}) covers this task type: "
+                     f"this task runs its {arm.role} arm, {arm.strategy.name}.")
+    else:
+        arm = None
+        greedy, how, detail, mitigated_for = _policy(agent, task.type, strategies, q, learned)
+        epsilon = profile.exploration_rate if profile.enabled else 0.0
+        choice = engine.choose(q, epsilon, rng(), greedy)
+        reasoning = _reasoning(strategies, choice, epsilon, q, visits, how, detail, source_key, mitigated_for)
+    strategy = strategies[choice.index]
+    decision = Decision.objects.create(
+        agent=agent, task_id=task.id, task_type=task.type, state_key=key, strategy=strategy,
+        explored=choice.explored, propensity=choice.propensity, epsilon=epsilon,
+        q_value=float(q[choice.index]), fallback=how,
+        abtest_arm=arm,
+    )
+    body = {
+        "decision_id": str(decision.pk),
+        **_describe(strategy, strategies, choice.index, q, visits),
+        "state_key": key,
+        "reasoning": reasoning,
         "explored": choice.explored,
         "propensity": round(choice.propensity, 6),
         "policy_version": profile.policy_version,
     }
+    if arm is not None:
+        body["abtest"] = {"id": arm.test_id, "arm": arm.role}
+    return body
 
 
 # --- execution report ----------------------------------------------------------------
@@ -207,8 +258,11 @@ def _update_patterns(agent, task_type, strategy, success):
     return pattern
 
 
-def _update_failures(agent, task_type, errors, message):
-    classes = sorted({engine.failure_class(error.type, error.message) for error in errors}) or ["other"]
+def failure_classes(errors):
+    return sorted({engine.failure_class(error.type, error.message) for error in errors}) or ["other"]
+
+
+def _update_failures(agent, task_type, classes, message):
     tasks_of_type = LearnedPattern.objects.filter(agent=agent, task_type=task_type).aggregate(n=Sum("uses"))["n"] or 1
     now = timezone.now()
     for name in classes:
@@ -247,7 +301,7 @@ def report_execution(agent, report, idempotency_key, payload):
         decision = None
         if report.decision_id is not None:
             # Only what the report needs, and whether it was reported already.
-            decision = (Decision.objects.only("task_type", "state_key", "strategy_id")
+            decision = (Decision.objects.only("task_type", "state_key", "strategy_id", "abtest_arm_id")
                         .annotate(reported_id=F("execution__id"))
                         .filter(pk=report.decision_id, agent=agent).first())
             if decision is None:
@@ -296,18 +350,22 @@ def _learn(agent, profile, report, decision, key, digest):
 
     satisfaction = result.user_satisfaction if result.user_satisfaction is not None else (
         feedback.rating if feedback else None)
+    classes = [] if result.success else failure_classes(result.errors)
     execution = Execution(
         agent=agent, decision=decision, idempotency_key=key, request_digest=digest, sequence=profile.task_count,
         task_id=task.id, task_type=task_type, state_key=state_key, next_state_key=next_key, strategy=strategy,
         success=result.success, execution_time_ms=result.execution_time_ms, error_count=len(result.errors),
-        coverage=result.coverage, satisfaction=satisfaction, efficiency=result.resource_efficiency,
+        failure_classes=",".join(classes), coverage=result.coverage, satisfaction=satisfaction,
+        efficiency=result.resource_efficiency,
         reward=reward, previous_q=previous_q, q_value=entry.q_value, response={},
     )
     patterns = []
     if profile.enabled:
         patterns.append(_update_patterns(agent, task_type, strategy, result.success).to_dict())
-        if not result.success:
-            _update_failures(agent, task_type, result.errors, result.errors[0].message if result.errors else "")
+        if classes:
+            _update_failures(agent, task_type, classes, result.errors[0].message if result.errors else "")
+    if decision is not None and decision.abtest_arm_id is not None:
+        abtests.record_outcome(decision.abtest_arm_id, result.success, result.execution_time_ms, bool(result.errors))
     score = engine.composite_score(
         float(result.success), engine.time_score(result.execution_time_ms), float(bool(result.errors)),
         satisfaction, result.resource_efficiency,

@@ -8,7 +8,7 @@ from qefleet import schedules
 from qefleet.memory.ttl import delete_in_batches
 
 from . import alerts, tracker, versions
-from .models import Decision, Execution, LearningProfile, Severity, Snapshot, VersionReason
+from .models import Decision, Execution, ImprovementCycle, LearningProfile, Severity, Snapshot, VersionReason
 
 
 def record_snapshots():
@@ -28,15 +28,17 @@ def capture_versions():
 
 
 def every_slot():
-    """The cycle slot's work (the improvement cycle joins it later)."""
+    """The cycle slot's bookkeeping (the improvement cycle and pattern sharing
+    are jobs of their own)."""
     return {**record_snapshots(), **capture_versions()}
 
 
 def prune_history(now=None):
-    """Delete decisions, executions and snapshots past their 90-day retention."""
+    """Delete decisions, executions and snapshots past their 90-day retention,
+    improvement cycles past 30 days."""
     now = now or timezone.now()
     counts = {}
-    for model in (Execution, Decision, Snapshot):
+    for model in (Execution, Decision, Snapshot, ImprovementCycle):
         cutoff = now - timedelta(days=model.RETENTION_DAYS)
         counts[model._meta.db_table] = delete_in_batches(model.objects.filter(created_at__lt=cutoff), "created_at")
     return counts

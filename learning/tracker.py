@@ -10,10 +10,8 @@ from datetime import timedelta
 from django.db.models import Avg, Count, Q
 from django.utils import timezone
 
-from qefleet.memory import store as memory_store
-from qefleet.memory.models import Event
-
 from . import engine
+from .events import emit
 from .models import Execution, Snapshot
 
 SNAPSHOT_EVERY = 10
@@ -86,7 +84,7 @@ def record_snapshot(agent, profile):
         "tasks": profile.task_count, "updated_at": snapshot.created_at.isoformat(),
     }
     agent.save(update_fields=["performance", "updated_at"])
-    memory_store.create_owned(agent, Event, None, None, type="learning:improvement", payload={
+    emit(agent, "learning:improvement", {
         "snapshot_id": snapshot.pk, "score": round(snapshot.score, 4),
         "improvement": None if change is None else round(change, 4), "tasks": profile.task_count,
     })

@@ -59,24 +59,38 @@ def ensure_schedules(using="default", **kwargs):
     return created, updated, removed
 
 
-def stale_jobs(now=None, grace_minutes=5):
-    """Registered jobs that are late (not picked up an interval plus grace
-    after they were due) or whose last run failed: [(job, reason)]."""
+def heartbeat(now=None):
+    """The loop heartbeat: for every registered job, its last successful run
+    (when, how long, what it counted), its last failure, and whether it is
+    stale: silent (no success) for twice its interval, or last run failed."""
     from django.utils import timezone
     from django_q.models import Schedule, Task
 
     now = now or timezone.now()
     rows = {row.name: row for row in Schedule.objects.filter(name__in=list(_jobs))}
-    found = []
+    beats = []
     for job in jobs():
         row = rows.get(job.name)
+        runs = Task.objects.filter(group=job.name).order_by("-stopped")
+        last_ok = runs.filter(success=True).only("started", "stopped", "result").first()
+        last_run = runs.only("success", "stopped").first()
+        beat = {"job": job, "next_run": row.next_run if row else None, "last_success": None, "duration_ms": None,
+                "result": None, "failed": bool(last_run and not last_run.success), "stale": None}
+        if last_ok is not None:
+            beat.update(last_success=last_ok.stopped, result=last_ok.result,
+                        duration_ms=round((last_ok.stopped - last_ok.started).total_seconds() * 1000, 1))
+        silent_since = last_ok.stopped if last_ok else (row.next_run if row else None)
         if row is None:
-            found.append((job, "missing: run ensure_schedules"))
-            continue
-        if row.next_run and now - row.next_run > timedelta(minutes=job.minutes + grace_minutes):
-            found.append((job, f"late: due {row.next_run:%Y-%m-%d %H:%M} UTC; is a cluster running?"))
-            continue
-        last = Task.objects.filter(group=job.name).order_by("-stopped").only("success").first()
-        if last is not None and not last.success:
-            found.append((job, "its last run failed"))
-    return found
+            beat["stale"] = "missing: run ensure_schedules"
+        elif silent_since and now - silent_since > timedelta(minutes=2 * job.minutes):
+            beat["stale"] = (f"silent since {silent_since:%Y-%m-%d %H:%M} UTC (twice its {job.minutes}-minute "
+                             "interval); is a cluster running?")
+        elif beat["failed"]:
+            beat["stale"] = f"its last run failed at {last_run.stopped:%Y-%m-%d %H:%M} UTC"
+        beats.append(beat)
+    return beats
+
+
+def stale_jobs(now=None):
+    """[(job, reason)] of the heartbeat's stale jobs."""
+    return [(beat["job"], beat["stale"]) for beat in heartbeat(now) if beat["stale"]]

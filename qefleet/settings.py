@@ -211,6 +211,9 @@ else:
 
 # The improvement cycle's slot; shorter slots make demos move faster.
 CYCLE_SLOT_SECONDS = env_int("CYCLE_SLOT_SECONDS", 3600, minimum=60)
+# The smallest difference in success rate (points) the loop's A/B tests are
+# sized to detect at 80 % power; larger effects need fewer tasks per arm.
+ABTEST_MDE_POINTS = env_int("ABTEST_MDE_POINTS", 10, minimum=1)
 
 # How often the TTL sweeper runs, and how it paces itself.
 SWEEP_INTERVAL_MINUTES = env_int("SWEEP_INTERVAL_MINUTES", 10, minimum=1)

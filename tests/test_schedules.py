@@ -62,10 +62,35 @@ def test_late_and_failing_jobs_raise_one_alert_each():
     from learning.tasks import watch_schedules
 
     assert watch_schedules() == {"stale": []}
+    # Never succeeded and due two intervals ago: silent for twice its interval.
     Schedule.objects.filter(name=SWEEPER).update(next_run=timezone.now() - timedelta(hours=2))
     Task.objects.create(id="t1", name="t1", func="learning.tasks.every_slot", group="qefleet.learning.every_slot",
                         started=timezone.now(), stopped=timezone.now(), success=False)
     assert sorted(watch_schedules()["stale"]) == ["qefleet.learning.every_slot", SWEEPER]
     watch_schedules()
     assert Alert.objects.filter(kind="schedule:stale").count() == 2
-    assert "late" in Alert.objects.get(dedup_key=f"schedule:{SWEEPER}").summary
+    assert "silent since" in Alert.objects.get(dedup_key=f"schedule:{SWEEPER}").summary
+
+
+def test_the_heartbeat_reports_each_jobs_last_run():
+    from django_q.models import Task
+
+    started = timezone.now() - timedelta(minutes=3)
+    Task.objects.create(id="ok", name="ok", func="learning.improvement.run_all",
+                        group="qefleet.learning.improvement_cycle", started=started, stopped=started + timedelta(milliseconds=420), success=True,
+                        result={"cycles": 17, "tests_created": 2})
+    beats = {beat["job"].name: beat for beat in schedules.heartbeat()}
+    assert set(beats) == {job.name for job in schedules.jobs()}
+    cycle = beats["qefleet.learning.improvement_cycle"]
+    assert cycle["duration_ms"] == 420.0 and cycle["result"] == {"cycles": 17, "tests_created": 2}
+    assert cycle["stale"] is None and cycle["failed"] is False
+    assert beats[SWEEPER]["last_success"] is None
+
+
+def test_a_job_silent_for_twice_its_interval_is_stale():
+    from django_q.models import Task
+
+    long_ago = timezone.now() - timedelta(minutes=2 * 10 + 1)
+    Task.objects.create(id="old", name="old", func="qefleet.memory.ttl.sweep_expired", group=SWEEPER,
+                        started=long_ago, stopped=long_ago, success=True)
+    assert "silent since" in dict((job.name, reason) for job, reason in schedules.stale_jobs())[SWEEPER]

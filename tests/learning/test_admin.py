@@ -14,17 +14,22 @@ from django.urls import reverse
 from django.utils import timezone
 
 from learning.models import (
+    ABTest,
     Alert,
     AppliedStrategy,
     Decision,
     Execution,
     FailurePattern,
+    ImprovementCycle,
     LearnedPattern,
     LearningProfile,
     LiveVersion,
+    Mitigation,
+    PatternImport,
     QEntry,
     Rollback,
     Safeguard,
+    SharedPattern,
     Snapshot,
     StateVersion,
     Strategy,
@@ -95,8 +100,9 @@ def form_errors(response):
 
 def test_it_registers_every_learning_table_on_the_fast_base_class():
     registered = {model for model in admin.site._registry if model._meta.app_label == "learning"}
-    # Versions, safeguards and alerts have their own tests (test_versions, tests/dashboard).
-    assert registered == LEARNING_MODELS | {StateVersion, LiveVersion, Safeguard, Rollback, Alert}
+    # Versions, safeguards, alerts and the improvement loop have their own tests.
+    assert registered == LEARNING_MODELS | {StateVersion, LiveVersion, Safeguard, Rollback, Alert, ABTest,
+                                            ImprovementCycle, Mitigation, SharedPattern, PatternImport}
     for model in registered:
         model_admin = admin.site._registry[model]
         assert isinstance(model_admin, memory_admin.MemoryModelAdmin), model

@@ -1,0 +1,97 @@
+"""Mitigations: a frequent failure class changes the agent's recommendations
+for that task type (engine.ADJUSTMENTS says how), and the failures of that
+class before and after are counted, so reports can tell whether it helped.
+
+Classes no strategy can fix (validation, parsing, permission, other) are
+recorded too, with adjustment "none", and alert an operator instead.
+"""
+
+from datetime import timedelta
+
+from django.db import IntegrityError, transaction
+from django.db.models import Count, Q
+from django.utils import timezone
+
+from . import alerts, engine
+from .events import emit
+from .models import Adjustment, Execution, FailurePattern, Mitigation, MitigationState, Severity
+
+FREQUENT = 0.10        # share of the task type's tasks failing with the class
+MIN_FAILURES = 5       # before a class counts as a pattern at all
+BEFORE_WINDOW = 100    # the task type's latest tasks the "before" rate is measured over
+EVALUATE_AFTER = 50    # tasks of the type after activation before it is judged
+RETRY_AFTER = timedelta(days=7)  # an ineffective mitigation is not tried again sooner
+APPLYING = (MitigationState.ACTIVE, MitigationState.EFFECTIVE)
+
+
+def active_adjustments(agent, task_type):
+    """[(failure class, adjustment)] that change this task type's recommendations."""
+    return list(Mitigation.objects.filter(agent=agent, task_type=task_type, state__in=APPLYING)
+                .exclude(adjustment=Adjustment.NONE).order_by("failure_class")
+                .values_list("failure_class", "adjustment"))
+
+
+def _counts(executions, failure_class):
+    """(tasks, failed tasks of the class) of an Execution queryset."""
+    found = executions.aggregate(tasks=Count("pk"), failures=Count("pk", filter=Q(
+        failure_classes__contains=failure_class)))
+    return found["tasks"], found["failures"]
+
+
+def _due(failure, now):
+    latest = Mitigation.objects.filter(agent=failure.agent_id, task_type=failure.task_type,
+                                       failure_class=failure.failure_class).order_by("-activated_at").first()
+    return latest is None or (latest.state not in APPLYING and latest.concluded_at < now - RETRY_AFTER)
+
+
+def activate(agent, profile, now=None):
+    """Apply the mitigation of every frequent failure pattern that has none."""
+    now = now or timezone.now()
+    applied = []
+    frequent = FailurePattern.objects.filter(agent=agent, frequency__gte=MIN_FAILURES, confidence__gte=FREQUENT)
+    for failure in frequent:
+        if not _due(failure, now):
+            continue
+        latest = Execution.objects.filter(agent=agent, task_type=failure.task_type).order_by("-sequence")
+        rows = list(latest.values_list("failure_classes", flat=True)[:BEFORE_WINDOW])
+        adjustment = engine.ADJUSTMENTS[failure.failure_class]
+        try:
+            with transaction.atomic():
+                mitigation = Mitigation.objects.create(
+                    agent=agent, task_type=failure.task_type, failure_class=failure.failure_class,
+                    adjustment=adjustment, tasks_before=len(rows), activated_at=now,
+                    failures_before=sum(failure.failure_class in row.split(",") for row in rows),
+                    activated_after_task=profile.task_count)
+        except IntegrityError:  # a concurrent cycle applied it
+            continue
+        emit(agent, "learning:mitigation_applied", {
+            "mitigation_id": mitigation.pk, "task_type": failure.task_type, "failure_class": failure.failure_class,
+            "adjustment": adjustment, "failure_rate_before": round(mitigation.rate_before or 0.0, 4)})
+        if adjustment == Adjustment.NONE:
+            alerts.raise_alert("failure:needs_operator", Severity.INFO,
+                               f"{agent.agent_id}: frequent {failure.failure_class} failures in {failure.task_type} "
+                               "need an operator", failure.to_dict(), agent,
+                               dedup_key=f"failure:{agent.agent_id}:{failure.task_type}:{failure.failure_class}")
+        applied.append({"mitigation": mitigation.pk, "task_type": failure.task_type,
+                        "failure_class": failure.failure_class, "adjustment": adjustment})
+    return applied
+
+
+def evaluate(agent, now=None):
+    """Count the failures since each active mitigation began; after
+    EVALUATE_AFTER tasks judge it effective (lower failure rate) or not."""
+    now = now or timezone.now()
+    judged = []
+    for mitigation in Mitigation.objects.filter(agent=agent, state=MitigationState.ACTIVE):
+        since = Execution.objects.filter(agent=agent, task_type=mitigation.task_type,
+                                         sequence__gt=mitigation.activated_after_task)
+        mitigation.tasks_after, mitigation.failures_after = _counts(since, mitigation.failure_class)
+        if mitigation.tasks_after >= EVALUATE_AFTER:
+            helped = mitigation.rate_after < (mitigation.rate_before or 0.0)
+            mitigation.state = MitigationState.EFFECTIVE if helped else MitigationState.INEFFECTIVE
+            mitigation.concluded_at = now
+            judged.append({"mitigation": mitigation.pk, "state": mitigation.state,
+                           "rate_before": round(mitigation.rate_before or 0.0, 4),
+                           "rate_after": round(mitigation.rate_after, 4)})
+        mitigation.save()
+    return judged
