@@ -221,8 +221,9 @@ def _settle(test_id, verdict, srm, discovered, concurrent, now):
     elif verdict.outcome == "inconclusive":
         verdict_state, reason = ABTestState.INCONCLUSIVE, f"{verdict.reason}; {test.control.strategy.name} stays"
     elif verdict.outcome == "loser":
+        # The control won: say so rather than the statistics' "loser".
         verdict_state = ABTestState.WINNER
-        reason = f"{verdict.reason}; the control, {test.control.strategy.name}, stays"
+        reason = f"control wins: {verdict.reason.partition(': ')[2]}; {test.control.strategy.name} stays"
     elif verdict.blocked_by:
         verdict_state, reason = ABTestState.WINNER, (
             f"{verdict.reason}; not applied: the {' and '.join(verdict.blocked_by)} guardrail"

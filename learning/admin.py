@@ -163,7 +163,7 @@ class StrategyAdmin(LearningModelAdmin):
 # --- per-agent learning settings ---------------------------------------------------
 
 CONFIG_FIELDS = list(engine.DEFAULT_CONFIG)
-PROFILE_EDITABLE = ["enabled", *CONFIG_FIELDS, "baseline_window"]
+PROFILE_EDITABLE = ["enabled", "imports_patterns", *CONFIG_FIELDS, "baseline_window"]
 
 
 def bounds_help(name):
@@ -204,7 +204,7 @@ class LearningProfileAdmin(LearningModelAdmin):
     autocomplete_fields = ["agent"]
     actions = ["rebaseline", "capture_version", "run_cycle"]
     fieldsets = [
-        (None, {"fields": ["agent", "enabled"]}),
+        (None, {"fields": ["agent", "enabled", "imports_patterns"]}),
         (
             "Learning settings",
             {"fields": CONFIG_FIELDS, "description": "Changes apply from the agent's next task on."},
@@ -499,6 +499,11 @@ class ABTestForm(forms.ModelForm):
     class Meta:
         model = ABTest
         fields = ["agent", "task_type", "name", "hypothesis", "mde", "power"]
+
+    def __init__(self, *args, **kwargs):
+        super().__init__(*args, **kwargs)
+        self.fields["name"].required = False
+        self.fields["name"].help_text = "Default: “task type: treatment vs control”."
 
     def clean(self):
         data = super().clean()

@@ -29,6 +29,7 @@ from .models import (
     ABTest,
     ABTestState,
     AppliedStrategy,
+    FailurePattern,
     ImprovementCycle,
     LearnedPattern,
     LearningProfile,
@@ -61,7 +62,7 @@ def analyse_performance(agent, profile, now):
 def handle_failures(agent, profile, now):
     judged = mitigations.evaluate(agent, now)
     applied = mitigations.activate(agent, profile, now)
-    frequent = list(mitigations.FailurePattern.objects.filter(agent=agent, frequency__gte=mitigations.MIN_FAILURES)
+    frequent = list(FailurePattern.objects.filter(agent=agent, frequency__gte=mitigations.MIN_FAILURES)
                     .values("task_type", "failure_class", "frequency", "confidence"))
     return ({"failure_patterns": frequent},
             [{"kind": "mitigation_applied", **item} for item in applied]

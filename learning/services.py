@@ -137,7 +137,7 @@ def _reasoning(strategies, choice, epsilon, q, visits, how, detail, source_key, 
         return (f"This state is new; the nearest visited state ({source_key}) favours {strategy.name} "
                 f"(Q {q[position]:.3f} over {visits[position]} visits).")
     if how == "shared":
-        return (f"Nothing is learned for this task type yet; {detail.shared.source_id} shared that {strategy.name} "
+        return (f"Nothing is learned for this task type yet; {detail.shared.source.agent_id} shared that {strategy.name} "
                 f"works for it (imported, {detail.status}, confidence {detail.confidence:.2f}).")
     return f"Nothing is learned for this task type yet; using the catalog default, {strategy.name}."
 

@@ -193,7 +193,7 @@ def import_shared(now=None):
     if shared_patterns:
         members = _importers_by_swarm({shared.source.swarm for shared in shared_patterns})
         known = _known_patterns([agent.pk for agents in members.values() for agent in agents])
-        taken = set(PatternImport.objects.filter(shared__in=[shared.pk for shared in shared_patterns])
+        taken = set(PatternImport.objects.filter(shared__status=SharedPatternStatus.ACTIVE)
                     .values_list("agent_id", "shared_id"))
         for shared in shared_patterns:
             targets = _targets(shared, members.get(shared.source.swarm, []), known, taken)

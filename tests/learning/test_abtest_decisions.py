@@ -72,7 +72,8 @@ def test_a_worse_treatment_leaves_the_control(alice):
     review()
     test.refresh_from_db()
     assert test.state == ABTestState.WINNER and test.verdict["outcome"] == "loser"
-    assert "the control, sequential-execution, stays" in test.decision
+    assert test.decision.startswith("control wins: treatment -30.0 points")
+    assert test.decision.endswith("sequential-execution stays")
     assert not AppliedStrategy.objects.filter(agent=alice).exists()
 
 
