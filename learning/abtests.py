@@ -12,7 +12,7 @@ import hashlib
 from datetime import timedelta
 
 from django.db import IntegrityError, transaction
-from django.db.models import F
+from django.db.models import F, Sum
 from django.utils import timezone
 
 from qefleet.memory.errors import Conflict, Invalid
@@ -64,21 +64,29 @@ def transition(test, to_state, reason="", now=None, **fields):
 
 
 def _base_rate(agent, task_type, strategy):
-    """The control's success rate so far (0.5, the worst case for the sample
-    size, when it has no history)."""
-    pattern = LearnedPattern.objects.filter(agent=agent, task_type=task_type, strategy=strategy).first()
-    return pattern.success_rate if pattern is not None and pattern.uses >= 10 else 0.5
+    """The control's success rate so far: its strategy's, or the task type's
+    under the learned policy (0.5, the worst case for the sample size, when
+    there is little history)."""
+    patterns = LearnedPattern.objects.filter(agent=agent, task_type=task_type)
+    if strategy is not None:
+        patterns = patterns.filter(strategy=strategy)
+    found = patterns.aggregate(uses=Sum("uses"), successes=Sum("successes"))
+    return found["successes"] / found["uses"] if (found["uses"] or 0) >= 10 else 0.5
 
 
 @transaction.atomic
 def create(agent, task_type, control, treatment, *, source, created_by="", name="", hypothesis="",
            mde=stats.DEFAULT_MDE, power=stats.DEFAULT_POWER, control_weight=0.5, start=True):
-    """A new test of `treatment` against `control` (catalog strategies) for
-    one agent and task type; started at once unless `start` is False."""
-    if control.pk == treatment.pk:
+    """A new test of `treatment` (a catalog strategy) against `control` for
+    one agent and task type; started at once unless `start` is False.
+
+    A control of None is the agent's own policy (what it would be
+    recommended anyway, exploration included), so only the treatment's
+    share of tasks departs from normal operation."""
+    if control is not None and control.pk == treatment.pk:
         raise Invalid("The arms must be two different strategies.", "treatment")
-    if not (control.active and treatment.active):
-        raise Invalid("Both strategies must be active in the catalog.", "treatment")
+    if not treatment.active or (control is not None and not control.active):
+        raise Invalid("The strategies must be active in the catalog.", "treatment")
     if not 0 < control_weight < 1:
         raise Invalid("The control's weight must be between 0 and 1.", "control_weight")
     if not 0 < mde < 1:
@@ -86,7 +94,8 @@ def create(agent, task_type, control, treatment, *, source, created_by="", name=
     if not 0 < power < 1:
         raise Invalid("Power must be between 0 and 1.", "power")
     test = ABTest(agent=agent, task_type=task_type, source=source, created_by=created_by, mde=mde, power=power,
-                  name=name or f"{task_type}: {treatment.name} vs {control.name}", hypothesis=hypothesis)
+                  name=name or f"{task_type}: {treatment.name} vs {control.name if control else 'learned policy'}",
+                  hypothesis=hypothesis)
     try:
         with transaction.atomic():
             test.save()
@@ -126,7 +135,7 @@ def assigned_arm(agent, task_type, task_id):
     """The arm of the running test covering this task type, or None. The
     arm's `share` is its assignment probability."""
     arms = sorted(ABArm.objects.filter(test__agent=agent, test__task_type=task_type, test__state=ABTestState.RUNNING)
-                  .select_related("test", "strategy"), key=lambda arm: arm.role)
+                  .select_related("test"), key=lambda arm: arm.role)
     if not arms:
         return None
     total = sum(arm.weight for arm in arms)
@@ -214,16 +223,16 @@ def _settle(test_id, verdict, srm, discovered, concurrent, now):
             return None
         verdict_state, reason = ABTestState.INCONCLUSIVE, (
             f"inconclusive: {verdict.reason}, but not significant after false-discovery control across "
-            f"{concurrent} running tests; {test.control.strategy.name} stays")
+            f"{concurrent} running tests; {test.control.label} stays")
     elif verdict.outcome == "running":
         test.save()
         return None
     elif verdict.outcome == "inconclusive":
-        verdict_state, reason = ABTestState.INCONCLUSIVE, f"{verdict.reason}; {test.control.strategy.name} stays"
+        verdict_state, reason = ABTestState.INCONCLUSIVE, f"{verdict.reason}; {test.control.label} stays"
     elif verdict.outcome == "loser":
         # The control won: say so rather than the statistics' "loser".
         verdict_state = ABTestState.WINNER
-        reason = f"control wins: {verdict.reason.partition(': ')[2]}; {test.control.strategy.name} stays"
+        reason = f"control wins: {verdict.reason.partition(': ')[2]}; {test.control.label} stays"
     elif verdict.blocked_by:
         verdict_state, reason = ABTestState.WINNER, (
             f"{verdict.reason}; not applied: the {' and '.join(verdict.blocked_by)} guardrail"
@@ -256,7 +265,7 @@ def apply(test, now=None):
         "strategy": treatment.strategy, "source": f"abtest:{test.pk}", "applied_at": now})
     winners = safeguard.scores(Execution.objects.filter(decision__abtest_arm=treatment))
     transition(test, ABTestState.APPLIED,
-               f"{treatment.strategy.name} applied for {test.task_type} "
+               f"{treatment.label} applied for {test.task_type} "
                f"(was {previous.strategy.name if previous else 'the learned policy'})", now,
                previous_strategy=previous.strategy if previous else None, version_before=before, applied_at=now,
                reference_score=float(winners.mean()) if len(winners) else None,

@@ -491,7 +491,8 @@ class AlertAdmin(LearningModelAdmin):
 class ABTestForm(forms.ModelForm):
     """A new test: its two strategies and the control's share of tasks."""
 
-    control = forms.ModelChoiceField(Strategy.objects.active(), help_text="The strategy the agent uses now.")
+    control = forms.ModelChoiceField(Strategy.objects.active(), required=False,
+                                     help_text="Empty: the agent's own learned policy.")
     treatment = forms.ModelChoiceField(Strategy.objects.active(), help_text="The strategy tested against it.")
     control_weight = forms.FloatField(initial=0.5, min_value=0.01, max_value=0.99,
                                       help_text="Share of the task type's tasks that run the control.")
@@ -521,7 +522,7 @@ class ABTestForm(forms.ModelForm):
 
 class ArmInline(admin.TabularInline):
     model = ABArm
-    fields = readonly_fields = ["role", "strategy", "weight", "n", "successes", "total_ms", "error_tasks"]
+    fields = readonly_fields = ["role", "label", "weight", "n", "successes", "total_ms", "error_tasks"]
     extra = 0
     can_delete = False
 

@@ -63,12 +63,12 @@ def create_abtest(request, payload: ABTestIn):
         raise Forbidden("Only system agents create A/B tests.")
     agent = agent_for(request, payload.agent)
     strategies = {name: Strategy.objects.filter(name=getattr(payload, name)).first()
-                  for name in ("control", "treatment")}
+                  for name in ("control", "treatment") if getattr(payload, name) is not None}
     for name, strategy in strategies.items():
         if strategy is None:
             raise Invalid(f"Unknown strategy {getattr(payload, name)!r}.", name)
     test = abtests.create(
-        agent, payload.task_type, strategies["control"], strategies["treatment"], source="api",
+        agent, payload.task_type, strategies.get("control"), strategies["treatment"], source="api",
         created_by=request.agent.agent_id, name=payload.name, hypothesis=payload.hypothesis, mde=payload.mde,
         power=payload.power, control_weight=payload.control_weight, start=payload.start)
     return Status(201, _visible_tests(request).get(pk=test.pk).to_dict())

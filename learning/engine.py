@@ -343,23 +343,24 @@ def _fits(adjustment, action, chosen):
     if adjustment == "more_retries":
         return retry_policy in RETRYING and parallelization < chosen[0]
     if adjustment == "backoff_retry":
-        return retry_policy in BACKOFF
+        return retry_policy in BACKOFF and chosen[1] not in BACKOFF
     return False
 
 
-def mitigated_choice(adjustments, actions, chosen, q_values):
-    """The action to use instead of `chosen` under the active adjustments.
+def mitigated_choice(adjustment, actions, chosen, q_values, implicated):
+    """The action to use instead of `chosen` under one adjustment.
 
-    `actions` are (parallelization, retry_policy) pairs. Each adjustment in
-    turn moves the choice to the best-valued action that satisfies it (ties:
-    the nearest parallelization); when the chosen action already satisfies
-    backoff, or nothing satisfies an adjustment, the choice stays.
+    `actions` are (parallelization, retry_policy) pairs; `implicated` holds
+    the indexes of the actions whose tasks fail with the class. Only an
+    implicated choice moves, to the best-valued action that satisfies the
+    adjustment and is not implicated itself (ties: the nearest
+    parallelization); when none does, the choice stays.
     """
-    for adjustment in adjustments:
-        current = actions[chosen]
-        if adjustment == "backoff_retry" and current[1] in BACKOFF:
-            continue
-        candidates = [i for i, action in enumerate(actions) if i != chosen and _fits(adjustment, action, current)]
-        if candidates:
-            chosen = max(candidates, key=lambda i: (q_values[i], -abs(actions[i][0] - current[0])))
-    return chosen
+    if chosen not in implicated:
+        return chosen
+    current = actions[chosen]
+    candidates = [i for i, action in enumerate(actions)
+                  if i not in implicated and _fits(adjustment, action, current)]
+    if not candidates:
+        return chosen
+    return max(candidates, key=lambda i: (q_values[i], -abs(actions[i][0] - current[0])))

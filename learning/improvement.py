@@ -36,7 +36,7 @@ from .models import (
     QEntry,
 )
 
-MIN_EVIDENCE = 5         # a candidate's own uses before it can be tested
+MIN_EVIDENCE = 20        # a candidate's own uses before it can be tested
 SUCCESS_MARGIN = 0.05    # how much better a candidate's success rate must look
 Q_MARGIN = 0.10          # or its visit-weighted Q-value
 RETEST_AFTER = timedelta(days=7)  # a decided pair is not tested again sooner
@@ -77,10 +77,12 @@ def _q_means(agent):
 
 
 def find_opportunities(agent, now):
-    """Task types where another strategy looks better than the current choice
-    (the applied strategy, else the most used one): more successes or a
-    higher Q-value on its own evidence, while used less. The best candidate
-    per task type, [(task type, current pattern, candidate pattern, why)]."""
+    """Task types where a strategy looks better than what the agent does now
+    (its applied strategy, else its learned policy over all strategies), on
+    its own evidence: at least MIN_EVIDENCE uses but not the bulk of them,
+    and a success rate SUCCESS_MARGIN higher or a visit-weighted Q-value
+    Q_MARGIN higher. The best candidate per task type:
+    [(task type, control strategy or None, candidate pattern, why)]."""
     busy = set(ABTest.objects.filter(agent=agent, state__in=(*OPEN_TEST_STATES, ABTestState.MONITORING))
                .values_list("task_type", flat=True))
     pairs = {}
@@ -98,46 +100,53 @@ def find_opportunities(agent, now):
     for task_type, patterns in sorted(by_type.items()):
         if task_type in busy:
             continue
-        current_id = applied.get(task_type) or max(patterns.values(), key=lambda item: item.uses).strategy_id
-        current = patterns.get(current_id)
-        if current is None:
-            continue
-        current_q = q_means.get((task_type, current_id), (0.0, 0))[0]
+        control_id = applied.get(task_type)
+        if control_id is not None:
+            if control_id not in patterns:
+                continue
+            current = patterns[control_id]
+            now_rate, now_label = current.success_rate, current.strategy.name
+            now_q = q_means.get((task_type, control_id), (0.0, 0))[0]
+        else:
+            uses = sum(item.uses for item in patterns.values())
+            now_rate, now_label = sum(item.successes for item in patterns.values()) / uses, "its learned policy"
+            q_rows = [q_means[(task_type, sid)] for sid in patterns if (task_type, sid) in q_means]
+            visits = sum(count for _, count in q_rows)
+            now_q = sum(mean * count for mean, count in q_rows) / visits if visits else 0.0
+        total = sum(item.uses for item in patterns.values())
         best = None
         for candidate in patterns.values():
-            if candidate.strategy_id == current_id or candidate.uses < MIN_EVIDENCE or candidate.uses >= current.uses:
+            if (candidate.strategy_id == control_id or candidate.uses < MIN_EVIDENCE
+                    or candidate.uses > total / 2 or (task_type, control_id, candidate.strategy_id) in recent):
                 continue
-            if (task_type, current_id, candidate.strategy_id) in recent:
-                continue
-            gain = candidate.success_rate - current.success_rate
-            q_gain = q_means.get((task_type, candidate.strategy_id), (0.0, 0))[0] - current_q
-            if gain >= SUCCESS_MARGIN or q_gain >= Q_MARGIN:
-                if best is None or (gain, q_gain) > best[0]:
-                    best = ((gain, q_gain), candidate)
+            gain = candidate.success_rate - now_rate
+            q_gain = q_means.get((task_type, candidate.strategy_id), (0.0, 0))[0] - now_q
+            if (gain >= SUCCESS_MARGIN or q_gain >= Q_MARGIN) and (best is None or (gain, q_gain) > best[0]):
+                best = ((gain, q_gain), candidate)
         if best is not None:
             (gain, q_gain), candidate = best
             why = (f"{candidate.strategy.name} succeeded in {candidate.success_rate:.0%} of {candidate.uses} tasks "
-                   f"against {current.success_rate:.0%} of {current.uses} for {current.strategy.name} "
-                   f"(Q-value {q_gain:+.2f}); testing whether it is really better for {task_type}")
-            found.append((task_type, current, candidate, why))
+                   f"against {now_rate:.0%} for {now_label} (Q-value {q_gain:+.2f}); testing whether it is "
+                   f"really better for {task_type}")
+            found.append((task_type, patterns[control_id].strategy if control_id else None, candidate, why))
     return found
 
 
 def start_tests(agent, profile, now):
     opportunities = find_opportunities(agent, now)
     created = []
-    for task_type, current, candidate, why in opportunities[:MAX_NEW_TESTS]:
+    for task_type, control, candidate, why in opportunities[:MAX_NEW_TESTS]:
         try:
-            test = abtests.create(agent, task_type, current.strategy, candidate.strategy, source="loop",
+            test = abtests.create(agent, task_type, control, candidate.strategy, source="loop",
                                   created_by="improvement cycle", hypothesis=why,
                                   mde=min(0.9, settings.ABTEST_MDE_POINTS / 100))
         except Conflict:  # an operator opened one meanwhile
             continue
         created.append({"kind": "abtest_created", "abtest": test.pk, "task_type": task_type,
-                        "control": current.strategy.name, "treatment": candidate.strategy.name})
-    inputs = {"opportunities": [{"task_type": task_type, "current": current.strategy.name,
+                        "control": control.name if control else None, "treatment": candidate.strategy.name})
+    inputs = {"opportunities": [{"task_type": task_type, "control": control.name if control else None,
                                  "candidate": candidate.strategy.name, "why": why}
-                                for task_type, current, candidate, why in opportunities]}
+                                for task_type, control, candidate, why in opportunities]}
     return inputs, created
 
 

@@ -2,6 +2,11 @@
 for that task type (engine.ADJUSTMENTS says how), and the failures of that
 class before and after are counted, so reports can tell whether it helped.
 
+Only the strategies whose own tasks fail with the class are replaced: the
+learned choice stands wherever the failures do not come from it, so a
+mitigation cannot override a whole task type's policy for a failure the
+strategy does not cause.
+
 Classes no strategy can fix (validation, parsing, permission, other) are
 recorded too, with adjustment "none", and alert an operator instead.
 """
@@ -18,6 +23,7 @@ from .models import Adjustment, Execution, FailurePattern, Mitigation, Mitigatio
 
 FREQUENT = 0.10        # share of the task type's tasks failing with the class
 MIN_FAILURES = 5       # before a class counts as a pattern at all
+MIN_IMPLICATING = 3    # failures of a strategy's own tasks that implicate it
 BEFORE_WINDOW = 100    # the task type's latest tasks the "before" rate is measured over
 EVALUATE_AFTER = 50    # tasks of the type after activation before it is judged
 RETRY_AFTER = timedelta(days=7)  # an ineffective mitigation is not tried again sooner
@@ -25,10 +31,22 @@ APPLYING = (MitigationState.ACTIVE, MitigationState.EFFECTIVE)
 
 
 def active_adjustments(agent, task_type):
-    """[(failure class, adjustment)] that change this task type's recommendations."""
+    """[(failure class, adjustment, implicated strategy names)] that change
+    this task type's recommendations."""
     return list(Mitigation.objects.filter(agent=agent, task_type=task_type, state__in=APPLYING)
                 .exclude(adjustment=Adjustment.NONE).order_by("failure_class")
-                .values_list("failure_class", "adjustment"))
+                .values_list("failure_class", "adjustment", "strategies"))
+
+
+def implicated_strategies(rows, failure_class):
+    """Names of the strategies whose own tasks in `rows` ((strategy name,
+    failure classes) pairs) fail with the class at least FREQUENT of the time."""
+    tasks, failures = {}, {}
+    for name, classes in rows:
+        tasks[name] = tasks.get(name, 0) + 1
+        failures[name] = failures.get(name, 0) + (failure_class in classes.split(","))
+    return sorted(name for name in tasks
+                  if failures[name] >= MIN_IMPLICATING and failures[name] / tasks[name] >= FREQUENT)
 
 
 def _counts(executions, failure_class):
@@ -53,27 +71,31 @@ def activate(agent, profile, now=None):
         if not _due(failure, now):
             continue
         latest = Execution.objects.filter(agent=agent, task_type=failure.task_type).order_by("-sequence")
-        rows = list(latest.values_list("failure_classes", flat=True)[:BEFORE_WINDOW])
+        rows = list(latest.values_list("strategy__name", "failure_classes")[:BEFORE_WINDOW])
         adjustment = engine.ADJUSTMENTS[failure.failure_class]
+        implicated = implicated_strategies(rows, failure.failure_class)
+        if adjustment != Adjustment.NONE and not implicated:
+            continue  # spread over every strategy: changing strategy would not help
         try:
             with transaction.atomic():
                 mitigation = Mitigation.objects.create(
                     agent=agent, task_type=failure.task_type, failure_class=failure.failure_class,
-                    adjustment=adjustment, tasks_before=len(rows), activated_at=now,
-                    failures_before=sum(failure.failure_class in row.split(",") for row in rows),
+                    adjustment=adjustment, strategies=implicated, tasks_before=len(rows), activated_at=now,
+                    failures_before=sum(failure.failure_class in classes.split(",") for _, classes in rows),
                     activated_after_task=profile.task_count)
         except IntegrityError:  # a concurrent cycle applied it
             continue
         emit(agent, "learning:mitigation_applied", {
             "mitigation_id": mitigation.pk, "task_type": failure.task_type, "failure_class": failure.failure_class,
-            "adjustment": adjustment, "failure_rate_before": round(mitigation.rate_before or 0.0, 4)})
+            "adjustment": adjustment, "strategies": implicated,
+            "failure_rate_before": round(mitigation.rate_before or 0.0, 4)})
         if adjustment == Adjustment.NONE:
             alerts.raise_alert("failure:needs_operator", Severity.INFO,
                                f"{agent.agent_id}: frequent {failure.failure_class} failures in {failure.task_type} "
                                "need an operator", failure.to_dict(), agent,
                                dedup_key=f"failure:{agent.agent_id}:{failure.task_type}:{failure.failure_class}")
         applied.append({"mitigation": mitigation.pk, "task_type": failure.task_type,
-                        "failure_class": failure.failure_class, "adjustment": adjustment})
+                        "failure_class": failure.failure_class, "adjustment": adjustment, "strategies": implicated})
     return applied
 
 
@@ -95,3 +117,11 @@ def evaluate(agent, now=None):
                            "rate_after": round(mitigation.rate_after, 4)})
         mitigation.save()
     return judged
+
+
+def withdraw_since(agent, target, now=None):
+    """A rollback withdraws the mitigations applied after the version it
+    returns to: they adjusted the state the safeguard just rejected."""
+    now = now or timezone.now()
+    return Mitigation.objects.filter(agent=agent, state__in=APPLYING, activated_at__gt=target.created_at).update(
+        state=MitigationState.WITHDRAWN, concluded_at=now)

@@ -662,7 +662,8 @@ class ABArm(models.Model):
 
     test = models.ForeignKey(ABTest, on_delete=models.CASCADE, related_name="arms")
     role = models.CharField(max_length=16, choices=ArmRole.choices)
-    strategy = models.ForeignKey(Strategy, on_delete=models.PROTECT, related_name="+")
+    strategy = models.ForeignKey(Strategy, null=True, blank=True, on_delete=models.PROTECT, related_name="+",
+                                 help_text="Empty for a control that is the agent's own policy.")
     weight = models.FloatField(default=0.5)
     n = models.PositiveIntegerField(default=0)
     successes = models.PositiveIntegerField(default=0)
@@ -675,7 +676,11 @@ class ABArm(models.Model):
         constraints = [models.UniqueConstraint(fields=["test", "role"], name="one_arm_per_role")]
 
     def __str__(self):
-        return f"{self.role}: {self.strategy}"
+        return f"{self.role}: {self.label}"
+
+    @property
+    def label(self):
+        return self.strategy.name if self.strategy_id else "the learned policy"
 
     @property
     def stats(self):
@@ -683,7 +688,8 @@ class ABArm(models.Model):
                               error_tasks=self.error_tasks)
 
     def to_dict(self):
-        return {"role": self.role, "strategy": self.strategy.name, "weight": self.weight, **self.stats.to_dict()}
+        return {"role": self.role, "strategy": self.strategy.name if self.strategy_id else None, "label": self.label,
+                "weight": self.weight, **self.stats.to_dict()}
 
 
 class ABTransition(models.Model):
@@ -765,6 +771,7 @@ class MitigationState(models.TextChoices):
     ACTIVE = "active"
     EFFECTIVE = "effective"
     INEFFECTIVE = "ineffective"
+    WITHDRAWN = "withdrawn", "withdrawn by a rollback"
 
 
 class Mitigation(models.Model):
@@ -775,6 +782,8 @@ class Mitigation(models.Model):
     task_type = models.CharField(max_length=64)
     failure_class = models.CharField(max_length=16)
     adjustment = models.CharField(max_length=16, choices=Adjustment.choices)
+    strategies = models.JSONField(default=list, blank=True,
+                                  help_text="The strategies whose tasks fail this way; only they are replaced.")
     state = models.CharField(max_length=16, choices=MitigationState.choices, default=MitigationState.ACTIVE)
     tasks_before = models.PositiveIntegerField()
     failures_before = models.PositiveIntegerField()

@@ -12,7 +12,7 @@ import numpy as np
 from django.db import transaction
 from django.utils import timezone
 
-from . import abtests, alerts, engine, sharing, versions
+from . import abtests, alerts, engine, mitigations, sharing, versions
 from .events import emit
 from .models import (
     Execution,
@@ -177,6 +177,7 @@ def roll_back(agent, profile, target, automatic, actor="", reason="", numbers=No
         record = Rollback.objects.create(agent=agent, from_version=before, to_version=target, automatic=automatic,
                                          actor=actor, reason=reason, numbers=numbers or {})
         abtests.on_rollback(agent, target)
+        mitigations.withdraw_since(agent, target)
         sharing.quarantine_since(agent, target, f"{agent.agent_id} was rolled back to {target.label}")
         guard = Safeguard.objects.filter(agent=agent).first()
         if guard is not None and guard.reference_version_id != target.pk:

@@ -143,7 +143,8 @@ class LearningOut(Schema):
 class ABTestIn(In):
     agent: str = Field(min_length=1, max_length=64)
     task_type: str = Field(min_length=1, max_length=64, pattern=r"^[A-Za-z0-9_.:-]+$")
-    control: str = Field(min_length=1, max_length=64, description="The strategy the agent uses now.")
+    control: str | None = Field(None, min_length=1, max_length=64,
+                                description="A catalog strategy; absent: the agent's own learned policy.")
     treatment: str = Field(min_length=1, max_length=64, description="The strategy tested against it.")
     name: str = Field("", max_length=200)
     hypothesis: str = Field("", max_length=2000)
@@ -155,7 +156,8 @@ class ABTestIn(In):
 
 class ArmOut(Schema):
     role: Literal["control", "treatment"]
-    strategy: str
+    strategy: str | None = Field(description="None: the agent's own learned policy.")
+    label: str
     weight: float
     n: int
     success_rate: float

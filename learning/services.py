@@ -109,13 +109,17 @@ def _policy(agent, task_type, strategies, q, learned):
         greedy, how, detail = (imported[0],), "shared", imported[1]
     else:
         greedy, how, detail = (index[Strategy.default().pk],), "default", None
+    chosen, mitigated_for = greedy[0], []
     adjustments = mitigations.active_adjustments(agent, task_type)
     if adjustments:
         actions = [(strategy.parallelization, strategy.retry_policy) for strategy in strategies]
-        adjusted = engine.mitigated_choice([adjustment for _, adjustment in adjustments], actions, greedy[0], q)
-        if adjusted != greedy[0]:
-            return (adjusted,), how, detail, [name for name, _ in adjustments]
-    return greedy, how, detail, []
+        for failure_class, adjustment, names in adjustments:
+            implicated = {position for position, strategy in enumerate(strategies) if strategy.name in names}
+            adjusted = engine.mitigated_choice(adjustment, actions, chosen, q, implicated)
+            if adjusted != chosen:
+                chosen = adjusted
+                mitigated_for.append(failure_class)
+    return ((chosen,) if mitigated_for else greedy), how, detail, mitigated_for
 
 
 def _reasoning(strategies, choice, epsilon, q, visits, how, detail, source_key, mitigated_for):
@@ -125,8 +129,8 @@ def _reasoning(strategies, choice, epsilon, q, visits, how, detail, source_key, 
                 "to keep learning about the other strategies.")
     position = choice.index
     if mitigated_for:
-        return (f"Mitigating frequent {' and '.join(mitigated_for)} failures in this task type: using "
-                f"{strategy.name} instead of the usual choice.")
+        return (f"Mitigating frequent {' and '.join(mitigated_for)} failures of the usual choice in this task "
+                f"type: using {strategy.name} instead.")
     if how == "applied":
         origin = f"A/B test {detail.split(':', 1)[1]}" if detail.startswith("abtest:") else detail or "an operator"
         return f"Using {strategy.name}, the strategy applied for this task type (by {origin})."
@@ -178,13 +182,20 @@ def recommend(agent, task):
         choice = engine.Choice(positions[arm.strategy_id], False, arm.share, ())
         epsilon, how = 0.0, "abtest"
         reasoning = (f"A/B test {arm.test_id} ({arm.test.name}) covers this task type: "
-                     f"this task runs its {arm.role} arm, {arm.strategy.name}.")
+                     f"this task runs its {arm.role} arm, {strategies[choice.index].name}.")
     else:
-        arm = None
         greedy, how, detail, mitigated_for = _policy(agent, task.type, strategies, q, learned)
         epsilon = profile.exploration_rate if profile.enabled else 0.0
         choice = engine.choose(q, epsilon, rng(), greedy)
         reasoning = _reasoning(strategies, choice, epsilon, q, visits, how, detail, source_key, mitigated_for)
+        if arm is not None and arm.strategy_id is None:
+            # The control arm is the agent's own policy: chosen as usual, with
+            # the probability of landing in this arm folded in.
+            choice = engine.Choice(choice.index, choice.explored, arm.share * choice.propensity, choice.greedy)
+            reasoning = (f"A/B test {arm.test_id} ({arm.test.name}) covers this task type; this task runs its "
+                         f"control arm, the learned policy. {reasoning}")
+        else:
+            arm = None
     strategy = strategies[choice.index]
     decision = Decision.objects.create(
         agent=agent, task_id=task.id, task_type=task.type, state_key=key, strategy=strategy,

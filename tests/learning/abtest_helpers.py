@@ -10,7 +10,8 @@ def strategy(name):
 
 def start_test(agent, task_type="unit-tests", control="sequential-execution", treatment="parallel-execution",
                horizon=None, **options):
-    test = abtests.create(agent, task_type, strategy(control), strategy(treatment), source="api", **options)
+    test = abtests.create(agent, task_type, control and strategy(control), strategy(treatment), source="api",
+                          **options)
     if horizon is not None:
         test.horizon = horizon
         test.save(update_fields=["horizon"])

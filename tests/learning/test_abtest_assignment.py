@@ -76,3 +76,18 @@ def test_an_agent_with_learning_disabled_is_not_assigned(alice):
     start_test(alice)
     LearningProfile.objects.update_or_create(agent=alice, defaults={"enabled": False})
     assert "abtest" not in recommend(alice)
+
+
+def test_a_policy_control_runs_the_agents_own_choice(alice):
+    LearningProfile.objects.update_or_create(agent=alice, defaults={"exploration_rate": 0.0,
+                                                                   "min_exploration_rate": 0.0})
+    test = start_test(alice, control=None, treatment="parallel-execution")
+    bodies = [recommend(alice, id=f"p{number}") for number in range(40)]
+    control = [body for body in bodies if body["abtest"]["arm"] == "control"]
+    treatment = [body for body in bodies if body["abtest"]["arm"] == "treatment"]
+    assert control and treatment
+    # Nothing learned: the control gets the catalog default, as without a test.
+    assert {body["strategy"] for body in control} == {"sequential-execution"}
+    assert all(body["propensity"] == 0.5 and "the learned policy" in body["reasoning"] for body in control)
+    assert {body["strategy"] for body in treatment} == {"parallel-execution"}
+    assert test.control.label == "the learned policy"

@@ -13,7 +13,14 @@ from django_q.models import Schedule
 from django_q.scheduler import scheduler
 
 from learning import abtests, improvement
-from learning.models import ABTest, ABTestState, ImprovementCycle, LearnedPattern, LearningProfile
+from learning.models import (
+    ABTest,
+    ABTestState,
+    AppliedStrategy,
+    ImprovementCycle,
+    LearnedPattern,
+    LearningProfile,
+)
 from tests.learning.abtest_helpers import strategy
 
 pytestmark = pytest.mark.django_db
@@ -24,12 +31,12 @@ CYCLE_JOB = "qefleet.learning.improvement_cycle"
 @pytest.fixture
 def opportunity(alice):
     """Alice mostly runs sequential-execution for unit tests (half succeed);
-    parallel-execution did better on the few tasks it got."""
+    parallel-execution did better on the fewer tasks it got."""
     LearningProfile.objects.create(agent=alice, task_count=50)
     LearnedPattern.objects.create(agent=alice, task_type="unit-tests", strategy=strategy("sequential-execution"),
                                   uses=40, successes=20, confidence=0.4)
     LearnedPattern.objects.create(agent=alice, task_type="unit-tests", strategy=strategy("parallel-execution"),
-                                  uses=10, successes=9, confidence=0.55)
+                                  uses=25, successes=22, confidence=0.7)
     return alice
 
 
@@ -37,11 +44,12 @@ def test_it_starts_a_test_for_an_opportunity(opportunity):
     cycle = improvement.run_cycle(opportunity)
     test = ABTest.objects.get(agent=opportunity)
     assert test.state == ABTestState.RUNNING and test.source == "loop"
-    assert (test.control.strategy.name, test.treatment.strategy.name) == ("sequential-execution", "parallel-execution")
-    assert "succeeded in 90% of 10 tasks against 50% of 40" in test.hypothesis
+    # The control is the agent's own policy: no strategy is applied for the type.
+    assert (test.control.strategy, test.treatment.strategy.name) == (None, "parallel-execution")
+    assert "succeeded in 88% of 25 tasks against 65% for its learned policy" in test.hypothesis
     assert cycle.steps == ["performance", "failures", "opportunities", "applied"]
     assert {"kind": "abtest_created", "abtest": test.pk, "task_type": "unit-tests",
-            "control": "sequential-execution", "treatment": "parallel-execution"} in cycle.decisions
+            "control": None, "treatment": "parallel-execution"} in cycle.decisions
     assert cycle.finished_at is not None and cycle.duration_ms > 0
     assert cycle.inputs["performance"]["tasks"] == 50
 
@@ -77,9 +85,17 @@ def test_a_decided_pair_is_not_tested_again_within_a_week(opportunity):
 
 
 def test_no_opportunity_without_enough_evidence(opportunity):
-    LearnedPattern.objects.filter(strategy__name="parallel-execution").update(uses=4, successes=4)
+    LearnedPattern.objects.filter(strategy__name="parallel-execution").update(uses=19, successes=19)
     improvement.run_cycle(opportunity)
     assert not ABTest.objects.exists()
+
+
+def test_an_applied_strategy_is_the_control(opportunity):
+    AppliedStrategy.objects.create(agent=opportunity, task_type="unit-tests", strategy=strategy("sequential-execution"))
+    improvement.run_cycle(opportunity)
+    test = ABTest.objects.get()
+    assert test.control.strategy.name == "sequential-execution"
+    assert "against 50% for sequential-execution" in test.hypothesis
 
 
 def test_agents_with_learning_disabled_are_skipped(opportunity):

@@ -7,6 +7,7 @@ import pytest
 from learning import engine, mitigations
 from learning.models import (
     Alert,
+    AppliedStrategy,
     Execution,
     FailurePattern,
     LearningProfile,
@@ -23,18 +24,40 @@ pytestmark = pytest.mark.django_db
 ACTIONS = [(1.0, "exponential"), (0.0, "fixed"), (0.5, "adaptive"), (0.3, "exponential")]
 
 
-def test_memory_failures_move_to_lower_parallelization():
-    assert engine.mitigated_choice(["less_parallel"], ACTIONS, 0, [1.0, 0.1, 0.2, 0.6]) == 3
+def test_memory_failures_move_an_implicated_choice_to_lower_parallelization():
+    assert engine.mitigated_choice("less_parallel", ACTIONS, 0, [1.0, 0.1, 0.2, 0.6], {0}) == 3
+
+
+def test_a_choice_the_failures_do_not_come_from_stays():
+    assert engine.mitigated_choice("less_parallel", ACTIONS, 0, [1.0, 0.1, 0.2, 0.6], {2}) == 0
+
+
+def test_the_replacement_is_never_implicated_itself():
+    assert engine.mitigated_choice("less_parallel", ACTIONS, 0, [1.0, 0.1, 0.2, 0.6], {0, 3}) == 2
 
 
 def test_timeouts_move_to_a_retrying_strategy_with_lower_parallelization():
-    assert engine.mitigated_choice(["more_retries"], ACTIONS, 2, [0.0, 0.5, 0.9, 0.4]) == 1
-    assert engine.mitigated_choice(["more_retries"], ACTIONS, 1, [0.0, 0.5, 0.9, 0.4]) == 1  # nothing lower
+    assert engine.mitigated_choice("more_retries", ACTIONS, 2, [0.0, 0.5, 0.9, 0.4], {2}) == 1
+    assert engine.mitigated_choice("more_retries", ACTIONS, 1, [0.0, 0.5, 0.9, 0.4], {1}) == 1  # nothing lower
 
 
 def test_network_failures_move_to_backoff_unless_it_already_backs_off():
-    assert engine.mitigated_choice(["backoff_retry"], ACTIONS, 1, [0.2, 0.9, 0.5, 0.1]) == 2
-    assert engine.mitigated_choice(["backoff_retry"], ACTIONS, 3, [0.9, 0.9, 0.5, 0.1]) == 3
+    assert engine.mitigated_choice("backoff_retry", ACTIONS, 1, [0.2, 0.9, 0.5, 0.1], {1}) == 2
+    assert engine.mitigated_choice("backoff_retry", ACTIONS, 3, [0.9, 0.9, 0.5, 0.1], {3}) == 3
+
+
+def test_implicated_strategies_are_those_whose_own_tasks_fail_with_the_class():
+    rows = [("parallel", "memory")] * 4 + [("parallel", "")] * 6 + [("sequential", "memory")] + [("sequential", "")] * 20
+    assert mitigations.implicated_strategies(rows, "memory") == ["parallel"]
+
+
+def no_exploration(agent):
+    """Every task runs parallel-execution (applied, never explored), so its
+    failures implicate that strategy."""
+    LearningProfile.objects.update_or_create(agent=agent, defaults={"exploration_rate": 0.0,
+                                                                   "min_exploration_rate": 0.0})
+    AppliedStrategy.objects.get_or_create(agent=agent, task_type="unit-tests",
+                                          defaults={"strategy": strategy("parallel-execution")})
 
 
 def fail(agent, count, error_type, message, prefix="f"):
@@ -56,12 +79,14 @@ def test_reports_record_their_failure_classes(alice):
 
 
 def test_a_frequent_failure_class_is_mitigated_with_its_rate_before(alice):
+    no_exploration(alice)
     succeed(alice, 10)
     fail(alice, 6, "OutOfMemoryError", "heap exhausted")
     profile = LearningProfile.objects.get(agent=alice)
     [applied] = mitigations.activate(alice, profile)
     mitigation = Mitigation.objects.get(pk=applied["mitigation"])
     assert (mitigation.adjustment, mitigation.state) == ("less_parallel", MitigationState.ACTIVE)
+    assert mitigation.strategies  # the strategies the failing tasks ran
     assert (mitigation.tasks_before, mitigation.failures_before) == (16, 6)
     assert mitigation.activated_after_task == 16
     assert mitigations.activate(alice, profile) == []  # one at a time
@@ -73,14 +98,16 @@ def test_a_mitigation_changes_the_recommendation(alice):
                           strategy=strategy("parallel-execution"), q_value=1.5, visits=20)
     assert recommend(alice)["strategy"] == "parallel-execution"
     Mitigation.objects.create(agent=alice, task_type="unit-tests", failure_class="memory",
-                              adjustment="less_parallel", tasks_before=20, failures_before=8, activated_after_task=0)
+                              adjustment="less_parallel", strategies=["parallel-execution"], tasks_before=20,
+                              failures_before=8, activated_after_task=0)
     body = recommend(alice)
     assert body["strategy"] in ("resource-optimization", "adaptive-retry", "sequential-execution")
-    assert "Mitigating frequent memory failures" in body["reasoning"]
+    assert "Mitigating frequent memory failures of the usual choice" in body["reasoning"]
     assert recommend(alice, type="api-tests")["strategy"] == "sequential-execution"  # the default, untouched
 
 
 def test_it_is_judged_effective_when_the_class_fails_less(alice):
+    no_exploration(alice)
     fail(alice, 6, "OutOfMemoryError", "heap exhausted")
     mitigations.activate(alice, LearningProfile.objects.get(agent=alice))
     succeed(alice, mitigations.EVALUATE_AFTER)
@@ -92,6 +119,7 @@ def test_it_is_judged_effective_when_the_class_fails_less(alice):
 
 
 def test_it_is_judged_ineffective_and_not_retried_soon(alice):
+    no_exploration(alice)
     fail(alice, 6, "OutOfMemoryError", "heap exhausted")
     profile = LearningProfile.objects.get(agent=alice)
     mitigations.activate(alice, profile)
@@ -103,6 +131,7 @@ def test_it_is_judged_ineffective_and_not_retried_soon(alice):
 
 
 def test_classes_no_strategy_fixes_alert_an_operator(alice):
+    no_exploration(alice)
     fail(alice, 6, "ValidationError", "schema mismatch")
     [applied] = mitigations.activate(alice, LearningProfile.objects.get(agent=alice))
     assert applied["adjustment"] == "none"
@@ -115,3 +144,33 @@ def test_rare_failures_are_left_alone(alice):
     fail(alice, 5, "OutOfMemoryError", "heap exhausted")
     assert FailurePattern.objects.get().confidence < mitigations.FREQUENT
     assert mitigations.activate(alice, LearningProfile.objects.get(agent=alice)) == []
+
+
+def test_failures_spread_thin_over_the_strategies_are_not_mitigated(alice):
+    LearningProfile.objects.create(agent=alice, task_count=8)
+    names = ["parallel-execution", "sequential-execution", "adaptive-retry", "resource-optimization"] * 2
+    for number, name in enumerate(names):
+        Execution.objects.create(agent=alice, idempotency_key=f"k{number}", request_digest="0", sequence=number + 1,
+                                 task_id=f"t{number}", task_type="unit-tests", state_key="0.6,0.1,0.0,0.8,1.0",
+                                 next_state_key="0.6,0.1,0.1,0.7,1.0", strategy=strategy(name), success=False,
+                                 execution_time_ms=100, failure_classes="memory", reward=-1, previous_q=0, q_value=0,
+                                 response={})
+    FailurePattern.objects.create(agent=alice, task_type="unit-tests", failure_class="memory", frequency=8,
+                                  confidence=1.0, mitigation="")
+    # Two failures per strategy implicate none: changing strategy would not help.
+    assert mitigations.activate(alice, LearningProfile.objects.get(agent=alice)) == []
+
+
+def test_a_rollback_withdraws_later_mitigations(alice):
+    no_exploration(alice)
+    from learning import safeguard, versions
+    from learning.models import VersionReason
+
+    succeed(alice, 3)
+    profile = LearningProfile.objects.get(agent=alice)
+    target = versions.capture(alice, VersionReason.ON_DEMAND, profile)
+    fail(alice, 6, "OutOfMemoryError", "heap exhausted")
+    mitigations.activate(alice, profile)
+    profile.refresh_from_db()
+    safeguard.roll_back(alice, profile, target, automatic=False, actor="op")
+    assert Mitigation.objects.get().state == MitigationState.WITHDRAWN
