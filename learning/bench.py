@@ -26,6 +26,7 @@ from qefleet.memory.ttl import sweep_expired
 from . import abtests, engine, improvement, safeguard, services, stats, versions
 from .models import (
     ABArm,
+    Decision,
     Execution,
     FailurePattern,
     LearnedPattern,
@@ -117,16 +118,23 @@ class Bench:
         QEntry.objects.bulk_create(rows[:entries], batch_size=2000, ignore_conflicts=True)
 
     def fill_experiences(self, agent, count):
-        """`count` executions spread over the task types and strategies (a
-        fifth failing with a timeout), and the profile's task count to match."""
+        """`count` decisions and their executions spread over the task types
+        and strategies (one in seven explored, a fifth failing with a
+        timeout), and the profile's task count to match."""
         strategies = Strategy.catalog()
+        decisions = Decision.objects.bulk_create([
+            Decision(agent=agent, task_id=f"x-{n}", task_type=TASK_TYPES[n % 3], state_key="0.5,0.1,0.0,0.9,1.0",
+                     strategy=strategies[n % len(strategies)], explored=n % 7 == 0,
+                     propensity=0.075 if n % 7 == 0 else 0.925, epsilon=0.3, q_value=0.1)
+            for n in range(1, count + 1)
+        ], batch_size=500)
         Execution.objects.bulk_create([
-            Execution(agent=agent, idempotency_key=f"x-{n}", request_digest="0" * 64, sequence=n, task_id=f"x-{n}",
-                      task_type=TASK_TYPES[n % 3], state_key="0.5,0.1,0.0,0.9,1.0",
-                      next_state_key="0.5,0.1,0.1,0.8,1.0", strategy=strategies[n % len(strategies)],
+            Execution(agent=agent, decision=decision, idempotency_key=f"x-{n}", request_digest="0" * 64, sequence=n,
+                      task_id=f"x-{n}", task_type=decision.task_type, state_key="0.5,0.1,0.0,0.9,1.0",
+                      next_state_key="0.5,0.1,0.1,0.8,1.0", strategy=decision.strategy,
                       success=n % 5 != 0, failure_classes="" if n % 5 else "timeout", error_count=int(n % 5 == 0),
                       execution_time_ms=1000 + 7 * (n % 300), reward=1.0, previous_q=0.0, q_value=0.1, response={})
-            for n in range(1, count + 1)
+            for n, decision in enumerate(decisions, start=1)
         ], batch_size=500)
         profile, _ = LearningProfile.objects.get_or_create(agent=agent)
         profile.task_count = count

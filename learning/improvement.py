@@ -15,30 +15,31 @@ import time
 from datetime import datetime, timedelta
 from datetime import timezone as dt_timezone
 
+import numpy as np
 from django.conf import settings
 from django.db import transaction
-from django.db.models import F, Sum
+from django.db.models import F
 from django.utils import timezone
 
 from qefleet.memory.errors import Conflict
 
-from . import abtests, mitigations, tracker
+from . import abtests, mitigations, stats, tracker
 from .models import (
     OPEN_TEST_STATES,
     ABArm,
     ABTest,
     ABTestState,
     AppliedStrategy,
+    Execution,
     FailurePattern,
     ImprovementCycle,
-    LearnedPattern,
     LearningProfile,
-    QEntry,
+    Strategy,
 )
 
-MIN_EVIDENCE = 20        # a candidate's own uses before it can be tested
-SUCCESS_MARGIN = 0.05    # how much better a candidate's success rate must look
-Q_MARGIN = 0.10          # or its visit-weighted Q-value
+EXPERIENCES = 1000       # the logged tasks opportunities are estimated from
+MIN_EVIDENCE = 20        # effective sample of a candidate's estimate
+SUCCESS_MARGIN = 0.05    # how much better always using it must look
 RETEST_AFTER = timedelta(days=7)  # a decided pair is not tested again sooner
 MAX_NEW_TESTS = 3        # per agent and cycle
 
@@ -69,20 +70,15 @@ def handle_failures(agent, profile, now):
             + [{"kind": "mitigation_judged", **item} for item in judged])
 
 
-def _q_means(agent):
-    """{(task type, strategy id): (visit-weighted mean Q, visits)}."""
-    rows = (QEntry.objects.filter(agent=agent, visits__gt=0).values("task_type", "strategy_id")
-            .annotate(weighted=Sum(F("q_value") * F("visits")), total=Sum("visits")))
-    return {(row["task_type"], row["strategy_id"]): (row["weighted"] / row["total"], row["total"]) for row in rows}
-
-
 def find_opportunities(agent, now):
-    """Task types where a strategy looks better than what the agent does now
-    (its applied strategy, else its learned policy over all strategies), on
-    its own evidence: at least MIN_EVIDENCE uses but not the bulk of them,
-    and a success rate SUCCESS_MARGIN higher or a visit-weighted Q-value
-    Q_MARGIN higher. The best candidate per task type:
-    [(task type, control strategy or None, candidate pattern, why)]."""
+    """Task types where always using one strategy would beat what the agent
+    does now, estimated off-policy from its logged decisions (the last
+    EXPERIENCES tasks with their propensities): the estimate must clear
+    the task type's current success rate by SUCCESS_MARGIN on an effective
+    sample of at least MIN_EVIDENCE. A strategy's raw success rate would
+    mislead: the policy picks it mostly where it shines. The best candidate
+    per task type: [(task type, control strategy or None, candidate, why)],
+    the control being the applied strategy or else the learned policy."""
     busy = set(ABTest.objects.filter(agent=agent, state__in=(*OPEN_TEST_STATES, ABTestState.MONITORING))
                .values_list("task_type", flat=True))
     pairs = {}
@@ -92,43 +88,34 @@ def find_opportunities(agent, now):
         pairs.setdefault((test_id, task_type), {})[role] = strategy_id
     recent = {(task_type, arms.get("control"), arms.get("treatment")) for (_, task_type), arms in pairs.items()}
     applied = dict(AppliedStrategy.objects.filter(agent=agent).values_list("task_type", "strategy_id"))
-    q_means = _q_means(agent)
-    by_type = {}
-    for pattern in LearnedPattern.objects.filter(agent=agent).select_related("strategy"):
-        by_type.setdefault(pattern.task_type, {})[pattern.strategy_id] = pattern
+    logged = {}
+    for task_type, strategy_id, success, propensity in (
+            Execution.objects.filter(agent=agent, decision__isnull=False).order_by("-sequence")
+            .values_list("task_type", "strategy_id", "success", "decision__propensity")[:EXPERIENCES]):
+        logged.setdefault(task_type, []).append((strategy_id, success, propensity))
     found = []
-    for task_type, patterns in sorted(by_type.items()):
+    for task_type, rows in sorted(logged.items()):
         if task_type in busy:
             continue
+        strategy_ids, successes, propensities = (np.array(column) for column in zip(*rows))
+        current = float(successes.mean())
         control_id = applied.get(task_type)
-        if control_id is not None:
-            if control_id not in patterns:
-                continue
-            current = patterns[control_id]
-            now_rate, now_label = current.success_rate, current.strategy.name
-            now_q = q_means.get((task_type, control_id), (0.0, 0))[0]
-        else:
-            uses = sum(item.uses for item in patterns.values())
-            now_rate, now_label = sum(item.successes for item in patterns.values()) / uses, "its learned policy"
-            q_rows = [q_means[(task_type, sid)] for sid in patterns if (task_type, sid) in q_means]
-            visits = sum(count for _, count in q_rows)
-            now_q = sum(mean * count for mean, count in q_rows) / visits if visits else 0.0
-        total = sum(item.uses for item in patterns.values())
         best = None
-        for candidate in patterns.values():
-            if (candidate.strategy_id == control_id or candidate.uses < MIN_EVIDENCE
-                    or candidate.uses > total / 2 or (task_type, control_id, candidate.strategy_id) in recent):
+        for candidate in Strategy.catalog():
+            if candidate.pk == control_id or (task_type, control_id, candidate.pk) in recent:
                 continue
-            gain = candidate.success_rate - now_rate
-            q_gain = q_means.get((task_type, candidate.strategy_id), (0.0, 0))[0] - now_q
-            if (gain >= SUCCESS_MARGIN or q_gain >= Q_MARGIN) and (best is None or (gain, q_gain) > best[0]):
-                best = ((gain, q_gain), candidate)
+            estimate, effective = stats.off_policy_value(strategy_ids == candidate.pk, successes, propensities)
+            if estimate is None or effective < MIN_EVIDENCE or estimate - current < SUCCESS_MARGIN:
+                continue
+            if best is None or estimate > best[0]:
+                best = (estimate, effective, candidate)
         if best is not None:
-            (gain, q_gain), candidate = best
-            why = (f"{candidate.strategy.name} succeeded in {candidate.success_rate:.0%} of {candidate.uses} tasks "
-                   f"against {now_rate:.0%} for {now_label} (Q-value {q_gain:+.2f}); testing whether it is "
-                   f"really better for {task_type}")
-            found.append((task_type, patterns[control_id].strategy if control_id else None, candidate, why))
+            estimate, effective, candidate = best
+            why = (f"always using {candidate.name} would succeed in about {estimate:.0%} of {task_type} tasks "
+                   f"(off-policy estimate from {len(rows)} logged tasks, effective sample {effective:.0f}) "
+                   f"against {current:.0%} now; testing whether it is really better")
+            control = Strategy.by_id(control_id) if control_id else None
+            found.append((task_type, control, candidate, why))
     return found
 
 
@@ -137,15 +124,15 @@ def start_tests(agent, profile, now):
     created = []
     for task_type, control, candidate, why in opportunities[:MAX_NEW_TESTS]:
         try:
-            test = abtests.create(agent, task_type, control, candidate.strategy, source="loop",
+            test = abtests.create(agent, task_type, control, candidate, source="loop",
                                   created_by="improvement cycle", hypothesis=why,
                                   mde=min(0.9, settings.ABTEST_MDE_POINTS / 100))
         except Conflict:  # an operator opened one meanwhile
             continue
         created.append({"kind": "abtest_created", "abtest": test.pk, "task_type": task_type,
-                        "control": control.name if control else None, "treatment": candidate.strategy.name})
+                        "control": control.name if control else None, "treatment": candidate.name})
     inputs = {"opportunities": [{"task_type": task_type, "control": control.name if control else None,
-                                 "candidate": candidate.strategy.name, "why": why}
+                                 "candidate": candidate.name, "why": why}
                                 for task_type, control, candidate, why in opportunities]}
     return inputs, created
 

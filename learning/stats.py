@@ -365,6 +365,24 @@ def decide(control, treatment, horizon, alpha=ALPHA, previous_p=1.0):
 # --- simulations -------------------------------------------------------------------------------
 
 
+def off_policy_value(chosen, rewards, propensities):
+    """(estimate, effective sample size) of always taking one action, from
+    logged decisions: self-normalised inverse propensity weighting.
+
+    `chosen` marks the logged decisions that took the action, `rewards`
+    their outcomes and `propensities` the probability the logging policy
+    gave the action it took. A strategy picked mostly where it shines looks
+    better in its raw success rate than it would be everywhere; weighting by
+    1 / propensity undoes that selection.
+    """
+    weights = np.asarray(chosen, dtype=float) / np.asarray(propensities, dtype=float)
+    total = float(weights.sum())
+    if total == 0:
+        return None, 0.0
+    estimate = float((weights * np.asarray(rewards, dtype=float)).sum()) / total
+    return estimate, total * total / float((weights * weights).sum())
+
+
 def _winner_share(control_rate, treatment_rate, horizon, look_every, trials, seed, alpha):
     """Share of simulated tests that end in "winner" when the rule is applied
     every `look_every` tasks per arm and the test stops at its first

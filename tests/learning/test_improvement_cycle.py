@@ -17,8 +17,9 @@ from learning.models import (
     ABTest,
     ABTestState,
     AppliedStrategy,
+    Decision,
+    Execution,
     ImprovementCycle,
-    LearnedPattern,
     LearningProfile,
 )
 from tests.learning.abtest_helpers import strategy
@@ -28,15 +29,29 @@ pytestmark = pytest.mark.django_db
 CYCLE_JOB = "qefleet.learning.improvement_cycle"
 
 
+def log(agent, strategy_name, count, successes, propensity, task_type="unit-tests"):
+    """Logged tasks: decisions with their propensity, and their executions."""
+    profile, _ = LearningProfile.objects.get_or_create(agent=agent)
+    for number in range(count):
+        profile.task_count += 1
+        decision = Decision.objects.create(agent=agent, task_id=f"t{profile.task_count}", task_type=task_type,
+                                           state_key="0.6,0.1,0.0,0.8,1.0", strategy=strategy(strategy_name),
+                                           explored=propensity < 0.5, propensity=propensity, epsilon=0.2, q_value=0)
+        Execution.objects.create(agent=agent, decision=decision, idempotency_key=str(decision.pk),
+                                 request_digest="0", sequence=profile.task_count, task_id=decision.task_id,
+                                 task_type=task_type, state_key=decision.state_key, next_state_key=decision.state_key,
+                                 strategy=decision.strategy, success=number < successes, execution_time_ms=1000,
+                                 reward=0, previous_q=0, q_value=0, response={})
+    profile.save()
+
+
 @pytest.fixture
 def opportunity(alice):
-    """Alice mostly runs sequential-execution for unit tests (half succeed);
-    parallel-execution did better on the fewer tasks it got."""
-    LearningProfile.objects.create(agent=alice, task_count=50)
-    LearnedPattern.objects.create(agent=alice, task_type="unit-tests", strategy=strategy("sequential-execution"),
-                                  uses=40, successes=20, confidence=0.4)
-    LearnedPattern.objects.create(agent=alice, task_type="unit-tests", strategy=strategy("parallel-execution"),
-                                  uses=25, successes=22, confidence=0.7)
+    """Alice's policy mostly runs sequential-execution for unit tests (half
+    succeed); parallel-execution, tried at random now and then, nearly
+    always succeeded."""
+    log(alice, "sequential-execution", 70, 35, 0.85)
+    log(alice, "parallel-execution", 30, 27, 0.05)
     return alice
 
 
@@ -46,12 +61,13 @@ def test_it_starts_a_test_for_an_opportunity(opportunity):
     assert test.state == ABTestState.RUNNING and test.source == "loop"
     # The control is the agent's own policy: no strategy is applied for the type.
     assert (test.control.strategy, test.treatment.strategy.name) == (None, "parallel-execution")
-    assert "succeeded in 88% of 25 tasks against 65% for its learned policy" in test.hypothesis
+    assert ("always using parallel-execution would succeed in about 90% of unit-tests tasks (off-policy estimate "
+            "from 100 logged tasks, effective sample 30) against 62% now") in test.hypothesis
     assert cycle.steps == ["performance", "failures", "opportunities", "applied"]
     assert {"kind": "abtest_created", "abtest": test.pk, "task_type": "unit-tests",
             "control": None, "treatment": "parallel-execution"} in cycle.decisions
     assert cycle.finished_at is not None and cycle.duration_ms > 0
-    assert cycle.inputs["performance"]["tasks"] == 50
+    assert cycle.inputs["performance"]["tasks"] == 100
 
 
 def test_a_rerun_in_the_same_slot_creates_nothing_twice(opportunity):
@@ -84,9 +100,21 @@ def test_a_decided_pair_is_not_tested_again_within_a_week(opportunity):
     assert ABTest.objects.count() == 1
 
 
-def test_no_opportunity_without_enough_evidence(opportunity):
-    LearnedPattern.objects.filter(strategy__name="parallel-execution").update(uses=19, successes=19)
-    improvement.run_cycle(opportunity)
+def test_no_opportunity_without_enough_evidence(alice):
+    log(alice, "sequential-execution", 70, 35, 0.85)
+    log(alice, "parallel-execution", 19, 19, 0.05)
+    improvement.run_cycle(alice)
+    assert not ABTest.objects.exists()
+
+
+def test_a_strategy_picked_where_it_shines_is_no_opportunity(alice):
+    # Parallel succeeded in 27 of 30 tasks, but the policy picked it where it
+    # works (propensity 0.9) and it failed where it was explored: always
+    # using it would do no better than now.
+    log(alice, "sequential-execution", 60, 40, 0.85)
+    log(alice, "parallel-execution", 27, 27, 0.9)
+    log(alice, "parallel-execution", 3, 0, 0.05)
+    improvement.run_cycle(alice)
     assert not ABTest.objects.exists()
 
 
@@ -95,7 +123,6 @@ def test_an_applied_strategy_is_the_control(opportunity):
     improvement.run_cycle(opportunity)
     test = ABTest.objects.get()
     assert test.control.strategy.name == "sequential-execution"
-    assert "against 50% for sequential-execution" in test.hypothesis
 
 
 def test_agents_with_learning_disabled_are_skipped(opportunity):

@@ -3,6 +3,7 @@ and its error rates under repeated looks."""
 
 import math
 
+import numpy as np
 import pytest
 
 from learning import stats
@@ -183,3 +184,24 @@ def test_identical_strategies_rarely_produce_a_winner_under_repeated_looks(rate)
 
 def test_a_twenty_point_improvement_is_found_at_the_default_horizon():
     assert stats.simulate_power(0.20, trials=1000, seed=3) > 0.9
+
+
+def test_off_policy_value_undoes_the_selection_of_a_logged_policy():
+    # The logging policy took action A with probability 0.9 where A succeeds
+    # (state 1) and 0.1 where it fails (state 2); both states are equally
+    # common, so always taking A would succeed half the time, although A
+    # succeeded in 90 % of the logged tasks that took it.
+    rng = np.random.default_rng(0)
+    state = rng.random(20_000) < 0.5
+    p_a = np.where(state, 0.9, 0.1)
+    took_a = rng.random(20_000) < p_a
+    success = took_a & state
+    propensity = np.where(took_a, p_a, 1 - p_a)
+    assert success[took_a].mean() == pytest.approx(0.9, abs=0.02)
+    estimate, effective = stats.off_policy_value(took_a, success, propensity)
+    assert estimate == pytest.approx(0.5, abs=0.03)
+    assert 0 < effective < took_a.sum()
+
+
+def test_off_policy_value_without_the_action_is_unknown():
+    assert stats.off_policy_value([False, False], [1, 0], [0.5, 0.5]) == (None, 0.0)
