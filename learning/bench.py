@@ -249,7 +249,7 @@ class Bench:
             cursor.execute("SELECT pg_database_size(current_database())")
             return cursor.fetchone()[0]
 
-    def run(self, growth_tasks, quality, say):
+    def run(self, growth_tasks, quality, sharing, say):
         register_demo_fleet()
         small, small_client = self.agent("bench-small")
         large, large_client = self.agent("bench-large")
@@ -288,6 +288,9 @@ class Bench:
         if quality is not None:
             say("Measuring learning quality.")
             self.figures["learning_quality"] = quality()
+        if sharing is not None:
+            say("Measuring the learning speed-up from pattern sharing.")
+            self.figures["sharing"] = sharing()
         return self.figures
 
 
@@ -337,6 +340,15 @@ def table(figures):
             ("last 200, expected success", f"{quality['last_200_expected']:.3f}", ""),
             ("gap to oracle closed (observed)", f"{closed:.0%}", ">= 50 %"),
             ("gap to oracle closed (expected)", f"{closed_expected:.0%}", ">= 50 %"),
+        ]
+    sharing = figures.get("sharing")
+    if sharing:
+        low, high = sharing["speedup_interval"]
+        speedup = "not reached" if sharing["speedup"] is None else f"{sharing['speedup']:.2f}x"
+        rows += [
+            ("sharing: learning speed-up (median tasks to 70 %)", speedup, "reported"),
+            ("sharing: 95 % bootstrap interval", f"{low:.2f}-{high:.2f}x", ""),
+            ("sharing: patterns shared by teachers", f"{sharing['shared_by_teachers']['patterns']}", ""),
         ]
     width = max(len(name) for name, _, _ in rows)
     lines = [f"{'figure'.ljust(width)}  {'measured':>14}  target", "-" * (width + 32)]

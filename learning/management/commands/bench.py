@@ -4,6 +4,7 @@ from django.db import connection
 from django.test.utils import setup_test_environment
 
 from learning.bench import Bench, table, write_json
+from learning.sharing_sim import measure_speedup
 from learning.simulator import ClientTransport, prepare_fleet, run_simulation
 
 QUALITY_AGENTS = 17
@@ -28,7 +29,8 @@ class Command(BaseCommand):
         setup_test_environment()
         original = connection.creation.create_test_db(verbosity=0, autoclobber=True)
         try:
-            figures = Bench(tasks, out).run(growth_tasks, lambda: self.quality(seed), self.stdout.write)
+            figures = Bench(tasks, out).run(growth_tasks, lambda: self.quality(seed),
+                                            lambda: measure_speedup(ClientTransport(), seed=seed), self.stdout.write)
         finally:
             connection.creation.destroy_test_db(original, verbosity=0)
         self.stdout.write(table(figures))
