@@ -8,7 +8,7 @@ PORT ?= 8000
 SIMULATE ?= 1
 SIM_RATE ?= 2
 
-.PHONY: run test bench install clean
+.PHONY: run test bench install chromium clean
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
@@ -26,9 +26,10 @@ install: $(VENV)/.installed
 # broker). Ctrl-C stops them all.
 run: export DEBUG ?= 1
 run: install
+	$(BIN)/python manage.py vendor_plotly
 	$(BIN)/python manage.py migrate --noinput
 	$(BIN)/python manage.py load_demo
-	@echo "Serving on http://$(HOST):$(PORT)/  (admin: /admin/, API docs: /api/v1/docs)"
+	@echo "Serving on http://$(HOST):$(PORT)/  (dashboard: /ops/, admin: /admin/, API docs: /api/v1/docs)"
 	@trap 'kill $$(jobs -p) 2>/dev/null; wait' INT TERM EXIT; \
 	$(BIN)/python manage.py qcluster & \
 	$(BIN)/python manage.py runserver --noreload $(HOST):$(PORT) & \
@@ -38,7 +39,8 @@ run: install
 	wait
 
 test: export SECRET_KEY ?= test-only-secret-key
-test: install
+test: install chromium
+	$(BIN)/python manage.py vendor_plotly
 	$(BIN)/python manage.py makemigrations --check --dry-run
 	$(BIN)/python manage.py check
 	$(BIN)/pytest
@@ -48,5 +50,9 @@ bench: export SECRET_KEY ?= bench-only-secret-key
 bench: install
 	$(BIN)/python manage.py bench
 
+# The browser tests drive Debian's chromium; Playwright never downloads a browser.
+chromium:
+	@command -v chromium >/dev/null || (apt-get update && DEBIAN_FRONTEND=noninteractive apt-get install -y chromium)
+
 clean:
-	rm -rf $(VENV) var staticfiles .pytest_cache
+	rm -rf $(VENV) var staticfiles static/vendor .pytest_cache

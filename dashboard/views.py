@@ -1,18 +1,18 @@
-"""Operator actions: POST-only, CSRF-protected, permission-checked views.
+"""The operator dashboard: pages (GET, login and a role's view permission)
+and operator actions (POST-only, CSRF-protected, permission-checked).
 
-Each names its target (a version number, a rollback id, an alert id), so a
-second click does nothing. The dashboard pages that hold these buttons come
-with the dashboard; until then the actions answer with a redirect to `next`
-(or the agent's page in the admin) and a message.
+Each action names its target (a version number, a rollback id, an alert
+id), so a second click does nothing; it answers with a redirect to `next`
+(or the agent's page, or the alerts inbox) and a message.
 """
 
 from datetime import datetime
 
+from django.conf import settings
 from django.contrib import messages
 from django.contrib.auth.decorators import login_required, permission_required
 from django.http import Http404, HttpResponseBadRequest, JsonResponse
-from django.shortcuts import get_object_or_404, redirect
-from django.urls import reverse
+from django.shortcuts import get_object_or_404, redirect, render
 from django.utils import timezone
 from django.utils.http import url_has_allowed_host_and_scheme
 from django.views.decorators.http import require_GET, require_POST
@@ -21,16 +21,46 @@ from learning import operations, versions
 from learning.models import LearningProfile, StateVersion
 from qefleet.memory.models import Agent
 
+from . import pages
+
+
+def dashboard_page(permission):
+    """GET only; anonymous users go to the login page, users without the
+    role's view permission get 403."""
+
+    def decorate(view):
+        return login_required(permission_required(permission, raise_exception=True)(require_GET(view)))
+
+    return decorate
+
+
+def render_page(request, template, context):
+    return render(request, template, {**context, "refresh_seconds": settings.DASHBOARD_REFRESH_SECONDS})
+
+
+@dashboard_page("learning.view_learningprofile")
+def fleet(request):
+    return render_page(request, "dashboard/fleet.html", pages.fleet_context())
+
+
+@dashboard_page("learning.view_learningprofile")
+def agent_page(request, agent_id):
+    agent = get_object_or_404(Agent.objects.select_related("learning__live_version", "safeguard"), agent_id=agent_id)
+    return render_page(request, "dashboard/agent.html", pages.agent_context(agent, request.GET))
+
+
+@dashboard_page("learning.view_alert")
+def alert_inbox(request):
+    return render_page(request, "dashboard/alerts.html", pages.alerts_context(request.GET))
+
 
 def back(request, agent=None):
     target = request.POST.get("next", "")
     if url_has_allowed_host_and_scheme(target, {request.get_host()}, require_https=request.is_secure()):
         return redirect(target)
     if agent is not None:
-        profile = LearningProfile.objects.filter(agent=agent).first()
-        if profile is not None:
-            return redirect(reverse("admin:learning_learningprofile_change", args=[profile.pk]))
-    return redirect(reverse("admin:index"))
+        return redirect("dash-agent", agent_id=agent.agent_id)
+    return redirect("dash-alerts")
 
 
 @require_POST

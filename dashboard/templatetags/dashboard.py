@@ -1,0 +1,54 @@
+from django import template
+from django.utils.html import format_html
+
+register = template.Library()
+
+
+@register.filter
+def percent(value, digits=1):
+    """0.123 -> "12.3 %"; nothing (None, or a missing object's "") -> ""."""
+    if not isinstance(value, (int, float)):
+        return ""
+    return f"{value * 100:.{digits}f} %"
+
+
+@register.filter
+def signed_percent(value, digits=1):
+    """0.123 -> "+12.3 %"; nothing -> ""."""
+    if not isinstance(value, (int, float)):
+        return ""
+    return f"{value * 100:+.{digits}f} %"
+
+
+@register.simple_tag(takes_context=True)
+def url_with(context, name, value):
+    """The current URL's query string with one parameter set to `value`."""
+    query = context["request"].GET.copy()
+    query[name] = value
+    return f"?{query.urlencode()}"
+
+
+# (kind, value) -> (icon, words, tone): the words carry the state; the icon
+# and the tone's colour only repeat it.
+BADGES = {
+    ("safeguard", "ok"): ("✓", "ok", "good"),
+    ("safeguard", "warning"): ("!", "warning", "warn"),
+    ("safeguard", "degraded"): ("✗", "degraded", "bad"),
+    ("safeguard", "insufficient-data"): ("…", "insufficient data", "neutral"),
+    ("learning", True): ("●", "learning on", "good"),
+    ("learning", False): ("○", "learning off", "bad"),
+    ("severity", "high"): ("▲", "high", "bad"),
+    ("severity", "warning"): ("!", "warning", "warn"),
+    ("severity", "info"): ("i", "info", "neutral"),
+    ("alert", "firing"): ("●", "firing", "bad"),
+    ("alert", "acknowledged"): ("◐", "acknowledged", "warn"),
+    ("alert", "resolved"): ("✓", "resolved", "good"),
+    ("job", True): ("✓", "on time", "good"),
+    ("job", False): ("⚠", "stale", "bad"),
+}
+
+
+@register.simple_tag
+def badge(kind, value):
+    icon, words, tone = BADGES.get((kind, value), ("", str(value), "neutral"))
+    return format_html('<span class="badge badge-{}"><span aria-hidden="true">{}</span> {}</span>', tone, icon, words)

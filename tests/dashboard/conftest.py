@@ -1,0 +1,49 @@
+"""Fixtures of the dashboard tests: a logged-in client per role and an agent
+with a real learning history (tasks through the API, a known-good version,
+a worse stretch after it)."""
+
+import pytest
+from django.contrib.auth.models import Group, User
+from django.test import Client
+
+from learning import versions
+from learning.models import VersionReason
+from tests.learning.helpers import run_task
+
+
+def client_for(role):
+    user, created = User.objects.get_or_create(username=role)
+    if created:
+        user.groups.add(Group.objects.get(name=role))
+    client = Client()
+    client.force_login(user)
+    return client
+
+
+@pytest.fixture
+def viewer(db):
+    return client_for("viewer")
+
+
+@pytest.fixture
+def operator(db):
+    return client_for("operator")
+
+
+@pytest.fixture
+def admin(db):
+    return client_for("admin")
+
+
+@pytest.fixture
+def history(alice):
+    """Alice: 30 good tasks, v1 captured and known good, then 30 worse ones
+    (snapshots every 10 tasks, the baseline after 50)."""
+    for _ in range(30):
+        run_task(alice)
+    good = versions.capture(alice, VersionReason.ON_DEMAND)
+    good.known_good = True
+    good.save(update_fields=["known_good"])
+    for index in range(30):
+        run_task(alice, success=index % 3 == 0, complexity=0.1)
+    return good

@@ -1,0 +1,119 @@
+"""An agent's page at /ops/agents/<agent_id>/."""
+
+import json
+
+import pytest
+from django.test import Client
+from django.utils.html import escape
+
+from learning import versions
+from learning.models import LearningProfile, Rollback, VersionReason
+from tests.learning.helpers import recommend, report, run_task
+
+pytestmark = pytest.mark.django_db
+
+
+def test_it_requires_a_login(alice):
+    response = Client().get("/ops/agents/alice/")
+    assert response.status_code == 302 and response["Location"].startswith("/accounts/login/")
+
+
+def test_it_answers_404_for_an_unknown_agent(viewer):
+    assert viewer.get("/ops/agents/nobody/").status_code == 404
+
+
+def test_it_says_so_before_the_first_task(viewer, alice):
+    page = viewer.get("/ops/agents/alice/").content.decode()
+    assert "No snapshot in this window" in page and "No version yet" in page and "No decision yet" in page
+
+
+def test_it_charts_the_score_with_its_references_and_the_rollback(operator, alice, history):
+    operator.post("/ops/agents/alice/rollback", {"version": "1", "reason": "worse since v1"})
+    response = operator.get("/ops/agents/alice/?days=1")
+    charts = response.context["charts"]
+    score = json.loads(charts["score"])
+    assert len(score["data"][0]["x"]) == 6  # one point per snapshot (every 10 tasks)
+    labels = [annotation["text"] for annotation in score["layout"]["annotations"]]
+    assert any(label.startswith("baseline ") for label in labels)
+    assert "rollback to v1 (operator)" in labels
+    components = json.loads(charts["components"])
+    assert [trace["name"] for trace in components["data"]] == [
+        "success rate", "time (1 - ms/30 000)", "1 - error rate", "satisfaction", "efficiency"]
+    exploration = json.loads(charts["exploration"])
+    assert exploration["data"][1]["name"] == "Q entries (at each version)"
+    assert 'id="score-chart"' in response.content.decode()
+
+
+def test_it_shows_the_q_table_searchable_and_paginated(viewer, alice):
+    for complexity in (0.1, 0.2, 0.3):
+        run_task(alice, complexity=complexity)
+    run_task(alice, type="integration-tests")
+    page = viewer.get("/ops/agents/alice/").context["q_page"]
+    assert page.paginator.count == 4
+    first = page.object_list[0]
+    assert (first.task_type, first.state_key, first.visits) == ("integration-tests", "0.6,0.1,0.0,0.8,1.0", 1)
+    assert first.best_action and first.actions == 1
+    found = viewer.get("/ops/agents/alice/?q=integration").context["q_page"]
+    assert [state.task_type for state in found.object_list] == ["integration-tests"]
+
+
+def test_it_paginates_the_q_table(viewer, alice):
+    for step in range(11):
+        for attempts in (0, 1):
+            run_task(alice, complexity=step / 10, previous_attempts=attempts)
+    response = viewer.get("/ops/agents/alice/?qpage=2")
+    assert response.context["q_page"].number == 2 and len(response.context["q_page"].object_list) == 2
+    assert "Page 2 of 2" in response.content.decode()
+
+
+def test_it_explains_recent_decisions_and_lists_failure_patterns(viewer, alice):
+    run_task(alice)
+    failed = report(alice, recommend(alice), success=False, execution_time_ms=40000,
+                    errors=[{"type": "TimeoutError", "message": "took too long"}])
+    assert failed.status_code == 201
+    response = viewer.get("/ops/agents/alice/")
+    decision = response.context["decisions"][0]
+    assert decision.reasoning.startswith(("Explored:", "Exploited:")) and decision.outcome.success is False
+    page = response.content.decode()
+    assert escape(decision.reasoning) in page and "✗ failed" in page
+    failure = response.context["failures"][0]
+    assert failure.failure_class == "timeout" and escape(failure.mitigation) in page
+
+
+def test_it_lists_versions_with_one_click_rollback_for_operators_only(viewer, operator, alice, history):
+    versions.capture(alice, VersionReason.ON_DEMAND)
+    operator_page = operator.get("/ops/agents/alice/").content.decode()
+    assert "Roll back to v1" in operator_page and "Roll back to v2" not in operator_page  # v2 is live
+    assert 'data-preview-url="/ops/agents/alice/preview?version=1"' in operator_page
+    viewer_page = viewer.get("/ops/agents/alice/").content.decode()
+    assert "Roll back to v1" not in viewer_page and "Preview v1" in viewer_page
+
+
+def test_it_previews_the_version_asked_for_or_the_known_good_one(viewer, alice, history):
+    versions.capture(alice, VersionReason.ON_DEMAND)
+    assert viewer.get("/ops/agents/alice/").context["preview_version"] == 1
+    assert viewer.get("/ops/agents/alice/?preview=2").context["preview_version"] == 2
+    assert viewer.get("/ops/agents/alice/?preview=known-good").context["preview_version"] == 1
+
+
+def test_after_a_rollback_it_offers_undo_re_enable_and_further_rollback(operator, admin, alice, history):
+    operator.post("/ops/agents/alice/rollback", {"version": "1"})
+    rollback = Rollback.objects.get()
+    page = operator.get("/ops/agents/alice/").content.decode()
+    assert "After the rollback" in page and "learning off" in page
+    assert f'action="/ops/agents/alice/rollbacks/{rollback.pk}/undo"' in page and "Roll back further" in page
+    assert "Re-enable learning" not in page and "Only an admin can re-enable learning" in page
+    assert "learning:rollback" in page and "rolled back by operator to v1" in page  # the event and the alert
+    assert "Re-enable learning" in admin.get("/ops/agents/alice/").content.decode()
+    admin.post("/ops/agents/alice/re-enable")
+    operator.post(f"/ops/agents/alice/rollbacks/{rollback.pk}/undo")
+    assert LearningProfile.objects.get(agent=alice).enabled is False  # an undo is a rollback too
+    score = json.loads(operator.get("/ops/agents/alice/").context["charts"]["score"])
+    labels = {annotation["text"] for annotation in score["layout"]["annotations"]}
+    assert {"rollback to v1 (operator)", "re-enabled by admin", "undo to v2 (operator)"} <= labels
+
+
+def test_it_keeps_to_the_query_budget(operator, alice, history, django_assert_max_num_queries):
+    operator.post("/ops/agents/alice/rollback", {"version": "1"})
+    with django_assert_max_num_queries(25):
+        assert operator.get("/ops/agents/alice/?q=unit").status_code == 200

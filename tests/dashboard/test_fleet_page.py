@@ -1,0 +1,88 @@
+"""The fleet overview at /ops/."""
+
+import json
+from datetime import timedelta
+
+import pytest
+from django.contrib.auth.models import User
+from django.test import Client
+from django.utils import timezone
+from django_q.models import Schedule, Task
+
+from learning import alerts
+from qefleet.memory.fleet import register_demo_fleet
+from tests.learning.helpers import run_task
+
+pytestmark = pytest.mark.django_db
+
+SWEEPER = "qefleet.memory.sweep_expired"
+
+
+def test_it_requires_a_login():
+    response = Client().get("/ops/")
+    assert response.status_code == 302
+    assert response["Location"] == "/accounts/login/?next=/ops/"
+
+
+def test_it_refuses_a_user_without_a_role():
+    client = Client()
+    client.force_login(User.objects.create_user("nobody"))
+    assert client.get("/ops/").status_code == 403
+
+
+def test_it_shows_every_agent_at_a_glance(viewer, alice, bob):
+    for _ in range(20):
+        run_task(alice)
+    alerts.raise_alert("safeguard:degraded", "high", "alice degraded", {}, alice)
+    response = viewer.get("/ops/")
+    assert response.status_code == 200
+    rows = {row.agent.agent_id: row for row in response.context["rows"]}
+    assert set(rows) == {"alice", "bob"}
+    assert rows["alice"].score is not None and rows["alice"].open_alerts == 1
+    assert rows["bob"].score is None and rows["bob"].profile is None
+    page = response.content.decode()
+    assert 'href="/ops/agents/alice/"' in page and "learning on" in page and "no tasks yet" in page
+    assert 'href="/ops/alerts/?agent=alice"' in page
+    sparkline = json.loads(response.context["rows"][0].sparkline)
+    assert sparkline["data"][0]["type"] == "scatter" and len(sparkline["data"][0]["x"]) == 2
+    assert 'id="spark-alice"' in page and 'id="spark-bob"' not in page
+
+
+def test_it_charts_the_change_against_the_baseline(viewer, alice):
+    for _ in range(50):
+        run_task(alice)
+    for _ in range(10):
+        run_task(alice, success=False)
+    figure = json.loads(viewer.get("/ops/").context["change_figure"])
+    assert figure["data"][0]["y"] == ["alice"]
+    assert figure["data"][0]["text"][0].startswith("-")
+    assert figure["layout"]["annotations"][0]["text"] == "target +20 %"
+
+
+def test_it_shows_the_loop_heartbeat_with_stale_jobs_marked(viewer):
+    Schedule.objects.filter(name="qefleet.learning.watch_schedules").update(
+        next_run=timezone.now() - timedelta(hours=2))
+    response = viewer.get("/ops/")
+    beats = {beat["job"].name: beat for beat in response.context["jobs"]}
+    assert "is a cluster running?" in beats["qefleet.learning.watch_schedules"]["stale"]
+    assert beats[SWEEPER]["stale"] is None
+    page = response.content.decode()
+    assert "stale" in page and "on time" in page
+
+
+def test_it_shows_each_jobs_last_success_and_what_it_did(viewer):
+    stopped = timezone.now()
+    Task.objects.create(id="sweep", name="sweep", func="qefleet.memory.ttl.sweep_expired", group=SWEEPER,
+                        started=stopped - timedelta(milliseconds=250), stopped=stopped, success=True,
+                        result={"deleted": 12})
+    page = viewer.get("/ops/").content.decode()
+    row = page[page.index(f"<code>{SWEEPER}</code>"):]
+    row = row[:row.index("</tr>")]
+    assert "in 250 ms" in row and "deleted" in row and "on time" in row
+
+
+def test_it_keeps_to_the_query_budget_for_the_whole_demo_fleet(viewer, django_assert_max_num_queries):
+    register_demo_fleet()
+    with django_assert_max_num_queries(25):
+        response = viewer.get("/ops/")
+    assert len(response.context["rows"]) == 17
