@@ -38,6 +38,7 @@ from .models import (
 )
 
 EXPERIENCES = 1000       # the logged tasks opportunities are estimated from
+RECENT = 100             # the task type's latest tasks that say how the agent does now
 MIN_EVIDENCE = 20        # effective sample of a candidate's estimate
 SUCCESS_MARGIN = 0.05    # how much better always using it must look
 RETEST_AFTER = timedelta(days=7)  # a decided pair is not tested again sooner
@@ -74,8 +75,9 @@ def find_opportunities(agent, now):
     """Task types where always using one strategy would beat what the agent
     does now, estimated off-policy from its logged decisions (the last
     EXPERIENCES tasks with their propensities): the estimate must clear
-    the task type's current success rate by SUCCESS_MARGIN on an effective
-    sample of at least MIN_EVIDENCE. A strategy's raw success rate would
+    the success rate of the task type's RECENT latest tasks (the policy
+    improves, so older tasks understate it) by SUCCESS_MARGIN on an
+    effective sample of at least MIN_EVIDENCE. A strategy's raw success rate would
     mislead: the policy picks it mostly where it shines. The best candidate
     per task type: [(task type, control strategy or None, candidate, why)],
     the control being the applied strategy or else the learned policy."""
@@ -98,7 +100,7 @@ def find_opportunities(agent, now):
         if task_type in busy:
             continue
         strategy_ids, successes, propensities = (np.array(column) for column in zip(*rows))
-        current = float(successes.mean())
+        current = float(successes[:RECENT].mean())  # newest first
         control_id = applied.get(task_type)
         best = None
         for candidate in Strategy.catalog():
