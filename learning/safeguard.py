@@ -39,8 +39,16 @@ def scores(executions):
     return np.array([task_score(*row) for row in rows])
 
 
+def policy_tasks(executions):
+    """The tasks the agent's own policy chose. Tasks an A/B test forced onto
+    a fixed strategy are the test's to judge (its always-valid interval stops
+    a bad arm early); counting them here would roll back a healthy learned
+    state for an experiment's sake."""
+    return executions.exclude(decision__fallback="abtest")
+
+
 def scores_between(agent, first, last):
-    return scores(Execution.objects.filter(agent=agent, sequence__gte=first, sequence__lte=last))
+    return scores(policy_tasks(Execution.objects.filter(agent=agent, sequence__gte=first, sequence__lte=last)))
 
 
 def standard_error(scores):
@@ -48,8 +56,13 @@ def standard_error(scores):
 
 
 def window_scores(agent, current, window):
-    """Per-task scores of the last `window` tasks, the unsaved `current` one included."""
-    earlier = scores_between(agent, current.sequence - window + 1, current.sequence - 1)
+    """Per-task scores of the policy's last `window` tasks, the unsaved
+    `current` one included when the policy chose it."""
+    forced = current.decision is not None and current.decision.fallback == "abtest"
+    earlier = policy_tasks(Execution.objects.filter(agent=agent, sequence__lt=current.sequence))
+    earlier = scores(earlier.order_by("-sequence")[:window - (0 if forced else 1)])
+    if forced:
+        return earlier
     return np.append(earlier, task_score(current.success, current.execution_time_ms, current.error_count,
                                          current.satisfaction, current.efficiency))
 

@@ -312,7 +312,7 @@ def report_execution(agent, report, idempotency_key, payload):
         decision = None
         if report.decision_id is not None:
             # Only what the report needs, and whether it was reported already.
-            decision = (Decision.objects.only("task_type", "state_key", "strategy_id", "abtest_arm_id")
+            decision = (Decision.objects.only("task_type", "state_key", "strategy_id", "abtest_arm_id", "fallback")
                         .annotate(reported_id=F("execution__id"))
                         .filter(pk=report.decision_id, agent=agent).first())
             if decision is None:
