@@ -45,10 +45,12 @@ test: install chromium
 	$(BIN)/python manage.py check
 	$(BIN)/pytest
 
-# Figures for the learning loop's targets: prints a table, writes bench-results/bench.json.
+# Figures for the targets: prints tables, writes bench-results/bench.json and dashboard.json.
 bench: export SECRET_KEY ?= bench-only-secret-key
 bench: install
+	$(BIN)/python manage.py vendor_plotly
 	$(BIN)/python manage.py bench
+	$(BIN)/python manage.py bench_dashboard
 
 # The browser tests drive Debian's chromium; Playwright never downloads a browser.
 chromium:

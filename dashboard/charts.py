@@ -11,6 +11,8 @@ and are named in the legend or on the line, so no state is told by colour
 alone.
 """
 
+import math
+
 import numpy as np
 import plotly.io as pio
 
@@ -51,12 +53,43 @@ def _level(y, text, dash, color, side="bottom"):
     return shape, label
 
 
-def score_figure(series, baseline=None, reference=None, threshold_pct=None, markers=()):
+# An improvement-loop event kind -> its legend name, symbol, colour and row in
+# the band at the foot of the score chart (0-1 of the plot's height).
+LOOP_EVENT_LOOKS = {
+    "started": ("A/B test started", "triangle-right", ACCENT, 0.04),
+    "ended": ("A/B test ended", "square", MUTED, 0.10),
+    "applied": ("strategy applied", "star", GOOD, 0.16),
+    "reverted": ("strategy reverted", "x", WARN, 0.22),
+}
+
+
+def _moment(at):
+    return at.replace(tzinfo=None).isoformat()
+
+
+def _loop_traces(events):
+    """One trace of symbols per kind of improvement-loop event, on an axis of
+    their own (y2, 0-1), each event described on hover."""
+    traces = []
+    for kind, (name, symbol, color, row) in LOOP_EVENT_LOOKS.items():
+        mine = [event for event in events if event.kind == kind]
+        if mine:
+            traces.append({"type": "scatter", "x": [_moment(event.at) for event in mine], "y": [row] * len(mine),
+                           "yaxis": "y2", "mode": "markers", "name": name, "text": [event.text for event in mine],
+                           "hovertemplate": "%{text}<extra></extra>", "marker": {
+                               "symbol": symbol, "size": 10, "color": color, "line": {"width": 1, "color": INK}}})
+    return traces
+
+
+def score_figure(series, baseline=None, reference=None, threshold_pct=None, markers=(), events=()):
     """The composite score over time with the improvement baseline, the
-    safeguard reference and its -threshold line, and vertical markers
-    (rollbacks, undos, re-enables) labelled at the top."""
+    safeguard reference and its -threshold line, vertical markers
+    (rollbacks, undos, re-enables) labelled at the top, and the improvement
+    loop's events (A/B tests started and ended, strategies applied and
+    reverted) as symbols named in the legend along the foot."""
     trace = {"type": "scatter", "x": series.at, "y": series.score, "mode": "lines+markers", "name": "composite score",
              "line": {"color": ACCENT, "width": 2}, "marker": {"size": 4}}
+    loop = _loop_traces(events)
     shapes, annotations = [], []
     levels = []
     if baseline is not None:
@@ -71,15 +104,17 @@ def score_figure(series, baseline=None, reference=None, threshold_pct=None, mark
         shapes.append(shape)
         annotations.append(label)
     for index, marker in enumerate(markers):
-        moment = marker.at.replace(tzinfo=None).isoformat()
+        moment = _moment(marker.at)
         shapes.append({"type": "line", "xref": "x", "yref": "paper", "x0": moment, "x1": moment, "y0": 0, "y1": 1,
                        "line": {"dash": "dashdot", "width": 1, "color": INK}})
         # Alternate the heights so neighbouring labels do not overlap.
         annotations.append({"xref": "x", "yref": "paper", "x": moment, "y": 1 - 0.09 * (index % 3),
                             "text": marker.label, "showarrow": False, "xanchor": "left", "bgcolor": "white",
                             "font": {"size": 11}})
-    return _json([trace], _layout(shapes=shapes, annotations=annotations, showlegend=False, yaxis={
-        "title": {"text": "score (0-1)"}, "gridcolor": GRID, "zeroline": False}))
+    return _json([trace, *loop], _layout(
+        shapes=shapes, annotations=annotations, showlegend=bool(loop),
+        yaxis={"title": {"text": "score (0-1)"}, "gridcolor": GRID, "zeroline": False},
+        yaxis2={"overlaying": "y", "range": [0, 1], "visible": False, "fixedrange": True}))
 
 
 COMPONENTS = (
@@ -98,6 +133,15 @@ def components_figure(series):
     return _json(traces, _layout(yaxis={"title": {"text": "0-1"}, "range": [0, 1.05], "gridcolor": GRID}))
 
 
+TWO_AXES_MARGIN = {"l": 56, "r": 64, "t": 36, "b": 44}
+
+
+def _right_axis(title, **settings):
+    """A second y axis on the right, over the first, without its own grid."""
+    return {"title": {"text": title}, "overlaying": "y", "side": "right", "rangemode": "tozero", "showgrid": False,
+            **settings}
+
+
 def exploration_figure(epsilon_at, epsilon, versions_at, q_entries):
     """Exploration rate (left axis) and Q-table size at each captured
     version (right axis, a step line)."""
@@ -109,9 +153,7 @@ def exploration_figure(epsilon_at, epsilon, versions_at, q_entries):
     ]
     return _json(traces, _layout(
         yaxis={"title": {"text": "epsilon"}, "rangemode": "tozero", "gridcolor": GRID},
-        yaxis2={"title": {"text": "Q entries"}, "overlaying": "y", "side": "right", "rangemode": "tozero",
-                "showgrid": False, "tickformat": ",d"},
-        margin={"l": 56, "r": 64, "t": 36, "b": 44},
+        yaxis2=_right_axis("Q entries", tickformat=",d"), margin=TWO_AXES_MARGIN,
     ))
 
 
@@ -139,4 +181,86 @@ def fleet_change_figure(agent_ids, changes, target):
         xaxis={"title": {"text": "change of the composite score vs baseline (%)"}, "gridcolor": GRID,
                "zeroline": True, "zerolinecolor": MUTED},
         yaxis={"autorange": "reversed", "automargin": True}, margin={"l": 8, "r": 48, "t": 28, "b": 40},
+    ))
+
+
+def interval_figure(looks, horizon):
+    """The interval for the difference in success rate (treatment - control,
+    points) at each look, as a band around the estimate, against tasks per
+    arm, with zero (no difference) and the horizon, where the always-valid
+    interval gives way to the fixed one."""
+
+    def hover(name):
+        return f"%{{y:+.1f}} points<extra>{name}</extra>"
+
+    traces = [
+        {"type": "scatter", "x": looks.per_arm, "y": looks.high, "mode": "lines", "name": "upper bound",
+         "showlegend": False, "line": {"color": ACCENT, "width": 1}, "hovertemplate": hover("upper")},
+        {"type": "scatter", "x": looks.per_arm, "y": looks.low, "mode": "lines", "name": "95 % interval",
+         "fill": "tonexty", "fillcolor": "rgba(47, 111, 179, 0.18)", "line": {"color": ACCENT, "width": 1},
+         "hovertemplate": hover("lower")},
+        {"type": "scatter", "x": looks.per_arm, "y": looks.estimate, "mode": "lines+markers", "name": "estimate",
+         "line": {"color": INK, "width": 2, "dash": "dash"}, "marker": {"size": 5},
+         "hovertemplate": hover("estimate")},
+    ]
+    zero, zero_label = _level(0, "0: no difference", "solid", MUTED)
+    edge = {"type": "line", "xref": "x", "yref": "paper", "x0": horizon, "x1": horizon, "y0": 0, "y1": 1,
+            "line": {"dash": "dashdot", "width": 1.5, "color": WARN}}
+    edge_label = {"xref": "x", "yref": "paper", "x": horizon, "y": 1, "yanchor": "bottom", "xanchor": "right",
+                  "text": f"horizon: {horizon} per arm", "showarrow": False, "font": {"size": 11, "color": WARN}}
+    widest = max(horizon, float(np.nanmax(looks.per_arm)) if len(looks.per_arm) else 0)
+    return _json(traces, _layout(
+        shapes=[zero, edge], annotations=[zero_label, edge_label],
+        xaxis={"title": {"text": "tasks per arm (the smaller arm)"}, "gridcolor": GRID, "linecolor": GRID,
+               "range": [0, widest * 1.05]},
+        yaxis={"title": {"text": "treatment − control, success rate (points)"}, "gridcolor": GRID,
+               "zeroline": False},
+    ))
+
+
+def import_figure(matrix):
+    """Who imported from whom: a heatmap of import counts, sources down,
+    importers across, each count written in its cell."""
+    counts = matrix.counts
+    trace = {"type": "heatmap", "x": matrix.importers, "y": matrix.sources,
+             "z": np.where(counts > 0, counts, np.nan), "customdata": matrix.in_use,
+             "text": [[str(count) if count else "" for count in row] for row in counts.tolist()],
+             "texttemplate": "%{text}", "hoverongaps": False, "xgap": 2, "ygap": 2,
+             "hovertemplate": "%{y} → %{x}: %{z} imports, %{customdata} in use<extra></extra>",
+             # The counts are written in the cells; the shade only repeats them.
+             "colorscale": [[0, "#dce8f5"], [1, ACCENT]], "showscale": False}
+    return _json([trace], _layout(
+        height=max(260, 26 * len(matrix.sources) + 150), hovermode="closest",
+        xaxis={"title": {"text": "importer"}, "tickangle": -35, "automargin": True},
+        yaxis={"title": {"text": "source"}, "autorange": "reversed", "automargin": True},
+    ))
+
+
+def sharing_history_figure(history):
+    """Patterns shared and imports taken in (cumulative, left axis, step
+    lines) and, once there is any, the fleet's mean change against its
+    baselines (right axis), by day; a day's padding each side keeps a short
+    history readable."""
+    traces = [
+        {"type": "scatter", "x": history.shared_at, "y": history.shared, "mode": "lines+markers",
+         "name": "patterns shared (cumulative)", "line": {"shape": "hv", "color": ACCENT, "width": 2}},
+        {"type": "scatter", "x": history.imports_at, "y": history.imports, "mode": "lines+markers",
+         "name": "imports (cumulative)", "line": {"shape": "hv", "color": WARN, "dash": "dash", "width": 2}},
+    ]
+    axes = {}
+    if len(history.improvement_at):
+        traces.append({"type": "scatter", "x": history.improvement_at, "y": history.improvement * 100,
+                       "mode": "lines+markers", "name": "mean change vs baseline (%)", "yaxis": "y2",
+                       "line": {"color": GOOD, "dash": "dot", "width": 2}})
+        axes = {"yaxis2": _right_axis("mean change vs baseline (%)", rangemode="normal", zeroline=True,
+                                      zerolinecolor=GRID, tickformat=".0f"), "margin": TWO_AXES_MARGIN}
+    moments = np.concatenate([history.shared_at, history.imports_at, history.improvement_at]).astype("datetime64[D]")
+    first, last = moments.min() - 1, moments.max() + 1
+    tick_days = max(1, math.ceil((last - first).astype(int) / 10))  # whole days, at most ten ticks
+    return _json(traces, _layout(
+        xaxis={"title": {"text": "day (UTC)"}, "gridcolor": GRID, "linecolor": GRID, "type": "date",
+               "range": [str(first), str(last)], "tick0": str(first), "dtick": tick_days * 86_400_000,
+               "tickformat": "%Y-%m-%d", "hoverformat": "%Y-%m-%d"},
+        yaxis={"title": {"text": "count"}, "rangemode": "tozero", "gridcolor": GRID, "tickformat": ",d"},
+        **axes,
     ))

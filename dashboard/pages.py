@@ -1,15 +1,22 @@
 """Each page's template context, put together from the queries and the
-chart builders, so the views only look up, authorize and render."""
+chart builders, and what the actions say, so the views only look up,
+authorize, act and render."""
 
 from datetime import timedelta
 
 from django.utils import timezone
 
-from learning.models import Severity
+from learning import sharing
+from learning.models import OPEN_TEST_STATES, ABTestState, Adjustment, SharedPatternStatus, Severity
 from learning.tracker import TARGET
 from qefleet import schedules
 
 from . import charts, queries
+
+
+def options(values):
+    """(value, words) pairs of a filter's select that show the values themselves."""
+    return [(value, value) for value in values]
 
 
 def fleet_context():
@@ -23,10 +30,11 @@ def fleet_context():
             [row.agent.agent_id for row in changed], [row.improvement for row in changed], TARGET) if changed else None,
         "jobs": schedules.heartbeat(),
         "target": TARGET,
+        "metrics": sharing.fleet_metrics(row.profile for row in rows if row.profile is not None),
     }
 
 
-def _agent_charts(agent, profile, guard, since, timeline):
+def _agent_charts(agent, profile, guard, since, timeline, rollbacks, loop_events):
     series = queries.score_series(agent, since)
     if series is None:
         return None
@@ -36,7 +44,7 @@ def _agent_charts(agent, profile, guard, since, timeline):
         "score": charts.score_figure(
             series, baseline=profile.baseline_score if profile else None,
             reference=guard.reference_score if guard else None, threshold_pct=guard.threshold_pct if guard else None,
-            markers=queries.chart_markers(agent, since)),
+            markers=queries.chart_markers(agent, since, rollbacks), events=loop_events),
         "components": charts.components_figure(series),
         "exploration": charts.exploration_figure(
             epsilon_at, epsilon, queries.as_datetime64(version.created_at for version in versions),
@@ -47,16 +55,20 @@ def _agent_charts(agent, profile, guard, since, timeline):
 def agent_context(agent, query):
     profile, guard = queries.profile_of(agent), queries.safeguard_of(agent)
     days = queries.window_days(query.get("days", ""))
+    since = timezone.now() - timedelta(days=days)
     timeline = queries.version_timeline(agent, profile)
     search = query.get("q", "").strip()
+    rollbacks = queries.rollbacks(agent, since)
+    abtests, loop_events = queries.abtest_activity(agent, since)
     return {
         "agent": agent, "profile": profile, "guard": guard, "days": days, "window_days": queries.WINDOW_DAYS,
         "latest": queries.latest_snapshot(agent), "applied": queries.applied_strategies(agent), "target": TARGET,
-        "charts": _agent_charts(agent, profile, guard, timezone.now() - timedelta(days=days), timeline),
+        "charts": _agent_charts(agent, profile, guard, since, timeline, rollbacks, loop_events),
+        "abtests": abtests, "mitigations": queries.mitigations(agent),
         "search": search, "q_page": queries.q_table_page(agent, search, query.get("qpage")),
         "decisions": queries.recent_decisions(agent), "failures": queries.failure_patterns(agent),
         "timeline": timeline, "preview_version": queries.preview_version(timeline, query.get("preview", "")),
-        "after_rollback": queries.rollback_state(agent, profile), "alerts": queries.open_alerts(agent),
+        "after_rollback": queries.rollback_state(profile, rollbacks), "alerts": queries.open_alerts(agent),
         "events": queries.notable_events(agent), "audit": queries.audit_trail(agent),
     }
 
@@ -65,7 +77,64 @@ def alerts_context(query):
     alert_filter = queries.AlertFilter.from_query(query)
     return {
         "filter": alert_filter, "page": queries.alert_page(alert_filter, query.get("page")),
-        "states": queries.ALERT_STATES, "severities": Severity.values, "agents": queries.alert_agents(),
+        "states": queries.ALERT_STATES.items(), "severities": options(Severity.values),
+        "agents": options(queries.agents_with("alerts")),
         # datetime-local inputs are naive; the silence action reads them as UTC.
         "silence_default": (timezone.now() + timedelta(hours=1)).strftime("%Y-%m-%dT%H:%M"),
     }
+
+
+def abtests_context(query):
+    test_filter = queries.ABTestFilter.from_query(query)
+    return {
+        "filter": test_filter, "page": queries.abtest_page(test_filter, query.get("page")),
+        "states": options(ABTestState.values), "agents": options(queries.agents_with("abtests")),
+    }
+
+
+def abtest_context(test):
+    looks = queries.look_series(test)
+    return {
+        "test": test, "difference": queries.arm_difference(test), "checks": queries.abtest_checks(test),
+        "interval_figure": charts.interval_figure(looks, test.horizon) if looks else None,
+        "can_abort": test.state in OPEN_TEST_STATES, "monitoring": test.verdict.get("monitoring"),
+    }
+
+
+def patterns_context(query):
+    status = queries.choice(query, "status", SharedPatternStatus.values)
+    matrix, history = queries.import_matrix(), queries.sharing_history()
+    return {
+        "status": status, "statuses": options(SharedPatternStatus.values),
+        "bars": {"confidence": sharing.SHARE_CONFIDENCE, "uses": sharing.SHARE_MIN_USES,
+                 "lower_bound": sharing.SHARE_LOWER_BOUND, "confirm_uses": sharing.CONFIRM_USES},
+        "page": queries.shared_pattern_page(status, query.get("page")), "metrics": sharing.fleet_metrics(),
+        "import_figure": charts.import_figure(matrix) if matrix.sources else None,
+        "history_figure": charts.sharing_history_figure(history) if history else None,
+    }
+
+
+# A cycle decision's kind -> what the message calls them, and how it names one.
+CYCLE_DECISIONS = {
+    "abtest_created": ("started A/B tests",
+                       lambda item: f"#{item['abtest']} {item['treatment']} for {item['task_type']}"),
+    "abtest_decided": ("decided A/B tests", lambda item: f"#{item['abtest']} {item['outcome']}"),
+    "applied_strategy": ("settled applied strategies", lambda item: f"#{item['abtest']} {item['outcome']}"),
+    "mitigation_applied": ("applied mitigations", lambda item: (
+        f"{item['failure_class']} in {item['task_type']} ({Adjustment(item['adjustment']).label})")),
+    "mitigation_judged": ("judged mitigations", lambda item: f"#{item['mitigation']} {item['state']}"),
+}
+
+
+def cycle_message(agent, cycle):
+    """What an improvement cycle an operator ran did, in words."""
+    if cycle is None:
+        return f"The improvement cycle skips {agent.agent_id}: its learning is off or it has reported no task yet."
+    done = []
+    for kind, (words, name) in CYCLE_DECISIONS.items():
+        items = [item for item in cycle.decisions if item["kind"] == kind]
+        if items:
+            done.append(f"{words} {', '.join(name(item) for item in items)}")
+    what = "; ".join(done) or "nothing to change (no new opportunity, no test to decide, no failure to mitigate)"
+    return (f"Improvement cycle of {agent.agent_id} for the slot from {cycle.slot_start:%Y-%m-%d %H:%M} UTC "
+            f"(a re-run in the same slot repeats nothing): {what}.")

@@ -8,22 +8,35 @@ from datetime import timedelta
 
 import numpy as np
 from django.core.paginator import Paginator
-from django.db.models import Avg, Count, F, Max, Min, OuterRef, Q, Subquery, Sum, Window
-from django.db.models.functions import RowNumber
+from django.db.models import Avg, Count, F, Max, Min, OuterRef, Prefetch, Q, Subquery, Sum, Window
+from django.db.models.functions import Least, RowNumber, TruncDay
 from django.utils import timezone
 
-from learning import engine
+from learning import abtests, engine, sharing, stats
 from learning.models import (
+    OPEN_TEST_STATES,
+    ABArm,
+    ABLook,
+    ABTest,
+    ABTestState,
+    ABTransition,
     Alert,
     AlertState,
     AppliedStrategy,
+    ArmRole,
     Decision,
     Execution,
     FailurePattern,
+    ImportStatus,
+    LearningProfile,
     LiveVersion,
+    Mitigation,
+    PatternImport,
     QEntry,
     Rollback,
     Severity,
+    SharedPattern,
+    SharedPatternStatus,
     Snapshot,
     StateVersion,
 )
@@ -166,10 +179,21 @@ class Marker:
     label: str
 
 
-def chart_markers(agent, since):
+def rollbacks(agent, since):
+    """The agent's rollbacks in the window and its latest one, oldest first:
+    one query for the chart's markers and the after-rollback panel."""
+    latest = Rollback.objects.filter(agent=agent).order_by("-created_at").values("pk")[:1]
+    return list(Rollback.objects.filter(agent=agent).filter(Q(created_at__gte=since) | Q(pk=Subquery(latest)))
+                .select_related("from_version", "to_version").defer("from_version__payload", "to_version__payload")
+                .order_by("created_at", "pk"))
+
+
+def chart_markers(agent, since, rollbacks):
     """Rollbacks, undos and re-enables in the window, for the score chart."""
     markers = []
-    for rollback in Rollback.objects.filter(agent=agent, created_at__gte=since).select_related("to_version"):
+    for rollback in rollbacks:
+        if rollback.created_at < since:
+            continue  # the latest one, from before the window: for the after-rollback panel only
         target = rollback.to_version.label if rollback.to_version else "a pruned version"
         how = "automatic" if rollback.automatic else rollback.actor
         kind = "undo" if rollback.reason.startswith("undo of rollback") else "rollback"
@@ -177,6 +201,58 @@ def chart_markers(agent, since):
     for event in AuditEvent.objects.filter(target=f"agent:{agent.agent_id}", action="re_enable_learning", at__gte=since):
         markers.append(Marker(event.at, f"re-enabled by {event.actor}"))
     return sorted(markers, key=lambda marker: marker.at)
+
+
+@dataclass
+class LoopEvent:
+    """A moment of the improvement loop on the score chart; `kind` is one of
+    LOOP_EVENT_KINDS' values."""
+
+    at: object
+    kind: str
+    text: str
+
+
+LOOP_EVENT_KINDS = {
+    ABTestState.RUNNING: "started",
+    ABTestState.WINNER: "ended",
+    ABTestState.INCONCLUSIVE: "ended",
+    ABTestState.ABORTED: "ended",
+    ABTestState.APPLIED: "applied",
+    ABTestState.REVERTED: "reverted",
+}
+WATCHED_TEST_STATES = (*OPEN_TEST_STATES, ABTestState.MONITORING)
+
+
+def _loop_event_text(transition):
+    test = transition.test
+    if transition.to_state == ABTestState.RUNNING:
+        return f"A/B test #{test.pk} started: {test.name}"
+    if transition.to_state in (ABTestState.APPLIED, ABTestState.REVERTED):
+        return f"{transition.treatment} {transition.to_state} for {test.task_type} (A/B test #{test.pk})"
+    return f"A/B test #{test.pk} ended {transition.to_state}: {test.name}"
+
+
+def abtest_activity(agent, since):
+    """The agent's A/B tests active in the window (a transition in it, or
+    still open or monitored), newest first, and the window's starts, ends,
+    applications and reverts for the score chart: one query over the tests'
+    transitions."""
+    treatment = ABArm.objects.filter(test=OuterRef("test"), role=ArmRole.TREATMENT).values("strategy__name")[:1]
+    transitions = (ABTransition.objects.filter(test__agent=agent)
+                   .filter(Q(at__gte=since) | Q(test__state__in=WATCHED_TEST_STATES))
+                   .select_related("test").annotate(treatment=Subquery(treatment)).order_by("at", "pk"))
+    tests, events = {}, []
+    for transition in transitions:
+        tests[transition.test_id] = transition.test
+        kind = LOOP_EVENT_KINDS.get(transition.to_state)
+        if kind is not None and transition.at >= since:
+            events.append(LoopEvent(transition.at, kind, _loop_event_text(transition)))
+    return sorted(tests.values(), key=lambda test: (test.created_at, test.pk), reverse=True), events
+
+
+def mitigations(agent, limit=20):
+    return Mitigation.objects.filter(agent=agent).order_by("-activated_at")[:limit]
 
 
 @dataclass
@@ -287,8 +363,8 @@ class RollbackState:
     can_undo: bool
 
 
-def rollback_state(agent, profile):
-    latest = Rollback.objects.filter(agent=agent).select_related("from_version", "to_version").first()
+def rollback_state(profile, rollbacks):
+    latest = rollbacks[-1] if rollbacks else None
     if latest is None or profile is None:
         return None
     can_undo = latest.to_version_id == profile.live_version_id and latest.from_version_id is not None
@@ -321,6 +397,12 @@ def window_days(value, default=7):
     return int(value) if value.isdigit() and int(value) in WINDOW_DAYS else default
 
 
+def choice(query, name, allowed, default=""):
+    """The query parameter `name` when it is one of `allowed`, else `default`."""
+    value = query.get(name, default)
+    return value if value in allowed else default
+
+
 # --- the alerts inbox ----------------------------------------------------------------
 
 ALERT_STATES = {"open": "open (firing or acknowledged)", **{state.value: state.value for state in AlertState},
@@ -335,11 +417,8 @@ class AlertFilter:
 
     @classmethod
     def from_query(cls, query):
-        state = query.get("state", "open")
-        severity = query.get("severity", "")
-        return cls(state=state if state in ALERT_STATES else "open",
-                   severity=severity if severity in Severity.values else "",
-                   agent=query.get("agent", ""))
+        return cls(state=choice(query, "state", ALERT_STATES, "open"),
+                   severity=choice(query, "severity", Severity.values), agent=query.get("agent", ""))
 
     def apply(self, alerts):
         if self.state == "open":
@@ -358,7 +437,201 @@ def alert_page(alert_filter, page_number):
     return Paginator(alerts, ALERTS_PER_PAGE).get_page(page_number)
 
 
-def alert_agents():
-    """Agent ids that have alerts, for the inbox's agent filter."""
-    return list(Agent.objects.filter(alerts__isnull=False).distinct().order_by("agent_id")
+def agents_with(relation):
+    """Agent ids that have rows in `relation` (e.g. "alerts"), for a page's agent filter."""
+    return list(Agent.objects.filter(**{f"{relation}__isnull": False}).distinct().order_by("agent_id")
                 .values_list("agent_id", flat=True))
+
+
+# --- A/B tests -----------------------------------------------------------------------
+
+ABTESTS_PER_PAGE = 25
+
+
+@dataclass
+class ABTestFilter:
+    state: str = ""
+    agent: str = ""
+
+    @classmethod
+    def from_query(cls, query):
+        return cls(state=choice(query, "state", ABTestState.values), agent=query.get("agent", ""))
+
+    def apply(self, tests):
+        if self.state:
+            tests = tests.filter(state=self.state)
+        if self.agent:
+            tests = tests.filter(agent__agent_id=self.agent)
+        return tests
+
+
+def _with_arms(tests):
+    return tests.select_related("agent").prefetch_related(
+        Prefetch("arms", queryset=ABArm.objects.select_related("strategy")))
+
+
+def abtest_page(test_filter, page_number):
+    tests = test_filter.apply(_with_arms(ABTest.objects.all())).order_by("-created_at", "-pk")
+    return Paginator(tests, ABTESTS_PER_PAGE).get_page(page_number)
+
+
+def abtest_detail():
+    """The A/B tests with what their page shows: arms, timeline, the strategy
+    a winner replaced and the version captured before applying it."""
+    return (_with_arms(ABTest.objects.select_related("previous_strategy", "version_before"))
+            .defer("version_before__payload").prefetch_related("transitions"))
+
+
+@dataclass
+class Check:
+    """One of a test's health checks, shown as a badge (kind, state) and words."""
+
+    kind: str
+    state: str
+    detail: str
+
+
+def abtest_checks(test):
+    """The sample-ratio check and the guardrails on the arms' counts now,
+    judged as abtests.review judges them at each look."""
+    control, treatment = test.control.stats, test.treatment.stats
+    srm = stats.srm_p_value([control.n, treatment.n], [test.control.weight, test.treatment.weight])
+    if control.n + treatment.n < abtests.SRM_MIN_SAMPLES:
+        srm_state = "pending"
+    else:
+        srm_state = "mismatch" if srm < stats.SRM_P else "ok"
+    checks = [Check("srm", srm_state, f"chi-square p = {srm:.3g} for {control.n} and {treatment.n} tasks "
+                                      f"against weights {test.control.weight:g} / {test.treatment.weight:g}")]
+    violated = stats.guardrails(control, treatment)
+    time_change = treatment.mean_ms / control.mean_ms - 1 if control.mean_ms else 0.0
+    for name, detail in (("time", f"treatment's mean time {time_change * 100:+.1f} % against the control's"),
+                         ("errors", f"treatment's error rate {(treatment.error_rate - control.error_rate) * 100:+.1f}"
+                                    " points against the control's")):
+        state = "pending" if not (control.n and treatment.n) else ("violated" if name in violated else "held")
+        checks.append(Check(f"{name}-guardrail", state, detail))
+    return checks
+
+
+@dataclass
+class ArmDifference:
+    """Treatment minus control (rates as fractions), with the latest look's
+    interval for the success-rate difference, the decision's metric."""
+
+    success_rate: float
+    mean_ms: float
+    error_rate: float
+    score: float
+    interval: list | None
+    sequential: bool
+
+
+def arm_difference(test):
+    control, treatment = test.control.stats, test.treatment.stats
+    return ArmDifference(
+        success_rate=treatment.success_rate - control.success_rate, mean_ms=treatment.mean_ms - control.mean_ms,
+        error_rate=treatment.error_rate - control.error_rate, score=treatment.score - control.score,
+        interval=test.verdict.get("interval"), sequential=test.verdict.get("sequential", False))
+
+
+@dataclass
+class LookSeries:
+    """The interval for the success-rate difference (points) at each look,
+    by tasks per arm (the smaller arm, as the decision counts them)."""
+
+    per_arm: np.ndarray
+    low: np.ndarray
+    high: np.ndarray
+    estimate: np.ndarray
+
+
+def look_series(test):
+    """None before the first look. Looks at the same count (no new tasks
+    between slots) are one point; more than MAX_POINTS counts are averaged
+    in the database over buckets of tasks. The estimate is the interval's
+    centre (both intervals are symmetric about the Agresti-Caffo estimate),
+    left out where a bound was clipped at +-100 points."""
+    looks = ABLook.objects.filter(test=test).annotate(per_arm=Least("n_control", "n_treatment"))
+    span = looks.aggregate(last=Max("per_arm"), count=Count("pk"))
+    if not span["count"]:
+        return None
+    bucket = 1 if span["count"] <= MAX_POINTS else math.ceil((span["last"] + 1) / MAX_POINTS)
+    rows = list(looks.annotate(bucket=F("per_arm") / bucket).values("bucket").annotate(
+        n=Max("per_arm"), mean_low=Avg("low"), mean_high=Avg("high"), lowest=Min("low"), highest=Max("high"),
+    ).order_by("bucket"))
+    low, high = as_floats(row["mean_low"] for row in rows), as_floats(row["mean_high"] for row in rows)
+    clipped = (as_floats(row["lowest"] for row in rows) <= -1) | (as_floats(row["highest"] for row in rows) >= 1)
+    return LookSeries(per_arm=as_floats(row["n"] for row in rows), low=low * 100, high=high * 100,
+                      estimate=np.where(clipped, np.nan, (low + high) / 2 * 100))
+
+
+# --- patterns and sharing ------------------------------------------------------------
+
+PATTERNS_PER_PAGE = 50
+
+
+def shared_pattern_page(status, page_number):
+    """Shared patterns, newest first, each with `importers`: [(import
+    status, count)] of the agents that took it in, statuses with none left out."""
+    patterns = SharedPattern.objects.select_related("source", "strategy").annotate(**{
+        f"imports_{value}": Count("imports", filter=Q(imports__status=value)) for value in ImportStatus.values})
+    if status:
+        patterns = patterns.filter(status=status)
+    page = Paginator(patterns.order_by("-published_at", "pk"), PATTERNS_PER_PAGE).get_page(page_number)
+    page.object_list = list(page.object_list)
+    for pattern in page.object_list:
+        pattern.importers = [(value, getattr(pattern, f"imports_{value}")) for value in ImportStatus.values
+                             if getattr(pattern, f"imports_{value}")]
+    return page
+
+
+@dataclass
+class ImportMatrix:
+    """Imports of shared patterns: counts[i][j] from sources[i] into importers[j]."""
+
+    sources: list
+    importers: list
+    counts: np.ndarray
+    in_use: np.ndarray  # on probation or active
+
+
+def import_matrix():
+    rows = list(PatternImport.objects.values_list("shared__source__agent_id", "agent__agent_id").annotate(
+        n=Count("pk"), in_use=Count("pk", filter=Q(status__in=sharing.LIVE_IMPORTS))).order_by())
+    sources = sorted({source for source, _, _, _ in rows})
+    importers = sorted({importer for _, importer, _, _ in rows})
+    counts = np.zeros((len(sources), len(importers)), dtype=int)
+    in_use = np.zeros_like(counts)
+    for source, importer, n, live in rows:
+        counts[sources.index(source), importers.index(importer)] = n
+        in_use[sources.index(source), importers.index(importer)] = live
+    return ImportMatrix(sources, importers, counts, in_use)
+
+
+@dataclass
+class SharingHistory:
+    """The fleet's learning by day (UTC): patterns shared and imports taken in,
+    cumulative since the first, and the mean change against the baseline of
+    the day's snapshots."""
+
+    shared_at: np.ndarray
+    shared: np.ndarray
+    imports_at: np.ndarray
+    imports: np.ndarray
+    improvement_at: np.ndarray
+    improvement: np.ndarray
+
+
+def _per_day(queryset, field, value):
+    rows = list(queryset.annotate(day=TruncDay(field)).values("day").annotate(value=value).order_by("day"))
+    return as_datetime64(row["day"] for row in rows), as_floats(row["value"] for row in rows)
+
+
+def sharing_history():
+    """None before anything was shared, imported or measured against a baseline."""
+    shared_at, shared = _per_day(SharedPattern.objects.all(), "published_at", Count("pk"))
+    imports_at, imports = _per_day(PatternImport.objects.all(), "imported_at", Count("pk"))
+    improvement_at, improvement = _per_day(Snapshot.objects.filter(improvement__isnull=False), "created_at",
+                                           Avg("improvement"))
+    if not (len(shared_at) or len(imports_at) or len(improvement_at)):
+        return None
+    return SharingHistory(shared_at, np.cumsum(shared), imports_at, np.cumsum(imports), improvement_at, improvement)

@@ -2,8 +2,9 @@
 and operator actions (POST-only, CSRF-protected, permission-checked).
 
 Each action names its target (a version number, a rollback id, an alert
-id), so a second click does nothing; it answers with a redirect to `next`
-(or the agent's page, or the alerts inbox) and a message.
+id, an A/B test, the current cycle slot), so a second click does nothing;
+it answers with a redirect to `next` (or the page of what it acted on) and
+a message.
 """
 
 from datetime import datetime
@@ -13,6 +14,7 @@ from django.contrib import messages
 from django.contrib.auth.decorators import login_required, permission_required
 from django.http import Http404, HttpResponseBadRequest, JsonResponse
 from django.shortcuts import get_object_or_404, redirect, render
+from django.urls import reverse
 from django.utils import timezone
 from django.utils.http import url_has_allowed_host_and_scheme
 from django.views.decorators.http import require_GET, require_POST
@@ -21,7 +23,7 @@ from learning import operations, versions
 from learning.models import LearningProfile, StateVersion
 from qefleet.memory.models import Agent
 
-from . import pages
+from . import pages, queries
 
 
 def dashboard_page(permission):
@@ -54,10 +56,30 @@ def alert_inbox(request):
     return render_page(request, "dashboard/alerts.html", pages.alerts_context(request.GET))
 
 
-def back(request, agent=None):
+@dashboard_page("learning.view_abtest")
+def abtest_list(request):
+    return render_page(request, "dashboard/abtests.html", pages.abtests_context(request.GET))
+
+
+@dashboard_page("learning.view_abtest")
+def abtest_page(request, test_id):
+    test = get_object_or_404(queries.abtest_detail(), pk=test_id)
+    return render_page(request, "dashboard/abtest.html", pages.abtest_context(test))
+
+
+@dashboard_page("learning.view_sharedpattern")
+def pattern_sharing(request):
+    return render_page(request, "dashboard/patterns.html", pages.patterns_context(request.GET))
+
+
+def back(request, agent=None, fallback=None):
+    """To `next` when it is on this site, else to `fallback` (a URL), the
+    agent's page or the alerts inbox."""
     target = request.POST.get("next", "")
     if url_has_allowed_host_and_scheme(target, {request.get_host()}, require_https=request.is_secure()):
         return redirect(target)
+    if fallback is not None:
+        return redirect(fallback)
     if agent is not None:
         return redirect("dash-agent", agent_id=agent.agent_id)
     return redirect("dash-alerts")
@@ -97,6 +119,27 @@ def re_enable(request, agent_id):
     changed = operations.re_enable(agent, request.user, request)
     messages.success(request, f"Learning of {agent_id} is {'on again' if changed else 'already on'}.")
     return back(request, agent)
+
+
+@require_POST
+@permission_required("learning.run_cycle", raise_exception=True)
+def run_cycle(request, agent_id):
+    agent = get_object_or_404(Agent, agent_id=agent_id)
+    cycle = operations.run_cycle(agent, request.user, request)
+    level = messages.SUCCESS if cycle is not None else messages.INFO
+    messages.add_message(request, level, pages.cycle_message(agent, cycle))
+    return back(request, agent)
+
+
+@require_POST
+@permission_required("learning.change_abtest", raise_exception=True)
+def abort_test(request, test_id):
+    test = operations.abort_test(test_id, request.user, request, request.POST.get("reason", "").strip()[:200])
+    if test is None:
+        messages.info(request, f"A/B test #{test_id} had already ended; nothing to abort.")
+    else:
+        messages.success(request, f"Aborted A/B test #{test_id} ({test.name}) of {test.agent.agent_id}.")
+    return back(request, fallback=reverse("dash-abtest", args=[test_id]))
 
 
 ALERT_ACTIONS = {"acknowledge": "acknowledged", "silence": "silenced", "resolve": "resolved"}

@@ -20,12 +20,15 @@ How the past is made (one seed makes it all; only "now" moves it in time):
   on the agent's trend, on exploring away from the bucket's best strategy,
   and on the A/B test arm or applied strategy it ran with.
 * The improvement loop runs at every slot the way learning/improvement.py
-  does: mitigations for frequent failure classes (activated, judged after 50
-  tasks), A/B tests started, looked at with learning/stats.py every slot,
-  decided, applied, monitored with the safeguard's rule for 7 days, kept or
-  reverted. Tests are given an intended effect (a real winner, no effect, a
-  worse treatment, a slower one, a broken assignment that trips the sample
-  ratio check); the outcome is whatever the statistics decide.
+  does: mitigations for frequent failure classes of the strategies that
+  cause them (activated, judged after 50 tasks), A/B tests against the
+  applied strategy or else the learned policy (started by the loop when its
+  off-policy estimate finds an opportunity, by an operator otherwise),
+  looked at with learning/stats.py every slot, decided, applied, monitored
+  with the safeguard's rule for 7 days, kept or reverted. Tests are given an
+  intended effect (a real winner, no effect, a worse treatment, a slower
+  one, a broken assignment that trips the sample ratio check); the outcome
+  is whatever the statistics decide.
 * State versions are captured every few days (the real job captures each slot
   and prunes; keeping one every few days is what a long history looks like
   after pruning), before applying a winner and before rollbacks. Payloads
@@ -34,9 +37,9 @@ How the past is made (one seed makes it all; only "now" moves it in time):
   after three degraded safeguard checks, two by an operator, one of those
   undone), which aborts or reverts their tests and quarantines what they
   shared since the version they returned to.
-* Patterns are shared when they pass sharing.qualifies, imported on
-  probation by the swarm and confirmed or rejected by the importers' own
-  tasks.
+* Patterns are shared when they pass sharing.qualifies and imported on
+  probation by the swarm; two newcomers join late in the period and their
+  own tasks confirm or reject what they imported.
 
 What is written: snapshots for every slot, a sample of the tasks as
 performance metrics (--samples), the last 1,000 decisions and executions of
@@ -58,7 +61,7 @@ import time
 import uuid
 import zlib
 from dataclasses import dataclass, field
-from datetime import datetime
+from datetime import datetime, timedelta
 from datetime import timezone as dt_timezone
 
 import numpy as np
@@ -71,15 +74,15 @@ from qefleet.memory import roles
 from qefleet.memory.fleet import DEMO_TEAMS, SWARM, register_demo_fleet
 from qefleet.memory.models import DAY, AccessLevel, Agent, AuditEvent, Event, Pattern, PerformanceMetric
 
-from . import abtests, engine, safeguard, sharing, stats, versions
+from . import abtests, engine, improvement, mitigations, safeguard, sharing, stats, versions
 from .models import (
     ABArm,
     ABLook,
     ABTest,
     ABTestState,
     ABTransition,
-    AlertState,
     Alert,
+    AlertState,
     AppliedStrategy,
     ArmRole,
     Decision,
@@ -106,7 +109,15 @@ from .models import (
     Strategy,
     VersionReason,
 )
-from .simulator import CAPABILITY_LEVELS, COMPLEXITY_LEVELS, ERRORS, FAILURE_MIX, STRATEGIES, TEST_CASES, FleetEnvironment
+from .simulator import (
+    CAPABILITY_LEVELS,
+    COMPLEXITY_LEVELS,
+    ERRORS,
+    FAILURE_MIX,
+    STRATEGIES,
+    TEST_CASES,
+    FleetEnvironment,
+)
 
 HOUR = 3600.0
 MAX_DAYS = Snapshot.RETENTION_DAYS  # older history would be pruned at once
@@ -116,6 +127,7 @@ EXPERIENCES = engine.DEFAULT_CONFIG["max_experiences"]
 BASE_TASKS_PER_HOUR = 20
 TASK_TYPE_SHARE = 0.9  # of an agent's tasks in its main task type, as in the simulator
 EXPLORE_PENALTY = 0.2  # success lost when exploring away from the bucket's best strategy
+RESCUED = 0.25  # share of a mitigated failure class's failures that the mitigation turns into successes
 
 
 def _guard_default(name):
@@ -150,12 +162,18 @@ MIX = [(np.cumsum([weight for weight in FAILURE_MIX[name].values()]) / sum(FAILU
         np.array([KIND_CLASS[kind] for kind in FAILURE_MIX[name]])) for name in STRATEGIES]
 MESSAGES = {KIND_CLASS[kind]: templates[0] for kind, templates in reversed(ERRORS.items())}
 
-# What each test is set up to show (the statistics decide what it shows):
-# the treatment's success over the control's, and its later effect.
+# What each test is set up to show (the statistics decide what it shows).
+# An agent's first test takes the next intent of INTENTS, so even a short
+# history has every outcome; later ones are drawn with INTENT_WEIGHTS.
 INTENTS = ("kept", "inconclusive", "reverted", "control_wins", "srm", "kept", "guardrail", "aborted",
            "inconclusive", "kept")
+INTENT_WEIGHTS = {"kept": 0.34, "inconclusive": 0.24, "control_wins": 0.15, "reverted": 0.1, "guardrail": 0.06,
+                  "aborted": 0.07, "srm": 0.04}
 ROLES = ("auto_rollback", "rollback_and_undo", "rollback_pending", "final_running", "final_running",
          "final_running", "final_monitoring")
+# One newcomer in each of the two largest teams, where most patterns are shared
+# in its task types: it joins late and bootstraps from what its swarm shared.
+NEWCOMERS_JOIN = 0.7  # of the period
 REGULAR_CUTOFF = 10 * DAY  # before a final test, so earlier ones are done (7 monitoring days and more)
 
 
@@ -175,7 +193,7 @@ def task_scores(success, execution_ms, had_errors, satisfaction, efficiency):
     weight = np.full(len(total), weights["success"] + weights["time"] + weights["errors"])
     for name, values in (("satisfaction", satisfaction), ("efficiency", efficiency)):
         present = ~np.isnan(values)
-        total = total + np.where(present, weights[name] * np.nan_to_num(values), 0.0)
+        total = total + np.where(present, weights[name] * values, 0.0)
         weight = weight + present * weights[name]
     return total / weight
 
@@ -184,7 +202,7 @@ def rewards(success, execution_ms, errors, coverage):
     """engine.reward over arrays, for reports without feedback (NaN coverage: not reported)."""
     value = (np.where(success, 1.0, -1.0) + 0.5 * np.maximum(0.0, 1.0 - execution_ms / engine.TIME_SCALE_MS)
              - 0.1 * errors)
-    value = value + np.where(np.isnan(coverage), 0.0, 2.0 * (np.nan_to_num(coverage) - 0.8))
+    value = value + np.where(np.isnan(coverage), 0.0, 2.0 * (coverage - 0.8))
     return np.clip(value, -engine.REWARD_LIMIT, engine.REWARD_LIMIT)
 
 
@@ -192,10 +210,6 @@ def epsilon(learned):
     """The exploration rate after `learned` tasks from the default config."""
     config = engine.DEFAULT_CONFIG
     return max(config["min_exploration_rate"], config["exploration_rate"] * config["exploration_decay"] ** learned)
-
-
-def _mean(values):
-    return None if len(values) == 0 or np.isnan(values).all() else float(np.nanmean(values))
 
 
 # --- records of the simulated past ---------------------------------------------------------
@@ -226,7 +240,7 @@ class Test:
     task_type: str
     intent: str
     delta: float             # treatment success over control's
-    control: int
+    control: int             # a strategy, or None: the agent's own policy
     treatment: int
     name: str
     hypothesis: str
@@ -237,7 +251,7 @@ class Test:
     created_at: float
     control_share: float = 0.5   # the real assignment probability (broken for "srm")
     slower: bool = False
-    state: str = ABTestState.RUNNING
+    state: str = ABTestState.DRAFT
     verdict: dict = field(default_factory=dict)
     decision: str = ""
     previous_strategy: int = None
@@ -257,11 +271,17 @@ class Test:
     pk: int = None
     arm_pks: tuple = (None, None)
 
+    @property
+    def control_label(self):
+        return "the learned policy" if self.control is None else STRATEGIES[self.control]
+
     def effect(self, at):
         """Its applied strategy's effect on the task type's success at `at`."""
         if self.degrade_at is not None and at >= self.degrade_at:
-            return -0.3
-        return 0.5 * max(self.delta, 0.0)
+            # Enough for the test's monitoring (against the winning arm's score) to
+            # revert it, too little for the agent's safeguard to roll it back first.
+            return -0.15
+        return 0.5 * max(self.delta, 0.0)  # a test's winner gains less once it serves every task
 
 
 @dataclass(eq=False)
@@ -269,6 +289,7 @@ class MitigationRecord:
     type_index: int
     failure_class: int
     adjustment: str
+    strategies: list          # the implicated strategies: only they are replaced
     tasks_before: int
     failures_before: int
     activated_at: float
@@ -380,51 +401,69 @@ class AgentPast:
         self.times = np.sort(world.start + HOUR * (slot + rng.random(n)))
         others = [t for t in range(types) if t != self.main] or [self.main]
         self.type = np.where(rng.random(n) < TASK_TYPE_SHARE, self.main,
-                             np.array(others)[rng.integers(len(others), size=n)]).astype(np.int64)
+                             np.array(others)[rng.integers(len(others), size=n)]).astype(np.int8)
         complexity, capabilities = rng.integers(len(COMPLEXITY), size=n), rng.integers(len(CAPABILITIES), size=n)
         attempts, resources = rng.random(n) < 0.1, rng.random(n) < 0.15
-        self.state = ((complexity * 2 + capabilities) * 2 + attempts) * 2 + resources
-        self.best_strategy = self.best[self.type, complexity, capabilities]
+        self.state = (((complexity * 2 + capabilities) * 2 + attempts) * 2 + resources).astype(np.int8)
+        self.best_strategy = self.best[self.type, complexity, capabilities].astype(np.int8)
         next_state = NEXT_STATE[self.state]
-        self.group = (self.type * STATES + self.state) * ACTIONS
-        self.next_group = np.where(next_state >= 0, (self.type * STATES + next_state) * ACTIONS, -1)
-        self.uniform = rng.random((8, n))   # explore, pick, arm, success, rescue, class, second class, flaky
-        self.pick = rng.integers(ACTIONS, size=n)
-        self.normal = rng.standard_normal((4, n))  # duration, coverage, satisfaction, efficiency
-        self.reported = rng.random((3, n)) < np.array([[0.5], [0.4], [0.33]])
-        self.two_errors = rng.random(n) < 0.3
+        self.group = (self.type.astype(np.int32) * STATES + self.state) * ACTIONS
+        self.next_group = np.where(next_state >= 0, (self.type.astype(np.int32) * STATES + next_state) * ACTIONS, -1)
 
         # The agent's trend: success and speed improve over the period.
         span = world.slots * HOUR
         tau = rng.uniform(0.25, 0.6)
-        self.progress = (1 - np.exp(-(self.times - world.start) / span / tau)) / (1 - math.exp(-1 / tau))
-        self.trend = rng.uniform(0.68, 0.76) + rng.uniform(0.07, 0.15) * self.progress
-        self.trend_ms = rng.uniform(14_000, 20_000) * (1 - 0.15 * self.progress)
+        first = self.times[0]
+        progress = (1 - np.exp(-(self.times - first) / (world.start + span - first) / tau)) / (1 - math.exp(-1 / tau))
+        # A newcomer works in today's world, where the fleet's success has grown.
+        start = rng.uniform(0.74, 0.8) if role == "newcomer" else rng.uniform(0.68, 0.76)
+        self.trend = start + rng.uniform(0.0, 0.04) * progress
+
+        # Each task's draws, for whichever strategy and outcome it ends up with.
+        self.draw = rng.random((5, n)).astype(np.float32)  # explore, arm, success, rescue, flaky error
+        self.pick = rng.integers(ACTIONS, size=n).astype(np.int8)
+        classes = rng.random((2, n))
+        self.class_draw = np.zeros((2, ACTIONS, n), dtype=np.int8)  # first and second error's class per strategy
+        for strategy, (cumulative, kinds) in enumerate(MIX):
+            for which in (0, 1):
+                position = np.searchsorted(cumulative, classes[which], side="right").clip(max=len(kinds) - 1)
+                self.class_draw[which, strategy] = kinds[position]
+        self.two_errors = rng.random(n) < 0.3
+        normal = rng.standard_normal((4, n))
+        self.base_ms = rng.uniform(14_000, 20_000) * (1 - 0.15 * progress) * np.exp(0.35 * normal[0])
+        reported = rng.random((3, n)) < np.array([[0.5], [0.4], [0.33]])
+        self.coverage_by_outcome = np.where(reported[0], np.round(np.clip(
+            [0.6 + 0.1 * normal[1], 0.86 + 0.04 * normal[1]], 0, 1), 3), np.nan)  # [failed, succeeded]
+        self.satisfaction_base = np.where(reported[1], 0.55 + 0.1 * progress + 0.1 * normal[2], np.nan)
+        self.efficiency_base = np.where(reported[2], 0.5 + 0.08 * progress + 0.1 * normal[3], np.nan)
 
         # What each task turned out to be.
-        self.strategy = np.zeros(n, dtype=np.int64)
+        self.strategy = np.zeros(n, dtype=np.int8)
         self.explored = np.zeros(n, dtype=bool)
-        self.test_of = np.full(n, -1, dtype=np.int64)
-        self.arm = np.full(n, -1, dtype=np.int64)
+        self.test_of = np.full(n, -1, dtype=np.int16)
+        self.arm = np.full(n, -1, dtype=np.int8)
+        self.fallback = np.zeros(n, dtype=np.int8)  # 0 learned, 1 applied, 2 fixed by an A/B test arm
+        self.learning = np.zeros(n, dtype=bool)
         self.success = np.zeros(n, dtype=bool)
-        self.ms = np.zeros(n, dtype=np.int64)
-        self.errors = np.zeros(n, dtype=np.int64)
-        self.classes = np.zeros(n, dtype=np.int64)   # bit per failure class
-        self.first_class = np.zeros(n, dtype=np.int64)
-        self.greedy = np.zeros(n, dtype=np.int64)
-        self.coverage = np.full(n, np.nan)
-        self.satisfaction = np.full(n, np.nan)
-        self.efficiency = np.full(n, np.nan)
+        self.ms = np.zeros(n, dtype=np.int32)
+        self.errors = np.zeros(n, dtype=np.int8)
+        self.classes = np.zeros(n, dtype=np.int8)   # a bit per failure class
+        self.first_class = np.zeros(n, dtype=np.int8)
+        self.coverage = np.full(n, np.nan, dtype=np.float32)
+        self.satisfaction = np.full(n, np.nan, dtype=np.float32)
+        self.efficiency = np.full(n, np.nan, dtype=np.float32)
         self.reward = np.zeros(n)
         self.score = np.zeros(n)
-        self.eps = np.zeros(n)
-        self.rate_after = np.zeros(n)  # the profile's exploration rate after the task
-        self.learning = np.zeros(n, dtype=bool)
-        self.fallback = np.zeros(n, dtype=np.int64)  # 0 learned, 1 applied, 2 A/B test
+        self.eps = np.zeros(n, dtype=np.float32)
+        self.propensity = np.zeros(n)
+        self.rate_after = np.zeros(n, dtype=np.float32)  # the profile's exploration rate after the task
         self.q_before = np.zeros(n)
         self.q_after = np.zeros(n)
-        self.uses_after = np.zeros(n, dtype=np.int64)
-        self.successes_after = np.zeros(n, dtype=np.int64)
+        self.uses_after = np.zeros(n, dtype=np.int32)
+        self.successes_after = np.zeros(n, dtype=np.int32)
+        # Running sums for windows of tasks: successes, ms, tasks with errors,
+        # satisfaction and its reports, efficiency and its reports.
+        self.sums = np.zeros((7, n + 1))
         self.done = 0
 
         # The learned state.
@@ -438,17 +477,17 @@ class AgentPast:
         self.baseline = self.baseline_at = None
 
         self.failures = np.zeros((types, len(CLASSES)), dtype=np.int64)      # failure patterns (while learning)
-        self.failure_seen = {}                                               # (type, class) -> first, last, message
         self.type_tasks = np.zeros(types, dtype=np.int64)                    # every task, for mitigations
         self.type_failures = np.zeros((types, len(CLASSES)), dtype=np.int64)
         self.type_index = [[] for _ in range(types)]
 
         self.tests, self.running, self.monitoring = [], None, []
-        self.next_test_at = world.start + rng.uniform(6, 30) * HOUR
+        self.next_test_at = first + rng.uniform(6, 30) * HOUR
         self.final = None
         end = world.start + span
-        if role == "final_running":
-            self.final = (end - rng.uniform(6, 14) * HOUR, "running")
+        if role == "final_running":  # started late enough to be a fraction of the way to a typical horizon
+            per_arm = TASK_TYPE_SHARE * counts[-24:].mean() / 2
+            self.final = (end - min(14, max(2.2, rng.uniform(0.25, 0.45) * 200 / per_arm)) * HOUR, "running")
         elif role == "final_monitoring":
             self.final = (end - 3.5 * DAY, "monitoring")
         self.mitigations, self.latest_mitigation = [], {}
@@ -465,7 +504,7 @@ class AgentPast:
         self.history_uses = np.zeros((world.slots + 1, types * ACTIONS), dtype=np.int64)
         self.history_wins = np.zeros((world.slots + 1, types * ACTIONS), dtype=np.int64)
         self.history_enabled = np.zeros(world.slots + 1, dtype=bool)
-        self.history_enabled[0] = True
+        self.history_enabled[0] = self.slot_lo[1] > 0
         self.agenda = []
         self.offsets = rng.uniform(1, 40, size=(world.slots + 1, 4))  # snapshot, capture, sharing, cycle
         self.offsets.sort(axis=1)
@@ -474,7 +513,7 @@ class AgentPast:
     # --- the role's incidents ---------------------------------------------------------------
 
     def _plan_role(self, end):
-        rng, start, span = self.rng, self.world.start, self.world.slots * HOUR
+        start, span = self.world.start, self.world.slots * HOUR
         if self.role == "auto_rollback":
             at = start + math.floor(0.4 * self.world.slots) * HOUR + 20 * 60
             self.dips.append([at, at + 8 * HOUR, 0.35])
@@ -519,14 +558,15 @@ class AgentPast:
         snapshot, capture, share, cycle = self.offsets[h]
         if h and (h % self.world.capture_every == 0 or h == self.world.slots):
             self.capture(VersionReason.CYCLE, at + capture)
-        if self.enabled and h < self.world.slots:
+        if self.enabled and self.done and h < self.world.slots:
             self._share(h, at + share)
             self._cycle(h, at + cycle)
 
     def _slot_end(self, h):
         self.history_uses[h] = self.pattern_uses
         self.history_wins[h] = self.pattern_wins
-        self.history_enabled[h] = self.enabled
+        # An agent is registered (and can import) from the slot of its first task.
+        self.history_enabled[h] = self.enabled and self.slot_lo[min(h + 1, self.world.slots)] > 0
         live = self.live
         if live is None or not self.enabled:
             return
@@ -535,8 +575,14 @@ class AgentPast:
             if not live.known_good or live is self.reference:
                 live.known_good = True
                 self.reference = live
-                scores = self.score[max(self.live_since, self.done - safeguard.REFERENCE_TASKS):self.done]
+                scores = self.policy_scores(self.live_since, self.done, safeguard.REFERENCE_TASKS)
                 self.reference_score, self.reference_spread = float(scores.mean()), safeguard.standard_error(scores)
+
+    def policy_scores(self, lo, hi, count):
+        """Scores of the last `count` tasks the agent's own policy chose in
+        lo..hi-1: the safeguard leaves tasks an A/B test fixed to the test."""
+        lo = max(lo, hi - 20 * count)  # while both arms are fixed, the policy still runs the other task types
+        return self.score[lo:hi][self.fallback[lo:hi] != 2][-count:]
 
     def _dip(self, at):
         return sum(depth for start, end, depth in self.dips if start <= at < end)
@@ -555,74 +601,69 @@ class AgentPast:
         span = slice(lo, hi)
         count = hi - lo
         types = self.type[span]
+        explore_draw, arm_draw, success_draw, rescue_draw, flaky_draw = self.draw[:, span]
         test = self.running if self.enabled else None
         arm = np.full(count, -1)
         if test is not None:
             covered = types == test.type_index
-            arm[covered] = np.where(self.uniform[2, span][covered] < test.control_share, 0, 1)
+            arm[covered] = np.where(arm_draw[covered] < test.control_share, 0, 1)
+        # Tasks an arm fixes to a strategy; a control that is the learned policy chooses as usual.
+        forced = (arm == 1) | ((arm == 0) & (test is not None and test.control is not None))
         greedy = self.best_strategy[span].copy()
         for type_index, (strategy, _) in self.applied.items():
             greedy[types == type_index] = strategy
         config = engine.DEFAULT_CONFIG
         if self.enabled:  # the profile's rate before each task, decayed by every task learned from
+            decays = self.learned + np.arange(count)
             rate = np.maximum(config["min_exploration_rate"],
-                              config["exploration_rate"] * config["exploration_decay"] ** (self.learned + np.arange(count)))
+                              config["exploration_rate"] * config["exploration_decay"] ** decays)
             rate_after = np.maximum(config["min_exploration_rate"], rate * config["exploration_decay"])
-            eps = np.where(arm >= 0, 0.0, rate)
+            eps = np.where(forced, 0.0, rate)
         else:
             eps, rate_after = np.zeros(count), np.full(count, epsilon(self.learned))
-        explored = (arm < 0) & (self.uniform[0, span] < eps)
+        explored = ~forced & (explore_draw < eps)
         strategy = np.where(explored, self.pick[span], greedy)
-        if test is not None:
-            strategy[arm == 0], strategy[arm == 1] = test.control, test.treatment
+        # engine.choose's propensity, times the arm's share when the learned policy is an arm.
+        propensity = eps / ACTIONS + (1 - eps) * (strategy == greedy)
         times = self.times[span]
-        dip = sum(depth * ((times >= start) & (times < end)) for start, end, depth in self.dips)
-        chance = self.trend[span] - dip + self._effects(types, times[0])
+        chance = self.trend[span] + self._effects(types, times[0])
         chance = chance - EXPLORE_PENALTY * (explored & (strategy != greedy))
+        for start, end, depth in self.dips:
+            chance = chance - depth * ((times >= start) & (times < end))
         if test is not None:
+            control = strategy if test.control is None else test.control
+            strategy = np.where(arm == 0, control, np.where(arm == 1, test.treatment, strategy))
             chance = chance + np.where(arm == 1, test.delta, 0.0)
-        success = self.uniform[3, span] < np.clip(chance, 0.02, 0.98)
-        first, second = np.zeros(count, dtype=np.int64), np.zeros(count, dtype=np.int64)
-        for index, (cumulative, classes) in enumerate(MIX):
-            mine = strategy == index
-            first[mine] = classes[np.searchsorted(cumulative, self.uniform[5, span][mine], side="right").clip(
-                max=len(classes) - 1)]
-            second[mine] = classes[np.searchsorted(cumulative, self.uniform[6, span][mine], side="right").clip(
-                max=len(classes) - 1)]
-        rescued = np.zeros(count, dtype=bool)
+            propensity = np.where(forced, 0.5, np.where(arm == 0, 0.5 * propensity, propensity))
+        success = success_draw < np.clip(chance, 0.02, 0.98)
+        positions = np.arange(lo, hi)
+        first, second = self.class_draw[0, strategy, positions], self.class_draw[1, strategy, positions]
         for (type_index, class_index), record in self.latest_mitigation.items():
-            if record.state in (MitigationState.ACTIVE, MitigationState.EFFECTIVE) and record.adjustment != "none":
-                rescued |= (types == type_index) & (first == class_index)
-        success |= rescued & (self.uniform[4, span] < 0.5)
+            if record.state in mitigations.APPLYING and record.adjustment != "none":
+                success |= ((types == type_index) & (first == class_index) & np.isin(strategy, record.strategies)
+                            & (rescue_draw < RESCUED))
         two = self.two_errors[span]
-        errors = np.where(success, (self.uniform[7, span] < 0.04).astype(np.int64), 1 + two)
+        errors = np.where(success, (flaky_draw < 0.04).astype(np.int8), 1 + two)
         classes = np.where(success, 0, (1 << first) | np.where(two, 1 << second, 0))
-        ms = self.trend_ms[span] * np.exp(0.35 * self.normal[0, span]) * np.where(success, 1.0, 1.3)
+        ms = self.base_ms[span] * np.where(success, 1.0, 1.3)
         if test is not None and test.slower:
             ms = ms * np.where(arm == 1, 1.3, 1.0)
         ms = np.maximum(50, ms).astype(np.int64)
-        reported_coverage, reported_satisfaction, reported_efficiency = self.reported[:, span]
-        progress = self.progress[span]
-        coverage = np.where(reported_coverage, np.round(np.clip(np.where(
-            success, 0.86 + 0.04 * self.normal[1, span], 0.6 + 0.1 * self.normal[1, span]), 0, 1), 3), np.nan)
-        satisfaction = np.where(reported_satisfaction, np.round(np.clip(
-            0.55 + 0.1 * progress + 0.1 * success + 0.1 * self.normal[2, span], 0, 1), 3), np.nan)
-        efficiency = np.where(reported_efficiency, np.round(np.clip(
-            0.5 + 0.08 * progress + 0.1 * success + 0.1 * self.normal[3, span], 0, 1), 3), np.nan)
-        self.strategy[span], self.explored[span], self.arm[span], self.greedy[span] = strategy, explored, arm, greedy
-        self.first_class[span] = first
+        coverage = self.coverage_by_outcome[success.astype(np.int64), positions]
+        satisfaction = np.round(np.clip(self.satisfaction_base[span] + 0.1 * success, 0, 1), 3)
+        efficiency = np.round(np.clip(self.efficiency_base[span] + 0.1 * success, 0, 1), 3)
+        self.strategy[span], self.explored[span], self.arm[span] = strategy, explored, arm
         self.success[span], self.ms[span], self.errors[span], self.classes[span] = success, ms, errors, classes
+        self.first_class[span] = first
         self.coverage[span], self.satisfaction[span], self.efficiency[span] = coverage, satisfaction, efficiency
         self.reward[span] = rewards(success, ms, errors, coverage)
         self.score[span] = task_scores(success, ms, errors > 0, satisfaction, efficiency)
-        self.eps[span] = eps
-        self.rate_after[span] = rate_after
+        self.eps[span], self.rate_after[span], self.propensity[span] = eps, rate_after, propensity
         self.learning[span] = self.enabled
-        self.fallback[span] = np.where(arm >= 0, 2, np.where(np.isin(types, list(self.applied)), 1, 0))
+        self.fallback[span] = np.where(forced, 2, np.where(np.isin(types, list(self.applied)), 1, 0))
         self.test_of[span] = np.where(arm >= 0, len(self.tests) - 1, -1)
         stop = self._learn(lo, hi)
-        done = slice(lo, stop)
-        self._count(done, test)
+        self._count(slice(lo, stop), test)
         return stop
 
     def _learn(self, lo, hi):
@@ -659,7 +700,7 @@ class AgentPast:
 
     def _check(self, task):
         """The safeguard's check after `task`; True when it rolled back."""
-        scores = self.score[task + 1 - GUARD_WINDOW:task + 1]
+        scores = self.policy_scores(0, task + 1, GUARD_WINDOW)
         if self.reference_score is None or len(scores) < GUARD_WINDOW:
             return False
         state, change = safeguard.judge(scores, self.reference_score, self.reference_spread, GUARD_THRESHOLD, GUARD_Z)
@@ -691,21 +732,19 @@ class AgentPast:
         self.changed |= bool(learned.any())
         if self._dip(float(self.times[span.start])) or self._dip(float(self.times[span.stop - 1])):
             self.clean_since_live = False
+        satisfaction, efficiency = self.satisfaction[span], self.efficiency[span]
+        rated, measured = ~np.isnan(satisfaction), ~np.isnan(efficiency)
+        values = np.vstack([self.success[span], self.ms[span], self.errors[span] > 0,
+                            np.where(rated, satisfaction, 0.0), rated, np.where(measured, efficiency, 0.0), measured])
+        self.sums[:, span.start + 1:span.stop + 1] = self.sums[:, span.start:span.start + 1] + values.cumsum(axis=1)
         types = self.type[span]
         bits = (self.classes[span][:, None] >> np.arange(len(CLASSES))) & 1
         for type_index in range(len(self.types)):
             mine = types == type_index
+            self.type_tasks[type_index] += int(mine.sum())
             self.type_failures[type_index] += bits[mine].sum(axis=0)
             self.failures[type_index] += bits[mine & learned].sum(axis=0)
-        for class_index in np.flatnonzero(bits[learned].any(axis=0)):
-            for type_index in np.unique(types[learned & (bits[:, class_index] == 1)]):
-                tasks = np.flatnonzero(learned & (bits[:, class_index] == 1) & (types == type_index)) + span.start
-                key = (int(type_index), int(class_index))
-                first = self.failure_seen.get(key, (float(self.times[tasks[0]]),))[0]
-                self.failure_seen[key] = (first, float(self.times[tasks[-1]]), int(tasks[-1]))
-        np.add.at(self.type_tasks, types, 1)
-        for type_index in range(len(self.types)):
-            self.type_index[type_index].extend((np.flatnonzero(types == type_index) + span.start).tolist())
+            self.type_index[type_index].extend((np.flatnonzero(mine) + span.start).tolist())
         if self.baseline is None and self.done >= 50:
             self.baseline = self.window(0, 50)["score"]
             self.baseline_at = float(self.times[49])
@@ -723,16 +762,17 @@ class AgentPast:
     # --- windows of tasks --------------------------------------------------------------------
 
     def window(self, lo, hi):
-        """tracker.window_stats over tasks lo..hi-1 (0-based), or None."""
+        """tracker.window_stats over tasks lo..hi-1 (0-based, already run), or None."""
         lo = max(0, lo)
         if hi <= lo:
             return None
-        span = slice(lo, hi)
-        success_rate = float(self.success[span].mean())
-        avg_ms = float(self.ms[span].mean())
-        error_rate = float((self.errors[span] > 0).mean())
-        satisfaction, efficiency = _mean(self.satisfaction[span]), _mean(self.efficiency[span])
-        return {"tasks": hi - lo, "success_rate": success_rate, "avg_ms": avg_ms, "error_rate": error_rate,
+        successes, ms, with_errors, satisfaction, rated, efficiency, measured = (
+            (self.sums[:, hi] - self.sums[:, lo]).tolist())
+        tasks = hi - lo
+        success_rate, avg_ms, error_rate = successes / tasks, ms / tasks, with_errors / tasks
+        satisfaction = satisfaction / rated if rated else None
+        efficiency = efficiency / measured if measured else None
+        return {"tasks": tasks, "success_rate": success_rate, "avg_ms": avg_ms, "error_rate": error_rate,
                 "satisfaction": satisfaction, "efficiency": efficiency,
                 "score": engine.composite_score(success_rate, engine.time_score(avg_ms), error_rate, satisfaction,
                                                 efficiency)}
@@ -753,10 +793,12 @@ class AgentPast:
         if reason == VersionReason.CYCLE and not self.changed:
             return None
         first = max(0, self.done - EXPERIENCES)
-        experiences = [[task + 1, self.types[t], STATE_KEYS[s], STRATEGIES[a], r, NEXT_KEYS[s]] for task, t, s, a, r in zip(
-            range(self.done - 1, first - 1, -1), self.type[first:self.done][::-1].tolist(),
-            self.state[first:self.done][::-1].tolist(), self.strategy[first:self.done][::-1].tolist(),
-            self.reward[first:self.done][::-1].tolist())]
+        newest_first = slice(self.done - 1, first - 1 if first else None, -1)
+        experiences = [[task + 1, self.types[t], STATE_KEYS[s], STRATEGIES[a], r, NEXT_KEYS[s]]
+                       for task, t, s, a, r in zip(range(self.done - 1, first - 1, -1),
+                                                   self.type[newest_first].tolist(), self.state[newest_first].tolist(),
+                                                   self.strategy[newest_first].tolist(),
+                                                   self.reward[newest_first].tolist())]
         version = Version(number=len(self.versions) + 1, reason=reason, created_at=at, task_count=self.done,
                           score=self.current()[0], learned=(list(self.q), list(self.visits), list(self.wins),
                                                             self.learned),
@@ -800,7 +842,10 @@ class AgentPast:
             self.monitoring.remove(test)
             self._transition(test, ABTestState.REVERTED, f"reverted: {self.agent_id} was rolled back to "
                              f"{target.label}", at, finished_at=at)
-        self.next_test_at = at + self.rng.uniform(24, 72) * HOUR
+        self._schedule_next_test(at)
+        for mitigation in self.mitigations:  # mitigations.withdraw_since
+            if mitigation.state in mitigations.APPLYING and mitigation.activated_at > target.created_at:
+                mitigation.state, mitigation.concluded_at = MitigationState.WITHDRAWN, at
         for shared in [item for item in self.active_shared.values() if item.published_at > target.created_at]:
             shared.status, shared.quarantined_at = SharedPatternStatus.QUARANTINED, at
             shared.quarantine_reason = f"{self.agent_id} was rolled back to {target.label}"
@@ -828,21 +873,23 @@ class AgentPast:
             if target is None or not self.enabled:
                 return
             record = self.roll_back(target, at, automatic=False, actor=roles.OPERATOR, reason=reason, numbers={})
-            self.audit.append((at + 1, roles.OPERATOR, "rollback", record,
+            self.audit.append((at + 1, roles.OPERATOR, "rollback", f"agent:{self.agent_id}",
                                lambda: {"to": record.to_version.label, "from_": record.from_version.label,
                                         "reason": reason}))
-        elif kind == "undo":
+        elif kind == "undo" and self.rollbacks and not self.enabled:  # the rollback happened and is live
             last = self.rollbacks[-1]
             record = self.roll_back(last.from_version, at, automatic=False, actor=roles.OPERATOR,
                                     reason="", numbers={}, undo_of=last)
-            self.audit.append((at + 1, roles.OPERATOR, "undo_rollback", record,
+            self.audit.append((at + 1, roles.OPERATOR, "undo_rollback", f"agent:{self.agent_id}",
                                lambda: {"rollback": last.pk, "to": record.to_version.label}))
-        elif kind == "re_enable":
+        elif kind == "re_enable" and not self.enabled:
             self.enabled = True
-            self.audit.append((at, detail, "re_enable_learning", None, dict))
+            self.audit.append((at, detail, "re_enable_learning", f"agent:{self.agent_id}", dict))
         elif kind == "abort" and detail is self.running and self.enabled:
-            self._finish_test(detail, ABTestState.ABORTED, "aborted by operator: the staging environment was "
-                              "unstable while the test ran", at, decided=True)
+            why = "the staging environment was unstable while the test ran"
+            self._finish_test(detail, ABTestState.ABORTED, f"aborted by {roles.OPERATOR}: {why}", at, decided=True)
+            self.audit.append((at, roles.OPERATOR, "abort_abtest", lambda: f"abtest:{detail.pk}",
+                               lambda: {"agent": self.agent_id, "reason": why}))
 
     # --- the improvement cycle -------------------------------------------------------------
 
@@ -878,7 +925,7 @@ class AgentPast:
                 continue
             record.tasks_after = int(self.type_tasks[record.type_index]) - record.base[0]
             record.failures_after = int(self.type_failures[record.type_index, record.failure_class]) - record.base[1]
-            if record.tasks_after >= 50:
+            if record.tasks_after >= mitigations.EVALUATE_AFTER:
                 rate_before = record.failures_before / record.tasks_before if record.tasks_before else 0.0
                 rate_after = record.failures_after / record.tasks_after
                 record.state = MitigationState.EFFECTIVE if rate_after < rate_before else MitigationState.INEFFECTIVE
@@ -890,27 +937,34 @@ class AgentPast:
         """mitigations.activate: every frequent failure pattern without a mitigation in force."""
         for type_index in range(len(self.types)):
             for class_index in range(len(CLASSES)):
-                if self.failures[type_index, class_index] < 5:
+                if self.failures[type_index, class_index] < mitigations.MIN_FAILURES:
                     continue
-                if self._failure_confidence(type_index, class_index) < 0.10:
+                if self._failure_confidence(type_index, class_index) < mitigations.FREQUENT:
                     continue
                 latest = self.latest_mitigation.get((type_index, class_index))
-                if latest is not None and (latest.state in (MitigationState.ACTIVE, MitigationState.EFFECTIVE)
-                                           or latest.concluded_at >= at - 7 * DAY):
+                if latest is not None and (latest.state in mitigations.APPLYING
+                                           or latest.concluded_at >= at - mitigations.RETRY_AFTER.total_seconds()):
                     continue
-                recent = self.type_index[type_index][-100:]
-                bit = 1 << class_index
-                name = CLASSES[class_index]
+                recent = np.array(self.type_index[type_index][-mitigations.BEFORE_WINDOW:])
+                failed = (self.classes[recent] >> class_index) & 1 == 1
+                name, adjustment = CLASSES[class_index], engine.ADJUSTMENTS[CLASSES[class_index]]
+                tasks = np.bincount(self.strategy[recent], minlength=ACTIONS)
+                failures = np.bincount(self.strategy[recent][failed], minlength=ACTIONS)
+                implicated = [strategy for strategy in range(ACTIONS)
+                              if failures[strategy] >= mitigations.MIN_IMPLICATING
+                              and failures[strategy] / tasks[strategy] >= mitigations.FREQUENT]
+                if adjustment != "none" and not implicated:
+                    continue  # spread over every strategy: changing strategy would not help
                 record = MitigationRecord(
-                    type_index, class_index, engine.ADJUSTMENTS[name], len(recent),
-                    int(sum(1 for task in recent if self.classes[task] & bit)), at, self.done,
+                    type_index, class_index, adjustment, implicated, len(recent), int(failed.sum()), at, self.done,
                     (int(self.type_tasks[type_index]), int(self.type_failures[type_index, class_index])))
                 self.mitigations.append(record)
                 self.latest_mitigation[(type_index, class_index)] = record
                 self.events.append((at, "learning:mitigation_applied", record))
                 decisions.append({"kind": "mitigation_applied", "mitigation": record,
                                   "task_type": self.types[type_index], "failure_class": name,
-                                  "adjustment": record.adjustment})
+                                  "adjustment": record.adjustment,
+                                  "strategies": [STRATEGIES[strategy] for strategy in implicated]})
                 if record.adjustment == "none":
                     self.raise_alert("failure:needs_operator", Severity.INFO,
                                      f"{self.agent_id}: frequent {name} failures in {self.types[type_index]} need an "
@@ -930,37 +984,29 @@ class AgentPast:
             intent = next(self.intents)
         else:
             return []
-        ty = self.main
-        uses = self.pattern_uses[ty * ACTIONS:(ty + 1) * ACTIONS]
-        wins = self.pattern_wins[ty * ACTIONS:(ty + 1) * ACTIONS]
-        control = self.applied[ty][0] if ty in self.applied else int(np.argmax(uses))
-        rate = [wins[s] / uses[s] if uses[s] else 0.0 for s in range(ACTIONS)]
-        q_mean = []
-        for s in range(ACTIONS):
-            groups = [(ty * STATES + state) * ACTIONS + s for state in range(STATES)]
-            total = sum(self.visits[g] for g in groups)
-            q_mean.append(sum(self.q[g] * self.visits[g] for g in groups) / total if total else 0.0)
-        candidates = [s for s in range(ACTIONS) if s != control and 5 <= uses[s] < uses[control]] or [
-            s for s in range(ACTIONS) if s != control]
-        treatment = max(candidates, key=lambda s: (rate[s] - rate[control], q_mean[s] - q_mean[control]))
-        gain, q_gain = rate[treatment] - rate[control], q_mean[treatment] - q_mean[control]
-        task_type, control_name, treatment_name = self.types[ty], STRATEGIES[control], STRATEGIES[treatment]
-        why = (f"{treatment_name} succeeded in {rate[treatment]:.0%} of {uses[treatment]} tasks against "
-               f"{rate[control]:.0%} of {uses[control]} for {control_name} (Q-value {q_gain:+.2f}); testing whether "
-               f"it is really better for {task_type}")
-        if gain >= 0.05 or q_gain >= 0.10:
+        ty, task_type = self.main, self.types[self.main]
+        control = self.applied[ty][0] if ty in self.applied else None
+        why, treatment = self._opportunity(ty, control, at)
+        control_label = "the learned policy" if control is None else STRATEGIES[control]
+        treatment_name = STRATEGIES[treatment]
+        if why is not None:
             source, created_by, mde = "loop", "improvement cycle", self.world.loop_mde
         else:
             source, created_by, mde = "admin", roles.OPERATOR, stats.DEFAULT_MDE
-            why = f"An operator's question: is {treatment_name} better than {control_name} for {task_type}?"
-        base_rate = rate[control] if uses[control] >= 10 else 0.5
+            why = f"An operator's question: is {treatment_name} better than {control_label} for {task_type}?"
+        # abtests._base_rate: the control strategy's success rate, or the task type's under the policy.
+        patterns = [control] if control is not None else range(ACTIONS)
+        uses = sum(self.pattern_uses[ty * ACTIONS + strategy] for strategy in patterns)
+        base_rate = sum(self.pattern_wins[ty * ACTIONS + strategy] for strategy in patterns) / uses \
+            if uses >= 10 else 0.5
         horizon = stats.samples_per_arm(mde, stats.DEFAULT_POWER, base_rate=base_rate)
         rng = self.rng
         delta = {"kept": rng.uniform(0.10, 0.16), "reverted": rng.uniform(0.10, 0.16), "inconclusive": 0.0,
                  "control_wins": -rng.uniform(0.12, 0.18), "guardrail": rng.uniform(0.12, 0.16), "srm": 0.05,
-                 "aborted": 0.02, "running": 0.03, "monitoring": 0.18}[intent]
-        test = Test(ty, task_type, intent, delta, control, treatment, f"{task_type}: {treatment_name} vs {control_name}",
-                    why, source, created_by, mde, horizon, at, control_share=0.62 if intent == "srm" else 0.5,
+                 "aborted": 0.02, "running": 0.0, "monitoring": 0.12}[intent]
+        test = Test(ty, task_type, intent, delta, control, treatment,
+                    f"{task_type}: {treatment_name} vs {'learned policy' if control is None else control_label}", why,
+                    source, created_by, mde, horizon, at, control_share=0.62 if intent == "srm" else 0.5,
                     slower=intent == "guardrail")
         test.transitions.append(("", ABTestState.DRAFT, f"created by {source}", at))
         self._transition(test, ABTestState.RUNNING, f"horizon {horizon} tasks per arm (control success rate "
@@ -972,9 +1018,41 @@ class AgentPast:
             self.agenda.sort(key=lambda item: item[0])
         if source != "loop":
             return []
+        control_name = None if control is None else STRATEGIES[control]
         decisions.append({"kind": "abtest_created", "abtest": test, "task_type": task_type, "control": control_name,
                           "treatment": treatment_name})
-        return [{"task_type": task_type, "current": control_name, "candidate": treatment_name, "why": why}]
+        return [{"task_type": task_type, "control": control_name, "candidate": treatment_name, "why": why}]
+
+    def _opportunity(self, type_index, control, at):
+        """improvement.find_opportunities for one task type: (why, candidate) when
+        always using a strategy looks better off-policy than the type's latest
+        tasks; otherwise (None, the best-looking candidate) for an operator's test."""
+        first = max(0, self.done - improvement.EXPERIENCES)
+        mine = np.flatnonzero(self.type[first:self.done] == type_index)[::-1] + first  # newest first
+        strategies, successes, propensities = self.strategy[mine], self.success[mine], self.propensity[mine]
+        current = float(successes[:improvement.RECENT].mean()) if len(mine) else 0.0
+        recent = {(test.control, test.treatment) for test in self.tests
+                  if test.type_index == type_index and test.created_at >= at - improvement.RETEST_AFTER.total_seconds()}
+        estimates = []
+        for candidate in range(ACTIONS):
+            if candidate == control or (control, candidate) in recent:
+                continue
+            estimate, effective = stats.off_policy_value(strategies == candidate, successes, propensities)
+            if estimate is not None:
+                estimates.append((estimate, effective, candidate))
+        found = [item for item in estimates if item[1] >= improvement.MIN_EVIDENCE
+                 and item[0] - current >= improvement.SUCCESS_MARGIN]
+        if not found:
+            fallback = max(estimates) if estimates else (0, 0, (control or 0) + 1 if control != ACTIONS - 1 else 0)
+            return None, fallback[2]
+        estimate, effective, candidate = max(found)
+        return (f"always using {STRATEGIES[candidate]} would succeed in about {estimate:.0%} of "
+                f"{self.types[type_index]} tasks (off-policy estimate from {len(mine)} logged tasks, effective "
+                f"sample {effective:.0f}) against {current:.0%} now; testing whether it is really better"), candidate
+
+    def _schedule_next_test(self, at):
+        """A pause after a test, longer in a longer history: about six tests per agent in 90 days."""
+        self.next_test_at = at + self.rng.uniform(0.5, 1.5) * max(0.5, self.world.slots / 24 / 8) * DAY
 
     def _transition(self, test, to_state, reason, at, **fields):
         test.transitions.append((test.state, to_state, reason, at))
@@ -991,7 +1069,7 @@ class AgentPast:
         self._transition(test, state, reason, at, **fields)
         if test is self.running:
             self.running = None
-        self.next_test_at = at + self.rng.uniform(12, 72) * HOUR
+        self._schedule_next_test(at)
 
     def _review(self, h, at, decisions):
         """abtests.review for the agent's running test (one look per slot)."""
@@ -1012,7 +1090,7 @@ class AgentPast:
             "control": control.to_dict(), "treatment": treatment.to_dict(),
         }
         test.decision = verdict.reason
-        control_name = STRATEGIES[test.control]
+        control_name = test.control_label
         if srm < stats.SRM_P and control.n + treatment.n >= abtests.SRM_MIN_SAMPLES:
             reason = (f"aborted: sample ratio mismatch (chi-square p = {srm:.2g}) between the arms' "
                       f"{control.n} and {treatment.n} tasks; assignment or reporting is broken")
@@ -1080,7 +1158,7 @@ class AgentPast:
                 self._transition(test, ABTestState.KEPT, f"healthy through {ABTest.MONITOR_DAYS} days of monitoring",
                                  at, finished_at=at)
                 self.monitoring.remove(test)
-                self.next_test_at = at + self.rng.uniform(12, 72) * HOUR
+                self._schedule_next_test(at)
                 decisions.append({"kind": "applied_strategy", "abtest": test, "outcome": ABTestState.KEPT})
 
     def _revert(self, test, reason, at):
@@ -1093,7 +1171,7 @@ class AgentPast:
             self.changed = True
         self._transition(test, ABTestState.REVERTED, reason, at, finished_at=at)
         self.monitoring.remove(test)
-        self.next_test_at = at + self.rng.uniform(12, 72) * HOUR
+        self._schedule_next_test(at)
         self.raise_alert("abtest:reverted", Severity.WARNING,
                          f"{self.agent_id}: {STRATEGIES[test.treatment]} reverted for {test.task_type}; {reason}",
                          test.verdict.get("monitoring", {}), lambda: f"abtest:reverted:{test.pk}", at)
@@ -1143,6 +1221,10 @@ class AgentPast:
         self._final_checks()
         self._snapshots()
         self._choose_samples()
+        # What only the simulation needed; the writer reads the rest.
+        del (self.draw, self.pick, self.class_draw, self.two_errors, self.base_ms, self.coverage_by_outcome,
+             self.satisfaction_base, self.efficiency_base, self.trend, self.group, self.next_group,
+             self.best_strategy, self.type_index, self.sums)
 
     def _prune_versions(self):
         """versions.prune: the latest KEEP_LATEST, plus known-good, pinned and live ones."""
@@ -1163,7 +1245,7 @@ class AgentPast:
         state, change, degraded, healthy = SafeguardState.INSUFFICIENT, None, 0, 0
         for task in range(first, self.n):
             if (task + 1) % GUARD_EVERY == 0:
-                scores = self.score[max(0, task + 1 - GUARD_WINDOW):task + 1]
+                scores = self.policy_scores(0, task + 1, GUARD_WINDOW)
                 if self.reference_score is None or len(scores) < GUARD_WINDOW:
                     state, change = SafeguardState.INSUFFICIENT, None
                 else:
@@ -1180,6 +1262,8 @@ class AgentPast:
         self.snapshots = []
         for h in range(self.world.slots):
             lo, hi = int(self.slot_lo[h]), int(self.slot_lo[h + 1])
+            if hi == lo:
+                continue  # a newcomer's slots before it joined
             window = self.window(lo, hi)
             at = self.world.start + (h + 1) * HOUR + self.offsets[h + 1][0]
             self.snapshots.append((lo + 1, hi, window, self.current(hi)[1], at))
@@ -1222,40 +1306,53 @@ def plan(days, events, samples, seed, now):
     end = math.floor((now - 120) / HOUR) * HOUR  # the last slot boundary, a little in the past
     start = end - slots * HOUR
     world = World(seed, now, start, slots, FleetEnvironment(dict(fleet), seed),
-                  capture_every=max(1, round(min(2.5, max(0.5, days / 36)) * 24)),
+                  capture_every=round(min(2.5, max(1.0, days / 36)) * 24),
                   loop_mde=min(0.9, settings.ABTEST_MDE_POINTS / 100))
     rng = np.random.default_rng([seed, 0])
     boundaries = start + HOUR * np.arange(slots + 1)
     recent = boundaries[:-1] >= now - EVENT_SECONDS   # slots whose tasks all fall in the events' 30 days
     # Every snapshot of the 30 days gives an improvement event; training events
     # are drawn from the tasks of those days, so the fleet works fast enough for them.
-    training = max(0, events - len(fleet) * int((boundaries[1:] > now - EVENT_SECONDS).sum()))
-    rate = max(BASE_TASKS_PER_HOUR, 1.1 * training / (len(fleet) * max(1, recent.sum())),
+    rate = max(BASE_TASKS_PER_HOUR, 1.1 * events / (len(fleet) * max(1, recent.sum())),
                1.1 * samples / (len(fleet) * slots))
     hour_of_day = (boundaries[:-1] // HOUR % 24).astype(int)
     busy = np.where((hour_of_day >= 8) & (hour_of_day < 20), 1.4, 0.6)
     counts = [np.maximum(1, rng.poisson(rate * rng.uniform(0.85, 1.15) * busy)) for _ in fleet]
+    largest = sorted(DEMO_TEAMS, key=lambda team: -len(DEMO_TEAMS[team]))[:2]
+    newcomers = [[agent for agent, _ in fleet].index(rng.choice(DEMO_TEAMS[team])) for team in largest]
+    order = [int(index) for index in rng.permutation(len(fleet)) if index not in newcomers]
+    roles_ = {index: role for index, role in zip(order, ROLES)}
+    roles_.update((index, "newcomer") for index in newcomers)
+    for index, role in roles_.items():
+        if role == "newcomer":
+            counts[index][:int(NEWCOMERS_JOIN * slots)] = 0
     capacity = np.array([int(c[recent].sum()) for c in counts])
+    snapshots = sum(int(((c > 0) & (boundaries[1:] > now - EVENT_SECONDS)).sum()) for c in counts)
+    training = max(0, events - snapshots)
     if capacity.sum() < training:
         raise RuntimeError("The simulated fleet has too few tasks for the events asked for.")
     training_split = _allocate(training, capacity) if training else np.zeros(len(fleet), dtype=np.int64)
     sample_split = _allocate(samples, [c.sum() for c in counts]) if samples else np.zeros(len(fleet), dtype=np.int64)
-    order = rng.permutation(len(fleet))
-    roles_ = {int(index): role for index, role in zip(order, ROLES)}
     calm = [int(index) for index in order[len(ROLES):]]
     incidents = {}
     for index in calm[:4]:
         at = start + rng.uniform(0.15, 0.85) * slots * HOUR
         incidents[index] = [(at, at + rng.uniform(6, 24) * HOUR, rng.uniform(0.06, 0.1))]
-    regular = [index for index in range(len(fleet)) if roles_.get(index, "").startswith("final")]
-    regular = [index for index in range(len(fleet)) if index not in regular] + regular
+    finals = [index for index in range(len(fleet)) if roles_.get(index, "").startswith("final")]
+    regular = [index for index in range(len(fleet)) if index not in finals] + finals
     pasts = []
     for index, (agent_id, team) in enumerate(fleet):
-        first = regular.index(index)
-        intents = itertools.cycle(INTENTS[first % len(INTENTS):] + INTENTS[:first % len(INTENTS)])
+        intents = _intents(INTENTS[regular.index(index) % len(INTENTS)], np.random.default_rng([seed, index, 5]))
         pasts.append(AgentPast(world, index, agent_id, team, counts[index], roles_.get(index), intents,
                                incidents.get(index, []), int(training_split[index]), int(sample_split[index])))
     return world, pasts
+
+
+def _intents(first, rng):
+    yield first
+    names, weights = list(INTENT_WEIGHTS), list(INTENT_WEIGHTS.values())
+    while True:
+        yield names[rng.choice(len(names), p=weights)]
 
 
 def _confidence_history(source, shared):
@@ -1344,10 +1441,7 @@ def operators_at_work(world, pasts):
     """What operators did with the alerts (acknowledged, silenced, resolved), the
     scheduler alert of a cluster restart, and the audit trail of it all."""
     rng = np.random.default_rng([world.seed, 3])
-    audit = []
-    for past in pasts:
-        for at, actor, action, record, detail in past.audit:
-            audit.append((at, actor, action, f"agent:{past.agent_id}", detail))
+    audit = [entry for past in pasts for entry in past.audit]
     alerts = [alert for past in pasts for alert in past.alerts]
     for past in pasts:
         for record in past.rollbacks:
@@ -1401,3 +1495,708 @@ def _acknowledge(alert, at, note, audit):
 def _resolve(alert, at, note, audit):
     alert.state, alert.resolved_at, alert.note = AlertState.RESOLVED, at, note
     audit.append((at, roles.OPERATOR, "alert_resolve", alert, {"note": note, "until": None}))
+
+
+# --- writing ---------------------------------------------------------------------------------
+
+
+def _aware(at):
+    return None if at is None else _datetime(at)
+
+
+def _none(value):
+    return None if value is None or (isinstance(value, float) and math.isnan(value)) else value
+
+
+def db_datetimes(epochs):
+    """Epoch seconds as the database keeps Django's datetimes (on SQLite,
+    Django's own text form, so lookups compare the same strings)."""
+    text = np.datetime_as_string(np.round(np.asarray(epochs) * 1e6).astype("int64").astype("datetime64[us]"),
+                                 unit="us").tolist()
+    if connection.vendor == "postgresql":
+        return [value.replace("T", " ") + "+00:00" for value in text]
+    return [value.replace("T", " ").removesuffix(".000000") for value in text]
+
+
+def insert_fast(model, fields, rows):
+    """Insert value rows already in the database's form: COPY on PostgreSQL,
+    versions.insert_rows (one executemany per batch) elsewhere; returns the count."""
+    count = 0
+    if connection.vendor == "postgresql":
+        quote = connection.ops.quote_name
+        columns = ", ".join(quote(model._meta.get_field(name).column) for name in fields)
+        with connection.cursor() as cursor, cursor.cursor.copy(
+                f"COPY {quote(model._meta.db_table)} ({columns}) FROM STDIN") as copy:
+            for row in rows:
+                copy.write_row(row)
+                count += 1
+        return count
+    rows = iter(rows)
+    while batch := list(itertools.islice(rows, 20_000)):
+        versions.insert_rows(model, fields, batch)
+        count += len(batch)
+    return count
+
+
+def collation_ranks(strings):
+    """{text: rank} in the order the database sorts text, so a generated
+    state's rows are in the order versions.learned_state reads them back."""
+    strings = sorted(set(strings))
+    if connection.vendor == "postgresql":
+        with connection.cursor() as cursor:
+            cursor.execute("SELECT value FROM unnest(%s::text[]) AS value ORDER BY value", [strings])
+            strings = [row[0] for row in cursor.fetchall()]
+    return {text: rank for rank, text in enumerate(strings)}
+
+
+def _json(value):
+    return json.dumps(value, separators=(",", ":"))
+
+
+class Writer:
+    """Writes the simulated fleet table by table, each in one transaction."""
+
+    def __init__(self, world, pasts, agents, strategies, events, say):
+        self.world, self.pasts, self.agents, self.strategies = world, pasts, agents, strategies
+        self.events_wanted, self.say = events, say
+        self.counts = {}
+        self.ranks = collation_ranks([*(t for past in pasts for t in past.types), *STATE_KEYS, *STRATEGIES])
+        self.rng = np.random.default_rng([world.seed, 4])
+
+    def step(self, name, write):
+        started = time.perf_counter()
+        with transaction.atomic():
+            count = write()
+        self.counts[name] = count
+        self.say(f"  {name:<24} {count:>10,}  {time.perf_counter() - started:6.1f} s")
+
+    def agent(self, past):
+        return self.agents[past.agent_id]
+
+    def strategy(self, index):
+        return self.strategies[STRATEGIES[index]]
+
+    def write(self, alerts, audit, imports):
+        self.step("learning profiles", self.profiles)
+        self.step("A/B tests", self.tests)
+        self.step("A/B arms", self.arms)
+        self.step("A/B transitions", self.transitions)
+        self.step("A/B looks", self.looks)
+        self.step("state versions", self.versions)
+        self.step("live version periods", self.live_periods)
+        self.step("Q entries", self.q_entries)
+        self.step("learned patterns", self.patterns)
+        self.step("applied strategies", self.applied)
+        self.step("failure patterns", self.failure_patterns)
+        self.step("mitigations", self.mitigations)
+        self.step("safeguards", self.safeguards)
+        self.step("rollbacks", self.rollbacks)
+        self.step("decisions", self.decisions)
+        self.step("executions", self.executions)
+        self.step("snapshots", self.snapshots)
+        self.step("alerts", lambda: self.alerts(alerts))
+        self.step("audit events", lambda: self.audit(audit))
+        self.step("shared patterns", self.shared)
+        self.step("pattern imports", lambda: self.imports(imports))
+        self.step("memory patterns", self.memory_patterns)
+        self.step("improvement cycles", self.cycles)
+        self.step("performance metrics", self.metrics)
+        self.step("events", self.events)
+        self.step("agent records", self.agent_records)
+        return self.counts
+
+    # --- learning state ----------------------------------------------------------------
+
+    def profiles(self):
+        self.profile = {}
+        for past in self.pasts:
+            self.profile[past.agent_id] = LearningProfile(
+                agent=self.agent(past), enabled=past.enabled, exploration_rate=epsilon(past.learned),
+                task_count=past.n, baseline_score=past.baseline, baseline_set_at=_aware(past.baseline_at),
+                baseline_task=0)
+        LearningProfile.objects.bulk_create(self.profile.values())
+        return len(self.profile)
+
+    def _tests(self):
+        return [(past, test) for past in self.pasts for test in past.tests]
+
+    def tests(self):
+        pairs = self._tests()
+        objects = [ABTest(
+            agent=self.agent(past), task_type=test.task_type, name=test.name, hypothesis=test.hypothesis,
+            state=test.state, source=test.source, created_by=test.created_by, mde=test.mde,
+            power=stats.DEFAULT_POWER, horizon=test.horizon, verdict=test.verdict, decision=test.decision,
+            previous_strategy=None if test.previous_strategy is None else self.strategy(test.previous_strategy),
+            reference_score=test.reference_score, reference_spread=test.reference_spread,
+            degraded_checks=test.degraded_checks, created_at=_aware(test.created_at),
+            started_at=_aware(test.created_at), decided_at=_aware(test.decided_at), applied_at=_aware(test.applied_at),
+            monitor_until=_aware(test.monitor_until), finished_at=_aware(test.finished_at)) for past, test in pairs]
+        ABTest.objects.bulk_create(objects, batch_size=500)
+        for (_, test), row in zip(pairs, objects):
+            test.pk = row.pk
+        return len(objects)
+
+    def arms(self):
+        rows = []
+        for _, test in self._tests():
+            for role, strategy, counts in ((ArmRole.CONTROL, test.control, test.arms[0]),
+                                           (ArmRole.TREATMENT, test.treatment, test.arms[1])):
+                rows.append(ABArm(test_id=test.pk, role=role,
+                                  strategy=None if strategy is None else self.strategy(strategy), weight=0.5,
+                                  n=counts[0], successes=counts[1], total_ms=counts[2], error_tasks=counts[3]))
+        ABArm.objects.bulk_create(rows, batch_size=500)
+        for (_, test), control, treatment in zip(self._tests(), rows[::2], rows[1::2]):
+            test.arm_pks = (control.pk, treatment.pk)
+        return len(rows)
+
+    def transitions(self):
+        rows = [ABTransition(test_id=test.pk, from_state=from_state, to_state=to_state, reason=reason, at=_aware(at))
+                for _, test in self._tests() for from_state, to_state, reason, at in test.transitions]
+        ABTransition.objects.bulk_create(rows, batch_size=1000)
+        return len(rows)
+
+    def looks(self):
+        rows = [ABLook(test_id=test.pk, slot_start=_aware(slot), n_control=n_control, n_treatment=n_treatment,
+                       low=low, high=high, p_value=p_value, srm_p_value=srm, outcome=outcome, at=_aware(at))
+                for _, test in self._tests()
+                for slot, n_control, n_treatment, low, high, p_value, srm, outcome, at in test.looks]
+        ABLook.objects.bulk_create(rows, batch_size=1000)
+        return len(rows)
+
+    def state(self, past, learned, applied):
+        """A learned state as versions.learned_state reads it from the tables."""
+        q, visits, wins, count = learned
+        ranks = self.ranks
+        rows = []
+        for group, seen in enumerate(visits):
+            if seen:
+                type_index, rest = divmod(group, STATES * ACTIONS)
+                state_index, strategy = divmod(rest, ACTIONS)
+                rows.append([past.types[type_index], STATE_KEYS[state_index], STRATEGIES[strategy], q[group], seen])
+        rows.sort(key=lambda row: (ranks[row[0]], ranks[row[1]], ranks[row[2]]))
+        uses, successes = {}, {}
+        for group, seen in enumerate(visits):
+            key = (past.types[group // (STATES * ACTIONS)], STRATEGIES[group % ACTIONS])
+            uses[key] = uses.get(key, 0) + seen
+            successes[key] = successes.get(key, 0) + wins[group]
+        patterns = sorted(([task_type, name, uses[key], successes[key], engine.pattern_confidence(uses[key],
+                                                                                              successes[key])]
+                           for key in uses if uses[key] for task_type, name in [key]),
+                          key=lambda row: (ranks[row[0]], ranks[row[1]]))
+        applied_rows = sorted(([past.types[type_index], STRATEGIES[strategy], self.source(source)]
+                               for type_index, (strategy, source) in applied.items()),
+                              key=lambda row: ranks[row[0]])
+        config = dict(engine.DEFAULT_CONFIG, exploration_rate=epsilon(count))
+        return {"q": rows, "patterns": patterns, "applied": applied_rows, "config": config}
+
+    @staticmethod
+    def source(source):
+        kind, test = source
+        return f"abtest:{test.pk}" if kind == "abtest" else f"revert:abtest:{test.pk}"
+
+    def versions(self):
+        objects = []
+        for past in self.pasts:
+            for version in past.versions:
+                state = self.state(past, version.learned, version.applied)
+                payload = zlib.compress(
+                    f'{{"state":{_json(state)},"experiences":{version.experiences},"score":{_json(version.score)},'
+                    f'"tasks":{version.task_count}}}'.encode(), 6)
+                objects.append((version, StateVersion(
+                    agent=self.agent(past), number=version.number, reason=version.reason, task_count=version.task_count,
+                    score=version.score, q_entries=len(state["q"]), checksum=versions.checksum(state), payload=payload,
+                    size_bytes=len(payload), pinned=version.pinned, known_good=version.known_good,
+                    created_at=_aware(version.created_at))))
+        StateVersion.objects.bulk_create([row for _, row in objects], batch_size=100)
+        for version, row in objects:
+            version.pk = row.pk
+        tests = [ABTest(pk=test.pk, version_before_id=test.version_before.pk)
+                 for _, test in self._tests() if test.version_before is not None]
+        ABTest.objects.bulk_update(tests, ["version_before"], batch_size=500)
+        return len(objects)
+
+    def live_periods(self):
+        rows = [LiveVersion(agent=self.agent(past), version_id=version.pk, live_from=_aware(start),
+                            live_until=_aware(end), cause=cause)
+                for past in self.pasts for version, start, end, cause in past.live_periods]
+        LiveVersion.objects.bulk_create(rows, batch_size=1000)
+        for past in self.pasts:
+            profile = self.profile[past.agent_id]
+            profile.live_version_id, profile.live_since_task = past.live.pk, past.live_since
+        LearningProfile.objects.bulk_update(self.profile.values(), ["live_version", "live_since_task"])
+        return len(rows)
+
+    def q_entries(self):
+        rows = []
+        for past in self.pasts:
+            if (past.q, past.visits, past.wins, past.learned) != past.live.learned or past.applied != past.live.applied:
+                raise RuntimeError(f"{past.agent_id}: the live version is not the live state.")
+            for task_type, state_key, name, q, visits in self.state(past, past.live.learned, past.applied)["q"]:
+                rows.append(QEntry(agent=self.agent(past), task_type=task_type, state_key=state_key,
+                                   strategy=self.strategies[name], q_value=q, visits=visits))
+        QEntry.objects.bulk_create(rows, batch_size=1000)
+        return len(rows)
+
+    def patterns(self):
+        rows = []
+        for past in self.pasts:
+            learned = np.flatnonzero(past.learning)
+            pattern = (past.type * ACTIONS + past.strategy)[learned]
+            firsts = dict(zip(*np.unique(pattern, return_index=True)))
+            lasts = dict(zip(*np.unique(pattern[::-1], return_index=True)))
+            for task_type, name, uses, successes, confidence in self.state(past, past.live.learned, past.applied)[
+                    "patterns"]:
+                key = past.types.index(task_type) * ACTIONS + STRATEGIES.index(name)
+                row = LearnedPattern(agent=self.agent(past), task_type=task_type, strategy=self.strategies[name],
+                                     uses=uses, successes=successes, confidence=confidence,
+                                     last_used_at=_aware(past.times[learned[len(pattern) - 1 - lasts[key]]]))
+                row.first_used = _aware(past.times[learned[firsts[key]]])
+                rows.append(row)
+        LearnedPattern.objects.bulk_create(rows, batch_size=1000)
+        for row in rows:  # created_at is auto_now_add: set when the pattern was first used
+            row.created_at = row.first_used
+        LearnedPattern.objects.bulk_update(rows, ["created_at"], batch_size=500)
+        return len(rows)
+
+    def applied(self):
+        rows = []
+        for past in self.pasts:
+            for type_index, (strategy, (kind, test)) in past.applied.items():
+                applied_at = test.applied_at if kind == "abtest" else test.finished_at
+                rows.append(AppliedStrategy(agent=self.agent(past), task_type=past.types[type_index],
+                                            strategy=self.strategy(strategy), source=self.source((kind, test)),
+                                            applied_at=_aware(applied_at)))
+        AppliedStrategy.objects.bulk_create(rows)
+        return len(rows)
+
+    def failure_patterns(self):
+        rows = []
+        for past in self.pasts:
+            for type_index, class_index in zip(*np.nonzero(past.failures)):
+                tasks = np.flatnonzero(past.learning & (past.type == type_index)
+                                       & ((past.classes >> class_index) & 1 == 1))
+                task, name = int(tasks[-1]), CLASSES[class_index]
+                error_type, message = MESSAGES.get(int(past.first_class[task]), ("Error", "the run failed"))
+                rows.append(FailurePattern(
+                    agent=self.agent(past), task_type=past.types[type_index], failure_class=name,
+                    frequency=int(past.failures[type_index, class_index]),
+                    confidence=past._failure_confidence(type_index, class_index), mitigation=engine.MITIGATIONS[name],
+                    last_message=message.format(budget=max(1, int(past.ms[task]) // 1000), worker=1 + task % 8,
+                                                case=TEST_CASES[task % len(TEST_CASES)])[:500],
+                    first_seen_at=_aware(past.times[tasks[0]]), last_seen_at=_aware(past.times[task])))
+        FailurePattern.objects.bulk_create(rows)
+        return len(rows)
+
+    def mitigations(self):
+        pairs = [(past, record) for past in self.pasts for record in past.mitigations]
+        rows = [Mitigation(agent=self.agent(past), task_type=past.types[record.type_index],
+                           failure_class=CLASSES[record.failure_class], adjustment=record.adjustment,
+                           strategies=[STRATEGIES[strategy] for strategy in record.strategies], state=record.state,
+                           tasks_before=record.tasks_before, failures_before=record.failures_before,
+                           tasks_after=record.tasks_after, failures_after=record.failures_after,
+                           activated_at=_aware(record.activated_at), activated_after_task=record.activated_after_task,
+                           concluded_at=_aware(record.concluded_at)) for past, record in pairs]
+        Mitigation.objects.bulk_create(rows, batch_size=500)
+        for (_, record), row in zip(pairs, rows):
+            record.pk = row.pk
+        return len(rows)
+
+    def safeguards(self):
+        rows = [Safeguard(agent=self.agent(past), reference_score=past.reference_score,
+                          reference_spread=past.reference_spread,
+                          reference_version_id=past.reference.pk if past.reference else None,
+                          state=past.guard["state"], consecutive_degraded=past.guard["consecutive_degraded"],
+                          change_pct=past.guard["change_pct"], healthy_checks=past.guard["healthy_checks"],
+                          checked_at=_aware(past.guard["checked_at"])) for past in self.pasts]
+        Safeguard.objects.bulk_create(rows)
+        return len(rows)
+
+    def rollbacks(self):
+        count = 0
+        for past in self.pasts:
+            for record in past.rollbacks:
+                row = Rollback.objects.create(
+                    agent=self.agent(past), from_version_id=record.from_version.pk,
+                    to_version_id=record.to_version.pk, automatic=record.automatic, actor=record.actor,
+                    reason=record.text(), numbers=record.numbers, created_at=_aware(record.created_at))
+                record.pk = row.pk
+                count += 1
+        return count
+
+    # --- the last tasks ----------------------------------------------------------------
+
+    def decisions(self):
+        self.decision_rows, self.decision_ids = [], {}
+        for past in self.pasts:
+            agent, first = self.agent(past), max(0, past.n - EXPERIENCES)
+            tests = past.tests
+            for task in range(first, past.n):
+                decision_id = uuid.UUID(bytes=self.rng.bytes(16), version=4)
+                self.decision_ids[(past.agent_id, task)] = decision_id
+                arm = int(past.arm[task])
+                arm_id = tests[past.test_of[task]].arm_pks[arm] if arm >= 0 else None
+                ms = int(past.ms[task])
+                self.decision_rows.append(Decision(
+                    id=decision_id, agent=agent, task_id=f"{past.agent_id}-{task + 1:07d}",
+                    task_type=past.types[past.type[task]], state_key=STATE_KEYS[past.state[task]],
+                    strategy=self.strategy(int(past.strategy[task])), explored=bool(past.explored[task]),
+                    propensity=float(past.propensity[task]), epsilon=float(past.eps[task]),
+                    q_value=float(past.q_before[task]),
+                    fallback=("", "applied", "abtest")[past.fallback[task]],
+                    abtest_arm_id=arm_id, created_at=_aware(past.times[task] - ms / 1000 - 0.2)))
+        Decision.objects.bulk_create(self.decision_rows, batch_size=1000)
+        return len(self.decision_rows)
+
+    def executions(self):
+        rows, self.execution_ids = [], {}
+        decisions = iter(self.decision_rows)
+        for past in self.pasts:
+            agent, first = self.agent(past), max(0, past.n - EXPERIENCES)
+            triggers = {record.task_index - 1 for record in past.rollbacks if record.automatic}
+            for task in range(first, past.n):
+                decision = next(decisions)
+                type_name, strategy = past.types[past.type[task]], STRATEGIES[past.strategy[task]]
+                learning = bool(past.learning[task])
+                uses, wins = int(past.uses_after[task]), int(past.successes_after[task])
+                patterns = [{"pattern": f"{type_name}:{strategy}", "uses": uses, "success_rate": round(wins / uses, 4),
+                             "confidence": round(engine.pattern_confidence(uses, wins), 4)}] if learning else []
+                reward, before, after = (float(past.reward[task]), float(past.q_before[task]),
+                                         float(past.q_after[task]))
+                classes = int(past.classes[task])
+                rows.append(Execution(
+                    agent=agent, decision=decision, idempotency_key=str(decision.id),
+                    request_digest=hashlib.sha256(f"{decision.id}:{task}".encode()).hexdigest(), sequence=task + 1,
+                    task_id=decision.task_id, task_type=type_name, state_key=decision.state_key,
+                    next_state_key=NEXT_KEYS[past.state[task]], strategy=decision.strategy,
+                    success=bool(past.success[task]), execution_time_ms=int(past.ms[task]),
+                    error_count=int(past.errors[task]),
+                    failure_classes=",".join(sorted(name for bit, name in enumerate(CLASSES) if classes >> bit & 1)),
+                    coverage=_none(float(past.coverage[task])), satisfaction=_none(float(past.satisfaction[task])),
+                    efficiency=_none(float(past.efficiency[task])), reward=reward, previous_q=before, q_value=after,
+                    response={"reward": round(reward, 6), "previous_q_value": round(before, 6),
+                              "q_value": round(after, 6), "exploration_rate": round(float(past.rate_after[task]), 6),
+                              "patterns": patterns, "learning_enabled": learning,
+                              "safeguard": past.check_states[task], "rolled_back": task in triggers},
+                    created_at=_aware(past.times[task])))
+        Execution.objects.bulk_create(rows, batch_size=1000)
+        for row in rows:
+            self.execution_ids[(row.agent_id, row.sequence - 1)] = row.pk
+        return len(rows)
+
+    def snapshots(self):
+        pairs = []
+        for past in self.pasts:
+            for first, last, window, change, at in past.snapshots:
+                pairs.append((past, Snapshot(
+                    agent=self.agent(past), first_task=first, last_task=last, tasks=window["tasks"],
+                    success_rate=window["success_rate"], avg_execution_ms=window["avg_ms"],
+                    error_rate=window["error_rate"], satisfaction=window["satisfaction"],
+                    efficiency=window["efficiency"], score=window["score"], improvement=change,
+                    created_at=_aware(at))))
+        Snapshot.objects.bulk_create([row for _, row in pairs], batch_size=2000)
+        self.snapshot_rows = pairs
+        return len(pairs)
+
+    # --- the operators' side -----------------------------------------------------------
+
+    def alerts(self, alerts):
+        rows = []
+        for alert in alerts:
+            rows.append(Alert(
+                agent=self.agents.get(alert.agent), kind=alert.kind, severity=alert.severity, state=alert.state,
+                dedup_key=alert.dedup() if callable(alert.dedup) else alert.dedup,
+                summary=(alert.summary() if callable(alert.summary) else alert.summary)[:300], numbers=alert.numbers,
+                occurrences=alert.occurrences, silenced_until=_aware(alert.silenced_until),
+                acknowledged_by=alert.acknowledged_by, acknowledged_at=_aware(alert.acknowledged_at), note=alert.note,
+                resolved_at=_aware(alert.resolved_at), created_at=_aware(alert.created_at),
+                last_seen_at=_aware(alert.last_seen_at or alert.created_at)))
+        Alert.objects.bulk_create(rows)
+        for alert, row in zip(alerts, rows):
+            alert.pk = row.pk
+        return len(rows)
+
+    def audit(self, audit):
+        rows = []
+        for at, actor, action, target, detail in sorted(audit, key=lambda item: item[0]):
+            if isinstance(target, AlertRecord):
+                target = f"alert:{target.pk}"
+            elif callable(target):
+                target = target()
+            rows.append(AuditEvent(actor=actor, action=action, target=target,
+                                   detail=detail() if callable(detail) else detail, at=_aware(at)))
+        AuditEvent.objects.bulk_create(rows)
+        return len(rows)
+
+    def shared(self):
+        rows = []
+        for past in self.pasts:
+            for shared in past.shared:
+                numbers = shared.numbers
+                rows.append(SharedPattern(
+                    id=shared.uuid, source=self.agent(past), task_type=shared.task_type,
+                    strategy=self.strategy(shared.strategy), confidence=numbers["confidence"],
+                    success_rate=numbers["success_rate"], lower_bound=numbers["lower_bound"], uses=numbers["uses"],
+                    source_version=shared.source_version, status=shared.status,
+                    published_at=_aware(shared.published_at),
+                    quarantined_at=_aware(shared.quarantined_at), quarantine_reason=shared.quarantine_reason))
+        SharedPattern.objects.bulk_create(rows)
+        return len(rows)
+
+    def imports(self, imports):
+        rows = [PatternImport(agent=self.agents[agent_id], shared_id=shared.uuid, status=status, confidence=confidence,
+                              imported_at=_aware(imported_at), decided_at=_aware(decided_at))
+                for agent_id, shared, status, confidence, imported_at, decided_at in imports]
+        PatternImport.objects.bulk_create(rows, batch_size=1000)
+        return len(rows)
+
+    def memory_patterns(self):
+        """Each agent's copies in the memory patterns table (7-day TTL), as
+        services and sharing keep them: shared ones at swarm level."""
+        rows = []
+        for past in self.pasts:
+            agent = self.agent(past)
+            shared = {(item.task_type, STRATEGIES[item.strategy]): item for item in past.shared}
+            for row in LearnedPattern.objects.filter(agent=agent).select_related("strategy"):
+                item = shared.get((row.task_type, row.strategy.name))
+                expires = row.last_used_at + timedelta(seconds=Pattern.DEFAULT_TTL)
+                if expires <= timezone.now():
+                    continue
+                metadata = {"success_rate": round(row.success_rate, 4)}
+                level = AccessLevel.PRIVATE
+                if item is not None:
+                    metadata.update(lower_bound=round(item.numbers["lower_bound"], 4), shared_id=str(item.uuid),
+                                    source_version=item.source_version, status=item.status)
+                    level = AccessLevel.SWARM if item.status == SharedPatternStatus.ACTIVE else AccessLevel.PRIVATE
+                copy = Pattern(owner=agent, access_level=level, team=agent.team, swarm=agent.swarm, expires_at=expires,
+                               pattern=row.key, confidence=row.confidence, usage_count=row.uses, metadata=metadata)
+                copy.touched = row.last_used_at
+                copy.first = row.created_at
+                rows.append(copy)
+        Pattern.objects.bulk_create(rows)
+        for row in rows:  # auto_now fields: when the pattern was first and last used
+            row.created_at, row.updated_at = row.first, row.touched
+        Pattern.objects.bulk_update(rows, ["created_at", "updated_at"])
+        return len(rows)
+
+    def cycles(self):
+        rows = []
+        for past in self.pasts:
+            for cycle in past.cycles:
+                decisions = []
+                for item in cycle["decisions"]:
+                    item = dict(item)
+                    if "abtest" in item:
+                        item["abtest"] = item["abtest"].pk
+                        if item["kind"] == "abtest_decided":
+                            item["agent"] = past.agent_id
+                    if "mitigation" in item:
+                        item["mitigation"] = item["mitigation"].pk
+                    decisions.append(item)
+                started = _aware(cycle["at"])
+                duration = cycle["duration_ms"]
+                rows.append(ImprovementCycle(
+                    agent=self.agent(past), slot_start=_aware(self.world.start + cycle["slot"] * HOUR),
+                    trigger="schedule", steps=["performance", "failures", "opportunities", "applied"],
+                    inputs=cycle["inputs"], decisions=decisions, started_at=started,
+                    finished_at=_aware(cycle["at"] + duration / 1000), duration_ms=duration, created_at=started))
+        ImprovementCycle.objects.bulk_create(rows, batch_size=1000)
+        return len(rows)
+
+    # --- the big tables ------------------------------------------------------------------
+
+    def metrics(self):
+        chosen = [(index, task) for index, past in enumerate(self.pasts) for task in past.samples.tolist()]
+        times = np.array([self.pasts[index].times[task] for index, task in chosen])
+        order = np.argsort(times, kind="stable")
+        stamps = db_datetimes(times[order])
+
+        def rows():
+            for position, at in zip(order.tolist(), stamps):
+                index, task = chosen[position]
+                past = self.pasts[index]
+                yield (past.agent_id, AccessLevel.PRIVATE.value, past.team, SWARM, "task_score",
+                       float(past.score[task]), "score", at)
+
+        return insert_fast(PerformanceMetric, ["owner", "access_level", "team", "swarm", "metric", "value", "unit",
+                                               "timestamp"], rows())
+
+    def events(self):
+        """The last 30 days' events: the loop's notable ones, one learning:improvement
+        per snapshot, and learning:training of sampled tasks up to the number asked."""
+        since = self.world.now - EVENT_SECONDS
+        notable = sorted(((at, index, position) for index, past in enumerate(self.pasts)
+                          for position, (at, _, _) in enumerate(past.events) if at > since), reverse=True)
+        notable = notable[:self.events_wanted]
+        left = self.events_wanted - len(notable)
+        snapshots = [(row.created_at.timestamp(), index, position) for index, past in enumerate(self.pasts)
+                     for position, row in enumerate(self.snapshot_rows_of(index)) if row.created_at.timestamp() > since]
+        snapshots = sorted(snapshots, reverse=True)[:left]
+        left -= len(snapshots)
+        candidates = [(index, task) for index, past in enumerate(self.pasts) for task in past.training.tolist()]
+        if left > len(candidates):
+            raise RuntimeError("Too few tasks in the last 30 days for the events asked for.")
+        picked = [candidates[i] for i in self.rng.choice(len(candidates), size=left, replace=False).tolist()]
+        chosen = ([(at, 0, index, position) for at, index, position in notable]
+                  + [(at, 1, index, position) for at, index, position in snapshots]
+                  + [(float(self.pasts[index].times[task]), 2, index, task) for index, task in picked])
+        times = np.array([item[0] for item in chosen])
+        order = np.argsort(times, kind="stable")
+        chosen, moments = np.array([item[1:] for item in chosen], dtype=np.int64).reshape(-1, 3)[order], times[order]
+
+        level = AccessLevel.SWARM.value
+
+        def rows():
+            for start in range(0, len(chosen), 50_000):
+                part, at = chosen[start:start + 50_000], moments[start:start + 50_000]
+                training = self.training_payloads(part)
+                for (kind, index, ref), stamp, expires in zip(part.tolist(), db_datetimes(at),
+                                                              db_datetimes(at + EVENT_SECONDS)):
+                    past = self.pasts[index]
+                    if kind == 2:
+                        event_type, payload = "learning:training", training.pop()
+                    else:
+                        event_type, payload = (self.notable_payload(past, ref) if kind == 0 else
+                                               self.improvement_payload(index, ref))
+                        payload = _json(payload)
+                    yield past.agent_id, level, past.team, SWARM, expires, event_type, payload, stamp
+
+        return insert_fast(Event, ["owner", "access_level", "team", "swarm", "expires_at", "type", "payload",
+                                   "timestamp"], rows())
+
+    def training_payloads(self, part):
+        """The learning:training payloads of a chunk's training events, last first
+        (a fixed template: every value is a number, null or a plain name)."""
+        payloads = [None] * len(part)
+        for index, past in enumerate(self.pasts):
+            mine = np.flatnonzero((part[:, 0] == 2) & (part[:, 1] == index))
+            if not len(mine):
+                continue
+            tasks = part[mine, 2]
+            columns = zip(
+                mine.tolist(), tasks.tolist(), np.array(past.types)[past.type[tasks]].tolist(),
+                np.array(STATE_KEYS)[past.state[tasks]].tolist(), np.array(STRATEGIES)[past.strategy[tasks]].tolist(),
+                *(np.round(values[tasks].astype(float), 4).tolist()
+                  for values in (past.reward, past.q_before, past.q_after, past.rate_after)))
+            agent_pk = self.agent(past).pk
+            for position, task, task_type, state, strategy, reward, before, after, rate in columns:
+                execution = self.execution_ids.get((agent_pk, task), "null")
+                decision = self.decision_ids.get((past.agent_id, task))
+                decision = "null" if decision is None else f'"{decision}"'
+                payloads[position] = (
+                    f'{{"execution_id":{execution},"decision_id":{decision},'
+                    f'"task_type":"{task_type}","state":"{state}","strategy":"{strategy}","reward":{reward!r},'
+                    f'"q_before":{before!r},"q_after":{after!r},"epsilon":{rate!r}}}')
+        return [payload for payload in reversed(payloads) if payload is not None]
+
+    def snapshot_rows_of(self, index):
+        if not hasattr(self, "_snapshots_by_agent"):
+            self._snapshots_by_agent = {}
+            for past, row in self.snapshot_rows:
+                self._snapshots_by_agent.setdefault(past.agent_id, []).append(row)
+        return self._snapshots_by_agent[self.pasts[index].agent_id]
+
+    def improvement_payload(self, index, position):
+        row = self.snapshot_rows_of(index)[position]
+        return "learning:improvement", {
+            "snapshot_id": row.pk, "score": round(row.score, 4),
+            "improvement": None if row.improvement is None else round(row.improvement, 4), "tasks": row.last_task}
+
+    def notable_payload(self, past, position):
+        at, event_type, record = past.events[position]
+        if event_type == "learning:rollback":
+            return event_type, {"rollback_id": record.pk, "trigger": "automatic" if record.automatic else "manual",
+                                "from": record.from_version.label, "to": record.to_version.label,
+                                "degradation": record.numbers, "at": _iso(record.created_at)}
+        if event_type == "learning:pattern_shared":
+            numbers = record.published_numbers
+            return event_type, {"pattern": f"{record.task_type}:{STRATEGIES[record.strategy]}", "source": record.agent,
+                                "shared_id": str(record.uuid), "confidence": round(numbers["confidence"], 4),
+                                "success_rate": round(numbers["success_rate"], 4),
+                                "source_version": record.source_version, "targets": record.targets}
+        if event_type == "learning:mitigation_applied":
+            rate = record.failures_before / record.tasks_before if record.tasks_before else 0.0
+            return event_type, {"mitigation_id": record.pk, "task_type": past.types[record.type_index],
+                                "failure_class": CLASSES[record.failure_class], "adjustment": record.adjustment,
+                                "strategies": [STRATEGIES[strategy] for strategy in record.strategies],
+                                "failure_rate_before": round(rate, 4)}
+        test, state, reason = record
+        return event_type, {"abtest_id": test.pk, "task_type": test.task_type, "state": state, "reason": reason}
+
+    def agent_records(self):
+        agents = []
+        for past in self.pasts:
+            _, _, window, change, at = past.snapshots[-1]
+            agent = self.agent(past)
+            agent.performance = {
+                "score": round(window["score"], 4), "improvement": None if change is None else round(change, 4),
+                "baseline": past.baseline, "epsilon": round(epsilon(past.learned), 4), "tasks": past.n,
+                "updated_at": _iso(at)}
+            agent.last_heartbeat_at = _aware(float(past.times[-1]))
+            agents.append(agent)
+        Agent.objects.bulk_update(agents, ["performance", "last_heartbeat_at"])
+        return len(agents)
+
+
+# --- entry points ----------------------------------------------------------------------------
+
+
+def has_history():
+    return Execution.objects.exists() or Snapshot.objects.exists()
+
+
+def clear_history(agents):
+    """Delete the learning history of `agents`, with their events, metrics and
+    pattern copies, and the fleet's scheduler alerts. The audit trail is
+    append-only, so its records of earlier runs stay."""
+    ids = [agent.pk for agent in agents]
+    names = [agent.agent_id for agent in agents]
+    with transaction.atomic():
+        Execution.objects.filter(agent_id__in=ids).delete()
+        Decision.objects.filter(agent_id__in=ids).delete()
+        PatternImport.objects.filter(Q(agent_id__in=ids) | Q(shared__source_id__in=ids)).delete()
+        SharedPattern.objects.filter(source_id__in=ids).delete()
+        for model in (ABTest, Mitigation, ImprovementCycle, Snapshot, QEntry, LearnedPattern, FailurePattern,
+                      AppliedStrategy, Rollback, Alert, Safeguard, LiveVersion, LearningProfile, StateVersion):
+            model.objects.filter(agent_id__in=ids).delete()
+        Alert.objects.filter(agent__isnull=True, kind="schedule:stale").delete()
+        for model in (Event, Pattern):
+            model.with_expired.filter(owner_id__in=names).delete()
+        PerformanceMetric.objects.filter(owner_id__in=names).delete()
+
+
+def generate(days=90, events=1_000_000, samples=200_000, seed=1, replace=False, say=print):
+    """Fill the database with a simulated past of the demo fleet (see the
+    module docstring); returns {table: rows written}."""
+    if not 1 <= days <= MAX_DAYS:
+        raise ValueError(f"days must be between 1 and {MAX_DAYS} (older history is pruned).")
+    if events < 0 or samples < 0:
+        raise ValueError("events and samples must not be negative.")
+    started = time.perf_counter()
+    register_demo_fleet()
+    agents = {agent.agent_id: agent for agent in Agent.objects.filter(agent_id__in=[a for a, _ in demo_fleet()])}
+    if has_history():
+        if not replace:
+            raise HistoryExists("The database already has learning history (executions or snapshots).")
+        clear_history(agents.values())
+        say(f"  deleted the demo agents' history in {time.perf_counter() - started:.1f} s")
+    strategies = {item.name: item for item in Strategy.objects.filter(name__in=STRATEGIES)}
+    missing = sorted(set(STRATEGIES) - set(strategies))
+    if missing:
+        raise ValueError(f"The strategy catalog lacks {', '.join(missing)}.")
+    world, pasts = plan(days, events, samples, seed, timezone.now().timestamp())
+    simulating = time.perf_counter()
+    for past in pasts:
+        past.run()
+    say(f"  simulated {len(pasts)} agents over {days} days: {sum(past.n for past in pasts):,} tasks in "
+        f"{time.perf_counter() - simulating:.1f} s")
+    alerts, audit = operators_at_work(world, pasts)
+    quarantine_by_hand(world, pasts, audit)
+    imports = share_imports(world, pasts)
+    writer = Writer(world, pasts, agents, strategies, events, say)
+    counts = writer.write(alerts, audit, imports)
+    for past in pasts:
+        profile = LearningProfile.objects.select_related("live_version").get(agent=agents[past.agent_id])
+        if versions.checksum(versions.learned_state(profile.agent, profile)) != profile.live_version.checksum:
+            raise RuntimeError(f"{past.agent_id}: the live state does not match its live version.")
+    counts["seconds"] = round(time.perf_counter() - started, 1)
+    return counts

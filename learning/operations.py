@@ -6,8 +6,8 @@ from django.http import Http404
 
 from qefleet.memory.models import AuditEvent
 
-from . import alerts, improvement, safeguard
-from .models import Alert, LearningProfile, Rollback, StateVersion
+from . import abtests, alerts, improvement, safeguard
+from .models import ABTest, Alert, LearningProfile, Rollback, StateVersion
 
 
 def _locked_profile(agent):
@@ -83,3 +83,17 @@ def run_cycle(agent, user, request=None):
     if cycle is not None:
         AuditEvent.record(user.get_username(), "run_cycle", f"agent:{agent.agent_id}", request, cycle=cycle.pk)
     return cycle
+
+
+@transaction.atomic
+def abort_test(test_id, user, request=None, reason=""):
+    """Abort a draft or running A/B test; returns it, or None when it had
+    already ended (a second click)."""
+    test = ABTest.objects.select_related("agent").filter(pk=test_id).first()
+    if test is None:
+        raise Http404("No such A/B test.")
+    actor = user.get_username()
+    if not abtests.abort(test.pk, f"aborted by {actor}: {reason}" if reason else f"aborted by {actor}"):
+        return None
+    AuditEvent.record(actor, "abort_abtest", f"abtest:{test.pk}", request, agent=test.agent.agent_id, reason=reason)
+    return test

@@ -29,7 +29,7 @@ this up under concurrent runs).
 """
 
 from django.db import IntegrityError, transaction
-from django.db.models import Case, IntegerField, Q, Value, When
+from django.db.models import Case, Count, IntegerField, Q, Value, When
 from django.utils import timezone
 
 from qefleet.memory import store as memory_store
@@ -44,7 +44,7 @@ from .models import (
     SharedPattern,
     SharedPatternStatus,
 )
-from .tracker import current_improvement
+from .tracker import current_improvements
 
 # The seed shares patterns with confidence > 0.8. Confidence (engine.
 # pattern_confidence) is already capped by the 95 % Wilson lower bound and
@@ -284,8 +284,10 @@ def imported_choice(agent, task_type, strategies):
 # --- fleet learning metrics ----------------------------------------------------------
 
 
-def fleet_metrics():
-    """The seed's fleet learning metrics, live (README, "Fleet learning metrics"):
+def fleet_metrics(profiles=None):
+    """The seed's fleet learning metrics, live (README, "Fleet learning metrics"),
+    in three queries whatever the fleet's size (two when `profiles`, every
+    learning profile, are given):
 
     - patterns_shared: active shared patterns (quarantined ones excluded).
     - avg_patterns_per_agent: patterns_shared / learning agents (agents with a
@@ -293,21 +295,23 @@ def fleet_metrics():
     - cross_agent_imports: imports in use, on probation or active (rejected
       and quarantined ones excluded).
     - fleet_improvement_rate: the mean over agents with a baseline of their
-      current improvement against it (tracker.current_improvement; 0.124 =
+      current improvement against it (tracker.current_improvements; 0.124 =
       +12.4 %), or None when no agent has a baseline yet.
     - learning_agents, agents_with_baseline: the denominators.
 
     The learning speed-up is not a live figure: the simulator measures it
     (learning.sharing_sim.measure_speedup, reported by the benchmark).
     """
-    shared = SharedPattern.objects.filter(status=SharedPatternStatus.ACTIVE).count()
-    profiles = list(LearningProfile.objects.select_related("agent"))
-    improvements = [change for change in (current_improvement(profile.agent, profile)[1] for profile in profiles
-                                          if profile.baseline_score is not None) if change is not None]
+    profiles = list(LearningProfile.objects.all() if profiles is None else profiles)
+    # One pass over the shared patterns joined to their imports.
+    counts = SharedPattern.objects.aggregate(
+        shared=Count("pk", distinct=True, filter=Q(status=SharedPatternStatus.ACTIVE)),
+        imports=Count("imports", filter=Q(imports__status__in=LIVE_IMPORTS)))
+    improvements = list(current_improvements(profiles).values())
     return {
-        "patterns_shared": shared,
-        "avg_patterns_per_agent": shared / len(profiles) if profiles else 0.0,
-        "cross_agent_imports": PatternImport.objects.filter(status__in=LIVE_IMPORTS).count(),
+        "patterns_shared": counts["shared"],
+        "avg_patterns_per_agent": counts["shared"] / len(profiles) if profiles else 0.0,
+        "cross_agent_imports": counts["imports"],
         "fleet_improvement_rate": sum(improvements) / len(improvements) if improvements else None,
         "learning_agents": len(profiles),
         "agents_with_baseline": len(improvements),

@@ -63,6 +63,27 @@ def current_improvement(agent, profile):
     return stats["score"], engine.improvement(stats["score"], profile.baseline_score)
 
 
+def current_improvements(profiles):
+    """{agent pk: improvement against its baseline} of every profile with a
+    baseline, its latest `baseline_window` tasks scored as
+    current_improvement scores them, in one query for all of them."""
+    with_baseline = [profile for profile in profiles if profile.baseline_score is not None]
+    windows = Q()
+    for profile in with_baseline:
+        windows |= Q(agent_id=profile.agent_id, sequence__lte=profile.task_count,
+                     sequence__gte=max(1, profile.task_count - profile.baseline_window + 1))
+    if not windows:
+        return {}
+    rows = Execution.objects.filter(windows).values("agent").annotate(
+        tasks=Count("pk"), successes=Count("pk", filter=Q(success=True)),
+        with_errors=Count("pk", filter=Q(error_count__gt=0)), avg_ms=Avg("execution_time_ms"),
+        satisfaction=Avg("satisfaction"), efficiency=Avg("efficiency")).order_by()
+    baselines = {profile.agent_id: profile.baseline_score for profile in with_baseline}
+    return {row["agent"]: engine.improvement(engine.composite_score(
+        row["successes"] / row["tasks"], engine.time_score(row["avg_ms"]), row["with_errors"] / row["tasks"],
+        row["satisfaction"], row["efficiency"]), baselines[row["agent"]]) for row in rows}
+
+
 def record_snapshot(agent, profile):
     """Score the tasks since the previous snapshot (at most the last 10 of a
     burst); returns the snapshot or None when there is nothing new."""

@@ -20,6 +20,22 @@ def signed_percent(value, digits=1):
     return f"{value * 100:+.{digits}f} %"
 
 
+@register.filter
+def signed(value, digits=3):
+    """0.3 -> "+0.300"; nothing -> ""."""
+    if not isinstance(value, (int, float)):
+        return ""
+    return f"{value:+.{digits}f}"
+
+
+@register.filter
+def points(value, digits=1):
+    """A difference of two rates: 0.064 -> "+6.4 points"; nothing -> ""."""
+    if not isinstance(value, (int, float)):
+        return ""
+    return f"{value * 100:+.{digits}f} points"
+
+
 @register.simple_tag(takes_context=True)
 def url_with(context, name, value):
     """The current URL's query string with one parameter set to `value`."""
@@ -45,6 +61,34 @@ BADGES = {
     ("alert", "resolved"): ("✓", "resolved", "good"),
     ("job", True): ("✓", "on time", "good"),
     ("job", False): ("⚠", "stale", "bad"),
+    ("abtest", "draft"): ("✎", "draft", "neutral"),
+    ("abtest", "running"): ("▶", "running", "warn"),
+    ("abtest", "winner"): ("★", "winner", "good"),
+    ("abtest", "inconclusive"): ("≈", "inconclusive", "neutral"),
+    ("abtest", "aborted"): ("■", "aborted", "bad"),
+    ("abtest", "applied"): ("✓", "applied", "good"),
+    ("abtest", "monitoring"): ("◔", "applied, monitoring", "warn"),
+    ("abtest", "kept"): ("✓", "applied and kept", "good"),
+    ("abtest", "reverted"): ("↺", "reverted", "bad"),
+    ("srm", "ok"): ("✓", "sample ratio ok", "good"),
+    ("srm", "mismatch"): ("✗", "sample ratio mismatch", "bad"),
+    ("srm", "pending"): ("…", "sample ratio: too few tasks yet", "neutral"),
+    ("time-guardrail", "held"): ("✓", "time guardrail held", "good"),
+    ("time-guardrail", "violated"): ("✗", "time guardrail violated", "bad"),
+    ("time-guardrail", "pending"): ("…", "time guardrail: no tasks yet", "neutral"),
+    ("errors-guardrail", "held"): ("✓", "error guardrail held", "good"),
+    ("errors-guardrail", "violated"): ("✗", "error guardrail violated", "bad"),
+    ("errors-guardrail", "pending"): ("…", "error guardrail: no tasks yet", "neutral"),
+    ("shared", "active"): ("●", "active", "good"),
+    ("shared", "quarantined"): ("⊘", "quarantined", "bad"),
+    ("import", "probation"): ("…", "probation", "warn"),
+    ("import", "active"): ("✓", "active", "good"),
+    ("import", "rejected"): ("✗", "rejected", "neutral"),
+    ("import", "quarantined"): ("⊘", "quarantined", "bad"),
+    ("mitigation", "active"): ("●", "active", "warn"),
+    ("mitigation", "effective"): ("✓", "effective", "good"),
+    ("mitigation", "ineffective"): ("✗", "ineffective", "bad"),
+    ("mitigation", "withdrawn"): ("↺", "withdrawn by a rollback", "neutral"),
 }
 
 

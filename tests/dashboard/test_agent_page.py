@@ -6,8 +6,9 @@ import pytest
 from django.test import Client
 from django.utils.html import escape
 
-from learning import versions
-from learning.models import LearningProfile, Rollback, VersionReason
+from learning import abtests, versions
+from learning.models import Adjustment, LearningProfile, Mitigation, Rollback, VersionReason
+from tests.dashboard.helpers import applied_test, inconclusive_test, running_test
 from tests.learning.helpers import recommend, report, run_task
 
 pytestmark = pytest.mark.django_db
@@ -113,7 +114,56 @@ def test_after_a_rollback_it_offers_undo_re_enable_and_further_rollback(operator
     assert {"rollback to v1 (operator)", "re-enabled by admin", "undo to v2 (operator)"} <= labels
 
 
-def test_it_keeps_to_the_query_budget(operator, alice, history, django_assert_max_num_queries):
+@pytest.fixture
+def loop_history(alice, history):
+    """On top of `history`: a running, an inconclusive and a reverted test,
+    and a mitigation."""
+    running, decided, applied = running_test(alice), inconclusive_test(alice, "integration-tests"), \
+        applied_test(alice, "e2e-tests")
+    abtests.revert(applied, "degraded on 3 checks in a row")
+    Mitigation.objects.create(agent=alice, task_type="unit-tests", failure_class="timeout",
+                              adjustment=Adjustment.LESS_PARALLEL, strategies=["parallel-execution"],
+                              tasks_before=100, failures_before=20, tasks_after=50, failures_after=4,
+                              activated_after_task=40)
+    return running, decided, applied
+
+
+def test_it_marks_the_improvement_loop_on_the_score_chart(viewer, loop_history):
+    running, decided, applied = loop_history
+    score = json.loads(viewer.get("/ops/agents/alice/?days=1").context["charts"]["score"])
+    events = {trace["name"]: trace["text"] for trace in score["data"][1:]}
+    assert events == {
+        "A/B test started": [f"A/B test #{test.pk} started: {test.name}" for test in loop_history],
+        "A/B test ended": [f"A/B test #{decided.pk} ended inconclusive: {decided.name}",
+                           f"A/B test #{applied.pk} ended winner: {applied.name}"],
+        "strategy applied": [f"parallel-execution applied for e2e-tests (A/B test #{applied.pk})"],
+        "strategy reverted": [f"parallel-execution reverted for e2e-tests (A/B test #{applied.pk})"],
+    }
+    assert all(trace["yaxis"] == "y2" for trace in score["data"][1:]) and score["layout"]["showlegend"] is True
+
+
+def test_it_lists_the_agents_tests_and_mitigations(viewer, loop_history):
+    response = viewer.get("/ops/agents/alice/")
+    assert [test.pk for test in response.context["abtests"]] == [test.pk for test in reversed(loop_history)]
+    page = response.content.decode()
+    section = page[page.index('id="improvement"'):page.index('id="q-table"')]
+    for test in loop_history:
+        assert f'href="/ops/abtests/{test.pk}/"' in section
+    assert "↺</span> reverted" in section and 'href="/ops/abtests/?agent=alice"' in section
+    assert "timeout in unit-tests" in section and "lower parallelization" in section
+    assert "implicated: parallel-execution" in section and "●</span> active" in section
+    assert "20.0 % <span" in section and "8.0 % <span" in section
+
+
+def test_tests_decided_before_the_window_are_left_out(viewer, alice):
+    decided = inconclusive_test(alice)
+    decided.transitions.update(at=decided.created_at.replace(year=2020))
+    running = running_test(alice, "integration-tests")
+    running.transitions.update(at=running.created_at.replace(year=2020))
+    assert [test.pk for test in viewer.get("/ops/agents/alice/").context["abtests"]] == [running.pk]
+
+
+def test_it_keeps_to_the_query_budget(operator, alice, history, loop_history, django_assert_max_num_queries):
     operator.post("/ops/agents/alice/rollback", {"version": "1"})
     with django_assert_max_num_queries(25):
         assert operator.get("/ops/agents/alice/?q=unit").status_code == 200

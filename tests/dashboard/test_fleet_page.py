@@ -10,7 +10,9 @@ from django.utils import timezone
 from django_q.models import Schedule, Task
 
 from learning import alerts
+from learning.models import LearningProfile
 from qefleet.memory.fleet import register_demo_fleet
+from qefleet.memory.models import Agent
 from tests.learning.helpers import run_task
 
 pytestmark = pytest.mark.django_db
@@ -81,8 +83,18 @@ def test_it_shows_each_jobs_last_success_and_what_it_did(viewer):
     assert "in 250 ms" in row and "deleted" in row and "on time" in row
 
 
+def test_it_shows_the_fleet_learning_metrics(viewer, alice):
+    page = viewer.get("/ops/").content.decode()
+    section = page[page.index('id="learning-heading"'):page.index('id="heartbeat-heading"')]
+    assert "Patterns shared" in section and "Cross-agent imports" in section and 'href="/ops/patterns/"' in section
+    assert "no agent has a baseline yet" in section
+
+
 def test_it_keeps_to_the_query_budget_for_the_whole_demo_fleet(viewer, django_assert_max_num_queries):
     register_demo_fleet()
+    # Every agent learning against a baseline: the fleet metrics must not ask once per agent.
+    LearningProfile.objects.bulk_create([LearningProfile(agent=agent, baseline_score=0.5, task_count=60)
+                                         for agent in Agent.objects.all()])
     with django_assert_max_num_queries(25):
         response = viewer.get("/ops/")
-    assert len(response.context["rows"]) == 17
+    assert len(response.context["rows"]) == 17 and response.context["metrics"]["learning_agents"] == 17
