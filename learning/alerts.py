@@ -68,9 +68,12 @@ def notify(alert_id):
     return "sent"
 
 
-def resolve_healthy(agent, healthy_checks):
-    """Resolve the agent's open safeguard alerts after enough healthy checks."""
-    if healthy_checks < AUTO_RESOLVE_AFTER:
+def resolve_healthy(agent, healthy_checks, learning_enabled=True):
+    """Resolve the agent's open safeguard alerts after enough healthy checks.
+    While its learning is off (rolled back or frozen) they stay open: an
+    operator still has to decide, and healthy checks of a restored state do
+    not decide for them."""
+    if healthy_checks < AUTO_RESOLVE_AFTER or not learning_enabled:
         return 0
     return Alert.objects.open().filter(agent=agent, kind__startswith="safeguard").update(
         state=AlertState.RESOLVED, resolved_at=timezone.now(), note="Resolved by healthy safeguard checks.")

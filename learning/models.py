@@ -376,6 +376,7 @@ class StateVersion(models.Model):
     """
 
     KEEP_LATEST = 48
+    KEEP_KNOWN_GOOD = 10
 
     agent = models.ForeignKey(Agent, on_delete=models.CASCADE, related_name="state_versions")
     number = models.PositiveIntegerField(help_text="Per agent: v1, v2, ...")

@@ -123,7 +123,7 @@ def check(agent, profile, guard, current):
     guard.consecutive_degraded = guard.consecutive_degraded + 1 if guard.state == SafeguardState.DEGRADED else 0
     guard.healthy_checks = guard.healthy_checks + 1 if guard.state == SafeguardState.OK else 0
     guard.checked_at = timezone.now()
-    alerts.resolve_healthy(agent, guard.healthy_checks)
+    alerts.resolve_healthy(agent, guard.healthy_checks, profile.enabled)
     rolled_back = False
     # With learning off (frozen, or rolled back awaiting review) the state
     # cannot drift further: an operator has been alerted and decides.

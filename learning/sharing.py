@@ -28,6 +28,8 @@ killed and re-run slot creates nothing twice (the unique constraints back
 this up under concurrent runs).
 """
 
+from datetime import timedelta
+
 from django.db import IntegrityError, transaction
 from django.db.models import Case, Count, IntegerField, Q, Value, When
 from django.utils import timezone
@@ -60,6 +62,8 @@ PROBATION_DISCOUNT = 0.5
 # The importer's own tasks with the strategy that settle probation, and how
 # far below the source's success rate its own may be and still confirm.
 CONFIRM_USES = 10
+# How long a quarantined pattern stays unshared (its source may relearn it).
+QUARANTINE_DAYS = 7
 CONFIRM_TOLERANCE = 0.15
 
 LIVE_IMPORTS = (ImportStatus.ACTIVE, ImportStatus.PROBATION)
@@ -118,11 +122,15 @@ def publish(now=None):
 
     Only agents with learning on publish (a frozen or rolled-back agent's
     state is under review) and only agents in a swarm (no one else could
-    read it)."""
+    read it). A pattern quarantined in the last QUARANTINE_DAYS is not
+    shared again meanwhile, or a quarantine would last one slot."""
     now = now or timezone.now()
     active = {(item.source_id, item.task_type, item.strategy_id): item
               for item in SharedPattern.objects.filter(status=SharedPatternStatus.ACTIVE)
               .select_related("source", "strategy")}
+    quarantined = set(SharedPattern.objects.filter(
+        status=SharedPatternStatus.QUARANTINED, quarantined_at__gte=now - timedelta(days=QUARANTINE_DAYS))
+        .values_list("source_id", "task_type", "strategy_id"))
     sources = {source_id for source_id, _, _ in active}
     patterns = (LearnedPattern.objects.filter(agent__learning__enabled=True).exclude(agent__swarm="")
                 .filter(Q(confidence__gt=SHARE_CONFIDENCE, uses__gte=SHARE_MIN_USES) | Q(agent_id__in=sources))
@@ -134,7 +142,7 @@ def publish(now=None):
         ok, lower_bound = qualifies(pattern)
         if shared is not None:
             refreshed += _refresh(shared, pattern, lower_bound)
-        elif ok:
+        elif ok and (pattern.agent_id, pattern.task_type, pattern.strategy_id) not in quarantined:
             new.append((pattern, lower_bound))
     if new:
         members = _importers_by_swarm({pattern.agent.swarm for pattern, _ in new})

@@ -10,7 +10,7 @@ import json
 import zlib
 
 from django.db import connection, transaction
-from django.db.models import Max, Q
+from django.db.models import Max
 from django.utils import timezone
 
 from .models import (
@@ -21,6 +21,7 @@ from .models import (
     LiveCause,
     LiveVersion,
     QEntry,
+    Safeguard,
     StateVersion,
     Strategy,
     VersionReason,
@@ -99,12 +100,16 @@ def capture(agent, reason, profile=None):
 
 
 def prune(agent):
-    """Keep the latest KEEP_LATEST versions plus pinned, known-good and live ones."""
-    keep = list(StateVersion.objects.filter(agent=agent).values_list("pk", flat=True)[:StateVersion.KEEP_LATEST])
-    live = LiveVersion.objects.filter(agent=agent, live_until__isnull=True).values_list("version_id", flat=True)
-    # Versions leave the timeline with them; pinned, known-good and live ones stay.
-    StateVersion.objects.filter(agent=agent).exclude(pk__in=keep).exclude(pk__in=list(live)).exclude(
-        Q(pinned=True) | Q(known_good=True)).delete()
+    """Keep the latest KEEP_LATEST versions, the latest KEEP_KNOWN_GOOD
+    known-good ones, the safeguard's reference, and pinned and live ones.
+    (Most versions become known good, so keeping every one would keep all.)"""
+    versions = StateVersion.objects.filter(agent=agent)
+    keep = list(versions.values_list("pk", flat=True)[:StateVersion.KEEP_LATEST])
+    keep += list(versions.filter(known_good=True).values_list("pk", flat=True)[:StateVersion.KEEP_KNOWN_GOOD])
+    keep += list(LiveVersion.objects.filter(agent=agent, live_until__isnull=True).values_list("version_id", flat=True))
+    keep += [pk for pk in Safeguard.objects.filter(agent=agent).values_list("reference_version_id", flat=True) if pk]
+    # Versions leave the timeline with them.
+    versions.exclude(pk__in=keep).exclude(pinned=True).delete()
 
 
 def insert_rows(model, fields, rows):

@@ -138,6 +138,15 @@ def test_alerts_deduplicate_and_resolve_after_healthy_checks(alice):
     assert Alert.objects.get().state == AlertState.RESOLVED
 
 
+def test_a_rollbacks_alert_stays_open_while_learning_is_off(alice):
+    healthy_history(alice)
+    degrade(alice, 30)
+    assert profile(alice).enabled is False
+    for _ in range(40):  # healthy checks of the restored state
+        run_task(alice)
+    assert Alert.objects.get(kind="safeguard:rollback").state == AlertState.FIRING
+
+
 def test_notifications_email_and_sign_the_webhook(alice, settings):
     import hashlib
     import hmac

@@ -74,3 +74,13 @@ def test_a_rollback_quarantines_through_the_safeguard(alice, bob, history):
     assert SharedPattern.objects.get(pk=before.pk).status == "active"
     assert PatternImport.objects.get(agent=bob, shared=after).status == "quarantined"
     assert "rolled back to v1" in SharedPattern.objects.get(pk=after.pk).quarantine_reason
+
+
+def test_a_quarantined_pattern_is_not_shared_again_for_a_week(alice, history):
+    version, _, after = history
+    sharing.quarantine_since(alice, version, "rolled back")
+    # Alice's learned pattern still qualifies, but the quarantine holds.
+    assert sharing.publish()["published"] == 0
+    later = after.published_at + timedelta(days=sharing.QUARANTINE_DAYS, hours=1)
+    assert sharing.publish(now=later)["published"] == 1
+    assert SharedPattern.objects.filter(task_type="load-tests", status="active").count() == 1

@@ -3,7 +3,8 @@ from django.db import transaction
 
 from learning import versions
 from learning.models import (
-    AppliedStrategy, LearnedPattern, LearningProfile, LiveVersion, QEntry, StateVersion, Strategy, VersionReason,
+    AppliedStrategy, LearnedPattern, LearningProfile, LiveVersion, QEntry, Safeguard, StateVersion, Strategy,
+    VersionReason,
 )
 from tests.learning.helpers import recommend, run_task
 
@@ -106,6 +107,20 @@ def test_retention_keeps_48_plus_pinned_known_good_and_live(alice, monkeypatch):
     for _ in range(5):
         versions.capture(alice, VersionReason.ON_DEMAND)
     assert sorted(StateVersion.objects.values_list("number", flat=True)) == [1, 2, 5, 6, 7]
+
+
+def test_retention_keeps_only_the_latest_known_good_ones(alice, monkeypatch):
+    monkeypatch.setattr(StateVersion, "KEEP_LATEST", 2)
+    monkeypatch.setattr(StateVersion, "KEEP_KNOWN_GOOD", 2)
+    run_task(alice)
+    for number in range(6):
+        version = versions.capture(alice, VersionReason.ON_DEMAND)
+        StateVersion.objects.filter(pk=version.pk).update(known_good=True)
+        if number == 0:
+            Safeguard.objects.update_or_create(agent=alice, defaults={"reference_version": version})
+    versions.capture(alice, VersionReason.ON_DEMAND)
+    # v7 and v6 are the latest, v6 and v5 the latest known good, v1 the reference.
+    assert sorted(StateVersion.objects.values_list("number", flat=True)) == [1, 5, 6, 7]
 
 
 def test_a_version_of_5000_q_entries_fits_in_300_kb(alice):
