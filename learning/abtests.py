@@ -208,8 +208,7 @@ def _settle(test_id, verdict, srm, discovered, concurrent, now):
     _record(test, verdict, srm)
     total = sum(arm.n for arm in test.arms.all())
     if srm < stats.SRM_P and total >= SRM_MIN_SAMPLES:
-        reason = (f"aborted: sample ratio mismatch (chi-square p = {srm:.2g}) between the arms' "
-                  f"{test.control.n} and {test.treatment.n} tasks; assignment or reporting is broken")
+        reason = mismatch(srm, test.control.n, test.treatment.n)
         transition(test, ABTestState.ABORTED, reason, now, decision=reason, decided_at=now, finished_at=now)
         alerts.raise_alert("abtest:srm", Severity.WARNING, f"A/B test {test.pk} of {test.agent.agent_id} aborted: "
                            "sample ratio mismatch", test.verdict, test.agent, dedup_key=f"abtest:srm:{test.pk}")
@@ -227,22 +226,36 @@ def _settle(test_id, verdict, srm, discovered, concurrent, now):
     elif verdict.outcome == "running":
         test.save()
         return None
-    elif verdict.outcome == "inconclusive":
-        verdict_state, reason = ABTestState.INCONCLUSIVE, f"{verdict.reason}; {test.control.label} stays"
-    elif verdict.outcome == "loser":
-        # The control won: say so rather than the statistics' "loser".
-        verdict_state = ABTestState.WINNER
-        reason = f"control wins: {verdict.reason.partition(': ')[2]}; {test.control.label} stays"
-    elif verdict.blocked_by:
-        verdict_state, reason = ABTestState.WINNER, (
-            f"{verdict.reason}; not applied: the {' and '.join(verdict.blocked_by)} guardrail"
-            f"{'s' if len(verdict.blocked_by) > 1 else ''} failed")
     else:
-        transition(test, ABTestState.WINNER, verdict.reason, now, decision=verdict.reason, decided_at=now)
-        apply(test, now)
-        return ABTestState.APPLIED
+        verdict_state, reason, to_apply = conclusion(verdict, test.control.label)
+        if to_apply:
+            transition(test, ABTestState.WINNER, reason, now, decision=reason, decided_at=now)
+            apply(test, now)
+            return ABTestState.APPLIED
     transition(test, verdict_state, reason, now, decision=reason, decided_at=now, finished_at=now)
     return verdict_state
+
+
+def mismatch(srm, n_control, n_treatment):
+    """The decision that aborts a test for a sample-ratio mismatch."""
+    return (f"aborted: sample ratio mismatch (chi-square p = {srm:.2g}) between the arms' "
+            f"{n_control} and {n_treatment} tasks; assignment or reporting is broken")
+
+
+def conclusion(verdict, control_label):
+    """(state, decision in words, whether to apply the treatment) of a
+    verdict that ends a test."""
+    if verdict.outcome == "inconclusive":
+        return ABTestState.INCONCLUSIVE, f"{verdict.reason}; {control_label} stays", False
+    if verdict.outcome == "loser":
+        # The control won: say so rather than the statistics' "loser".
+        return (ABTestState.WINNER, f"control wins: {verdict.reason.partition(': ')[2]}; {control_label} stays",
+                False)
+    if verdict.blocked_by:
+        guardrails = " and ".join(verdict.blocked_by)
+        plural = "s" if len(verdict.blocked_by) > 1 else ""
+        return ABTestState.WINNER, f"{verdict.reason}; not applied: the {guardrails} guardrail{plural} failed", False
+    return ABTestState.WINNER, verdict.reason, True
 
 
 # --- applying, monitoring, reverting --------------------------------------------------------

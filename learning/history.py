@@ -1092,8 +1092,7 @@ class AgentPast:
         test.decision = verdict.reason
         control_name = test.control_label
         if srm < stats.SRM_P and control.n + treatment.n >= abtests.SRM_MIN_SAMPLES:
-            reason = (f"aborted: sample ratio mismatch (chi-square p = {srm:.2g}) between the arms' "
-                      f"{control.n} and {treatment.n} tasks; assignment or reporting is broken")
+            reason = abtests.mismatch(srm, control.n, treatment.n)
             self._finish_test(test, ABTestState.ABORTED, reason, at, decided=True)
             self.raise_alert("abtest:srm", Severity.WARNING, lambda: f"A/B test {test.pk} of {self.agent_id} aborted: "
                              "sample ratio mismatch", test.verdict, lambda: f"abtest:srm:{test.pk}", at)
@@ -1101,17 +1100,9 @@ class AgentPast:
             return
         if verdict.outcome == "running":
             return
-        if verdict.outcome == "inconclusive":
-            state, reason = ABTestState.INCONCLUSIVE, f"{verdict.reason}; {control_name} stays"
-        elif verdict.outcome == "loser":
-            state = ABTestState.WINNER
-            reason = f"control wins: {verdict.reason.partition(': ')[2]}; {control_name} stays"
-        elif verdict.blocked_by:
-            state, reason = ABTestState.WINNER, (
-                f"{verdict.reason}; not applied: the {' and '.join(verdict.blocked_by)} guardrail"
-                f"{'s' if len(verdict.blocked_by) > 1 else ''} failed")
-        else:
-            self._transition(test, ABTestState.WINNER, verdict.reason, at, decision=verdict.reason, decided_at=at)
+        state, reason, to_apply = abtests.conclusion(verdict, control_name)
+        if to_apply:
+            self._transition(test, ABTestState.WINNER, reason, at, decision=reason, decided_at=at)
             self._apply(test, at)
             decisions.append({"kind": "abtest_decided", "abtest": test, "outcome": ABTestState.APPLIED})
             return

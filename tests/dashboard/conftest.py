@@ -3,21 +3,11 @@ with a real learning history (tasks through the API, a known-good version,
 a worse stretch after it)."""
 
 import pytest
-from django.contrib.auth.models import Group, User
-from django.test import Client
 
 from learning import versions
 from learning.models import VersionReason
+from tests.dashboard.helpers import client_for
 from tests.learning.helpers import run_task
-
-
-def client_for(role):
-    user, created = User.objects.get_or_create(username=role)
-    if created:
-        user.groups.add(Group.objects.get(name=role))
-    client = Client()
-    client.force_login(user)
-    return client
 
 
 @pytest.fixture

@@ -1,13 +1,26 @@
-"""Building improvement-loop history for the dashboard tests through the
-real services: A/B tests looked at slot after slot, shared patterns imported."""
+"""Helpers of the dashboard tests: a logged-in client per role, and
+improvement-loop history built through the real services (A/B tests looked
+at slot after slot, shared patterns imported)."""
 
 from datetime import timedelta
 
 from django.conf import settings
+from django.contrib.auth.models import Group, User
+from django.test import Client
 
 from learning import abtests, improvement, sharing
 from tests.learning.abtest_helpers import set_arms, start_test
 from tests.learning.sharing_helpers import shared_by
+
+
+def client_for(role):
+    """A client logged in as a user holding `role` (viewer, operator or admin)."""
+    user, created = User.objects.get_or_create(username=role)
+    if created:
+        user.groups.add(Group.objects.get(name=role))
+    client = Client()
+    client.force_login(user)
+    return client
 
 
 def look_each_slot(test, counts):

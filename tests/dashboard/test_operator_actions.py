@@ -10,18 +10,10 @@ from django.utils import timezone
 from learning import alerts, versions
 from learning.models import Alert, LearningProfile, Rollback, VersionReason
 from qefleet.memory.models import AuditEvent
+from tests.dashboard.helpers import client_for
 from tests.learning.helpers import run_task
 
 pytestmark = pytest.mark.django_db
-
-
-def login(role):
-    user, created = User.objects.get_or_create(username=role)
-    if created:
-        user.groups.add(Group.objects.get(name=role))
-    client = Client()
-    client.force_login(user)
-    return client
 
 
 @pytest.fixture
@@ -40,7 +32,7 @@ def profile(agent):
 
 
 def test_an_operator_rolls_back_once_even_when_clicking_twice(alice, learned):
-    operator = login("operator")
+    operator = client_for("operator")
     for _ in range(2):
         response = operator.post("/ops/agents/alice/rollback", {"version": "1", "reason": "bad deploy"})
         assert response.status_code == 302
@@ -53,7 +45,7 @@ def test_an_operator_rolls_back_once_even_when_clicking_twice(alice, learned):
 
 
 def test_undo_rolls_forward_once(alice, learned):
-    operator = login("operator")
+    operator = client_for("operator")
     operator.post("/ops/agents/alice/rollback", {"version": "1"})
     rollback = Rollback.objects.get()
     for _ in range(2):
@@ -64,18 +56,18 @@ def test_undo_rolls_forward_once(alice, learned):
 
 
 def test_only_admins_re_enable_learning(alice, learned):
-    login("operator").post("/ops/agents/alice/rollback", {"version": "1"})
-    assert login("operator").post("/ops/agents/alice/re-enable").status_code == 403
+    client_for("operator").post("/ops/agents/alice/rollback", {"version": "1"})
+    assert client_for("operator").post("/ops/agents/alice/re-enable").status_code == 403
     assert profile(alice).enabled is False
-    assert login("admin").post("/ops/agents/alice/re-enable").status_code == 302
+    assert client_for("admin").post("/ops/agents/alice/re-enable").status_code == 302
     assert profile(alice).enabled is True
     assert AuditEvent.objects.filter(action="re_enable_learning").count() == 1
 
 
 def test_refusals_change_nothing(alice, learned):
     before = versions.checksum(versions.learned_state(alice, profile(alice)))
-    assert login("viewer").post("/ops/agents/alice/rollback", {"version": "1"}).status_code == 403
-    assert login("operator").get("/ops/agents/alice/rollback").status_code == 405
+    assert client_for("viewer").post("/ops/agents/alice/rollback", {"version": "1"}).status_code == 403
+    assert client_for("operator").get("/ops/agents/alice/rollback").status_code == 405
     anonymous = Client().post("/ops/agents/alice/rollback", {"version": "1"})
     assert anonymous.status_code == 403
     user = User.objects.create_user("op2", password="pw")
@@ -83,8 +75,8 @@ def test_refusals_change_nothing(alice, learned):
     strict = Client(enforce_csrf_checks=True)
     strict.force_login(user)
     assert strict.post("/ops/agents/alice/rollback", {"version": "1"}).status_code == 403
-    assert login("operator").post("/ops/agents/alice/rollback", {"version": "x"}).status_code == 400
-    assert login("operator").post("/ops/agents/alice/rollback", {"version": "9"}).status_code == 404
+    assert client_for("operator").post("/ops/agents/alice/rollback", {"version": "x"}).status_code == 400
+    assert client_for("operator").post("/ops/agents/alice/rollback", {"version": "9"}).status_code == 404
     assert versions.checksum(versions.learned_state(alice, profile(alice))) == before
     assert not Rollback.objects.exists() and not AuditEvent.objects.exists()
 
@@ -92,18 +84,18 @@ def test_refusals_change_nothing(alice, learned):
 def test_the_preview_shows_what_a_rollback_changes(alice, learned):
     learned.known_good = True
     learned.save()
-    body = login("viewer").get("/ops/agents/alice/preview").json()
+    body = client_for("viewer").get("/ops/agents/alice/preview").json()
     assert body["version"] == "v1" and body["known_good"] is True
     assert body["q_entries"]["restored"] < body["q_entries"]["live"]
     assert body["largest_q_changes"] and "exploration_rate" in body["config_changes"]
     assert all(name.startswith("unit-tests:") for name in body["patterns_removed"] + body["patterns_added"])
-    assert login("viewer").get("/ops/agents/alice/preview?version=7").status_code == 404
+    assert client_for("viewer").get("/ops/agents/alice/preview?version=7").status_code == 404
     assert Client().get("/ops/agents/alice/preview").status_code == 302  # login first
 
 
 def test_the_alert_life_cycle(alice):
     alert, _ = alerts.raise_alert("safeguard:degraded", "high", "alice degraded", {}, alice)
-    operator = login("operator")
+    operator = client_for("operator")
     operator.post(f"/ops/alerts/{alert.pk}/acknowledge", {"note": "looking\r\ninto it"})
     alert.refresh_from_db()
     assert (alert.state, alert.acknowledged_by, alert.note) == ("acknowledged", "operator", "looking\r\ninto it")
@@ -117,7 +109,7 @@ def test_the_alert_life_cycle(alice):
     alert.refresh_from_db()
     assert (alert.state, alert.silenced_until, alert.note) == ("resolved", until, "fixed")
     assert operator.post(f"/ops/alerts/{alert.pk}/explode").status_code == 404
-    assert login("viewer").post(f"/ops/alerts/{alert.pk}/resolve").status_code == 403
+    assert client_for("viewer").post(f"/ops/alerts/{alert.pk}/resolve").status_code == 403
 
 
 def test_the_audit_trail_is_append_only(alice):
@@ -132,7 +124,7 @@ def test_the_audit_trail_is_append_only(alice):
 
 
 def test_the_admin_shows_safeguards_rollbacks_alerts_and_the_audit_trail(admin_client, alice, learned):
-    login("operator").post("/ops/agents/alice/rollback", {"version": "1"})
+    client_for("operator").post("/ops/agents/alice/rollback", {"version": "1"})
     for url in ("/admin/learning/rollback/", "/admin/learning/alert/", "/admin/memory/auditevent/",
                 "/admin/learning/safeguard/"):
         assert admin_client.get(url).status_code == 200, url
