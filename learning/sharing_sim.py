@@ -31,7 +31,7 @@ registers agents: run it on a throw-away database, as the benchmark does.
 from datetime import timedelta
 
 import numpy as np
-from django.db.models import Avg, Count
+from django.db.models import Count, Q
 from django.utils import timezone
 
 from qefleet.memory.fleet import issue_token, register_agent
@@ -116,8 +116,8 @@ def _group(agent_ids, records, threshold, window, early):
 def _decisions(agent_ids, fallback):
     """How many decisions of these agents used `fallback`, and their success rate."""
     stats = Execution.objects.filter(agent__agent_id__in=agent_ids, decision__fallback=fallback).aggregate(
-        n=Count("pk"), success=Avg("success"))
-    return {"decisions": stats["n"], "success": None if stats["success"] is None else float(stats["success"])}
+        n=Count("pk"), successes=Count("pk", filter=Q(success=True)))
+    return {"decisions": stats["n"], "success": stats["successes"] / stats["n"] if stats["n"] else None}
 
 
 def _ratio(slow, fast):

@@ -24,7 +24,10 @@ probability and a mean duration. One strategy is best in a bucket, with a
 success probability drawn from [0.80, 0.90]; the other three are drawn from
 [0.30, 0.60]. Which strategy is best changes between buckets: moving one
 complexity level or switching few/many always changes it, and every strategy
-is best somewhere.
+is best somewhere. Two task types (DOMINATED_KINDS) are the exception: one
+strategy is best in all their buckets, as some suites simply run best one
+way; there a strategy applied to the whole task type can beat a policy still
+learning state by state.
 
 Tasks have `previous_attempts` 0 and `available_resources` 0.9 (0.5 for one
 task in ten), so a bucket holds two of the API's state keys and an agent sees
@@ -67,6 +70,7 @@ TEAM_TASK_TYPES = {
     "specialized": ("visual-regression", "chaos-experiments"),
 }
 DEFAULT_TASK_TYPES = ("unit-tests", "integration-tests")
+DOMINATED_KINDS = ("integration-tests", "security-scan")  # one strategy best in every bucket
 
 COMPLEXITY_LEVELS = {"low": 0.2, "medium": 0.5, "high": 0.8}
 CAPABILITY_LEVELS = {"few": (2,), "many": (6,)}  # required capabilities per level
@@ -174,7 +178,8 @@ class FleetEnvironment:
                 for k_index, capabilities in enumerate(CAPABILITY_LEVELS):
                     # One complexity step shifts the best by 1, few/many by 2:
                     # neighbouring buckets never share their best strategy.
-                    best = (offset + c_index + 2 * k_index) % len(STRATEGIES)
+                    dominated = task_type.partition(":")[2] in DOMINATED_KINDS
+                    best = offset if dominated else (offset + c_index + 2 * k_index) % len(STRATEGIES)
                     base_ms = (8000 + 60_000 * COMPLEXITY_LEVELS[complexity]) * (1 + 0.15 * k_index)
                     arms = {}
                     for index, name in enumerate(STRATEGIES):

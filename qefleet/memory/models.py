@@ -343,6 +343,9 @@ class Event(Owned, Expiring):
         indexes = [
             models.Index(fields=["type", "timestamp"], name="event_type_time"),
             models.Index(fields=["owner", "timestamp"], name="event_source_time"),
+            # An agent's rare event types (rollbacks, tests, strategy changes)
+            # without scanning its many training events.
+            models.Index(fields=["owner", "type", "timestamp"], name="event_source_type_time"),
         ]
 
     def __str__(self):
