@@ -122,6 +122,12 @@ from .simulator import (
 HOUR = 3600.0
 MAX_DAYS = Snapshot.RETENTION_DAYS  # older history would be pruned at once
 EVENT_SECONDS = Event.DEFAULT_TTL
+
+
+def events_since(now):
+    """Where the generated events begin: their TTL back from `now`, less an
+    hour, so that none expires while the run (or a slow database) finishes."""
+    return now - EVENT_SECONDS + HOUR
 CYCLE_SECONDS = ImprovementCycle.RETENTION_DAYS * DAY
 EXPERIENCES = engine.DEFAULT_CONFIG["max_experiences"]
 BASE_TASKS_PER_HOUR = 20
@@ -1261,7 +1267,7 @@ class AgentPast:
 
     def _choose_samples(self):
         rng = np.random.default_rng([self.world.seed, self.n, 2])
-        recent = np.flatnonzero(self.times > self.world.now - EVENT_SECONDS)
+        recent = np.flatnonzero(self.times > events_since(self.world.now))
         self.training = np.sort(rng.choice(recent, size=min(self.training_wanted, len(recent)), replace=False))
         self.samples = np.sort(rng.choice(self.n, size=min(self.samples_wanted, self.n), replace=False))
 
@@ -1301,7 +1307,7 @@ def plan(days, events, samples, seed, now):
                   loop_mde=min(0.9, settings.ABTEST_MDE_POINTS / 100))
     rng = np.random.default_rng([seed, 0])
     boundaries = start + HOUR * np.arange(slots + 1)
-    recent = boundaries[:-1] >= now - EVENT_SECONDS   # slots whose tasks all fall in the events' 30 days
+    recent = boundaries[:-1] >= events_since(now)   # slots whose tasks all fall in the events' 30 days
     # Every snapshot of the 30 days gives an improvement event; training events
     # are drawn from the tasks of those days, so the fleet works fast enough for them.
     rate = max(BASE_TASKS_PER_HOUR, 1.1 * events / (len(fleet) * max(1, recent.sum())),
@@ -1318,7 +1324,7 @@ def plan(days, events, samples, seed, now):
         if role == "newcomer":
             counts[index][:int(NEWCOMERS_JOIN * slots)] = 0
     capacity = np.array([int(c[recent].sum()) for c in counts])
-    snapshots = sum(int(((c > 0) & (boundaries[1:] > now - EVENT_SECONDS)).sum()) for c in counts)
+    snapshots = sum(int(((c > 0) & (boundaries[1:] > events_since(now))).sum()) for c in counts)
     training = max(0, events - snapshots)
     if capacity.sum() < training:
         raise RuntimeError("The simulated fleet has too few tasks for the events asked for.")
@@ -2014,7 +2020,7 @@ class Writer:
     def events(self):
         """The last 30 days' events: the loop's notable ones, one learning:improvement
         per snapshot, and learning:training of sampled tasks up to the number asked."""
-        since = self.world.now - EVENT_SECONDS
+        since = events_since(self.world.now)
         notable = sorted(((at, index, position) for index, past in enumerate(self.pasts)
                           for position, (at, _, _) in enumerate(past.events) if at > since), reverse=True)
         notable = notable[:self.events_wanted]
