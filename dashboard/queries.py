@@ -28,7 +28,6 @@ from learning.models import (
     Execution,
     FailurePattern,
     ImportStatus,
-    LearningProfile,
     LiveVersion,
     Mitigation,
     PatternImport,
@@ -36,7 +35,6 @@ from learning.models import (
     Rollback,
     Severity,
     SharedPattern,
-    SharedPatternStatus,
     Snapshot,
     StateVersion,
 )

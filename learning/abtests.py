@@ -261,17 +261,12 @@ def conclusion(verdict, control_label):
 # --- applying, monitoring, reverting --------------------------------------------------------
 
 
-def _locked_profile(agent):
-    LearningProfile.objects.get_or_create(agent=agent)
-    return LearningProfile.objects.select_for_update(of=("self",)).select_related("live_version").get(agent=agent)
-
-
 def apply(test, now=None):
     """Make the winning treatment the agent's applied strategy for the task
     type (a version is captured first), then monitor it."""
     now = now or timezone.now()
     agent, treatment = test.agent, test.treatment
-    profile = _locked_profile(agent)
+    profile = LearningProfile.locked(agent)
     before = versions.capture(agent, VersionReason.BEFORE_APPLY, profile)
     previous = AppliedStrategy.objects.filter(agent=agent, task_type=test.task_type).first()
     AppliedStrategy.objects.update_or_create(agent=agent, task_type=test.task_type, defaults={

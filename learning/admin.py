@@ -26,7 +26,7 @@ from django.utils.html import format_html
 
 from qefleet.memory.admin import CappedPaginator, MemoryModelAdmin
 
-from . import abtests, engine, improvement, operations, versions
+from . import abtests, engine, operations, versions
 from .models import (
     ABArm,
     ABTest,

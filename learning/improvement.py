@@ -164,10 +164,10 @@ def _finish_step(cycle, name, inputs, decisions, elapsed):
         cycle.save(update_fields=["steps", "inputs", "decisions", "duration_ms"])
 
 
-def run_agent_steps(agent, slot, now, trigger):
+def run_agent_steps(agent, slot, now, trigger, profile=None):
     """The agent's steps for `slot`, skipping those already done; the cycle,
     or None when the agent's learning is disabled."""
-    profile = LearningProfile.objects.filter(agent=agent).select_related("live_version").first()
+    profile = profile or LearningProfile.objects.filter(agent=agent).first()
     if profile is None or not profile.enabled:
         return None
     cycle, _ = ImprovementCycle.objects.get_or_create(agent=agent, slot_start=slot,
@@ -213,7 +213,7 @@ def run_all(now=None):
     slot = slot_start(now)
     cycles = []
     for profile in LearningProfile.objects.filter(enabled=True, task_count__gt=0).select_related("agent"):
-        cycle = run_agent_steps(profile.agent, slot, now, "schedule")
+        cycle = run_agent_steps(profile.agent, slot, now, "schedule", profile)
         if cycle is not None:
             cycles.append(cycle)
     decided = abtests.review(slot, None, now)

@@ -149,6 +149,13 @@ class LearningProfile(models.Model):
             return None
         return f"{self.live_version.label}+{self.task_count - self.live_since_task}"
 
+    @classmethod
+    def locked(cls, agent):
+        """The agent's profile, created if missing, locked for this transaction:
+        what serialises changes to one agent's learned state."""
+        cls.objects.get_or_create(agent=agent)
+        return cls.objects.select_for_update(of=("self",)).select_related("live_version").get(agent=agent)
+
     def rebaseline(self):
         """Start a new improvement baseline from the next task on."""
         self.baseline_score = None

@@ -10,15 +10,11 @@ from . import abtests, alerts, improvement, safeguard
 from .models import ABTest, Alert, LearningProfile, Rollback, StateVersion
 
 
-def _locked_profile(agent):
-    return LearningProfile.objects.select_for_update(of=("self",)).select_related("live_version").get(agent=agent)
-
-
 @transaction.atomic
 def roll_back_to(agent, number, user, reason="", request=None):
     """Roll back to version `number`; returns the Rollback, or None when that
     version is already live with nothing learned since."""
-    profile = _locked_profile(agent)
+    profile = LearningProfile.locked(agent)
     target = StateVersion.objects.filter(agent=agent, number=number).first()
     if target is None:
         raise Http404("No such version.")
@@ -34,7 +30,7 @@ def roll_back_to(agent, number, user, reason="", request=None):
 def undo(agent, rollback_id, user, request=None):
     """Roll forward to the state captured just before rollback `rollback_id`;
     None when that rollback is no longer the live one (already undone)."""
-    profile = _locked_profile(agent)
+    profile = LearningProfile.locked(agent)
     rollback = Rollback.objects.filter(agent=agent, pk=rollback_id).select_related("from_version").first()
     if rollback is None:
         raise Http404("No such rollback.")
@@ -50,7 +46,7 @@ def undo(agent, rollback_id, user, request=None):
 @transaction.atomic
 def re_enable(agent, user, request=None):
     """Learning on again; False when it already was."""
-    profile = _locked_profile(agent)
+    profile = LearningProfile.locked(agent)
     if profile.enabled:
         return False
     safeguard.re_enable(profile)
