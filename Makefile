@@ -7,6 +7,8 @@ HOST ?= 127.0.0.1
 PORT ?= 8000
 SIMULATE ?= 1
 SIM_RATE ?= 2
+# Agents that start held to a poor hand-written strategy the improvement loop should replace.
+PLAYBOOK ?= test-executor,security-scanner
 
 .PHONY: run test bench install chromium clean
 
@@ -34,7 +36,7 @@ run: install
 	$(BIN)/python manage.py qcluster & \
 	$(BIN)/python manage.py runserver --noreload $(HOST):$(PORT) & \
 	if [ "$(SIMULATE)" = 1 ]; then \
-		$(BIN)/python manage.py simulate_fleet --url http://$(HOST):$(PORT) --rate $(SIM_RATE) --tasks 1000000 & \
+		$(BIN)/python manage.py simulate_fleet --url http://$(HOST):$(PORT) --rate $(SIM_RATE) --tasks 1000000 --playbook "$(PLAYBOOK)" & \
 	fi; \
 	wait
 

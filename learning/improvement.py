@@ -23,7 +23,7 @@ from django.utils import timezone
 
 from qefleet.memory.errors import Conflict
 
-from . import abtests, mitigations, stats, tracker
+from . import abtests, mitigations, sharing, stats, tracker
 from .models import (
     OPEN_TEST_STATES,
     ABArm,
@@ -34,6 +34,7 @@ from .models import (
     FailurePattern,
     ImprovementCycle,
     LearningProfile,
+    PatternImport,
     Strategy,
 )
 
@@ -73,14 +74,24 @@ def handle_failures(agent, profile, now):
 
 def find_opportunities(agent, now):
     """Task types where always using one strategy would beat what the agent
-    does now, estimated off-policy from its logged decisions (the last
-    EXPERIENCES tasks with their propensities): the estimate must clear
-    the success rate of the task type's RECENT latest tasks (the policy
-    improves, so older tasks understate it) by SUCCESS_MARGIN on an
-    effective sample of at least MIN_EVIDENCE. A strategy's raw success rate would
-    mislead: the policy picks it mostly where it shines. The best candidate
-    per task type: [(task type, control strategy or None, candidate, why)],
-    the control being the applied strategy or else the learned policy."""
+    does now: [(task type, control strategy or None, candidate, why)], the
+    best candidate per task type, the control being the applied strategy or
+    else the learned policy (None).
+
+    What the agent does now is the success rate of the task type's RECENT
+    latest tasks (the policy improves, so older tasks understate it). The
+    evidence that a candidate beats it by SUCCESS_MARGIN is, in order:
+
+    - the agent's own: an off-policy estimate of always using it, from its
+      last EXPERIENCES logged decisions with their propensities, on an
+      effective sample of at least MIN_EVIDENCE. (A strategy's raw success
+      rate would mislead: the policy picks it mostly where it shines.)
+    - else another agent's: the Wilson lower bound of a pattern the agent
+      imported from its swarm, when the agent has at least MIN_EVIDENCE tasks
+      of the type. An agent held to an applied strategy rarely tries others,
+      so this is how it learns of a better one; being the source's raw
+      success rate, it can be optimistic, and the test settles it.
+    """
     busy = set(ABTest.objects.filter(agent=agent, state__in=(*OPEN_TEST_STATES, ABTestState.MONITORING))
                .values_list("task_type", flat=True))
     pairs = {}
@@ -90,6 +101,13 @@ def find_opportunities(agent, now):
         pairs.setdefault((test_id, task_type), {})[role] = strategy_id
     recent = {(task_type, arms.get("control"), arms.get("treatment")) for (_, task_type), arms in pairs.items()}
     applied = dict(AppliedStrategy.objects.filter(agent=agent).values_list("task_type", "strategy_id"))
+    imported = {}
+    for task_type, strategy_id, lower_bound, uses, source in (
+            PatternImport.objects.filter(agent=agent, status__in=sharing.LIVE_IMPORTS)
+            .values_list("shared__task_type", "shared__strategy_id", "shared__lower_bound", "shared__uses",
+                         "shared__source__agent_id")):
+        if lower_bound > imported.get((task_type, strategy_id), (0,))[0]:
+            imported[(task_type, strategy_id)] = (lower_bound, uses, source)
     logged = {}
     for task_type, strategy_id, success, propensity in (
             Execution.objects.filter(agent=agent, decision__isnull=False).order_by("-sequence")
@@ -107,15 +125,21 @@ def find_opportunities(agent, now):
             if candidate.pk == control_id or (task_type, control_id, candidate.pk) in recent:
                 continue
             estimate, effective = stats.off_policy_value(strategy_ids == candidate.pk, successes, propensities)
-            if estimate is None or effective < MIN_EVIDENCE or estimate - current < SUCCESS_MARGIN:
+            if estimate is not None and effective >= MIN_EVIDENCE:
+                evidence = (f"always using {candidate.name} would succeed in about {estimate:.0%} of {task_type} "
+                            f"tasks (off-policy estimate from {len(rows)} logged tasks, effective sample "
+                            f"{effective:.0f})")
+            elif (task_type, candidate.pk) in imported and len(rows) >= MIN_EVIDENCE:
+                estimate, uses, source = imported[(task_type, candidate.pk)]
+                evidence = (f"{source} shared that {candidate.name} succeeds in at least {estimate:.0%} of its "
+                            f"{task_type} tasks (95 % lower bound over {uses} tasks)")
+            else:
                 continue
-            if best is None or estimate > best[0]:
-                best = (estimate, effective, candidate)
+            if estimate - current >= SUCCESS_MARGIN and (best is None or estimate > best[0]):
+                best = (estimate, candidate, evidence)
         if best is not None:
-            estimate, effective, candidate = best
-            why = (f"always using {candidate.name} would succeed in about {estimate:.0%} of {task_type} tasks "
-                   f"(off-policy estimate from {len(rows)} logged tasks, effective sample {effective:.0f}) "
-                   f"against {current:.0%} now; testing whether it is really better")
+            _, candidate, evidence = best
+            why = f"{evidence} against {current:.0%} now; testing whether it is really better"
             control = Strategy.by_id(control_id) if control_id else None
             found.append((task_type, control, candidate, why))
     return found

@@ -214,6 +214,21 @@ class FleetEnvironment:
     def success_probability(self, task, strategy):
         return self.arm(task, strategy).success
 
+    def playbook(self, team):
+        """{task type: strategy}: the hand-written playbook a team might start
+        with before measuring anything, for its task types where one strategy
+        is best everywhere (DOMINATED_KINDS): the slow, cautious
+        sequential-execution, or resource-optimization where sequential
+        happens to be the best. This world punishes it by 20-60 points, which
+        gives the improvement loop something real to find."""
+        playbook = {}
+        for task_type in self.task_types(team):
+            if task_type.partition(":")[2] in DOMINATED_KINDS:
+                best = {max(arms, key=lambda name: arms[name].success) for arms in self.table(task_type).values()}
+                playbook[task_type] = next(name for name in ("sequential-execution", "resource-optimization")
+                                           if name not in best)
+        return playbook
+
     def best_strategy(self, task):
         arms = self.arms(task)
         return max(arms, key=lambda name: arms[name].success)
@@ -327,9 +342,10 @@ class ClientTransport:
 
         self.client = Client(HTTP_HOST=host) if host else Client()
 
-    def post(self, path, body, token):
-        response = self.client.post(f"/api/v1/{path}", data=json.dumps(body), content_type="application/json",
-                                    headers={"Authorization": f"Bearer {token}"})
+    def send(self, method, path, body, token):
+        response = self.client.generic(method, f"/api/v1/{path}", data=json.dumps(body),
+                                       content_type="application/json",
+                                       headers={"Authorization": f"Bearer {token}"})
         return response.status_code, response.content
 
 
@@ -370,9 +386,9 @@ class HttpTransport:
                     raise SimulationError(f"No server answers at {self.name} after {seconds:g} s: {reason}") from None
             sleep(0.5)
 
-    def post(self, path, body, token):
+    def send(self, method, path, body, token):
         request = urllib.request.Request(
-            self.base + path, data=json.dumps(body).encode(), method="POST",
+            self.base + path, data=json.dumps(body).encode(), method=method,
             headers={"Content-Type": "application/json", "Accept": "application/json",
                      "Authorization": f"Bearer {token}"},
         )
@@ -384,7 +400,7 @@ class HttpTransport:
                 return error.code, error.read()
         except (urllib.error.URLError, OSError) as error:
             reason = getattr(error, "reason", error)
-            raise SimulationError(f"POST {self.base + path} failed: {reason}") from None
+            raise SimulationError(f"{method} {self.base + path} failed: {reason}") from None
 
 
 # --- the loop ------------------------------------------------------------------------
@@ -441,16 +457,30 @@ class Simulation:
         self._started = None
         self.history = {}
 
-    def _post(self, agent, path, body):
-        status, content = self.transport.post(path, body, agent.token)
+    def _post(self, agent, path, body, method="POST"):
+        status, content = self.transport.send(method, path, body, agent.token)
         text = content.decode(errors="replace") if isinstance(content, bytes) else str(content)
-        where = f"POST {getattr(self.transport, 'where', '/api/v1/')}{path} as {agent.agent_id} (task {self.done + 1})"
+        where = f"{method} {getattr(self.transport, 'where', '/api/v1/')}{path} as {agent.agent_id} (task {self.done + 1})"
         if not 200 <= status < 300:
             raise SimulationError(f"{where} returned HTTP {status}: {_shorten(text)}")
         try:
             return json.loads(text)
         except ValueError:
             raise SimulationError(f"{where} returned HTTP {status} without JSON: {_shorten(text)}") from None
+
+    def apply_playbooks(self, agent_ids):
+        """Give each of `agent_ids` its team's playbook (FleetEnvironment.playbook)
+        through the memory API, as an operator or the agent itself would:
+        the strategy applied for each task type, used whenever it is not
+        exploring or testing. Returns {agent id: {task type: strategy}}."""
+        applied = {}
+        for agent in self.agents:
+            if agent.agent_id in agent_ids:
+                for task_type, strategy in self.environment.playbook(agent.team).items():
+                    self._post(agent, f"memory/learning/phase2/learning/{agent.agent_id}/strategies/{task_type}",
+                               {"value": {"strategy": strategy}}, method="PUT")
+                    applied.setdefault(agent.agent_id, {})[task_type] = strategy
+        return applied
 
     def step(self, agent):
         env = self.environment

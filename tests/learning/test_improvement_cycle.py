@@ -12,7 +12,7 @@ from django_q.conf import Conf
 from django_q.models import Schedule
 from django_q.scheduler import scheduler
 
-from learning import abtests, improvement
+from learning import abtests, improvement, sharing
 from learning.models import (
     ABTest,
     ABTestState,
@@ -21,8 +21,10 @@ from learning.models import (
     Execution,
     ImprovementCycle,
     LearningProfile,
+    SharedPattern,
 )
 from tests.learning.abtest_helpers import strategy
+from tests.learning.sharing_helpers import shared_by
 
 pytestmark = pytest.mark.django_db
 
@@ -123,6 +125,42 @@ def test_an_applied_strategy_is_the_control(opportunity):
     improvement.run_cycle(opportunity)
     test = ABTest.objects.get()
     assert test.control.strategy.name == "sequential-execution"
+
+
+@pytest.fixture
+def held_to_a_playbook(alice, bob):
+    """Alice is held to sequential-execution for unit tests (half succeed)
+    and has barely tried anything else; bob shared that parallel-execution
+    succeeds in 39 of his 40 unit tests, and alice imported it."""
+    AppliedStrategy.objects.create(agent=alice, task_type="unit-tests", strategy=strategy("sequential-execution"))
+    log(alice, "sequential-execution", 40, 20, 0.95)
+    log(alice, "parallel-execution", 2, 2, 0.05)
+    shared_by(bob)
+    sharing.import_shared()
+    return alice
+
+
+def test_it_tests_a_strategy_another_agent_shared(held_to_a_playbook):
+    improvement.run_cycle(held_to_a_playbook)
+    test = ABTest.objects.get(agent=held_to_a_playbook)
+    assert (test.control.strategy.name, test.treatment.strategy.name) == ("sequential-execution",
+                                                                           "parallel-execution")
+    assert ("bob shared that parallel-execution succeeds in at least 87% of its unit-tests tasks (95 % lower bound "
+            "over 40 tasks) against 52% now") in test.hypothesis
+
+
+def test_a_shared_pattern_needs_enough_tasks_of_the_agent_to_compare(alice, bob):
+    log(alice, "sequential-execution", 19, 9, 0.95)
+    shared_by(bob)
+    sharing.import_shared()
+    improvement.run_cycle(alice)
+    assert not ABTest.objects.exists()
+
+
+def test_a_quarantined_import_is_no_evidence(held_to_a_playbook):
+    sharing.quarantine(SharedPattern.objects.all(), "rolled back")
+    improvement.run_cycle(held_to_a_playbook)
+    assert not ABTest.objects.exists()
 
 
 def test_agents_with_learning_disabled_are_skipped(opportunity):

@@ -9,7 +9,7 @@ import pytest
 from django.core.management import CommandError, call_command
 
 from learning import engine, services
-from learning.models import Execution, Strategy
+from learning.models import AppliedStrategy, Execution, Strategy
 from learning.schemas import ResultIn, TaskIn
 from learning.simulator import (
     DOMINATED_KINDS,
@@ -77,6 +77,37 @@ def test_in_a_dominated_task_type_one_strategy_is_best_everywhere():
     for task_type in types:
         bests = {max(arms, key=lambda name: arms[name].success) for arms in env.table(task_type).values()}
         assert len(bests) == 1
+
+
+def test_a_playbook_holds_a_team_to_a_strategy_that_is_not_the_best():
+    for seed in range(8):
+        env = environment(seed)
+        for team in DEMO_TEAMS:
+            playbook = env.playbook(team)
+            assert set(playbook) == dominated_types(env.task_types(team))
+            for task_type, strategy in playbook.items():
+                assert strategy in ("sequential-execution", "resource-optimization")
+                assert all(max(arms, key=lambda name: arms[name].success) != strategy
+                           for arms in env.table(task_type).values())
+
+
+def test_the_command_applies_playbooks_through_the_api():
+    out = io.StringIO()
+    call_command("simulate_fleet", "--agents", "7", "--tasks", "14", "--seed", "3", "--quiet",
+                 "--playbook", "test-executor,security-scanner", stdout=out)
+    expected = {("test-executor", "core-testing:integration-tests"): environment(3).playbook("core-testing"),
+                ("security-scanner", "performance-security:security-scan"):
+                    environment(3).playbook("performance-security")}
+    applied = AppliedStrategy.objects.values_list("agent__agent_id", "task_type", "strategy__name", "source")
+    assert sorted(applied) == sorted((agent, task_type, playbook[task_type], "memory-api")
+                                     for (agent, task_type), playbook in expected.items())
+    assert "Playbook for test-executor: " in out.getvalue()
+    with pytest.raises(CommandError, match="no task type of their team has a playbook: requirements-validator"):
+        call_command("simulate_fleet", "--agents", "8", "--tasks", "3", "--playbook", "requirements-validator",
+                     stdout=io.StringIO())
+    with pytest.raises(CommandError, match="not simulated: chaos-engineer"):
+        call_command("simulate_fleet", "--agents", "3", "--tasks", "3", "--playbook", "chaos-engineer",
+                     stdout=io.StringIO())
 
 
 def test_it_repeats_tasks_and_outcomes_for_the_same_seed():
@@ -164,7 +195,7 @@ class StubTransport:
     def __init__(self):
         self.calls = []
 
-    def post(self, path, body, token):
+    def send(self, method, path, body, token):
         self.calls.append(path)
         if path.endswith("recommendations"):
             return 200, json.dumps({"decision_id": "d", "strategy": "adaptive-retry", "explored": False}).encode()

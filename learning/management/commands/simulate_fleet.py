@@ -87,9 +87,16 @@ class Command(BaseCommand):
         parser.add_argument("--poison-len", type=int, default=60, help="How many tasks the poisoning lasts.")
         parser.add_argument("--poison-agents", default=None,
                             help="Comma-separated agent ids to poison (default: the first simulated agent).")
+        parser.add_argument("--playbook", default="",
+                            help="Playbook scenario: comma-separated agent ids that start with a hand-written "
+                                 "strategy applied (through the memory API) for their team's task types where one "
+                                 "strategy is best everywhere (integration-tests, security-scan): "
+                                 "sequential-execution, or resource-optimization where sequential is the best, "
+                                 "which that world punishes. The improvement loop should find the better "
+                                 "strategy, test it and apply the winner.")
 
     def handle(self, agents, tasks, seed, rate, url, timeout, wait, every, quiet, poison_at, poison_len,
-               poison_agents, **options):
+               poison_agents, playbook, **options):
         total = len(demo_agent_ids())
         if not 1 <= agents <= total:
             raise CommandError(f"--agents must be between 1 and {total}.")
@@ -117,6 +124,13 @@ class Command(BaseCommand):
                                    f"{', '.join(unknown)}" if unknown else "--poison-at and --poison-len must be positive.")
             poison = Poison(frozenset(chosen), poison_at, poison_len)
         environment = FleetEnvironment({agent.agent_id: agent.team for agent in fleet}, seed, poison=poison)
+        playbook_agents = {agent_id for agent_id in playbook.split(",") if agent_id}
+        without = sorted(agent.agent_id for agent in fleet
+                         if agent.agent_id in playbook_agents and not environment.playbook(agent.team))
+        unknown = sorted(playbook_agents - {agent.agent_id for agent in fleet})
+        if unknown or without:
+            raise CommandError(f"--playbook: not simulated: {', '.join(unknown)}" if unknown else
+                               f"--playbook: no task type of their team has a playbook: {', '.join(without)}")
         per_agent = f"{tasks // agents}" + (f"-{tasks // agents + 1}" if tasks % agents else "")
         types = sorted({t for agent in fleet for t in environment.task_types(agent.team)})
         self.stdout.write(
@@ -135,6 +149,9 @@ class Command(BaseCommand):
         simulation = Simulation(transport, fleet, environment, tasks, rate or None,
                                 None if quiet else self.progress, every)
         try:
+            for agent_id, applied in simulation.apply_playbooks(playbook_agents).items():
+                self.stdout.write(f"Playbook for {agent_id}: " + ", ".join(
+                    f"{strategy} on {task_type}" for task_type, strategy in applied.items()))
             summary = simulation.run()
         except SimulationError as error:
             if simulation.done:
