@@ -86,11 +86,14 @@ def find_opportunities(agent, now):
       last EXPERIENCES logged decisions with their propensities, on an
       effective sample of at least MIN_EVIDENCE. (A strategy's raw success
       rate would mislead: the policy picks it mostly where it shines.)
-    - else another agent's: the Wilson lower bound of a pattern the agent
-      imported from its swarm, when the agent has at least MIN_EVIDENCE tasks
-      of the type. An agent held to an applied strategy rarely tries others,
-      so this is how it learns of a better one; being the source's raw
-      success rate, it can be optimistic, and the test settles it.
+    - else, for an agent held to an applied strategy, another agent's: the
+      Wilson lower bound of a pattern it imported from its swarm, when it has
+      at least MIN_EVIDENCE tasks of the type. Held to one strategy, it
+      rarely tries others, so this is how it learns of a better one; being
+      the source's raw success rate, the figure can be optimistic, and the
+      test settles it. Against a learned policy it is no evidence: that
+      policy already uses the strategy where it shines, which is where the
+      source's rate comes from.
     """
     busy = set(ABTest.objects.filter(agent=agent, state__in=(*OPEN_TEST_STATES, ABTestState.MONITORING))
                .values_list("task_type", flat=True))
@@ -129,7 +132,7 @@ def find_opportunities(agent, now):
                 evidence = (f"always using {candidate.name} would succeed in about {estimate:.0%} of {task_type} "
                             f"tasks (off-policy estimate from {len(rows)} logged tasks, effective sample "
                             f"{effective:.0f})")
-            elif (task_type, candidate.pk) in imported and len(rows) >= MIN_EVIDENCE:
+            elif control_id and (task_type, candidate.pk) in imported and len(rows) >= MIN_EVIDENCE:
                 estimate, uses, source = imported[(task_type, candidate.pk)]
                 evidence = (f"{source} shared that {candidate.name} succeeds in at least {estimate:.0%} of its "
                             f"{task_type} tasks (95 % lower bound over {uses} tasks)")

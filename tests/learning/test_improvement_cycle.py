@@ -149,7 +149,14 @@ def test_it_tests_a_strategy_another_agent_shared(held_to_a_playbook):
             "over 40 tasks) against 52% now") in test.hypothesis
 
 
+def test_a_shared_pattern_is_no_evidence_against_the_learned_policy(held_to_a_playbook):
+    AppliedStrategy.objects.all().delete()
+    improvement.run_cycle(held_to_a_playbook)
+    assert not ABTest.objects.exists()
+
+
 def test_a_shared_pattern_needs_enough_tasks_of_the_agent_to_compare(alice, bob):
+    AppliedStrategy.objects.create(agent=alice, task_type="unit-tests", strategy=strategy("sequential-execution"))
     log(alice, "sequential-execution", 19, 9, 0.95)
     shared_by(bob)
     sharing.import_shared()
