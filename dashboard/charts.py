@@ -81,12 +81,13 @@ def _loop_traces(events):
     return traces
 
 
-def score_figure(series, baseline=None, reference=None, threshold_pct=None, markers=(), events=()):
+def score_figure(series, baseline=None, reference=None, threshold_pct=None, markers=(), events=(), target=None):
     """The composite score over time with the improvement baseline, the
     safeguard reference and its -threshold line, vertical markers
     (rollbacks, undos, re-enables) labelled at the top, and the improvement
     loop's events (A/B tests started and ended, strategies applied and
-    reverted) as symbols named in the legend along the foot."""
+    reverted) as symbols named in the legend along the foot; `target`
+    (the improvement target, 0.2 = +20 %) adds the baseline's target line."""
     trace = {"type": "scatter", "x": series.at, "y": series.score, "mode": "lines+markers", "name": "composite score",
              "line": {"color": ACCENT, "width": 2}, "marker": {"size": 4}}
     loop = _loop_traces(events)
@@ -94,6 +95,9 @@ def score_figure(series, baseline=None, reference=None, threshold_pct=None, mark
     levels = []
     if baseline is not None:
         levels.append((baseline, f"baseline {baseline:.3f}", "dot", MUTED))
+        if target is not None:
+            line = baseline * (1 + target)
+            levels.append((line, f"target +{target * 100:g} % {line:.3f}", "dash", GOOD))
     if reference is not None:
         levels.append((reference, f"safeguard reference {reference:.3f}", "solid", GOOD))
         if threshold_pct is not None:
@@ -264,3 +268,30 @@ def sharing_history_figure(history):
         yaxis={"title": {"text": "count"}, "rangemode": "tozero", "gridcolor": GRID, "tickformat": ",d"},
         **axes,
     ))
+
+
+# A learning request -> its name and colour; a percentile -> its dash.
+REQUEST_LOOKS = {"recommendation": ("recommendation", GOOD), "report": ("execution report", ACCENT)}
+PERCENTILE_DASHES = (("p50", "solid"), ("p95", "dash"), ("p99", "dot"))
+
+
+def overhead_figure(series, budget_ms, start, end):
+    """p50, p95 and p99 of each learning request per minute or hour, on a log
+    scale (a few ms and the budget both stay readable), with the budget as a
+    line of its own from `start` to `end`. Percentiles beyond the histogram's
+    range (10 s) are left as gaps."""
+    traces = []
+    for request, points in series.items():
+        words, color = REQUEST_LOOKS[request]
+        for name, dash in PERCENTILE_DASHES:
+            values = getattr(points, name)
+            traces.append({
+                "type": "scatter", "x": points.at, "y": np.where(np.isinf(values), np.nan, values),
+                "mode": "lines+markers", "name": f"{words} {name}", "marker": {"size": 4},
+                "line": {"color": color, "dash": dash, "width": 2},
+                "hovertemplate": f"%{{y:.2f}} ms<extra>{words} {name}</extra>"})
+    traces.append({"type": "scatter", "x": [_moment(start), _moment(end)], "y": [budget_ms, budget_ms],
+                   "mode": "lines", "name": f"budget {budget_ms:g} ms", "hoverinfo": "skip",
+                   "line": {"color": WARN, "dash": "longdash", "width": 1.5}})
+    return _json(traces, _layout(yaxis={"title": {"text": "ms (log scale)"}, "type": "log", "gridcolor": GRID},
+                                 height=360))

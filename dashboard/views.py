@@ -19,11 +19,11 @@ from django.utils import timezone
 from django.utils.http import url_has_allowed_host_and_scheme
 from django.views.decorators.http import require_GET, require_POST
 
-from learning import operations, versions
+from learning import operations, report, report_math, versions
 from learning.models import LearningProfile, StateVersion
 from qefleet.memory.models import Agent
 
-from . import pages, queries
+from . import overhead, pages, queries, reports
 
 
 def dashboard_page(permission):
@@ -70,6 +70,43 @@ def abtest_page(request, test_id):
 @dashboard_page("learning.view_sharedpattern")
 def pattern_sharing(request):
     return render_page(request, "dashboard/patterns.html", pages.patterns_context(request.GET))
+
+
+@dashboard_page("learning.view_learningprofile")
+def learning_overhead(request):
+    return render_page(request, "dashboard/overhead.html", overhead.overhead_context())
+
+
+def _period(request, now):
+    """(the period the query asks for, None) or (None, what is wrong with it)."""
+    try:
+        return report_math.parse_period(request.GET, now), None
+    except report_math.PeriodError as error:
+        return None, str(error)
+
+
+@dashboard_page("learning.view_learningprofile")
+def improvement_report(request, agent_id=None, fmt="html"):
+    """The fleet's or an agent's improvement report as a page, CSV or JSON."""
+    agent = get_object_or_404(Agent, agent_id=agent_id) if agent_id else None
+    now = timezone.now()
+    period, error = _period(request, now)
+    if error:
+        return HttpResponseBadRequest(error)
+    data = report.build(period, now, agent)
+    if fmt != "html":
+        return reports.download(data, fmt)
+    return render(request, "dashboard/report.html", reports.report_context(data, period, request.GET, agent))
+
+
+@dashboard_page("learning.view_decision")
+def decision_log(request, agent_id):
+    """An agent's decisions and executions in a period, streamed as CSV."""
+    agent = get_object_or_404(Agent, agent_id=agent_id)
+    period, error = _period(request, timezone.now())
+    if error:
+        return HttpResponseBadRequest(error)
+    return reports.decisions_csv(agent, period)
 
 
 def back(request, agent=None, fallback=None):

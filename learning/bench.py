@@ -15,6 +15,7 @@ from datetime import timedelta
 from pathlib import Path
 
 import numpy as np
+from django.conf import settings
 from django.db import connection, connections, transaction
 from django.test import Client
 from django.utils import timezone
@@ -23,7 +24,7 @@ from qefleet.memory.fleet import issue_token, register_agent, register_demo_flee
 from qefleet.memory.models import Agent
 from qefleet.memory.ttl import sweep_expired
 
-from . import abtests, engine, improvement, safeguard, services, stats, versions
+from . import abtests, engine, improvement, overhead, safeguard, services, stats, versions
 from .models import (
     ABArm,
     Decision,
@@ -224,6 +225,42 @@ class Bench:
         return {"task_ms": percentiles(latencies), "errors": len(errors), "first_errors": errors[:3]}
 
     @staticmethod
+    def overhead_timing(reports=20_000, writes=20):
+        """What measuring the overhead costs: per report, a stopwatch, a lap
+        per stage and adding them to a buffer (µs); and a worker's write of
+        a minute's rows, every stage with 50 samples (ms; minutes of 1970,
+        which the measured figures leave out)."""
+        stages = [stage for stage in overhead.STAGES if stage not in overhead.REQUESTS]
+        buffer = overhead.OverheadBuffer()
+        start = time.perf_counter()
+        for _ in range(reports):
+            with overhead.stopwatch() as watch:
+                overhead.begin()
+                for stage in stages:
+                    overhead.lap(stage)
+                overhead.complete("report")
+            buffer.add(watch.samples(), 0.0)
+        per_report_us = (time.perf_counter() - start) / reports * 1e6
+        rng, write_ms = np.random.default_rng(5), []
+        for minute in range(1, writes + 1):
+            buffer = overhead.OverheadBuffer()
+            for _ in range(50):
+                buffer.add([(stage, float(rng.lognormal(0, 1))) for stage in overhead.STAGES], minute * 60.0)
+            start = time.perf_counter()
+            buffer.flush(minute * 60.0)
+            write_ms.append((time.perf_counter() - start) * 1000)
+        return {"per_report_us": per_report_us, "write_ms": percentiles(write_ms)}
+
+    @staticmethod
+    def overhead_measured(since):
+        """The live figures (learning/overhead.py) of every HTTP task of the
+        run, read back from the per-minute rows like the dashboard does."""
+        overhead.BUFFER.flush(time.time())
+        return {figures.stage: {"p50": figures.p50, "p95": figures.p95, "p99": figures.p99, "mean": figures.mean,
+                                "n": figures.samples}
+                for figures in overhead.stage_figures(since)}
+
+    @staticmethod
     def ab_statistics():
         """Simulated error rate and power of the A/B decision rule (stats.py)."""
         horizon = stats.samples_per_arm()
@@ -250,6 +287,7 @@ class Bench:
             return cursor.fetchone()[0]
 
     def run(self, growth_tasks, quality, sharing, say):
+        started = timezone.now().replace(second=0, microsecond=0)
         register_demo_fleet()
         small, small_client = self.agent("bench-small")
         large, large_client = self.agent("bench-large")
@@ -285,6 +323,7 @@ class Bench:
         after = self.database_bytes()
         self.figures["bytes_per_task"] = {"tasks": growth_tasks, "bytes": after - before,
                                           "per_task": (after - before) / growth_tasks}
+        self.figures["overhead"] = {"timing": self.overhead_timing(), "measured": self.overhead_measured(started)}
         if quality is not None:
             say("Measuring learning quality.")
             self.figures["learning_quality"] = quality()
@@ -326,6 +365,16 @@ def table(figures):
         ("power at the horizon, +10 points", f"{ab['power_10_points']:.1%}", "reported"),
         ("power at the horizon, +20 points", f"{ab['power_20_points']:.1%}", "reported"),
     ]
+    timing, measured = figures["overhead"]["timing"], figures["overhead"]["measured"]
+    rows += [
+        ("overhead timing per report (stopwatch, laps, buffer)", f"{timing['per_report_us']:.1f} us",
+         f"< 1 % of a task ({small['p50'] * 10:.0f} us)"),
+        ("overhead write of a minute's rows (p50)", f"{timing['write_ms']['p50']:.2f} ms", "once per worker per 10 s"),
+    ]
+    rows += [(f"live overhead: {overhead.STAGES[request]} (p50/p95/p99 ms)",
+              f"{measured[request]['p50']:.2f}/{measured[request]['p95']:.2f}/{measured[request]['p99']:.1f}",
+              f"p99 <= {settings.LEARNING_OVERHEAD_BUDGET_MS} ms")
+             for request in overhead.REQUESTS if request in measured]
     quality = figures.get("learning_quality")
     if quality:
         gap = quality["oracle"] - quality["random"]

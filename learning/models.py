@@ -11,14 +11,15 @@ import time
 import uuid
 
 from django.core.exceptions import ValidationError
-from django.db import models
+from django.db import connections, models, transaction
+from django.db.models import Sum
 from django.db.models.signals import post_delete, post_save
 from django.dispatch import receiver
 from django.utils import timezone
 
 from qefleet.memory.models import Agent
 
-from . import engine, stats
+from . import engine, latency, stats
 
 
 class RetryPolicy(models.TextChoices):
@@ -882,3 +883,63 @@ class PatternImport(models.Model):
 
     def __str__(self):
         return f"{self.agent_id} <- {self.shared}"
+
+
+class OverheadMinuteQuerySet(models.QuerySet):
+    def add(self, tallies):
+        """Add {(minute, stage): (count, sum of ms, bin counts)} into the
+        rows, in one short transaction: per row one upsert that adds to
+        what is there (INSERT ... ON CONFLICT DO UPDATE, the same SQL on
+        SQLite and PostgreSQL), so workers adding into the same minute, or
+        creating its row at the same moment, never lose each other's
+        samples. Rows go in a fixed order, so concurrent writers on
+        PostgreSQL take their locks without deadlock. Plain SQL: the ORM
+        would spend milliseconds compiling fifty F() expressions per row."""
+        connection = connections[self.db]
+        quote = connection.ops.quote_name
+        table = quote(OverheadMinute._meta.db_table)
+        columns = [quote(name) for name in ("minute", "stage", "count", "total_ms", *OVERHEAD_BINS)]
+        sums = ", ".join(f"{column} = {table}.{column} + excluded.{column}" for column in columns[2:])
+        sql = (f"INSERT INTO {table} ({', '.join(columns)}) VALUES ({', '.join(['%s'] * len(columns))}) "
+               f"ON CONFLICT ({columns[0]}, {columns[1]}) DO UPDATE SET {sums}")
+        rows = [(connection.ops.adapt_datetimefield_value(minute), stage, count, total_ms, *bins)
+                for (minute, stage), (count, total_ms, bins) in sorted(tallies.items())]
+        with transaction.atomic(using=self.db), connection.cursor() as cursor:
+            cursor.executemany(sql, rows)
+
+    def summed(self, *group_by):
+        """Samples, their sum and each bin summed, grouped by `group_by`."""
+        return self.values(*group_by).annotate(
+            samples=Sum("count"), sum_ms=Sum("total_ms"), **{f"sum_{name}": Sum(name) for name in OVERHEAD_BINS},
+        ).order_by(*group_by)
+
+
+class OverheadMinute(models.Model):
+    """The learning overhead measured in one minute for one stage (see
+    learning/overhead.py): how many samples, their sum, and a histogram of
+    their durations in learning.latency's fixed bins. Each bin is a column
+    of its own so workers add into a row with one atomic upsert and the
+    database sums any period in one grouped query. Kept 7 days."""
+
+    RETENTION_DAYS = 7
+
+    minute = models.DateTimeField(help_text="The minute's start (UTC).")
+    stage = models.CharField(max_length=16)
+    count = models.PositiveBigIntegerField(default=0)
+    total_ms = models.FloatField(default=0.0)
+
+    objects = OverheadMinuteQuerySet.as_manager()
+
+    class Meta:
+        constraints = [models.UniqueConstraint(fields=["minute", "stage"], name="one_overhead_row_per_minute")]
+
+    def __str__(self):
+        return f"{self.stage} at {self.minute:%Y-%m-%d %H:%M}: {self.count}"
+
+
+# bin00 (under 0.01 ms) ... bin49 (10 s and over), added to the model here
+# rather than written out fifty times.
+OVERHEAD_BINS = tuple(f"bin{index:02d}" for index in range(latency.BINS))
+for _name in OVERHEAD_BINS:
+    OverheadMinute.add_to_class(_name, models.PositiveIntegerField(default=0))
+del _name

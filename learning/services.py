@@ -18,7 +18,7 @@ from qefleet.memory import store as memory_store
 from qefleet.memory.errors import Conflict, Invalid, NotFound, Unprocessable
 from qefleet.memory.models import PerformanceMetric
 
-from . import abtests, engine, mitigations, safeguard, sharing, tracker, versions
+from . import abtests, engine, mitigations, overhead, safeguard, sharing, tracker, versions
 from .events import emit
 from .models import (
     AppliedStrategy,
@@ -214,6 +214,7 @@ def recommend(agent, task):
     }
     if arm is not None:
         body["abtest"] = {"id": arm.test_id, "arm": arm.role}
+    overhead.complete("recommendation")
     return body
 
 
@@ -294,7 +295,9 @@ def _update_failures(agent, task_type, classes, message):
 
 def report_execution(agent, report, idempotency_key, payload):
     """Learn from one reported task, in one transaction; a repeat returns the
-    first response."""
+    first response. Each stage's time goes to the live overhead figures
+    (overhead.lap), measured here and recorded after the commit."""
+    overhead.begin()
     digest = request_digest(payload)
     key = idempotency_key or (str(report.decision_id) if report.decision_id else None)
     if key is None:
@@ -328,7 +331,11 @@ def report_execution(agent, report, idempotency_key, payload):
             return {"execution_id": previous.pk, **previous.response}, False
         if reported is not None:
             raise Conflict("This decision was already reported under another Idempotency-Key.", "decision_id")
-        return _learn(agent, profile, report, decision, key, digest), True
+        overhead.lap("lookup")
+        body = _learn(agent, profile, report, decision, key, digest)
+    overhead.lap("commit")
+    overhead.complete("report")
+    return body, True
 
 
 def _learn(agent, profile, report, decision, key, digest):
@@ -358,6 +365,7 @@ def _learn(agent, profile, report, decision, key, digest):
             profile.exploration_rate, profile.exploration_decay, profile.min_exploration_rate)
     profile.task_count += 1
     profile.save(update_fields=["exploration_rate", "task_count", "updated_at"])
+    overhead.lap("reward_q")
 
     satisfaction = result.user_satisfaction if result.user_satisfaction is not None else (
         feedback.rating if feedback else None)
@@ -375,16 +383,20 @@ def _learn(agent, profile, report, decision, key, digest):
         patterns.append(_update_patterns(agent, task_type, strategy, result.success).to_dict())
         if classes:
             _update_failures(agent, task_type, classes, result.errors[0].message if result.errors else "")
+    overhead.lap("patterns")
     if decision is not None and decision.abtest_arm_id is not None:
         abtests.record_outcome(decision.abtest_arm_id, result.success, result.execution_time_ms, bool(result.errors))
+    overhead.lap("abtest")
     score = engine.composite_score(
         float(result.success), engine.time_score(result.execution_time_ms), float(bool(result.errors)),
         satisfaction, result.resource_efficiency,
     )
     PerformanceMetric.objects.create(owner=agent, team=agent.team, swarm=agent.swarm, metric="task_score",
                                      value=score, unit="score")
+    overhead.lap("performance")
     guard = getattr(profile.agent, "safeguard", None) or Safeguard.objects.create(agent=agent)
     rolled_back = safeguard.check(agent, profile, guard, execution)
+    overhead.lap("safeguard")
     execution.response = {
         "reward": round(reward, 6),
         "previous_q_value": round(previous_q, 6),
@@ -396,15 +408,18 @@ def _learn(agent, profile, report, decision, key, digest):
         "rolled_back": rolled_back,
     }
     execution.save()
+    overhead.lap("experience")
     emit(agent, "learning:training", {
         "execution_id": execution.pk, "decision_id": str(decision.pk) if decision else None, "task_type": task_type,
         "state": state_key, "strategy": strategy.name, "reward": round(reward, 4),
         "q_before": round(previous_q, 4), "q_after": round(entry.q_value, 4),
         "epsilon": round(profile.exploration_rate, 4),
     })
+    overhead.lap("events")
     tracker.after_task(agent, profile)
     if profile.task_count % versions.CAPTURE_EVERY == 0:
         versions.capture(agent, VersionReason.TASKS, profile)
+    overhead.lap("snapshot")
     return {"execution_id": execution.pk, **execution.response}
 
 

@@ -8,7 +8,16 @@ from qefleet import schedules
 from qefleet.memory.ttl import delete_in_batches
 
 from . import alerts, tracker, versions
-from .models import Decision, Execution, ImprovementCycle, LearningProfile, Severity, Snapshot, VersionReason
+from .models import (
+    Decision,
+    Execution,
+    ImprovementCycle,
+    LearningProfile,
+    OverheadMinute,
+    Severity,
+    Snapshot,
+    VersionReason,
+)
 
 
 def record_snapshots():
@@ -35,12 +44,14 @@ def every_slot():
 
 def prune_history(now=None):
     """Delete decisions, executions and snapshots past their 90-day retention,
-    improvement cycles past 30 days."""
+    improvement cycles past 30 days, learning-overhead minutes past 7."""
     now = now or timezone.now()
     counts = {}
     for model in (Execution, Decision, Snapshot, ImprovementCycle):
         cutoff = now - timedelta(days=model.RETENTION_DAYS)
         counts[model._meta.db_table] = delete_in_batches(model.objects.filter(created_at__lt=cutoff), "created_at")
+    old_minutes = OverheadMinute.objects.filter(minute__lt=now - timedelta(days=OverheadMinute.RETENTION_DAYS))
+    counts[OverheadMinute._meta.db_table] = delete_in_batches(old_minutes, "minute")
     return counts
 
 

@@ -84,6 +84,8 @@ INSTALLED_APPS = [
 ]
 
 MIDDLEWARE = [
+    # First, so the learning requests' overhead is timed from the start.
+    "learning.overhead.OverheadMiddleware",
     "qefleet.middleware.RequestIdMiddleware",
     "django.middleware.security.SecurityMiddleware",
     "csp.middleware.CSPMiddleware",
@@ -239,6 +241,10 @@ CYCLE_SLOT_SECONDS = env_int("CYCLE_SLOT_SECONDS", 3600, minimum=60)
 # The smallest difference in success rate (points) the loop's A/B tests are
 # sized to detect at 80 % power; larger effects need fewer tasks per arm.
 ABTEST_MDE_POINTS = env_int("ABTEST_MDE_POINTS", 10, minimum=1)
+
+# The learning overhead a task may add on the server (the design's 100 ms);
+# the dashboard's Overhead page compares the measured percentiles with it.
+LEARNING_OVERHEAD_BUDGET_MS = env_int("LEARNING_OVERHEAD_BUDGET_MS", 100, minimum=1)
 
 # How often the TTL sweeper runs, and how it paces itself.
 SWEEP_INTERVAL_MINUTES = env_int("SWEEP_INTERVAL_MINUTES", 10, minimum=1)

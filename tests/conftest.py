@@ -98,3 +98,15 @@ def root(db):
 @pytest.fixture
 def anonymous():
     return AgentClient(None)
+
+
+@pytest.fixture
+def overhead_buffer(monkeypatch):
+    """This process's learning-overhead buffer, empty, writing when told (or
+    at the first learning request of a minute), so a test sees only its own
+    samples."""
+    from learning import overhead
+
+    fresh = overhead.OverheadBuffer(flush_seconds=3600)
+    monkeypatch.setattr(overhead, "BUFFER", fresh)
+    return fresh

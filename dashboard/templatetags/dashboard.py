@@ -1,3 +1,5 @@
+import math
+
 from django import template
 from django.utils.html import format_html
 
@@ -34,6 +36,20 @@ def points(value, digits=1):
     if not isinstance(value, (int, float)):
         return ""
     return f"{value * 100:+.{digits}f} points"
+
+
+@register.filter
+def ms(value):
+    """A duration: 0.0123 -> "0.012 ms", 4.56 -> "4.56 ms", 123.4 -> "123 ms";
+    beyond the overhead histogram's range: "under 0.01 ms", "over 10 s";
+    nothing -> ""."""
+    if not isinstance(value, (int, float)):
+        return ""
+    if math.isinf(value):
+        return "over 10 s"
+    if value < 0.01:
+        return "under 0.01 ms"
+    return f"{value:.2g} ms" if value < 0.1 else f"{value:.3g} ms" if value < 100 else f"{value:.0f} ms"
 
 
 @register.simple_tag(takes_context=True)
@@ -89,6 +105,8 @@ BADGES = {
     ("mitigation", "effective"): ("✓", "effective", "good"),
     ("mitigation", "ineffective"): ("✗", "ineffective", "bad"),
     ("mitigation", "withdrawn"): ("↺", "withdrawn by a rollback", "neutral"),
+    ("budget", True): ("✓", "within budget", "good"),
+    ("budget", False): ("✗", "over budget", "bad"),
 }
 
 

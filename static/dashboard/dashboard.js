@@ -194,6 +194,9 @@
     if (button && button.tagName === "BUTTON") {
       showPreview(button.dataset.previewUrl);
     }
+    if (event.target.closest("button[data-print]")) {
+      window.print();
+    }
   });
 
   document.addEventListener("DOMContentLoaded", function () {

@@ -3,11 +3,14 @@ with a real learning history (tasks through the API, a known-good version,
 a worse stretch after it)."""
 
 import pytest
+from django.utils import timezone
 
 from learning import versions
 from learning.models import VersionReason
+from tests.conftest import make_agent
 from tests.dashboard.helpers import client_for
 from tests.learning.helpers import run_task
+from tests.learning.report_helpers import constructed_history
 
 
 @pytest.fixture
@@ -37,3 +40,11 @@ def history(alice):
     for index in range(30):
         run_task(alice, success=index % 3 == 0, complexity=0.1)
     return good
+
+
+@pytest.fixture
+def alice_history():
+    """Alice with a constructed month of history (tests/learning/report_helpers.py)."""
+    agent = make_agent("alice", "core", "qe")
+    constructed_history(agent, timezone.now())
+    return agent

@@ -3,7 +3,7 @@ from django.db import transaction
 
 from learning import versions
 from learning.models import (
-    AppliedStrategy, LearnedPattern, LearningProfile, LiveVersion, QEntry, Safeguard, StateVersion, Strategy,
+    AppliedStrategy, LearningProfile, LiveVersion, QEntry, Safeguard, StateVersion, Strategy,
     VersionReason,
 )
 from tests.learning.helpers import recommend, run_task

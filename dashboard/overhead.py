@@ -1,0 +1,94 @@
+"""The Overhead page: the live learning overhead (learning/overhead.py) per
+stage and per request, against the budget, for the last hour and day; two
+queries per window."""
+
+import math
+from dataclasses import dataclass
+from datetime import timedelta
+
+import numpy as np
+from django.conf import settings
+from django.db.models.functions import Trunc
+from django.utils import timezone
+
+from learning import overhead
+from learning.models import OverheadMinute
+
+from . import charts
+from .queries import as_datetime64
+
+# (key, title, span, the chart's bucket)
+WINDOWS = (("hour", "Last hour", timedelta(hours=1), "minute"), ("day", "Last day", timedelta(days=1), "hour"))
+
+
+@dataclass(frozen=True)
+class RequestSeries:
+    """One request's percentiles per bucket (ms; inf beyond 10 s)."""
+
+    at: np.ndarray
+    p50: np.ndarray
+    p95: np.ndarray
+    p99: np.ndarray
+
+
+def request_series(since, bucket):
+    """{request: RequestSeries} of the two learning requests per `bucket`
+    ("minute" or "hour") from `since` on; one query."""
+    rows = (OverheadMinute.objects.filter(minute__gte=since, stage__in=overhead.REQUESTS)
+            .annotate(bucket=Trunc("minute", bucket)).summed("stage", "bucket"))
+    points = {}
+    for row in rows:
+        points.setdefault(row["stage"], []).append((row["bucket"], overhead.Figures.of(row)))
+    return {
+        stage: RequestSeries(as_datetime64(at for at, _ in measured), *(
+            np.array([getattr(figures, name) for _, figures in measured], dtype=float) for name in ("p50", "p95", "p99")
+        ))
+        for stage, measured in points.items()
+    }
+
+
+@dataclass(frozen=True)
+class StageRow:
+    figures: overhead.Figures
+    budget_share: float | None  # p99 / the budget; None beyond the histogram (10 s)
+    within_budget: bool | None  # for the two requests, whether p99 is within it
+
+
+@dataclass(frozen=True)
+class Window:
+    key: str
+    title: str
+    rows: list
+    figure: str | None
+
+    @classmethod
+    def measure(cls, key, title, since, now, bucket, budget):
+        series = request_series(since, bucket)
+        rows = [StageRow(figures, figures.p99 / budget if math.isfinite(figures.p99) else None,
+                         figures.p99 <= budget if figures.stage in overhead.REQUESTS else None)
+                for figures in overhead.stage_figures(since)]
+        return cls(key, title, rows, charts.overhead_figure(series, budget, since, now) if series else None)
+
+    @property
+    def outside_stages_mean(self):
+        """What the report spends outside its stages (authentication, JSON
+        parsing, the response), on average: means add up, percentiles do not."""
+        means = {row.figures.stage: row.figures.mean for row in self.rows}
+        if "report" not in means:
+            return None
+        return means["report"] - sum(mean for stage, mean in means.items() if stage not in overhead.REQUESTS)
+
+    @property
+    def task_p99(self):
+        """A task makes both requests: the sum of their p99s (the p99 of a
+        task's total when the two rise and fall together, an estimate
+        otherwise), or None until both were measured."""
+        requests = [row.figures.p99 for row in self.rows if row.within_budget is not None]
+        return sum(requests) if len(requests) == 2 else None
+
+
+def overhead_context():
+    now, budget = timezone.now(), settings.LEARNING_OVERHEAD_BUDGET_MS
+    windows = [Window.measure(key, title, now - span, now, bucket, budget) for key, title, span, bucket in WINDOWS]
+    return {"windows": windows, "budget": budget, "flush_seconds": overhead.FLUSH_SECONDS,
+            "retention_days": OverheadMinute.RETENTION_DAYS}

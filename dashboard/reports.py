@@ -1,0 +1,211 @@
+"""The improvement report rendered three ways, from the one
+learning.report.build result: the page's context (tables and figures), a
+CSV file and a JSON file; and an agent's decision log streamed as CSV."""
+
+import csv
+import itertools
+import json
+
+from django.http import HttpResponse, StreamingHttpResponse
+
+from learning import report_math
+from learning.report import DECISION_COLUMNS, decision_log
+
+from . import charts, queries
+
+PERIOD_DAYS = (7, 14, 30, 60, 90)
+
+
+def _number(value, digits=3):
+    return "—" if value is None else f"{value:.{digits}f}"
+
+
+def _percent(value):
+    return "—" if value is None else f"{value * 100:+.1f} %"
+
+
+def _count(value):
+    return "—" if value is None else f"{value:,}"
+
+
+def _time(point):
+    if point.avg_ms is None:
+        return "—"
+    return f"{point.avg_ms:,.0f} ms ({point.time_score:.3f})"
+
+
+# The checkpoint table's rows: (label, the component whose direction it
+# shows, how a checkpoint's cell reads).
+CHECKPOINT_ROWS = (
+    ("Composite score", "score", lambda point: _number(point.score)),
+    ("Success rate", "success_rate", lambda point: _number(point.success_rate)),
+    ("Execution time (normalised)", "avg_ms", _time),
+    ("Error rate", "error_rate", lambda point: _number(point.error_rate)),
+    ("User satisfaction", "satisfaction", lambda point: _number(point.satisfaction)),
+    ("Resource efficiency", "efficiency", lambda point: _number(point.efficiency)),
+    ("Change vs baseline", None, lambda point: _percent(point.change)),
+    ("Tasks that day", None, lambda point: _count(point.tasks)),
+    ("Patterns learned", None, lambda point: _count(point.patterns)),
+    ("Q-table size (state-action pairs)", None, lambda point: _count(point.q_entries)),
+    ("Exploration rate", None, lambda point: _number(point.exploration_rate, 4)),
+    ("Learned state read from", None, lambda point: point.state_from or "not stored"),
+)
+ARROWS = {"up": "↑", "down": "↓", "flat": "→"}
+
+
+def checkpoint_table(checkpoints):
+    """[(label, [(text, direction words, tone)])]: one row per figure, one cell per checkpoint."""
+    rows = []
+    for label, component, text in CHECKPOINT_ROWS:
+        cells = []
+        for point in checkpoints:
+            arrow, _, verdict = point.directions.get(component, "").partition(", ")
+            words = f"{ARROWS[arrow]} {verdict}" if arrow else ""
+            cells.append((text(point), words, {"better": "good", "worse": "bad"}.get(verdict, "")))
+        rows.append((label, cells))
+    return rows
+
+
+def _series(points, period):
+    """The daily points as the score and components charts take them, each
+    drawn at the end of its day (where a checkpoint of that day sits)."""
+    at = queries.as_datetime64(period.window(point.day)[1] for point in points)
+    field = {name: queries.as_floats(getattr(point, name) for point in points) for name in (
+        "score", "success_rate", "time_score", "error_rate", "satisfaction", "efficiency")}
+    return queries.ScoreSeries(first_task=0, last_task=0, at=at, score=field["score"],  # days, not task numbers
+                               success_rate=field["success_rate"], time_score=field["time_score"],
+                               error_free=1.0 - field["error_rate"], satisfaction=field["satisfaction"],
+                               efficiency=field["efficiency"])
+
+
+def _markers(agent_report):
+    """Rollbacks on the score chart, and strategies applied and reverted in the period."""
+    markers = [queries.Marker(row.at, f"{row.label} to {row.to_version}") for row in agent_report.rollbacks]
+    events = [queries.LoopEvent(row.applied_at, "applied", f"{row.strategy} applied for {row.task_type} "
+                                                           f"({row.label})") for row in agent_report.strategies]
+    events += [queries.LoopEvent(row.reverted_at, "reverted", f"{row.strategy} reverted for {row.task_type} "
+                                                              f"({row.label})")
+               for row in agent_report.strategies if row.reverted_at]
+    return markers, events
+
+
+def _within(period, items):
+    return [item for item in items if period.start <= item.at <= period.end]
+
+
+def _figures(data, period):
+    if data.fleet is not None:
+        summary, markers, events = data.fleet, [], []
+    else:
+        summary = data.agents[0]
+        markers, events = _markers(summary)
+    series = _series(summary.daily, period)
+    figures = {
+        "score": charts.score_figure(series, baseline=summary.baseline, target=data.target,
+                                     markers=_within(period, markers), events=_within(period, events)),
+        "components": charts.components_figure(series),
+    }
+    if data.fleet is not None:
+        changed = [item for item in data.agents if item.improvement is not None]
+        if changed:
+            figures["change"] = charts.fleet_change_figure([item.agent for item in changed],
+                                                           [item.improvement for item in changed], data.target)
+    else:
+        known = [point for point in summary.checkpoints if point.state_from]
+        moments = queries.as_datetime64(point.at for point in known)
+        figures["learning"] = charts.exploration_figure(
+            moments, queries.as_floats(point.exploration_rate for point in known), moments,
+            queries.as_floats(point.q_entries for point in known))
+    return figures
+
+
+def report_context(data, period, query, agent=None):
+    """The report page's context: the report, its tables and figures, the
+    period form and the download links."""
+    summary = data.fleet if data.fleet is not None else data.agents[0]
+    return {
+        "report": data, "agent": agent, "summary": summary, "checkpoints": summary.checkpoints,
+        "checkpoint_rows": checkpoint_table(summary.checkpoints), "figures": _figures(data, period),
+        "strategies": [(item.agent, row) for item in data.agents for row in item.strategies],
+        "abtests": [(item.agent, row) for item in data.agents for row in item.abtests],
+        "mitigations": [(item.agent, row) for item in data.agents for row in item.mitigations],
+        "rollbacks": [(item.agent, row) for item in data.agents for row in item.rollbacks],
+        "period_days": PERIOD_DAYS, "days": query.get("days", ""), "start": query.get("start", ""),
+        "end": query.get("end", ""), "query": query.urlencode(), "default_days": report_math.DEFAULT_DAYS,
+    }
+
+
+# --- downloads ------------------------------------------------------------------------------
+
+CSV_COLUMNS = ("section", "agent", "item", "field", "value")
+
+
+def _fields(value, prefix=""):
+    """(dotted field, value) pairs of a nested dict's scalars."""
+    for name, item in value.items():
+        if isinstance(item, dict):
+            yield from _fields(item, f"{prefix}{name}.")
+        else:
+            yield f"{prefix}{name}", item
+
+
+def csv_rows(data):
+    """The report's JSON, one value a row: (section, agent, item, field, value).
+    Lists of rows become one item each (its label); `agents` one block each."""
+    plain = data.to_dict()
+    yield ("period", "", "", "start", plain["start"])
+    yield ("period", "", "", "end", plain["end"])
+    yield ("period", "", "", "days", plain["days"])
+    yield ("period", "", "", "target", plain["target"])
+    blocks = ([("fleet", plain["fleet"])] if plain["fleet"] else []) + [(item["agent"], item)
+                                                                        for item in plain["agents"]]
+    for who, block in blocks:
+        for name, value in block.items():
+            if isinstance(value, list):
+                for row in value:
+                    for field, item in _fields({key: item for key, item in row.items() if key != "label"}):
+                        yield (name, who, row["label"], field, item)
+            elif isinstance(value, dict):
+                for field, item in _fields(value):
+                    yield (name, who, "", field, item)
+            else:
+                yield ("summary", who, "", name, value)
+
+
+def _attachment(response, filename):
+    response["Content-Disposition"] = f'attachment; filename="{filename}"'
+    return response
+
+
+def _filename(data, extension):
+    return f"qefleet-report-{data.scope}-{data.start:%Y-%m-%d}-{data.end:%Y-%m-%d}.{extension}"
+
+
+def download(data, fmt):
+    """The report as a JSON or CSV attachment."""
+    if fmt == "json":
+        response = HttpResponse(json.dumps(data.to_dict(), indent=1), content_type="application/json")
+    else:
+        response = HttpResponse(content_type="text/csv; charset=utf-8")
+        writer = csv.writer(response)
+        writer.writerow(CSV_COLUMNS)
+        writer.writerows(("" if value is None else value for value in row) for row in csv_rows(data))
+    return _attachment(response, _filename(data, fmt))
+
+
+class _Line:
+    """A file-like object csv.writer writes one line into, which it returns."""
+
+    def write(self, text):
+        return text
+
+
+def decisions_csv(agent, period):
+    """The agent's decisions and executions in the period, streamed as CSV."""
+    writer = csv.writer(_Line())
+    rows = itertools.chain([DECISION_COLUMNS], decision_log(agent, period))
+    lines = (writer.writerow(["" if value is None else value for value in row]) for row in rows)
+    response = StreamingHttpResponse(lines, content_type="text/csv; charset=utf-8")
+    return _attachment(response, f"qefleet-decisions-{agent.agent_id}-{period.start:%Y-%m-%d}-"
+                                 f"{period.end:%Y-%m-%d}.csv")
+

@@ -1,0 +1,75 @@
+"""The Overhead page at /ops/overhead/: the live learning overhead per stage
+and per request against the budget, for the last hour and day."""
+
+import json
+import time
+
+import pytest
+from django.test import Client
+
+from learning import overhead
+from tests.learning.helpers import run_task
+
+pytestmark = pytest.mark.django_db
+
+
+def test_it_requires_a_login():
+    response = Client().get("/ops/overhead/")
+    assert response.status_code == 302 and response["Location"] == "/accounts/login/?next=/ops/overhead/"
+
+
+def test_it_says_so_when_nothing_was_measured(viewer):
+    page = viewer.get("/ops/overhead/").content.decode()
+    assert "No learning request was measured in the last hour: nothing to show yet." in page
+    assert "No learning request was measured in the last day" in page
+    assert "<table" not in page and "ms</td>" not in page
+    assert 'aria-current="page">Overhead</a>' in page
+
+
+def test_it_shows_the_measured_percentiles_against_the_budget(viewer, overhead_buffer):
+    now = time.time()
+    overhead_buffer.add([("recommendation", 2.0), ("report", 4.0), ("commit", 0.5)] * 98, now)
+    overhead_buffer.add([("recommendation", 3.0), ("report", 150.0), ("commit", 0.5)] * 2, now)
+    overhead_buffer.flush(now)
+    response = viewer.get("/ops/overhead/")
+    hour, day = response.context["windows"]
+    assert [row.figures.stage for row in hour.rows] == ["recommendation", "commit", "report"]
+    report = hour.rows[-1]
+    assert report.figures.samples == 100 and report.figures.p50 == pytest.approx(4.0, rel=0.34)
+    assert report.figures.p99 == pytest.approx(150.0, rel=0.34) and report.within_budget is False
+    assert hour.rows[0].within_budget is True and hour.rows[1].within_budget is None
+    assert day.rows == hour.rows
+    page = response.content.decode()
+    assert f"{report.figures.p99:.0f} ms" in page
+    assert "✗</span> over budget" in page and "✓</span> within budget" in page
+    assert "The budget is 100 ms per task." in page
+    figure = json.loads(page.split('id="overhead-chart-hour">')[1].split("</script>")[0])
+    assert [trace["name"] for trace in figure["data"]] == [
+        "recommendation p50", "recommendation p95", "recommendation p99",
+        "execution report p50", "execution report p95", "execution report p99", "budget 100 ms"]
+    assert figure["layout"]["yaxis"]["type"] == "log"
+
+
+def test_it_shows_figures_measured_through_the_api(viewer, alice, overhead_buffer, settings):
+    settings.LEARNING_OVERHEAD_BUDGET_MS = 250
+    for _ in range(3):
+        run_task(alice)
+    overhead_buffer.flush(time.time())
+    hour = viewer.get("/ops/overhead/").context["windows"][0]
+    assert [row.figures.stage for row in hour.rows] == list(overhead.STAGES)
+    assert all(row.figures.samples == 3 for row in hour.rows) and hour.task_p99 > 0
+
+
+def test_it_keeps_to_the_query_budget(viewer, overhead_buffer, django_assert_max_num_queries):
+    overhead_buffer.add([("report", 4.0)], time.time())
+    overhead_buffer.flush(time.time())
+    with django_assert_max_num_queries(8):
+        assert viewer.get("/ops/overhead/").status_code == 200
+
+
+def test_it_says_what_a_report_spends_outside_its_stages(viewer, overhead_buffer):
+    overhead_buffer.add([("report", 10.0), ("lookup", 2.0), ("reward_q", 3.0), ("commit", 1.0)], time.time())
+    overhead_buffer.flush(time.time())
+    response = viewer.get("/ops/overhead/")
+    assert response.context["windows"][0].outside_stages_mean == pytest.approx(4.0)
+    assert "On average a report spends 4 ms outside its stages" in " ".join(response.content.decode().split())

@@ -1,0 +1,56 @@
+"""The improvement report page, /ops/report/ (fleet) and
+/ops/agents/<id>/report/: checkpoints with directions, the target, the
+attribution with its method stated, tests, mitigations, rollbacks and charts."""
+
+import json
+
+import pytest
+from django.utils import timezone
+
+from tests.conftest import make_agent
+from tests.learning.report_helpers import constructed_history
+
+pytestmark = pytest.mark.django_db
+
+
+def figure(page, chart_id):
+    return json.loads(page.split(f'id="{chart_id}">')[1].split("</script>")[0])
+
+
+def test_it_shows_an_agents_month_with_its_charts(viewer, alice_history):
+    response = viewer.get("/ops/agents/alice/report/")
+    assert response.status_code == 200
+    page = response.content.decode()
+    assert "Improvement report: alice" in page and 'aria-current="page">Report</a>' in page
+    assert "0.694" in page and "12,600 ms (0.580)" in page and "↑ better" in page and "→ same" in page
+    assert "v1 (" in page and "live" in page and "not stored" in page
+    assert "How this is computed (an estimate)" in page and "other / learning" in page
+    assert "parallel-execution" in page and "+12.0 points" in page and "6 / 8 / 10" in page
+    assert "20.0 % <span class=\"muted\">(20 of 100)</span>" in page
+    assert "the safeguard" in page and "No rollback in this period." not in page
+    score = figure(page, "report-score")
+    assert score["data"][0]["name"] == "composite score" and len(score["data"][0]["y"]) == 30
+    labels = [note["text"] for note in score["layout"]["annotations"]]
+    assert "baseline 0.694" in labels and "target +20 % 0.832" in labels
+    assert any(label.startswith("rollback #") for label in labels)
+    assert [trace["name"] for trace in figure(page, "report-components")["data"]][:2] == [
+        "success rate", "time (1 - ms/30 000)"]
+    learning = figure(page, "report-learning")
+    assert learning["data"][1]["y"] == [2, 2, 2, 3]  # Q entries: v1 at days 7-21, live at day 30
+
+
+def test_it_is_linked_from_the_agent_page(viewer, alice_history):
+    page = viewer.get("/ops/agents/alice/").content.decode()
+    assert 'href="/ops/agents/alice/report/"' in page
+
+
+def test_it_shows_the_fleet_with_each_agent(viewer, alice_history):
+    constructed_history(make_agent("bob", "core", "qe"), timezone.now())
+    make_agent("carol", "perf", "qe")  # no tasks yet
+    response = viewer.get("/ops/report/")
+    assert response.status_code == 200
+    page = response.content.decode()
+    assert "the fleet (3 agents)" in page and "0 of 3 agents achieved it" in page
+    assert 'href="/ops/agents/alice/report/?"' in page and 'href="/ops/agents/bob/report/?"' in page
+    assert [trace["y"] for trace in figure(page, "report-change")["data"]] == [["alice", "bob"]]
+    assert "report-learning" not in page
