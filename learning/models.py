@@ -460,7 +460,7 @@ class Safeguard(models.Model):
     known_good_after = models.PositiveIntegerField(
         default=50, help_text="Healthy tasks after a version went live before it counts as known good (at least the window).")
     threshold_pct = models.FloatField(default=5.0, help_text="Degraded below this % under the reference.")
-    confidence_z = models.FloatField(default=1.645, help_text="Degraded only if the interval's top is below the line.")
+    confidence_z = models.FloatField(default=1.96, help_text="Degraded only if the interval's top is below the line.")
     consecutive = models.PositiveIntegerField(default=3, help_text="Degraded checks in a row that trigger the action.")
     action = models.CharField(max_length=16, choices=SafeguardAction.choices, default=SafeguardAction.ROLLBACK)
     dry_run = models.BooleanField(default=False, help_text="Record what would happen instead of doing it.")
