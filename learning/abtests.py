@@ -353,7 +353,10 @@ def abort(test_id, reason, now=None):
 def on_rollback(agent, target, now=None):
     """A rollback ends the agent's experiments: open tests are aborted, and
     winners applied after the restored version was captured are reverted
-    (the restore already put back the strategies of that version)."""
+    (the restore already put back the strategies of that version). A winner
+    the restored version applies while its test says reverted (rolling
+    forward over the rollback that reverted it, or back to before a revert)
+    is live again, so it is monitored again."""
     now = now or timezone.now()
     for test_id in ABTest.objects.open().filter(agent=agent).values_list("pk", flat=True):
         abort(test_id, f"aborted: {agent.agent_id} was rolled back to {target.label}", now)
@@ -361,3 +364,9 @@ def on_rollback(agent, target, now=None):
                                       applied_at__gt=target.created_at).select_for_update():
         transition(test, ABTestState.REVERTED, f"reverted: {agent.agent_id} was rolled back to {target.label}", now,
                    finished_at=now)
+    applied = [source.partition(":")[2] for source in AppliedStrategy.objects.filter(
+        agent=agent, source__startswith="abtest:").values_list("source", flat=True)]
+    for test in ABTest.objects.filter(agent=agent, state=ABTestState.REVERTED,
+                                      pk__in=[int(pk) for pk in applied if pk.isdigit()]).select_for_update():
+        transition(test, ABTestState.MONITORING, f"applied again: {agent.agent_id} returned to {target.label}, "
+                   "which applies it", now, finished_at=None)

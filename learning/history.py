@@ -848,6 +848,11 @@ class AgentPast:
             self.monitoring.remove(test)
             self._transition(test, ABTestState.REVERTED, f"reverted: {self.agent_id} was rolled back to "
                              f"{target.label}", at, finished_at=at)
+        for _, (kind, test) in self.applied.values():
+            if kind == "abtest" and test.state == ABTestState.REVERTED:
+                self._transition(test, ABTestState.MONITORING, f"applied again: {self.agent_id} returned to "
+                                 f"{target.label}, which applies it", at, finished_at=None)
+                self.monitoring.append(test)
         self._schedule_next_test(at)
         for mitigation in self.mitigations:  # mitigations.withdraw_since
             if mitigation.state in mitigations.APPLYING and mitigation.activated_at > target.created_at:

@@ -111,3 +111,20 @@ def test_a_rollback_aborts_running_tests_and_reverts_later_winners(alice):
     assert monitored.state == ABTestState.REVERTED
     # The restore put back the version's strategies: none was applied then.
     assert not AppliedStrategy.objects.filter(agent=alice).exists()
+
+
+def test_undoing_the_rollback_monitors_the_winner_again(alice):
+    run(alice, 5, True, "warm")
+    profile = LearningProfile.objects.get(agent=alice)
+    target = versions.capture(alice, VersionReason.ON_DEMAND, profile)
+    monitored = applied_test(alice)
+    profile.refresh_from_db()
+    rollback = safeguard.roll_back(alice, profile, target, automatic=False, actor="op")
+    profile.refresh_from_db()
+    safeguard.roll_forward(alice, profile, rollback, actor="op")
+    monitored.refresh_from_db()
+    applied = AppliedStrategy.objects.get(agent=alice)
+    assert applied.source == f"abtest:{monitored.pk}"
+    assert monitored.state == ABTestState.MONITORING and monitored.finished_at is None
+    assert [item.to_state for item in monitored.transitions.order_by("pk")][-2:] == [ABTestState.REVERTED,
+                                                                                      ABTestState.MONITORING]
