@@ -36,6 +36,9 @@ def pages():
         ("A/B tests", reverse("dash-abtests")),
         ("A/B test", reverse("dash-abtest", args=[test.pk])),
         ("patterns", reverse("dash-patterns")),
+        ("report, fleet", reverse("dash-report")),
+        ("report, agent", reverse("dash-agent-report", args=["test-generator"])),
+        ("overhead", reverse("dash-overhead")),
     ]
 
 
