@@ -7,10 +7,13 @@ fleet at once (abtests.review), so the false discovery rate is controlled
 across every concurrent test.
 
 A cycle is idempotent per agent and slot: its row records each finished
-step, and a re-run (after a crash or a second click) skips them; every step
-writes in its own short transaction, so agents' reports never wait long.
+step, and a re-run (after a crash, a lost task or a second click) skips them.
+A step commits together with its mark, holding the cycle row's lock, so a
+step's effects land exactly once even when two runs overlap; each step is a
+short transaction of its own, so agents' reports never wait long.
 """
 
+import logging
 import time
 from datetime import datetime, timedelta
 from datetime import timezone as dt_timezone
@@ -44,6 +47,8 @@ MIN_EVIDENCE = 20        # effective sample of a candidate's estimate
 SUCCESS_MARGIN = 0.05    # how much better always using it must look
 RETEST_AFTER = timedelta(days=7)  # a decided pair is not tested again sooner
 MAX_NEW_TESTS = 3        # per agent and cycle
+
+logger = logging.getLogger("qefleet.learning")
 
 
 def slot_start(now=None):
@@ -181,14 +186,21 @@ STEPS = {
 # --- running cycles ----------------------------------------------------------------------------
 
 
-def _finish_step(cycle, name, inputs, decisions, elapsed):
-    with transaction.atomic():
-        cycle.refresh_from_db(fields=["steps", "inputs", "decisions", "duration_ms"])
-        cycle.steps = [*cycle.steps, name]
-        cycle.inputs = {**cycle.inputs, **inputs}
-        cycle.decisions = [*cycle.decisions, *decisions]
-        cycle.duration_ms = (cycle.duration_ms or 0.0) + elapsed * 1000
-        cycle.save(update_fields=["steps", "inputs", "decisions", "duration_ms"])
+@transaction.atomic
+def _run_step(cycle_id, name, step, agent, profile, now):
+    """Run one step unless it is done, committing it with its mark; the
+    cycle as it stands afterwards."""
+    cycle = ImprovementCycle.objects.select_for_update().get(pk=cycle_id)
+    if name in cycle.steps:
+        return cycle
+    started = time.perf_counter()
+    inputs, decisions = step(agent, profile, now)
+    cycle.steps = [*cycle.steps, name]
+    cycle.inputs = {**cycle.inputs, **inputs}
+    cycle.decisions = [*cycle.decisions, *decisions]
+    cycle.duration_ms = (cycle.duration_ms or 0.0) + (time.perf_counter() - started) * 1000
+    cycle.save(update_fields=["steps", "inputs", "decisions", "duration_ms"])
+    return cycle
 
 
 def run_agent_steps(agent, slot, now, trigger, profile=None):
@@ -200,11 +212,8 @@ def run_agent_steps(agent, slot, now, trigger, profile=None):
     cycle, _ = ImprovementCycle.objects.get_or_create(agent=agent, slot_start=slot,
                                                       defaults={"trigger": trigger, "started_at": now})
     for name, step in STEPS.items():
-        if name in cycle.steps:
-            continue
-        started = time.perf_counter()
-        inputs, decisions = step(agent, profile, now)
-        _finish_step(cycle, name, inputs, decisions, time.perf_counter() - started)
+        if name not in cycle.steps:
+            cycle = _run_step(cycle.pk, name, step, agent, profile, now)
     return cycle
 
 
@@ -233,14 +242,15 @@ def run_cycle(agent, now=None, trigger="command"):
     return cycle
 
 
-def run_all(now=None):
-    """The scheduled job: every agent's cycle for this slot, then one review
-    of the fleet's running tests. Returns counts for the loop heartbeat."""
+def run_all(now=None, slot=None, trigger="schedule"):
+    """The scheduled job: every agent's cycle for this slot (or `slot`), then
+    one review of the fleet's running tests. Returns counts for the loop
+    heartbeat."""
     now = now or timezone.now()
-    slot = slot_start(now)
+    slot = slot or slot_start(now)
     cycles = []
     for profile in LearningProfile.objects.filter(enabled=True, task_count__gt=0).select_related("agent"):
-        cycle = run_agent_steps(profile.agent, slot, now, "schedule", profile)
+        cycle = run_agent_steps(profile.agent, slot, now, trigger, profile)
         if cycle is not None:
             cycles.append(cycle)
     decided = abtests.review(slot, None, now)
@@ -248,3 +258,25 @@ def run_all(now=None):
     created = sum(1 for cycle in cycles for item in cycle.decisions if item["kind"] == "abtest_created")
     return {"cycles": len(cycles), "tests_created": created, "tests_decided": len(decided),
             "running_tests": ABTest.objects.running().count()}
+
+
+def rerun_lost_cycle(now=None):
+    """The guard job: re-run the previous slot's cycle if it was lost.
+
+    The Redis broker hands a task out without acknowledgement, so a cluster
+    killed mid-cycle loses it, and the schedule has already moved on. A slot
+    in which the fleet worked but that has no cycle, or a cycle left
+    unfinished for longer than a task may run, was lost; re-running it skips
+    the steps already committed, so nothing happens twice. Only the previous
+    slot is repaired: after a longer outage the next slot's cycle catches up.
+    """
+    now = now or timezone.now()
+    slot = slot_start(now) - timedelta(seconds=settings.CYCLE_SLOT_SECONDS)
+    if not Execution.objects.filter(created_at__lt=slot + timedelta(seconds=settings.CYCLE_SLOT_SECONDS)).exists():
+        return {"lost": None}
+    cycles = ImprovementCycle.objects.filter(slot_start=slot)
+    in_flight = now - timedelta(seconds=settings.Q_CLUSTER["timeout"])
+    if cycles.exists() and not cycles.filter(finished_at__isnull=True, started_at__lt=in_flight).exists():
+        return {"lost": None}
+    logger.warning("The improvement cycle of the slot at %s was lost; running it again.", slot.isoformat())
+    return {"lost": slot.isoformat(), **run_all(now, slot, "guard")}

@@ -744,7 +744,7 @@ class ImprovementCycle(models.Model):
 
     agent = models.ForeignKey(Agent, on_delete=models.CASCADE, related_name="improvement_cycles")
     slot_start = models.DateTimeField()
-    trigger = models.CharField(max_length=16, default="schedule", help_text="schedule, command or operator.")
+    trigger = models.CharField(max_length=16, default="schedule", help_text="schedule, command, operator or guard (a lost cycle run again).")
     steps = models.JSONField(default=list, blank=True, help_text="Steps completed, so a re-run skips them.")
     inputs = models.JSONField(default=dict, blank=True)
     decisions = models.JSONField(default=list, blank=True)

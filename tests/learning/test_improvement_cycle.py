@@ -6,6 +6,7 @@ import json
 from datetime import timedelta
 
 import pytest
+from django.conf import settings
 from django.core.management import CommandError, call_command
 from django.utils import timezone
 from django_q.conf import Conf
@@ -205,3 +206,66 @@ def test_slots_follow_the_setting(settings):
     settings.CYCLE_SLOT_SECONDS = 300
     moment = timezone.now().replace(minute=7, second=30, microsecond=0)
     assert improvement.slot_start(moment) == moment.replace(minute=5, second=0)
+
+
+def _next_slot():
+    return timezone.now() + timedelta(seconds=settings.CYCLE_SLOT_SECONDS)
+
+
+def test_the_guard_reruns_a_lost_cycle(opportunity):
+    result = improvement.rerun_lost_cycle(_next_slot())
+    cycle = ImprovementCycle.objects.get()
+    assert result["lost"] == improvement.slot_start().isoformat() == cycle.slot_start.isoformat()
+    assert (cycle.trigger, cycle.steps) == ("guard", list(improvement.STEPS))
+    assert cycle.finished_at is not None
+    assert ABTest.objects.count() == 1
+
+
+def test_the_guard_finishes_a_cycle_killed_midway(opportunity):
+    killed = ImprovementCycle.objects.create(agent=opportunity, slot_start=improvement.slot_start(),
+                                             steps=["performance", "failures", "opportunities"],
+                                             started_at=timezone.now() - timedelta(hours=1))
+    abtests.create(opportunity, "unit-tests", None, strategy("parallel-execution"), source="loop")
+    assert improvement.rerun_lost_cycle(_next_slot())["lost"] == killed.slot_start.isoformat()
+    killed.refresh_from_db()
+    assert killed.steps == list(improvement.STEPS)
+    assert killed.finished_at is not None
+    assert ABTest.objects.count() == 1  # the committed step is not run twice
+
+
+def test_the_guard_leaves_a_finished_slot_alone(opportunity):
+    improvement.run_cycle(opportunity)
+    assert improvement.rerun_lost_cycle(_next_slot()) == {"lost": None}
+    assert ImprovementCycle.objects.get().trigger == "command"
+
+
+def test_the_guard_leaves_a_running_cycle_alone(opportunity):
+    now = _next_slot()
+    ImprovementCycle.objects.create(agent=opportunity, slot_start=improvement.slot_start(), steps=["performance"],
+                                    started_at=now - timedelta(minutes=1))
+    assert improvement.rerun_lost_cycle(now) == {"lost": None}
+    assert ImprovementCycle.objects.get().steps == ["performance"]
+
+
+def test_the_guard_ignores_a_slot_before_the_fleet_worked(opportunity):
+    assert improvement.rerun_lost_cycle() == {"lost": None}
+    assert not ImprovementCycle.objects.exists()
+
+
+def test_a_step_another_run_committed_meanwhile_is_skipped(opportunity):
+    cycle = ImprovementCycle.objects.create(agent=opportunity, slot_start=improvement.slot_start(),
+                                            steps=["performance"])
+
+    def must_not_run(*args):
+        raise AssertionError("the step ran twice")
+
+    assert improvement._run_step(cycle.pk, "performance", must_not_run, opportunity, None, timezone.now()).steps == [
+        "performance"]
+
+
+def test_the_guard_is_scheduled_within_each_slot(settings):
+    from qefleet import schedules
+
+    job = {job.name: job for job in schedules.jobs()}["qefleet.learning.cycle_guard"]
+    assert job.func == "learning.improvement.rerun_lost_cycle"
+    assert job.minutes <= max(1, settings.CYCLE_SLOT_SECONDS // 60)
