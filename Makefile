@@ -10,7 +10,7 @@ SIM_RATE ?= 2
 # Agents that start held to a poor hand-written strategy the improvement loop should replace.
 PLAYBOOK ?= test-executor,security-scanner
 
-.PHONY: run test bench install chromium clean
+.PHONY: run test bench fuzz faults load install chromium clean
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
@@ -53,6 +53,31 @@ bench: install
 	$(BIN)/python manage.py vendor_plotly
 	$(BIN)/python manage.py bench
 	$(BIN)/python manage.py bench_dashboard
+
+# Schemathesis over every API operation with FUZZ_EXAMPLES examples per operation and mode
+# (the suite runs 20); prints the status codes each operation answered.
+fuzz: export SECRET_KEY ?= fuzz-only-secret-key
+fuzz: export FUZZ_EXAMPLES ?= 300
+fuzz: install
+	FUZZ_SUMMARY=1 $(BIN)/pytest -p no:cacheprovider tests/test_api_fuzz.py
+
+# Fault injection against real gunicorn and qcluster processes on var/faults/;
+# prints a table, writes bench-results/faults.json. Not part of `make test`.
+faults: export SECRET_KEY ?= faults-only-secret-key
+faults: install
+	$(BIN)/python manage.py faults
+
+# Load test: gunicorn on 127.0.0.1, 17 agents for 60 s, alone and beside the
+# improvement cycle and a TTL sweep; writes bench-results/load.json. With
+# LOAD_POSTGRES=1 (or LOAD_DATABASE_URL=postgres://...) PostgreSQL too.
+LOAD_POSTGRES ?= 0
+LOAD_DATABASE_URL ?= $(if $(filter 1,$(LOAD_POSTGRES)),postgres://postgres@127.0.0.1:5432/qefleet_load)
+load: export SECRET_KEY ?= load-only-secret-key
+load: install
+	$(BIN)/python manage.py load_fleet
+	@if [ -n "$(LOAD_DATABASE_URL)" ]; then \
+		$(BIN)/python manage.py load_fleet --database-url "$(LOAD_DATABASE_URL)"; \
+	fi
 
 # The browser tests drive Debian's chromium; Playwright never downloads a browser.
 chromium:

@@ -33,7 +33,8 @@ def raise_alert(kind, severity, summary, numbers, agent=None, dedup_key=None):
         return alert, False
     alert = Alert.objects.create(agent=agent, kind=kind, severity=severity, summary=summary[:300], numbers=numbers,
                                  dedup_key=dedup_key, created_at=now, last_seen_at=now)
-    transaction.on_commit(lambda: _queue_notification(alert.pk))
+    # robust: a broker that is down must not fail the request that raised it.
+    transaction.on_commit(lambda: _queue_notification(alert.pk), robust=True)
     return alert, True
 
 

@@ -54,7 +54,7 @@ class RecommendationOut(Schema):
     abtest: AbtestRef | None = Field(None, description="Present when a running A/B test chose the strategy.")
 
 
-class ActionIn(In):
+class ExecutedActionIn(In):
     strategy: str = Field(min_length=1, max_length=64)
     parallelization: float = Probability
     retry_policy: Literal["none", "fixed", "exponential", "adaptive"]
@@ -82,13 +82,13 @@ class FeedbackIn(In):
 class ExecutionIn(In):
     decision_id: UUID | None = None
     task: TaskIn
-    action: ActionIn | None = Field(None, description="Required without decision_id.")
+    action: ExecutedActionIn | None = Field(None, description="Required without decision_id.")
     result: ResultIn
     feedback: FeedbackIn | None = None
     next_task: TaskIn | None = None
 
 
-class PatternOut(Schema):
+class LearnedPatternOut(Schema):
     pattern: str
     uses: int
     success_rate: float
@@ -107,7 +107,7 @@ class ExecutionOut(Schema):
     previous_q_value: float
     q_value: float
     exploration_rate: float
-    patterns: list[PatternOut]
+    patterns: list[LearnedPatternOut]
     learning_enabled: bool
     safeguard: SafeguardOut
     rolled_back: bool

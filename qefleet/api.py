@@ -1,8 +1,10 @@
 """The agent API: one NinjaAPI at /api/v1/ that mounts every app's router."""
 
 import logging
+import sqlite3
 
 from django.core.exceptions import RequestDataTooBig
+from django.db import OperationalError
 from django.http import Http404
 from ninja import NinjaAPI
 from ninja.errors import AuthenticationError, HttpError, ValidationError
@@ -12,6 +14,7 @@ from qefleet.jsonbody import BodyError, StrictJSONParser
 from qefleet.memory.api import router as memory_router
 from qefleet.memory.auth import AgentTokenAuth
 from qefleet.memory.errors import MemoryError
+from qefleet.ratelimit import RateLimited
 
 logger = logging.getLogger("qefleet.api")
 
@@ -37,7 +40,16 @@ def error(request, status, code, message, field=None):
 
 @api.exception_handler(MemoryError)
 def memory_error(request, exc):
+    # Audited here, after the refused operation's transaction rolled back.
+    exc.audit_denial(request)
     return api.create_response(request, exc.to_dict(), status=exc.status)
+
+
+@api.exception_handler(RateLimited)
+def rate_limited(request, exc):
+    response = api.create_response(request, exc.to_dict(), status=429)
+    response["Retry-After"] = str(exc.retry_after)
+    return response
 
 
 @api.exception_handler(ValidationError)
@@ -77,6 +89,34 @@ def body_too_large(request, exc):
 @api.exception_handler(Http404)
 def not_found(request, exc):
     return error(request, 404, "not_found", "Not found.")
+
+
+# How long a client should wait after a full disk: time for an operator or
+# the retention jobs to free space.
+STORAGE_FULL_RETRY_AFTER_SECONDS = 60
+
+
+def is_storage_full(exc):
+    """Whether a database error is a full disk or database quota: SQLite's
+    SQLITE_FULL ("database or disk is full") or PostgreSQL's disk_full (53100)."""
+    cause = exc.__cause__ or exc
+    return (getattr(cause, "sqlite_errorcode", None) == sqlite3.SQLITE_FULL
+            or getattr(cause, "sqlstate", None) == "53100"
+            or "database or disk is full" in str(exc))
+
+
+@api.exception_handler(OperationalError)
+def storage_full(request, exc):
+    # The write's transaction has rolled back, so nothing was saved and the
+    # same request can be sent again once space is freed.
+    if not is_storage_full(exc):
+        return server_error(request, exc)
+    logger.error("Storage full in %s %s (request %s): %s", request.method, request.path,
+                 getattr(request, "id", ""), exc)
+    response = error(request, 503, "storage_full",
+                     "The server's storage is full; nothing was saved. Send the same request again later.")
+    response["Retry-After"] = str(STORAGE_FULL_RETRY_AFTER_SECONDS)
+    return response
 
 
 @api.exception_handler(Exception)

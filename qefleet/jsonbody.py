@@ -11,6 +11,7 @@ import math
 
 from django.http.request import RawPostDataException
 from django.core.exceptions import RequestDataTooBig
+from ninja.errors import HttpError
 from ninja.parser import Parser
 
 DEFAULT_BODY_LIMIT = 64 * 1024
@@ -18,14 +19,15 @@ MAX_DEPTH = 32
 
 
 class BodyError(Exception):
-    def __init__(self, status, code, message):
+    def __init__(self, status, code, message, field="body"):
         super().__init__(message)
         self.status = status
         self.code = code
         self.message = message
+        self.field = field
 
     def to_dict(self):
-        return {"error": self.code, "message": self.message, "field": "body"}
+        return {"error": self.code, "message": self.message, "field": self.field}
 
 
 def body_limit(limit):
@@ -114,6 +116,25 @@ def parse_strict(request):
     return document
 
 
+def check_query(data):
+    """Query parameters reach database filters as sent, so the same text rules
+    apply (PostgreSQL fails on a NUL in a query parameter too)."""
+    for name, values in data.lists():
+        for text in (name, *values):
+            try:
+                _check_text(text)
+            except BodyError as error:
+                raise BodyError(400, "invalid_query", error.message, field=name) from None
+
+
 class StrictJSONParser(Parser):
     def parse_body(self, request):
         return parse_strict(request)
+
+    def parse_querydict(self, data, list_fields, request):
+        try:
+            check_query(data)
+        except BodyError as error:
+            # Wrapped as ninja wraps the body parser's errors, which the API's handler unwraps.
+            raise HttpError(error.status, error.message) from error
+        return super().parse_querydict(data, list_fields, request)

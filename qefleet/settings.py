@@ -67,6 +67,24 @@ DEBUG = env_bool("DEBUG", False)
 SECRET_KEY = env_str("SECRET_KEY", "dev-only-insecure-key-change-me" if DEBUG else None)
 ALLOWED_HOSTS = env_list("ALLOWED_HOSTS", ["localhost", "127.0.0.1", "[::1]"])
 
+# HTTPS only, unless told otherwise: redirect plain http, secure-only cookies
+# and HSTS. Off by default while DEBUG (runserver speaks plain http); HTTPS=0
+# serves plain http without DEBUG (a load test on 127.0.0.1, say).
+HTTPS = env_bool("HTTPS", not DEBUG)
+SECURE_SSL_REDIRECT = HTTPS
+# Load balancers probe over plain http inside the network.
+SECURE_REDIRECT_EXEMPT = [r"^healthz$"]
+SESSION_COOKIE_SECURE = HTTPS
+CSRF_COOKIE_SECURE = HTTPS
+SECURE_HSTS_SECONDS = env_int("SECURE_HSTS_SECONDS", 365 * 24 * 3600 if HTTPS else 0, minimum=0)
+SECURE_HSTS_INCLUDE_SUBDOMAINS = env_bool("SECURE_HSTS_INCLUDE_SUBDOMAINS", True)
+SECURE_HSTS_PRELOAD = env_bool("SECURE_HSTS_PRELOAD", True)
+# Behind a TLS-terminating proxy that sets this header (and strips it from
+# clients), e.g. X-Forwarded-Proto; never set it without such a proxy.
+if proxy_header := env_str("SECURE_PROXY_SSL_HEADER", ""):
+    SECURE_PROXY_SSL_HEADER = ("HTTP_" + proxy_header.upper().replace("-", "_"), "https")
+CSRF_TRUSTED_ORIGINS = env_list("CSRF_TRUSTED_ORIGINS", [])
+
 INSTALLED_APPS = [
     "django.contrib.admin",
     "django.contrib.auth",
@@ -140,6 +158,11 @@ if DATABASES["default"]["ENGINE"] == "django.db.backends.sqlite3":
             ),
         }
     )
+    # The operator's database size quota, in pages (4 KiB each by default);
+    # a write past it fails as a full disk would, and the API answers 503.
+    SQLITE_MAX_PAGE_COUNT = env_int("SQLITE_MAX_PAGE_COUNT", 0, minimum=0)
+    if SQLITE_MAX_PAGE_COUNT:
+        DATABASES["default"]["OPTIONS"]["init_command"] += f"PRAGMA max_page_count={SQLITE_MAX_PAGE_COUNT};"
     # Tests use a real file too, so WAL and the other PRAGMAs are what they
     # check; one per process, so two test runs never share it.
     DATABASES["default"]["TEST"] = {"NAME": str(BASE_DIR / "var" / f"test_qefleet_{os.getpid()}.sqlite3")}
@@ -209,6 +232,14 @@ DATA_UPLOAD_MAX_MEMORY_SIZE = 1024 * 1024
 # QUEUE_BROKER=redis moves the queue to REDIS_URL for multi-host deployments.
 QUEUE_BROKER = env_choice("QUEUE_BROKER", "orm", ("orm", "redis"))
 REDIS_URL = env_str("REDIS_URL", "redis://127.0.0.1:6379/0")
+
+# Requests per agent per fixed minute (0: no limit), counted where every
+# worker process sees the same number: Redis with the Redis broker, else the
+# database.
+RATE_LIMIT_PER_MINUTE = env_int("RATE_LIMIT_PER_MINUTE", 3000, minimum=0)
+RATE_LIMIT_BACKEND = env_choice(
+    "RATE_LIMIT_BACKEND", "redis" if QUEUE_BROKER == "redis" else "database", ("database", "redis")
+)
 Q_CLUSTER = {
     "name": "qefleet",
     "workers": env_int("Q_WORKERS", 2, minimum=1),

@@ -11,7 +11,7 @@ The fleet used across the memory tests (swarm/team):
 import json
 
 import pytest
-from django.test import Client
+from django.test import Client, override_settings
 
 from qefleet.memory.fleet import issue_token, register_agent
 
@@ -51,6 +51,15 @@ class AgentClient:
 
     def patch(self, path, body=None, content_type="application/json", headers=None):
         return self._send("patch", path, body, content_type, headers)
+
+
+@pytest.fixture(autouse=True, scope="session")
+def _plain_http():
+    """The test client and the live server speak plain http, so the HTTPS
+    redirect and secure-only cookies of production (DEBUG off) are turned
+    off for the whole session; tests/test_deploy_check.py checks them."""
+    with override_settings(SECURE_SSL_REDIRECT=False, SESSION_COOKIE_SECURE=False, CSRF_COOKIE_SECURE=False):
+        yield
 
 
 @pytest.fixture(autouse=True)

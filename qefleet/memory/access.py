@@ -15,6 +15,9 @@ Levels (checked after blocks, owner and system agents):
 - Delete, clear, changing owner or level, revoking and blocking are never
   granted by the level: only the owner (delete, change) or a system agent.
 - `clear` (wipe a partition) is for system agents only.
+
+Every refusal names its reason (`why_not`) for the audit trail; the caller
+sees only the 404 or 403 itself.
 """
 
 from .models import AccessLevel, Permission
@@ -74,3 +77,24 @@ def can(actor, operation, record=None):
 def can_set_level(actor, level):
     """Only system agents may create or move records to the system level."""
     return level != AccessLevel.SYSTEM or (actor is not None and actor.is_system)
+
+
+def why_not(actor, operation, record):
+    """Why `actor` may not perform `operation` on `record`, in a few words."""
+    if actor is None:
+        return "anonymous"
+    if record.access_level == AccessLevel.SYSTEM:
+        return "system-level record"
+    acl = record.acl
+    if acl is not None and acl.blocks(actor.agent_id):
+        return "blocked"
+    if operation in (DELETE, CHANGE):
+        return f"{operation} needs the owner or a system agent"
+    return f"no {operation} permission at the {record.access_level} level"
+
+
+def target_of(record):
+    """How the audit trail names a record: memory entries by partition and key."""
+    if hasattr(record, "partition") and hasattr(record, "key"):
+        return f"memory:{record.partition}/{record.key}"
+    return f"{record._meta.model_name}:{record.pk}"

@@ -29,7 +29,7 @@ from django.utils import timezone
 from django.utils.cache import add_never_cache_headers
 from django.utils.functional import cached_property
 
-from . import fleet
+from . import access, fleet
 from .errors import Invalid
 from .keys import validate_key, validate_partition
 from .models import (
@@ -277,7 +277,17 @@ class OwnedAdmin(MemoryModelAdmin):
         locked = getattr(form, "locked_version", None)
         if change and locked is not None:
             obj.version = locked + 1
+        # Read back from the database: the form has already changed `obj`.
+        form.access_before = self.model._base_manager.get(pk=obj.pk).access_state() if change else None
         super().save_model(request, obj, form, change)
+
+    def save_related(self, request, form, formsets, change):
+        super().save_related(request, form, formsets, change)
+        # After the inlines: a memory entry's grants and blocks are one of them.
+        after = self.model._base_manager.get(pk=form.instance.pk).access_state()
+        if after != form.access_before:
+            AuditEvent.record(request.user.get_username(), "acl_change", access.target_of(form.instance), request,
+                              before=form.access_before, after=after)
 
     @admin.display(description="owner", ordering="owner_id")
     def owner_agent(self, obj):
@@ -366,7 +376,8 @@ class AgentAdmin(MemoryModelAdmin):
             issued = []
             with transaction.atomic():
                 for agent in agents:
-                    token, plain = fleet.issue_token(agent, label=label, expires_at=form.cleaned_data["expires_at"])
+                    token, plain = fleet.issue_token(agent, label=label, expires_at=form.cleaned_data["expires_at"],
+                                                     actor=request.user.get_username(), request=request)
                     self.log_change(request, agent, f"Issued API token {token.prefix}… ({label}).")
                     issued.append((agent, token, plain))
             context = {
@@ -432,7 +443,7 @@ class AgentTokenAdmin(MemoryModelAdmin):
     def revoke_tokens(self, request, queryset):
         revoked = 0
         for token in queryset.filter(revoked_at__isnull=True).select_related("agent"):
-            token.revoke()
+            token.revoke(request.user.get_username(), request)
             self.log_change(request, token, "Revoked.")
             revoked += 1
         self.message_user(request, f"Revoked {revoked} token{'s' if revoked != 1 else ''}.", messages.SUCCESS)
@@ -557,13 +568,15 @@ class MemoryACLAdmin(MemoryModelAdmin):
         return super().has_delete_permission(request, obj)
 
     def delete_model(self, request, obj):
-        super().delete_model(request, obj)
-        MemoryEntry.with_expired.filter(pk=obj.entry_id).update(version=F("version") + 1)
+        self.delete_queryset(request, MemoryACL.objects.filter(pk=obj.pk))
 
     def delete_queryset(self, request, queryset):
-        entry_ids = list(queryset.values_list("entry_id", flat=True))
+        acls = list(queryset.select_related("entry"))
         super().delete_queryset(request, queryset)
-        MemoryEntry.with_expired.filter(pk__in=entry_ids).update(version=F("version") + 1)
+        MemoryEntry.with_expired.filter(pk__in=[acl.entry_id for acl in acls]).update(version=F("version") + 1)
+        for acl in acls:
+            AuditEvent.record(request.user.get_username(), "acl_change", access.target_of(acl.entry), request,
+                              before=acl.to_dict(), after={"grants": {}, "blocks": []})
 
     @admin.display(description="grants")
     def grants(self, obj):
@@ -714,10 +727,10 @@ class HintAdmin(OwnedAdmin):
 class AuditEventAdmin(MemoryModelAdmin):
     """The audit trail: readable, never added, changed or deleted here."""
 
-    list_display = ["at", "actor", "action", "target", "request_id"]
-    list_filter = ["action"]
-    search_fields = ["=actor", "target"]
-    readonly_fields = ["actor", "action", "target", "detail", "request_id", "at"]
+    list_display = ["at", "actor", "action", "target", "request_id", "remote_addr"]
+    list_filter = ["action", "actor", ("at", admin.DateFieldListFilter)]
+    search_fields = ["=actor", "target", "=request_id"]
+    readonly_fields = ["actor", "action", "target", "detail", "request_id", "remote_addr", "at"]
 
     def has_add_permission(self, request):
         return False

@@ -3,16 +3,17 @@
 Views only translate HTTP to store calls; store.py owns every rule.
 """
 
-from datetime import datetime
+from datetime import UTC, datetime
 
 from django.http import HttpResponse
+from django.utils import timezone
 from ninja import Router, Status
 from ninja.decorators import decorate_view
 
 from qefleet.jsonbody import body_limit
 
 from . import store
-from .errors import NotFound
+from .errors import Invalid, NotFound
 from .keys import validate_key
 from .models import (
     Agent,
@@ -69,6 +70,8 @@ from .schemas import (
 router = Router()
 ERRORS = {
     400: ErrorOut, 401: ErrorOut, 403: ErrorOut, 404: ErrorOut, 409: ErrorOut, 413: ErrorOut, 415: ErrorOut, 422: ErrorOut,
+    # Any operation: over the agent's rate limit, or the database is full (both with Retry-After).
+    429: ErrorOut, 503: ErrorOut,
 }
 LARGE_BODY = 256 * 1024
 
@@ -92,11 +95,16 @@ def agent_for(request, agent_id):
     caller = request.agent
     if caller.agent_id == agent_id:
         return caller
+    if "\x00" in agent_id:
+        # No agent id holds a NUL, and PostgreSQL can neither compare with one nor store it in the audit trail.
+        raise NotFound("No such agent.")
     if caller.is_system:
         agent = Agent.objects.filter(agent_id=agent_id).first()
         if agent is not None:
             return agent
-    raise NotFound("No such agent.")
+        raise NotFound("No such agent.")
+    # Audited whether or not the agent exists: the answer is the same either way.
+    raise NotFound("No such agent.").denied(caller, "act as", f"agent:{agent_id}", "another agent's routes")
 
 
 @router.get("/agents/{agent_id}", response=ok(AgentOut), tags=["agents"])
@@ -153,7 +161,7 @@ def get_acl(request, partition: str, key: str):
 @router.put("/acl/{partition}/{path:key}", response=ok(AclOut), tags=["memory"])
 def put_acl(request, partition: str, key: str, payload: AclIn):
     return store.set_acl(
-        request.agent, partition, key, payload.grants, payload.blocks, payload.access_level, payload.owner
+        request.agent, partition, key, payload.grants, payload.blocks, payload.access_level, payload.owner, request
     )
 
 
@@ -166,6 +174,17 @@ def post_event(request, payload: EventIn):
         request.agent, Event, payload.access_level, payload.ttl_seconds, type=payload.type, payload=payload.payload
     )
     return Status(201, event.to_dict())
+
+
+def as_utc(moment, field):
+    """A query's datetime in UTC: PostgreSQL takes offsets only up to 15:59, and
+    one within the years 1-9999 only in its own offset cannot be compared at all."""
+    if timezone.is_naive(moment):
+        moment = moment.replace(tzinfo=UTC)
+    try:
+        return moment.astimezone(UTC)
+    except OverflowError:
+        raise Invalid(f"{field} is outside the years 1-9999 in UTC.", field) from None
 
 
 @router.get("/events", response=ok(Page[EventOut]), tags=["events"])
@@ -184,9 +203,9 @@ def query_events(
     if source:
         events = events.filter(owner_id=source)
     if since:
-        events = events.filter(timestamp__gte=since)
+        events = events.filter(timestamp__gte=as_utc(since, "since"))
     if until:
-        events = events.filter(timestamp__lt=until)
+        events = events.filter(timestamp__lt=as_utc(until, "until"))
     return page(*store.readable_page(request.agent, events, limit, cursor, newest_first=True))
 
 

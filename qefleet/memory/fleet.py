@@ -1,5 +1,7 @@
 """Registering agents, and the demo fleet of the 17 QE agents."""
 
+import getpass
+
 from django.db import transaction
 
 from .models import Agent, AgentToken
@@ -65,6 +67,14 @@ def register_demo_fleet():
     return created_count
 
 
-def issue_token(agent, label="", expires_at=None):
-    """A new token for `agent`; the plain text is returned once."""
-    return AgentToken.issue(agent, label, expires_at)
+def issue_token(agent, label="", expires_at=None, actor="system", request=None):
+    """A new token for `agent`, audited as issued by `actor`; the plain text is returned once."""
+    return AgentToken.issue(agent, label, expires_at, actor, request)
+
+
+def cli_actor():
+    """Who the audit trail names for a management command: the OS user running it."""
+    try:
+        return f"cli:{getpass.getuser()}"
+    except (OSError, KeyError):  # no user name in the environment or passwd
+        return "cli"

@@ -12,7 +12,7 @@ import secrets
 from datetime import timedelta
 
 from django.core.exceptions import ValidationError
-from django.db import models
+from django.db import connection, models, transaction
 from django.utils import timezone
 
 DAY = 24 * 3600
@@ -123,36 +123,53 @@ class AgentToken(models.Model):
         return f"{self.prefix}… ({self.agent.agent_id})"
 
     @classmethod
-    def issue(cls, agent, label="", expires_at=None):
+    def issue(cls, agent, label="", expires_at=None, actor="system", request=None):
         """Create a token; the plain text is returned once and never stored."""
         plain = "qef_" + secrets.token_urlsafe(32)
-        token = cls.objects.create(
-            agent=agent, prefix=plain[4 : 4 + cls.PREFIX_LENGTH], digest=digest(plain), label=label, expires_at=expires_at
-        )
+        with transaction.atomic():
+            token = cls.objects.create(
+                agent=agent, prefix=plain[4 : 4 + cls.PREFIX_LENGTH], digest=digest(plain), label=label,
+                expires_at=expires_at,
+            )
+            AuditEvent.record(actor, "token_issue", f"agent:{agent.agent_id}", request, prefix=token.prefix,
+                              label=label, expires_at=expires_at.isoformat() if expires_at else None)
         return token, plain
 
     @classmethod
-    def authenticate(cls, plain):
-        """The agent a presented token belongs to, or None."""
+    def find(cls, plain):
+        """The usable token of an active agent that `plain` is, or None."""
         if not plain or len(plain) > 200:
             return None
         token = cls.objects.usable().select_related("agent").filter(digest=digest(plain)).first()
         if token is None or token.agent.status == AgentStatus.TERMINATED:
             return None
+        return token
+
+    @classmethod
+    def authenticate(cls, plain):
+        """The agent a presented token belongs to, or None."""
+        token = cls.find(plain)
+        if token is None:
+            return None
+        token.touch()
+        return token.agent
+
+    def touch(self):
         now = timezone.now()
         # Record use at most once a minute: no write on every request.
-        if token.last_used_at is None or now - token.last_used_at > timedelta(minutes=1):
-            cls.objects.filter(pk=token.pk).update(last_used_at=now)
-        return token.agent
+        if self.last_used_at is None or now - self.last_used_at > timedelta(minutes=1):
+            AgentToken.objects.filter(pk=self.pk).update(last_used_at=now)
 
     @property
     def is_usable(self):
         return self.revoked_at is None and (self.expires_at is None or self.expires_at > timezone.now())
 
-    def revoke(self):
+    def revoke(self, actor="system", request=None):
         if self.revoked_at is None:
-            self.revoked_at = timezone.now()
-            self.save(update_fields=["revoked_at"])
+            with transaction.atomic():
+                self.revoked_at = timezone.now()
+                self.save(update_fields=["revoked_at"])
+                AuditEvent.record(actor, "token_revoke", f"agent:{self.agent.agent_id}", request, prefix=self.prefix)
 
 
 # --- owned, expiring records -------------------------------------------------
@@ -224,6 +241,11 @@ class Owned(models.Model):
     def ownership_dict(self):
         return {"owner": self.owner_id, "access_level": self.access_level, "team": self.team, "swarm": self.swarm}
 
+    def access_state(self):
+        """Everything that decides who may use the record; the audit trail
+        keeps it from before and after each change."""
+        return self.ownership_dict()
+
 
 class MemoryEntry(Owned, Expiring):
     """memory_entries: the partitioned key-value store."""
@@ -251,6 +273,11 @@ class MemoryEntry(Owned, Expiring):
             return self.acl_record
         except MemoryACL.DoesNotExist:
             return None
+
+    def access_state(self):
+        acl = self.acl
+        return {**self.ownership_dict(), "grants": acl.granted_permissions if acl else {},
+                "blocks": acl.blocked_agents if acl else []}
 
     def to_dict(self):
         return {
@@ -623,6 +650,12 @@ class Hint(Owned, Expiring):
 EXPIRING_MODELS = [MemoryEntry, Event, Pattern, ConsensusProposal, Hint]
 
 
+def _encode_controls(text):
+    """CR and LF encoded so a value can never forge a log line; NUL, which
+    PostgreSQL cannot store in text, encoded too."""
+    return text.replace("\r", "\\r").replace("\n", "\\n").replace("\x00", "\\x00")
+
+
 class AuditEventQuerySet(models.QuerySet):
     def update(self, **kwargs):
         raise TypeError("The audit trail is append-only.")
@@ -634,17 +667,24 @@ class AuditEventQuerySet(models.QuerySet):
 class AuditEvent(models.Model):
     """Append-only record of who did what to what, and when (UTC)."""
 
-    actor = models.CharField(max_length=150, help_text="A user name, an agent id, or 'system'.")
+    actor = models.CharField(max_length=150, help_text="A user name, an agent id, 'cli:<user>' or 'system'.")
     action = models.CharField(max_length=64)
     target = models.CharField(max_length=300, help_text="What it was done to, e.g. agent:test-generator.")
     detail = models.JSONField(default=dict, blank=True)
     request_id = models.CharField(max_length=32, blank=True)
+    remote_addr = models.GenericIPAddressField(
+        null=True, blank=True, help_text="The peer's address (a proxy's, behind one); empty outside a request."
+    )
     at = models.DateTimeField(default=timezone.now, db_index=True)
 
     objects = AuditEventQuerySet.as_manager()
 
     class Meta:
         ordering = ["-at"]
+        indexes = [
+            models.Index(fields=["actor", "at"], name="audit_actor_at"),
+            models.Index(fields=["action", "at"], name="audit_action_at"),
+        ]
 
     def __str__(self):
         return f"{self.at:%Y-%m-%d %H:%M:%S} {self.actor} {self.action} {self.target}"
@@ -659,8 +699,42 @@ class AuditEvent(models.Model):
 
     @classmethod
     def record(cls, actor, action, target, request=None, **detail):
-        # CR and LF are encoded so a value can never forge a log line.
-        clean = {key: str(value).replace("\r", "\\r").replace("\n", "\\n") if isinstance(value, str) else value
-                 for key, value in detail.items()}
-        return cls.objects.create(actor=str(actor), action=action, target=target, detail=clean,
-                                  request_id=getattr(request, "id", "") if request else "")
+        clean = {key: _encode_controls(value) if isinstance(value, str) else value for key, value in detail.items()}
+        return cls.objects.create(actor=_encode_controls(str(actor)), action=action,
+                                  target=_encode_controls(target), detail=clean,
+                                  request_id=getattr(request, "id", "") if request else "",
+                                  remote_addr=(request.META.get("REMOTE_ADDR") or None) if request else None)
+
+
+class RateWindow(models.Model):
+    """How many API requests an agent made in one fixed window (rate limiting
+    on the database: every worker process counts in the same row)."""
+
+    agent = models.ForeignKey(Agent, on_delete=models.CASCADE, related_name="+")
+    window_start = models.BigIntegerField(help_text="In seconds since the epoch (UTC).")
+    hits = models.PositiveIntegerField(default=0)
+
+    class Meta:
+        db_table = "rate_windows"
+        constraints = [models.UniqueConstraint(fields=["agent", "window_start"], name="rate_window_agent_start")]
+
+    def __str__(self):
+        return f"{self.agent_id}@{self.window_start}: {self.hits}"
+
+    @classmethod
+    def hit(cls, agent, window_start):
+        """Count one request of `agent` in the window; its requests so far, this one
+        included. One statement, atomic on SQLite and PostgreSQL alike, so
+        concurrent workers never lose or double a request."""
+        table = connection.ops.quote_name(cls._meta.db_table)
+        with connection.cursor() as cursor:
+            cursor.execute(
+                f"INSERT INTO {table} (agent_id, window_start, hits) VALUES (%s, %s, 1) "
+                f"ON CONFLICT (agent_id, window_start) DO UPDATE SET hits = {table}.hits + 1 RETURNING hits",
+                [agent.pk, window_start],
+            )
+            hits = cursor.fetchone()[0]
+        if hits == 1:
+            # The agent's first request of a window: its older windows are done.
+            cls.objects.filter(agent=agent, window_start__lt=window_start).delete()
+        return hits

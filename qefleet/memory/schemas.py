@@ -5,7 +5,7 @@ mass-assigned) and non-finite numbers.
 """
 
 from datetime import datetime
-from typing import Any, Generic, Literal, TypeVar
+from typing import Annotated, Any, Generic, Literal, TypeVar
 
 from ninja import Schema
 from pydantic import ConfigDict, Field, StrictBool, field_validator
@@ -14,6 +14,9 @@ Level = Literal["private", "team", "swarm", "public", "system"]
 PermissionName = Literal["read", "write", "delete", "share"]
 TTL = Field(None, ge=0, le=10 * 365 * 24 * 3600, description="Seconds to keep; 0 keeps forever; absent uses the table's default.")
 Name = Field(min_length=1, max_length=200)
+# A row id sent in a body: the database's ids are positive 64-bit integers, and
+# a larger number cannot even be bound as a query parameter.
+RowId = Annotated[int, Field(ge=1, le=2**63 - 1)]
 
 
 class In(Schema):
@@ -307,8 +310,8 @@ class ActionOut(Owned):
 
 
 class PlanIn(In):
-    goal_id: int
-    sequence: list[int] = Field(min_length=1, max_length=100, description="GOAP action ids, in order")
+    goal_id: RowId
+    sequence: list[RowId] = Field(min_length=1, max_length=100, description="GOAP action ids, in order")
     access_level: Level | None = None
 
 
@@ -330,12 +333,16 @@ class OodaIn(In):
 
 
 class OodaUpdate(In):
-    phase: Phase | None = None
-    observations: list[Any] | None = None
-    orientation: dict[str, Any] | None = None
-    decision: dict[str, Any] | None = None
-    action: dict[str, Any] | None = None
-    completed: StrictBool | None = None
+    """Only the fields sent change (the view dumps with exclude_unset). Each may
+    be left out but never sent as null, which the table cannot hold; only
+    `result` may be null."""
+
+    phase: Phase = None
+    observations: list[Any] = None
+    orientation: dict[str, Any] = None
+    decision: dict[str, Any] = None
+    action: dict[str, Any] = None
+    completed: StrictBool = None
     result: Any = None
 
 

@@ -19,6 +19,7 @@ from .keys import validate_key, validate_partition
 from .models import (
     AccessLevel,
     Agent,
+    AuditEvent,
     ConsensusProposal,
     ConsensusStatus,
     GoapAction,
@@ -51,21 +52,24 @@ def visible_q(actor, with_grants=False):
     return q & ~Q(access_level=AccessLevel.SYSTEM)
 
 
-def check_level(actor, level):
+def check_level(actor, level, target):
     if level not in AccessLevel.values:
         raise Invalid(f"access_level must be one of {', '.join(AccessLevel.values)}.", "access_level")
     if not access.can_set_level(actor, level):
-        raise Forbidden("Only system agents may use the system access level.", "access_level")
+        raise Forbidden("Only system agents may use the system access level.", "access_level").denied(
+            actor, "set system level", target, "not a system agent")
 
 
 def require(actor, operation, record, what="record"):
     """Raise NotFound when `actor` may not even read `record`, Forbidden when
-    it may read it but not perform `operation`."""
+    it may read it but not perform `operation`; both are audited denials."""
     allowed = access.permissions(actor, record)
     if access.READ not in allowed:
-        raise NotFound(f"No such {what}.")
+        raise NotFound(f"No such {what}.").denied(actor, operation, access.target_of(record),
+                                                   access.why_not(actor, access.READ, record))
     if operation not in allowed:
-        raise Forbidden(f"You may read this {what} but not {operation} it.")
+        raise Forbidden(f"You may read this {what} but not {operation} it.").denied(
+            actor, operation, access.target_of(record), access.why_not(actor, operation, record))
 
 
 def encode_cursor(value):
@@ -129,7 +133,7 @@ def create_owned(actor, model, access_level=None, ttl_seconds=None, **fields):
     """Create a record owned by `actor`; owner, team and swarm come from it."""
     record = model(**fields)
     level = access_level or model.DEFAULT_LEVEL
-    check_level(actor, level)
+    check_level(actor, level, f"{model._meta.model_name}:new")
     record.assign_owner(actor, level)
     if hasattr(record, "set_ttl"):
         record.set_ttl(ttl_seconds)
@@ -226,7 +230,7 @@ def put_entry(actor, partition, key, value, ttl_seconds=None, access_level=None,
             if created:
                 entry = MemoryEntry(partition=partition, key=key, value=value, metadata=metadata or {})
                 level = access_level or AccessLevel.PRIVATE
-                check_level(actor, level)
+                check_level(actor, level, access.target_of(entry))
                 entry.assign_owner(actor, level)
                 entry.set_ttl(ttl_seconds)
             else:
@@ -293,7 +297,8 @@ def clear_partition(actor, partition):
     """Delete every stored entry of a partition. System agents only."""
     validate_partition(partition)
     if not access.can(actor, access.CLEAR):
-        raise Forbidden("Only system agents may clear a partition.")
+        raise Forbidden("Only system agents may clear a partition.").denied(
+            actor, access.CLEAR, f"partition:{partition}", "not a system agent")
     _, deleted = MemoryEntry.with_expired.filter(partition=partition).delete()
     return deleted.get(MemoryEntry._meta.label, 0)
 
@@ -322,12 +327,13 @@ def _check_agents(agent_ids, field):
 
 
 @transaction.atomic
-def set_acl(actor, partition, key, grants, blocks, access_level=None, owner=None):
+def set_acl(actor, partition, key, grants, blocks, access_level=None, owner=None, request=None):
     """Replace an entry's grants and blocks, and optionally its level or owner.
 
     Sharing (adding grants of permissions one holds) is open to anyone with
     `share`; removing grants, blocking, and changing level or owner need
-    `change`: the owner or a system agent.
+    `change`: the owner or a system agent. A change is audited (`request`
+    says where it came from).
     """
     validate_partition(partition)
     validate_key(key)
@@ -343,6 +349,7 @@ def set_acl(actor, partition, key, grants, blocks, access_level=None, owner=None
         raise NotFound("No such memory entry.")
     held = access.permissions(actor, entry)
     require(actor, access.SHARE, entry, "memory entry")
+    before = entry.access_state()
     acl = entry.acl or MemoryACL(entry=entry)
     current = {agent: set(perms) for agent, perms in acl.granted_permissions.items()}
     wanted = {agent: set(perms) for agent, perms in grants.items()}
@@ -354,12 +361,14 @@ def set_acl(actor, partition, key, grants, blocks, access_level=None, owner=None
         or (owner is not None and owner != entry.owner_id)
     )
     if changes_structure and access.CHANGE not in held:
-        raise Forbidden("Only the owner or a system agent may revoke, block, or change the level or owner.")
+        raise Forbidden("Only the owner or a system agent may revoke, block, or change the level or owner.").denied(
+            actor, access.CHANGE, access.target_of(entry), access.why_not(actor, access.CHANGE, entry))
     added = set().union(*(wanted[agent] - current.get(agent, set()) for agent in wanted)) if wanted else set()
     if not added <= held:
-        raise Forbidden("You can only grant permissions you hold yourself.", "grants")
+        raise Forbidden("You can only grant permissions you hold yourself.", "grants").denied(
+            actor, access.SHARE, access.target_of(entry), f"granting {', '.join(sorted(added - held))} it lacks")
     if access_level is not None and access_level != entry.access_level:
-        check_level(actor, access_level)
+        check_level(actor, access_level, access.target_of(entry))
         entry.access_level = access_level
     if owner is not None and owner != entry.owner_id:
         new_owner = Agent.objects.filter(agent_id=owner).first()
@@ -372,6 +381,9 @@ def set_acl(actor, partition, key, grants, blocks, access_level=None, owner=None
     entry.version += 1
     entry.save()
     entry.acl_record = acl
+    after = entry.access_state()
+    if after != before:
+        AuditEvent.record(actor.agent_id, "acl_change", access.target_of(entry), request, before=before, after=after)
     return _acl_dict(entry)
 
 
@@ -425,7 +437,7 @@ def upsert_pattern(actor, pattern, confidence, metadata, ttl_seconds=None, acces
                          **{name: value for name, value in fields.items() if name != "expires_at"})
             return True
         if access_level is not None and access_level != existing.access_level:
-            check_level(actor, access_level)
+            check_level(actor, access_level, f"pattern:{pattern}")
             existing.access_level = access_level
         for name, value in fields.items():
             setattr(existing, name, value)
@@ -459,8 +471,9 @@ def create_plan(actor, goal_id, sequence, access_level=None):
     """A plan for a readable goal from readable actions; its cost is their sum."""
     try:
         goal = get_readable(actor, GoapGoal, goal_id)
-    except NotFound:
-        raise NotFound("No such GOAP goal.", "goal_id") from None
+    except NotFound as error:
+        error.field = "goal_id"  # the body field that named it
+        raise
     actions = {action.pk: action for action in GoapAction.objects.filter(pk__in=sequence)}
     missing = [pk for pk in sequence if pk not in actions or not access.can(actor, access.READ, actions[pk])]
     if missing:

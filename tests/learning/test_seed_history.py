@@ -172,7 +172,8 @@ def test_it_replaces_the_history_with_replace(seeded):
     call_command("seed_history", "--days", 1, "--events", 300, "--samples", 100, "--replace", "--seed", 2,
                  stdout=io.StringIO())
     assert Event.with_expired.count() == 300 and PerformanceMetric.objects.count() == 100
-    assert Snapshot.objects.aggregate(first=Min("created_at"))["first"] > timezone.now() - timedelta(days=1)
+    # One day of slots, ending at the last boundary at least two minutes past.
+    assert Snapshot.objects.aggregate(first=Min("created_at"))["first"] > timezone.now() - timedelta(days=1, hours=2)
     assert LearningProfile.objects.count() == Agent.objects.count() == len(AGENTS)
     for profile in LearningProfile.objects.select_related("agent", "live_version"):
         assert profile.live_version.checksum == versions.checksum(versions.learned_state(profile.agent, profile))

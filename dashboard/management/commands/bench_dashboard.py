@@ -5,7 +5,7 @@ from django.conf import settings
 from django.core.management import call_command
 from django.core.management.base import BaseCommand
 from django.db import connection
-from django.test.utils import setup_test_environment
+from django.test.utils import override_settings, setup_test_environment
 
 from dashboard import bench
 from learning.bench import write_json
@@ -27,6 +27,8 @@ class Command(BaseCommand):
         # Pages render with the production static storage, as served.
         call_command("collectstatic", interactive=False, verbosity=0)
         setup_test_environment()
+        # The test client speaks plain http; production would redirect it to https.
+        override_settings(SECURE_SSL_REDIRECT=False).enable()
         original = connection.creation.create_test_db(verbosity=0, autoclobber=True)
         try:
             figures = bench.run(samples, self.stdout.write, events=events, metrics=metrics)

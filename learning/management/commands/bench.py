@@ -1,7 +1,7 @@
 from django.conf import settings
 from django.core.management.base import BaseCommand
 from django.db import connection
-from django.test.utils import setup_test_environment
+from django.test.utils import override_settings, setup_test_environment
 
 from learning.bench import Bench, table, write_json
 from learning.sharing_sim import measure_speedup
@@ -27,6 +27,10 @@ class Command(BaseCommand):
         if settings.DEBUG:
             self.stderr.write("DEBUG is on: Django records every query, so figures will be pessimistic.")
         setup_test_environment()
+        # One bench agent sends thousands of requests a minute: measure the
+        # learning loop, not the rate limit. The test client speaks plain
+        # http, which production would redirect to https.
+        override_settings(RATE_LIMIT_PER_MINUTE=0, SECURE_SSL_REDIRECT=False).enable()
         original = connection.creation.create_test_db(verbosity=0, autoclobber=True)
         try:
             figures = Bench(tasks, out).run(growth_tasks, lambda: self.quality(seed),

@@ -3,7 +3,7 @@ from datetime import timedelta
 from django.core.management.base import BaseCommand, CommandError
 from django.utils import timezone
 
-from qefleet.memory.fleet import issue_token
+from qefleet.memory.fleet import cli_actor, issue_token
 from qefleet.memory.models import Agent
 
 
@@ -22,6 +22,6 @@ class Command(BaseCommand):
         if expires_in_days is not None and expires_in_days < 1:
             raise CommandError("--expires-in-days must be at least 1.")
         expires_at = timezone.now() + timedelta(days=expires_in_days) if expires_in_days else None
-        token, plain = issue_token(agent, label, expires_at)
+        token, plain = issue_token(agent, label, expires_at, actor=cli_actor())
         self.stdout.write(f"Token {token.prefix}… for {agent_id} (shown once):")
         self.stdout.write(plain)

@@ -2,7 +2,7 @@ from django.core.management.base import BaseCommand, CommandError
 from django.core.validators import validate_slug
 from django.core.exceptions import ValidationError
 
-from qefleet.memory.fleet import issue_token, register_agent
+from qefleet.memory.fleet import cli_actor, issue_token, register_agent
 
 
 class Command(BaseCommand):
@@ -26,6 +26,6 @@ class Command(BaseCommand):
         if len(agent_id) > 64:
             raise CommandError("agent_id is at most 64 characters.")
         agent, created = register_agent(agent_id, type, team, swarm, system, capabilities)
-        _, plain = issue_token(agent, label="register_agent")
+        _, plain = issue_token(agent, label="register_agent", actor=cli_actor())
         self.stdout.write(f"{'Registered' if created else 'Updated'} agent {agent.agent_id}. Its token (shown once):")
         self.stdout.write(plain)

@@ -1,5 +1,6 @@
 from django.core.management.base import BaseCommand, CommandError
 
+from qefleet.memory.fleet import cli_actor
 from qefleet.memory.models import AgentToken
 
 
@@ -11,12 +12,13 @@ class Command(BaseCommand):
         parser.add_argument("--prefix", help="The token's first characters, as the admin lists them.")
 
     def handle(self, agent_id, prefix, **options):
-        tokens = AgentToken.objects.usable().filter(agent__agent_id=agent_id)
+        tokens = AgentToken.objects.usable().select_related("agent").filter(agent__agent_id=agent_id)
         if prefix:
             tokens = tokens.filter(prefix=prefix)
         tokens = list(tokens)
         if not tokens:
             raise CommandError("No usable token matches.")
+        actor = cli_actor()
         for token in tokens:
-            token.revoke()
+            token.revoke(actor)
         self.stdout.write(f"Revoked {len(tokens)} token(s) of {agent_id}.")
