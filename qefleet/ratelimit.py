@@ -41,8 +41,11 @@ def redis_client(url):
     return redis.Redis.from_url(url, socket_timeout=1, socket_connect_timeout=1)
 
 
+KEY_PREFIX = "qefleet:rate:"
+
+
 def redis_hits(agent, window_start):
-    key = f"qefleet:rate:{agent.agent_id}:{window_start}"
+    key = f"{KEY_PREFIX}{agent.agent_id}:{window_start}"
     # MULTI/EXEC: the key never lives on without its expiry.
     pipe = redis_client(settings.REDIS_URL).pipeline()
     pipe.incr(key)

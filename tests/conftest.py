@@ -13,6 +13,7 @@ import json
 import pytest
 from django.test import Client, override_settings
 
+from qefleet import ratelimit
 from qefleet.memory.fleet import issue_token, register_agent
 
 
@@ -60,6 +61,16 @@ def _plain_http():
     off for the whole session; tests/test_deploy_check.py checks them."""
     with override_settings(SECURE_SSL_REDIRECT=False, SESSION_COOKIE_SECURE=False, CSRF_COOKIE_SECURE=False):
         yield
+
+
+@pytest.fixture(autouse=True)
+def _fresh_rate_limit_windows(settings):
+    # Redis is not rolled back with each test's database: start every test
+    # with no requests counted, as on the database backend.
+    if settings.RATE_LIMIT_BACKEND == "redis":
+        client = ratelimit.redis_client(settings.REDIS_URL)
+        for key in client.scan_iter(f"{ratelimit.KEY_PREFIX}*"):
+            client.delete(key)
 
 
 @pytest.fixture(autouse=True)

@@ -37,6 +37,12 @@ def accepted_in_threads(agent, now):
         return sum(pool.map(calls, range(THREADS)))
 
 
+@pytest.fixture(autouse=True)
+def database_backend(settings):
+    # The database unless a test asks for Redis, whichever broker the suite runs with.
+    settings.RATE_LIMIT_BACKEND = "database"
+
+
 @pytest.fixture
 def redis_backend(settings):
     settings.RATE_LIMIT_BACKEND = "redis"
