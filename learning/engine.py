@@ -347,20 +347,31 @@ def _fits(adjustment, action, chosen):
     return False
 
 
-def mitigated_choice(adjustment, actions, chosen, q_values, implicated):
+def mitigated_choice(adjustment, actions, chosen, q_values, implicated, visits=None):
     """The action to use instead of `chosen` under one adjustment.
 
     `actions` are (parallelization, retry_policy) pairs; `implicated` holds
     the indexes of the actions whose tasks fail with the class. Only an
     implicated choice moves, to the best-valued action that satisfies the
-    adjustment and is not implicated itself (ties: the nearest
-    parallelization); when none does, the choice stays.
+    adjustment, is not implicated itself and has a learned value no lower
+    than the choice's (ties: the nearest parallelization): a mitigation may
+    trade failures of one class for others, never expected reward. With
+    `visits`, an action never tried has no learned value, so it replaces
+    only a choice that has none either. When no action qualifies, the
+    choice stays.
     """
     if chosen not in implicated:
         return chosen
     current = actions[chosen]
+    learned = visits is None or visits[chosen] > 0
+
+    def no_worse(i):
+        if not learned:
+            return True
+        return (visits is None or visits[i] > 0) and q_values[i] >= q_values[chosen]
+
     candidates = [i for i, action in enumerate(actions)
-                  if i not in implicated and _fits(adjustment, action, current)]
+                  if i not in implicated and _fits(adjustment, action, current) and no_worse(i)]
     if not candidates:
         return chosen
     return max(candidates, key=lambda i: (q_values[i], -abs(actions[i][0] - current[0])))

@@ -2,10 +2,14 @@
 for that task type (engine.ADJUSTMENTS says how), and the failures of that
 class before and after are counted, so reports can tell whether it helped.
 
-Only the strategies whose own tasks fail with the class are replaced: the
-learned choice stands wherever the failures do not come from it, so a
-mitigation cannot override a whole task type's policy for a failure the
-strategy does not cause.
+Only the strategies whose own tasks fail with the class clearly more often
+than the task type's other strategies are replaced, and only by a strategy
+whose learned value is no lower (engine.mitigated_choice): the learned choice
+stands wherever the failures do not come from it, so a mitigation cannot
+override a whole task type's policy for a failure the strategy does not
+cause, nor trade the task type's success for fewer failures of one class.
+A mitigation under which the task type succeeds less often than before is
+withdrawn.
 
 Classes no strategy can fix (validation, parsing, permission, other) are
 recorded too, with adjustment "none", and alert an operator instead.
@@ -24,6 +28,7 @@ from .models import Adjustment, Execution, FailurePattern, Mitigation, Mitigatio
 FREQUENT = 0.10        # share of the task type's tasks failing with the class
 MIN_FAILURES = 5       # before a class counts as a pattern at all
 MIN_IMPLICATING = 3    # failures of a strategy's own tasks that implicate it
+IMPLICATING_MARGIN = 0.10  # how far its class failure rate must exceed the other strategies' pooled rate
 BEFORE_WINDOW = 100    # the task type's latest tasks the "before" rate is measured over
 EVALUATE_AFTER = 50    # tasks of the type after activation before it is judged
 RETRY_AFTER = timedelta(days=7)  # an ineffective mitigation is not tried again sooner
@@ -40,13 +45,37 @@ def active_adjustments(agent, task_type):
 
 def implicated_strategies(rows, failure_class):
     """Names of the strategies whose own tasks in `rows` ((strategy name,
-    failure classes) pairs) fail with the class at least FREQUENT of the time."""
+    failure classes) pairs) fail with the class at least FREQUENT of the time
+    (MIN_IMPLICATING failures at least) and IMPLICATING_MARGIN more often
+    than the task type's other strategies' tasks, pooled: a class every
+    strategy suffers from is not one strategy's fault."""
     tasks, failures = {}, {}
     for name, classes in rows:
         tasks[name] = tasks.get(name, 0) + 1
         failures[name] = failures.get(name, 0) + (failure_class in classes.split(","))
-    return sorted(name for name in tasks
-                  if failures[name] >= MIN_IMPLICATING and failures[name] / tasks[name] >= FREQUENT)
+    all_tasks, all_failures = sum(tasks.values()), sum(failures.values())
+
+    def clearly_above(name):
+        rate = failures[name] / tasks[name]
+        others = all_tasks - tasks[name]
+        pooled = (all_failures - failures[name]) / others if others else 0.0
+        return rate >= FREQUENT and rate >= pooled + IMPLICATING_MARGIN
+
+    return sorted(name for name in tasks if failures[name] >= MIN_IMPLICATING and clearly_above(name))
+
+
+def success_rate(executions):
+    """(tasks, success rate) of an Execution queryset (or sliced one)."""
+    outcomes = list(executions.values_list("success", flat=True))
+    return len(outcomes), (sum(outcomes) / len(outcomes) if outcomes else None)
+
+
+def success_before(agent, mitigation):
+    """The task type's success rate over the BEFORE_WINDOW tasks before the
+    mitigation began (the window its failure rate before was measured on)."""
+    before = Execution.objects.filter(agent=agent, task_type=mitigation.task_type,
+                                      sequence__lte=mitigation.activated_after_task).order_by("-sequence")
+    return success_rate(before[:BEFORE_WINDOW])[1]
 
 
 def _counts(executions, failure_class):
@@ -101,20 +130,37 @@ def activate(agent, profile, now=None):
 
 def evaluate(agent, now=None):
     """Count the failures since each active mitigation began; after
-    EVALUATE_AFTER tasks judge it effective (lower failure rate) or not."""
+    EVALUATE_AFTER tasks judge it effective (lower failure rate) or not.
+
+    Whatever its class's rate did, a mitigation (active or effective) under
+    which the task type's tasks succeed less often than in the window before
+    it, over EVALUATE_AFTER tasks at least, is withdrawn: it made things worse."""
     now = now or timezone.now()
     judged = []
-    for mitigation in Mitigation.objects.filter(agent=agent, state=MitigationState.ACTIVE):
+    for mitigation in Mitigation.objects.filter(agent=agent, state__in=APPLYING):
         since = Execution.objects.filter(agent=agent, task_type=mitigation.task_type,
                                          sequence__gt=mitigation.activated_after_task)
-        mitigation.tasks_after, mitigation.failures_after = _counts(since, mitigation.failure_class)
-        if mitigation.tasks_after >= EVALUATE_AFTER:
+        if mitigation.state == MitigationState.ACTIVE:
+            mitigation.tasks_after, mitigation.failures_after = _counts(since, mitigation.failure_class)
+        tasks, after = success_rate(since)
+        before = success_before(agent, mitigation) if tasks >= EVALUATE_AFTER else None
+        if before is not None and after < before:
+            reason = f"the task type's success fell from {before:.0%} to {after:.0%} under it ({tasks} tasks)"
+            mitigation.state, mitigation.concluded_at = MitigationState.WITHDRAWN, now
+            numbers = {"success_before": round(before, 4), "success_after": round(after, 4)}
+            emit(agent, "learning:mitigation_withdrawn", {
+                "mitigation_id": mitigation.pk, "task_type": mitigation.task_type,
+                "failure_class": mitigation.failure_class, "reason": reason, **numbers})
+            judged.append({"mitigation": mitigation.pk, "state": mitigation.state, "reason": reason, **numbers})
+        elif mitigation.state == MitigationState.ACTIVE and mitigation.tasks_after >= EVALUATE_AFTER:
             helped = mitigation.rate_after < (mitigation.rate_before or 0.0)
             mitigation.state = MitigationState.EFFECTIVE if helped else MitigationState.INEFFECTIVE
             mitigation.concluded_at = now
             judged.append({"mitigation": mitigation.pk, "state": mitigation.state,
                            "rate_before": round(mitigation.rate_before or 0.0, 4),
                            "rate_after": round(mitigation.rate_after, 4)})
+        elif mitigation.state != MitigationState.ACTIVE:
+            continue  # an effective one stays as it was judged
         mitigation.save()
     return judged
 

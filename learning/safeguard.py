@@ -10,6 +10,7 @@ from datetime import timedelta
 
 import numpy as np
 from django.db import transaction
+from django.db.models import Max
 from django.utils import timezone
 
 from . import abtests, alerts, engine, mitigations, sharing, versions
@@ -30,7 +31,7 @@ def task_score(success, execution_time_ms, error_count, satisfaction, efficiency
                                   satisfaction, efficiency)
 
 
-REFERENCE_TASKS = 200  # the most tasks of a known-good version the reference averages
+REFERENCE_TASKS = 200  # the most policy tasks the reference averages (since the last restore)
 
 
 def scores(executions):
@@ -83,22 +84,51 @@ def judge(scores, reference, reference_spread, threshold_pct, z):
     return SafeguardState.OK, change
 
 
+def last_restore_task(agent):
+    """The agent's task count at its last restore (a rollback or its undo),
+    0 when it was never restored. The Rollback row's "before" capture holds
+    it; if that version was pruned, the last task reported before the row."""
+    last = Rollback.objects.filter(agent=agent).select_related("from_version").order_by("-created_at", "-pk").first()
+    if last is None:
+        return 0
+    if last.from_version is not None:
+        return last.from_version.task_count
+    return Execution.objects.filter(agent=agent, created_at__lte=last.created_at).aggregate(
+        last=Max("sequence"))["last"] or 0
+
+
 def _measure_reference(agent, profile, guard):
-    """The reference: the mean score of the known-good version's tasks while
-    it was live (up to the last REFERENCE_TASKS), with its standard error."""
-    scores = scores_between(agent, max(profile.live_since_task + 1, profile.task_count - REFERENCE_TASKS + 1),
-                            profile.task_count - 1)
-    if len(scores) >= guard.window - 1:
-        guard.reference_score = float(scores.mean())
-        guard.reference_spread = standard_error(scores)
+    """The reference: the mean score of the policy's last REFERENCE_TASKS
+    tasks, across versions but none before the last restore, with its
+    standard error. Until the restored state has enough tasks of its own
+    the reference stays what roll_back set (the restored version's score)."""
+    since = policy_tasks(Execution.objects.filter(agent=agent, sequence__gt=last_restore_task(agent),
+                                                  sequence__lt=profile.task_count))
+    values = scores(since.order_by("-sequence")[:REFERENCE_TASKS])
+    if len(values) >= guard.known_good_after - 1:
+        guard.reference_score = float(values.mean())
+        guard.reference_spread = standard_error(values)
 
 
 def _establish(agent, profile, guard, version):
-    """`version` was healthy for a full window: it is the last known good."""
+    """`version` had a clean run: it is the last known good."""
     version.known_good = True
     version.save(update_fields=["known_good"])
     guard.reference_version = version
     _measure_reference(agent, profile, guard)
+
+
+def _clean_run(agent, profile, guard):
+    """The live version has been live known_good_after tasks and no check
+    since it went live was a warning or degraded (this one is ok). Each
+    task's stored response carries the state of the last check before it,
+    so the tasks from the first check after going live hold every verdict."""
+    if profile.task_count - profile.live_since_task < guard.known_good_after:
+        return False
+    first_check = (profile.live_since_task // guard.check_every + 1) * guard.check_every
+    return not Execution.objects.filter(
+        agent=agent, sequence__gte=first_check, sequence__lt=profile.task_count,
+        response__safeguard__state__in=(SafeguardState.WARNING, SafeguardState.DEGRADED)).exists()
 
 
 def check(agent, profile, guard, current):
@@ -107,21 +137,23 @@ def check(agent, profile, guard, current):
         return False
     scores = window_scores(agent, current, guard.window)
     live = profile.live_version
-    healthy_window = live is not None and profile.task_count - profile.live_since_task >= guard.known_good_after
     if guard.reference_score is None or len(scores) < guard.window:
         guard.state, guard.change_pct = SafeguardState.INSUFFICIENT, None
-        if guard.reference_score is None and healthy_window:
-            _establish(agent, profile, guard, live)
     else:
         guard.state, guard.change_pct = judge(scores, guard.reference_score, guard.reference_spread,
                                               guard.threshold_pct, guard.confidence_z)
-        if guard.state == SafeguardState.OK and healthy_window:
-            if not live.known_good:
-                _establish(agent, profile, guard, live)
-            elif live.pk == guard.reference_version_id:
-                _measure_reference(agent, profile, guard)  # more of its tasks: a steadier reference
     guard.consecutive_degraded = guard.consecutive_degraded + 1 if guard.state == SafeguardState.DEGRADED else 0
     guard.healthy_checks = guard.healthy_checks + 1 if guard.state == SafeguardState.OK else 0
+    if guard.reference_score is None:
+        # No reference yet, so no verdicts: the first known good is the live
+        # version once it has been live a full known_good_after tasks.
+        if live is not None and profile.task_count - profile.live_since_task >= guard.known_good_after:
+            _establish(agent, profile, guard, live)
+    elif guard.state == SafeguardState.OK and live is not None and _clean_run(agent, profile, guard):
+        if not live.known_good:
+            _establish(agent, profile, guard, live)
+        elif live.pk == guard.reference_version_id:
+            _measure_reference(agent, profile, guard)  # more tasks: a steadier reference
     guard.checked_at = timezone.now()
     alerts.resolve_healthy(agent, guard.healthy_checks, profile.enabled)
     rolled_back = False

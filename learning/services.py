@@ -92,7 +92,7 @@ def _known_values(agent, task_type, vector, key, strategies):
     return q, visits, None, None
 
 
-def _policy(agent, task_type, strategies, q, learned):
+def _policy(agent, task_type, strategies, q, learned, visits=None):
     """The greedy choices before exploration: (indexes, how, detail, mitigated_for).
 
     In order: the strategy applied for the task type (by an operator or an
@@ -115,7 +115,7 @@ def _policy(agent, task_type, strategies, q, learned):
         actions = [(strategy.parallelization, strategy.retry_policy) for strategy in strategies]
         for failure_class, adjustment, names in adjustments:
             implicated = {position for position, strategy in enumerate(strategies) if strategy.name in names}
-            adjusted = engine.mitigated_choice(adjustment, actions, chosen, q, implicated)
+            adjusted = engine.mitigated_choice(adjustment, actions, chosen, q, implicated, visits)
             if adjusted != chosen:
                 chosen = adjusted
                 mitigated_for.append(failure_class)
@@ -184,7 +184,7 @@ def recommend(agent, task):
         reasoning = (f"A/B test {arm.test_id} ({arm.test.name}) covers this task type: "
                      f"this task runs its {arm.role} arm, {strategies[choice.index].name}.")
     else:
-        greedy, how, detail, mitigated_for = _policy(agent, task.type, strategies, q, learned)
+        greedy, how, detail, mitigated_for = _policy(agent, task.type, strategies, q, learned, visits)
         epsilon = profile.exploration_rate if profile.enabled else 0.0
         choice = engine.choose(q, epsilon, rng(), greedy)
         reasoning = _reasoning(strategies, choice, epsilon, q, visits, how, detail, source_key, mitigated_for)

@@ -213,3 +213,73 @@ def test_the_reference_is_uncertain_too():
     window = np.array([0.9, 0.3] * 10)  # mean 0.6, SE ~0.069
     assert safeguard.judge(window, 0.8, 0.0, 5, 1.645)[0] == SafeguardState.DEGRADED
     assert safeguard.judge(window, 0.8, 0.08, 5, 1.645)[0] == SafeguardState.WARNING
+
+
+def test_the_reference_averages_the_policys_last_tasks_whichever_version_ran_them(alice, monkeypatch):
+    monkeypatch.setattr(safeguard, "REFERENCE_TASKS", 60)
+    for number in range(20):  # before v1 went live: tasks 1 and 2 fail, outside the last 60; task 15 fails, inside
+        run_task(alice, success=number + 1 not in (1, 2, 15))
+    versions.capture(alice, VersionReason.ON_DEMAND)
+    for _ in range(50):
+        run_task(alice)
+    guard = Safeguard.objects.get(agent=alice)
+    expected = safeguard.scores_between(alice, 10, 69)
+    assert guard.reference_score == pytest.approx(expected.mean())
+    assert guard.reference_spread == pytest.approx(safeguard.standard_error(expected))
+    assert guard.reference_score < safeguard.scores_between(alice, 21, 69).mean()  # not v1's tasks alone
+
+
+def test_right_after_a_rollback_the_reference_stays_the_restored_versions(alice):
+    healthy_history(alice)
+    reference = Safeguard.objects.get(agent=alice).reference_score
+    degrade(alice, 30)
+    assert Rollback.objects.exists()
+    for _ in range(30):
+        run_task(alice)
+    guard = Safeguard.objects.get(agent=alice)
+    safeguard._measure_reference(alice, profile(alice), guard)  # too few tasks since the restore
+    assert guard.reference_score == reference
+
+
+def test_the_reference_never_reaches_back_before_the_last_restore(alice):
+    healthy_history(alice)
+    degrade(alice, 30)
+    restored_at = Rollback.objects.get().from_version.task_count
+    assert safeguard.last_restore_task(alice) == restored_at == 100
+    for _ in range(60):
+        run_task(alice)
+    guard = Safeguard.objects.get(agent=alice)
+    safeguard._measure_reference(alice, profile(alice), guard)
+    assert guard.reference_score == pytest.approx(safeguard.scores_between(alice, 101, 159).mean())
+
+
+def test_it_anchors_the_reference_at_an_undo_too(alice):
+    healthy_history(alice)
+    degrade(alice, 30)
+    for _ in range(5):
+        run_task(alice)
+    safeguard.roll_forward(alice, profile(alice), Rollback.objects.get(), actor="admin")
+    assert safeguard.last_restore_task(alice) == 105
+
+
+def test_a_version_with_a_warning_since_it_went_live_does_not_become_known_good(alice):
+    good = healthy_history(alice)
+    for _ in range(30):
+        run_task(alice)  # v2 is captured at task 100
+    bodies = degrade(alice, 6)
+    for _ in range(54):
+        _, body = run_task(alice)
+        bodies.append(body)
+    assert bodies[9]["safeguard"]["state"] in ("warning", "degraded")  # the check at task 110
+    assert bodies[-1]["safeguard"]["state"] == "ok"  # ok checks since, 60 tasks after it went live
+    second = StateVersion.objects.get(agent=alice, number=2)
+    assert not second.known_good
+    assert Safeguard.objects.get(agent=alice).reference_version == good
+
+
+def test_a_version_with_only_ok_checks_since_it_went_live_becomes_known_good(alice):
+    healthy_history(alice)
+    for _ in range(80):
+        run_task(alice)  # v2 is captured at task 100, live for 50 ok tasks at 150
+    second = StateVersion.objects.get(agent=alice, number=2)
+    assert second.known_good and Safeguard.objects.get(agent=alice).reference_version == second
