@@ -328,7 +328,7 @@ class FaultRun:
                        check=True, stdout=subprocess.DEVNULL)
 
     def template(self, name):
-        """A migrated database with the 17-agent demo fleet and its tokens;
+        """(path, [(agent id, token)]): a migrated database with the 17-agent demo fleet and its tokens;
         "history" adds a simulated fleet's tasks (two agents held to a
         playbook), so the improvement loop has work to do."""
         if name in self.templates:
@@ -340,12 +340,12 @@ class FaultRun:
         self.migrate(path)
         use_database(path)
         fleet = prepare_fleet(17, label="faults")
-        self.agents = [(agent.agent_id, agent.token) for agent in fleet]
+        agents = [(agent.agent_id, agent.token) for agent in fleet]
         if name == "history":
             port = free_port()
             web = self.processes.web(port, self.processes.environment(DATABASE_URL=f"sqlite:///{path}"))
             try:
-                wait_serving(port, *self.agents[0])
+                wait_serving(port, *agents[0])
                 environment = FleetEnvironment({agent.agent_id: agent.team for agent in fleet}, seed=1)
                 simulation = Simulation(HttpTransport(f"http://127.0.0.1:{port}"), fleet, environment,
                                         17 * HISTORY_TASKS_PER_AGENT)
@@ -354,11 +354,13 @@ class FaultRun:
             finally:
                 self.processes.stop(web)
         connections.close_all()
-        self.templates[name] = path
-        return path
+        self.templates[name] = (path, agents)
+        return self.templates[name]
 
     def fresh(self, template):
-        copy_database(self.template(template), DATABASE)
+        """A copy of the template as the scenario's database; its agents' tokens in self.agents."""
+        path, self.agents = self.template(template)
+        copy_database(path, DATABASE)
         use_database(DATABASE)
 
     def strategy(self):
