@@ -522,7 +522,7 @@ class AgentPast:
         start, span = self.world.start, self.world.slots * HOUR
         if self.role == "auto_rollback":
             at = start + math.floor(0.4 * self.world.slots) * HOUR + 20 * 60
-            self.dips.append([at, at + 8 * HOUR, 0.35])
+            self.dips.append([at, at + 8 * HOUR, 0.5])
             self.watching, self.watch_from = True, at
         elif self.role == "rollback_and_undo":
             at = start + math.floor(0.72 * self.world.slots) * HOUR + 15 * 60
