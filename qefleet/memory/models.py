@@ -215,17 +215,29 @@ class Expiring(models.Model):
         return self.expires_at is not None and self.expires_at <= timezone.now()
 
 
+def owner_field(db_index=True):
+    return models.ForeignKey(Agent, to_field="agent_id", db_column="owner", on_delete=models.CASCADE,
+                             related_name="+", db_index=db_index)
+
+
+def access_level_field(db_index=True):
+    return models.CharField(max_length=8, choices=AccessLevel.choices, default=AccessLevel.PRIVATE,
+                            db_index=db_index)
+
+
+def group_field(db_index=True):
+    return models.SlugField(max_length=64, blank=True, db_index=db_index)
+
+
 class Owned(models.Model):
     """Owner, level, team and swarm: set from the writer's identity on create."""
 
     DEFAULT_LEVEL = AccessLevel.PRIVATE
 
-    owner = models.ForeignKey(
-        Agent, to_field="agent_id", db_column="owner", on_delete=models.CASCADE, related_name="+"
-    )
-    access_level = models.CharField(max_length=8, choices=AccessLevel.choices, default=AccessLevel.PRIVATE, db_index=True)
-    team = models.SlugField(max_length=64, blank=True)
-    swarm = models.SlugField(max_length=64, blank=True)
+    owner = owner_field()
+    access_level = access_level_field()
+    team = group_field()
+    swarm = group_field()
 
     class Meta:
         abstract = True
@@ -355,7 +367,21 @@ class MemoryACL(models.Model):
         return {"grants": self.granted_permissions, "blocks": self.blocked_agents}
 
 
-class Event(Owned, Expiring):
+class OwnedPerTask(Owned):
+    """Ownership without single-column indexes, for tables that grow by rows
+    every task: their composite indexes lead with the owner, and every read
+    narrows by owner or type first, so these would only cost space."""
+
+    owner = owner_field(db_index=False)
+    access_level = access_level_field(db_index=False)
+    team = group_field(db_index=False)
+    swarm = group_field(db_index=False)
+
+    class Meta:
+        abstract = True
+
+
+class Event(OwnedPerTask, Expiring):
     """events: the swarm's event stream (source = the owner)."""
 
     DEFAULT_TTL = 30 * DAY
@@ -409,7 +435,7 @@ class Pattern(Owned, Expiring):
                 "expires_at": self.expires_at, **self.ownership_dict()}
 
 
-class PerformanceMetric(Owned):
+class PerformanceMetric(OwnedPerTask):
     """performance_metrics: scalar samples per agent; permanent."""
 
     metric = models.CharField(max_length=100)
