@@ -60,7 +60,8 @@ def _visible_tests(request):
 @router.post("/abtests", response={201: ABTestOut, **ERRORS}, tags=["abtests"])
 def create_abtest(request, payload: ABTestIn):
     if not request.agent.is_system:
-        raise Forbidden("Only system agents create A/B tests.")
+        raise Forbidden("Only system agents create A/B tests.").denied(
+            request.agent, "create", "abtests", "only system agents create A/B tests")
     agent = agent_for(request, payload.agent)
     strategies = {name: Strategy.objects.filter(name=getattr(payload, name)).first()
                   for name in ("control", "treatment") if getattr(payload, name) is not None}
@@ -78,7 +79,10 @@ def create_abtest(request, payload: ABTestIn):
 def get_abtest(request, test_id: int):
     test = _visible_tests(request).filter(pk=test_id).first()
     if test is None:
-        raise NotFound("No such A/B test.")
+        error = NotFound("No such A/B test.")
+        if ABTest.objects.filter(pk=test_id).exists():  # another agent's: answered alike, audited
+            error.denied(request.agent, "read", f"abtest:{test_id}", "another agent's A/B test")
+        raise error
     return test.to_dict()
 
 

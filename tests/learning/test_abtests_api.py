@@ -4,6 +4,7 @@ its own; bad input is a 4xx naming the field and changes nothing."""
 import pytest
 
 from learning.models import ABTest, ABTestState
+from qefleet.memory.models import AuditEvent
 
 pytestmark = pytest.mark.django_db
 
@@ -29,6 +30,8 @@ def test_other_agents_may_not_create_tests(alice):
     response = alice.client.post("abtests", BODY)
     assert response.status_code == 403
     assert not ABTest.objects.exists()
+    denial = AuditEvent.objects.get(action="access_denied")
+    assert (denial.actor, denial.target, denial.detail["operation"]) == ("alice", "abtests", "create")
 
 
 @pytest.mark.parametrize("field,value,status", [
@@ -55,6 +58,10 @@ def test_an_agent_reads_its_own_tests_only(root, alice, bob):
     assert alice.client.get(f"abtests/{test_id}").status_code == 200
     assert bob.client.get(f"abtests/{test_id}").status_code == 404
     assert bob.client.get("abtests").json()["items"] == []
+    denial = AuditEvent.objects.get(action="access_denied")
+    assert (denial.actor, denial.target) == ("bob", f"abtest:{test_id}")
+    assert bob.client.get(f"abtests/{test_id + 1}").status_code == 404  # no such test: nothing to deny
+    assert AuditEvent.objects.filter(action="access_denied").count() == 1
 
 
 def test_the_list_filters_by_agent_and_state_and_pages(root, alice, bob):
