@@ -19,7 +19,6 @@ import json
 import os
 import random
 import signal
-import socket
 import sqlite3
 import subprocess
 import sys
@@ -35,9 +34,10 @@ from django.conf import settings
 from django.db import connections
 from django.db.models import Count, F, Sum
 
+from .load import free_port
+
 FAULTS_DIR = Path(settings.BASE_DIR) / "var" / "faults"
 DATABASE = FAULTS_DIR / "faults.sqlite3"
-PORTS = range(8400, 8500)
 REDIS_URL = "redis://127.0.0.1:6379/2"
 Q_TIMEOUT, Q_RETRY, Q_POLL = 5, 8, 1   # the ORM broker polls every second (settings)
 SLOT_SECONDS = 60
@@ -120,17 +120,6 @@ class Processes:
                 self.stop(process, timeout=10)
             else:
                 self.signal(process, signal.SIGKILL)
-
-
-def free_port():
-    for port in random.sample(PORTS, len(PORTS)):
-        with closing(socket.socket()) as probe:
-            try:
-                probe.bind(("127.0.0.1", port))
-            except OSError:
-                continue
-            return port
-    raise ScenarioError("No free port in 8400-8499.")
 
 
 # --- HTTP ----------------------------------------------------------------------------------------

@@ -40,11 +40,12 @@ from django.db.models import Sum
 from django.utils import timezone
 from psycopg import sql
 
-from qefleet.memory.fleet import SWARM, issue_token, register_agent, register_demo_fleet
+from qefleet.memory.fleet import SWARM, issue_token, register_agent
 from qefleet.memory.models import Agent, Event
 
 from .models import Execution, QEntry, Rollback
-from .simulator import FleetEnvironment, demo_agent_ids
+from . import simulator
+from .simulator import FleetEnvironment, SimAgent
 from .versions import decode
 
 RECOMMEND = "recommendation"
@@ -80,13 +81,6 @@ class use_database:
             del connections[DEFAULT_DB_ALIAS]  # the next use opens a connection with the new settings
         except AttributeError:
             pass
-
-
-@dataclass
-class LoadAgent:
-    agent_id: str
-    team: str
-    token: str
 
 
 class LoadDatabase:
@@ -135,17 +129,16 @@ class LoadDatabase:
 
 
 def prepare_fleet(count, token_lifetime_s):
-    """Migrate, register `count` agents (the demo fleet first, then
-    `load-agent-NN` on a `load` team) and issue each a token."""
+    """Migrate, then the simulator's fleet (the demo agents, each with a
+    token) plus `load-agent-NN` agents on a `load` team past the 17."""
     call_command("migrate", verbosity=0, interactive=False)
-    register_demo_fleet()
-    ids = demo_agent_ids()[:count]
-    for number in range(len(ids) + 1, count + 1):
-        ids.append(register_agent(f"load-agent-{number:02d}", "load", "load", SWARM)[0].agent_id)
-    agents = Agent.objects.in_bulk(ids, field_name="agent_id")
-    expires_at = timezone.now() + timedelta(seconds=token_lifetime_s)
-    return [LoadAgent(agent_id, agents[agent_id].team, issue_token(agents[agent_id], "load_fleet", expires_at)[1])
-            for agent_id in ids]
+    lifetime = timedelta(seconds=token_lifetime_s)
+    fleet = simulator.prepare_fleet(count, lifetime, label="load_fleet")
+    expires_at = timezone.now() + lifetime
+    for number in range(len(fleet) + 1, count + 1):
+        agent = register_agent(f"load-agent-{number:02d}", "load", "load", SWARM)[0]
+        fleet.append(SimAgent(agent.agent_id, agent.team, issue_token(agent, "load_fleet", expires_at)[1]))
+    return fleet
 
 
 def seed_expired_events(agents, count):
