@@ -93,6 +93,7 @@ def fleet_rows(now=None):
     now = now or timezone.now()
     latest = Snapshot.objects.filter(agent=OuterRef("pk")).order_by("-created_at")
     agents = (Agent.objects.select_related("learning__live_version", "safeguard")
+              .defer("learning__live_version__payload")
               .annotate(score=Subquery(latest.values("score")[:1]),
                         improvement=Subquery(latest.values("improvement")[:1]))
               .order_by("team", "agent_id"))

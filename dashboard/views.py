@@ -47,7 +47,8 @@ def fleet(request):
 
 @dashboard_page("learning.view_learningprofile")
 def agent_page(request, agent_id):
-    agent = get_object_or_404(Agent.objects.select_related("learning__live_version", "safeguard"), agent_id=agent_id)
+    agent = get_object_or_404(Agent.objects.select_related("learning__live_version", "safeguard")
+                              .defer("learning__live_version__payload"), agent_id=agent_id)
     return render_page(request, "dashboard/agent.html", pages.agent_context(agent, request.GET))
 
 
@@ -207,7 +208,7 @@ def alert_action(request, alert_id, action):
 def preview(request, agent_id):
     """What rolling back to a version (default: the last known good) would change."""
     agent = get_object_or_404(Agent, agent_id=agent_id)
-    profile = get_object_or_404(LearningProfile.objects.select_related("live_version"), agent=agent)
+    profile = get_object_or_404(LearningProfile.objects.with_live_version(), agent=agent)
     number = request.GET.get("version", "")
     versions_of_agent = StateVersion.objects.filter(agent=agent)
     if number.isdigit():

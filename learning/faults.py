@@ -745,7 +745,7 @@ def rollback_kill(run, tries=20):
     for attempt in range(tries):
         wanted = target()
         finished = _rollback_child(run, env, agent.agent_id, wanted, kill_after=random.uniform(0, full_s * 1.1))
-        profile = LearningProfile.objects.select_related("live_version").get(agent=agent)
+        profile = LearningProfile.objects.with_live_version().get(agent=agent)
         live = list(LiveVersion.objects.filter(agent=agent, live_until__isnull=True).values_list("version_id", flat=True))
         state_sum = versions.checksum(versions.learned_state(agent, profile))
         consistent = (len(live) == 1 and live[0] == profile.live_version_id

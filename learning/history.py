@@ -2197,7 +2197,7 @@ def generate(days=90, events=1_000_000, samples=200_000, seed=1, replace=False, 
     writer = Writer(world, pasts, agents, strategies, events, say)
     counts = writer.write(alerts, audit, imports)
     for past in pasts:
-        profile = LearningProfile.objects.select_related("live_version").get(agent=agents[past.agent_id])
+        profile = LearningProfile.objects.with_live_version().get(agent=agents[past.agent_id])
         if versions.checksum(versions.learned_state(profile.agent, profile)) != profile.live_version.checksum:
             raise RuntimeError(f"{past.agent_id}: the live state does not match its live version.")
     counts["seconds"] = round(time.perf_counter() - started, 1)

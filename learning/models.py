@@ -100,6 +100,13 @@ def _strategy_changed(**kwargs):
     Strategy.forget_catalog()
 
 
+class LearningProfileQuerySet(models.QuerySet):
+    def with_live_version(self):
+        """With the live version's row but not its payload: every task reads
+        the version's number and verdict, only a restore needs the state."""
+        return self.select_related("live_version").defer("live_version__payload")
+
+
 class LearningProfile(models.Model):
     """An agent's learning config and counters. Config changes apply from the
     next task on; `exploration_rate` is the current epsilon and decays."""
@@ -122,6 +129,8 @@ class LearningProfile(models.Model):
     live_since_task = models.PositiveIntegerField(default=0, help_text="Task count when the live version went live.")
     imports_patterns = models.BooleanField(default=True, help_text="Import the patterns its swarm shares.")
     updated_at = models.DateTimeField(auto_now=True)
+
+    objects = LearningProfileQuerySet.as_manager()
 
     def __str__(self):
         return f"learning of {self.agent_id}"
@@ -155,7 +164,7 @@ class LearningProfile(models.Model):
         """The agent's profile, created if missing, locked for this transaction:
         what serialises changes to one agent's learned state."""
         cls.objects.get_or_create(agent=agent)
-        return cls.objects.select_for_update(of=("self",)).select_related("live_version").get(agent=agent)
+        return cls.objects.select_for_update(of=("self",)).with_live_version().get(agent=agent)
 
     def rebaseline(self):
         """Start a new improvement baseline from the next task on."""
@@ -211,7 +220,8 @@ class Decision(models.Model):
     RETENTION_DAYS = 90
 
     id = models.UUIDField(primary_key=True, default=uuid.uuid4, editable=False)
-    agent = models.ForeignKey(Agent, on_delete=models.CASCADE, related_name="decisions")
+    # No index of its own: decision_agent_time leads with the agent.
+    agent = models.ForeignKey(Agent, on_delete=models.CASCADE, related_name="decisions", db_index=False)
     task_id = models.CharField(max_length=128)
     task_type = models.CharField(max_length=64)
     state_key = models.CharField(max_length=24)
@@ -242,7 +252,8 @@ class Execution(models.Model):
 
     RETENTION_DAYS = 90
 
-    agent = models.ForeignKey(Agent, on_delete=models.CASCADE, related_name="executions")
+    # No index of its own: execution_agent_sequence and one_execution_per_key lead with the agent.
+    agent = models.ForeignKey(Agent, on_delete=models.CASCADE, related_name="executions", db_index=False)
     decision = models.OneToOneField(Decision, null=True, blank=True, on_delete=models.SET_NULL, related_name="execution")
     idempotency_key = models.CharField(max_length=128)
     request_digest = models.CharField(max_length=64)
@@ -375,6 +386,11 @@ class VersionReason(models.TextChoices):
     BEFORE_APPLY = "before_apply", "before applying an A/B test's winner"
 
 
+class WithoutPayloadManager(models.Manager):
+    def get_queryset(self):
+        return super().get_queryset().defer("payload")
+
+
 class StateVersion(models.Model):
     """An immutable, compressed capture of an agent's learned state.
 
@@ -399,9 +415,16 @@ class StateVersion(models.Model):
     known_good = models.BooleanField(default=False, help_text="Healthy after it was live, or marked by an operator.")
     created_at = models.DateTimeField(default=timezone.now)
 
+    objects = models.Manager()
+    # What related lookups use (a profile's live version, a rollback's or a
+    # safeguard's version): they read the number and the verdict on every
+    # task, so the payload, up to hundreds of KB, loads only when read.
+    without_payload = WithoutPayloadManager()
+
     class Meta:
         constraints = [models.UniqueConstraint(fields=["agent", "number"], name="one_version_number")]
         ordering = ["-number"]
+        base_manager_name = "without_payload"
 
     def __str__(self):
         return f"{self.agent_id} v{self.number}"

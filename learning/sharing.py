@@ -134,7 +134,8 @@ def publish(now=None):
     sources = {source_id for source_id, _, _ in active}
     patterns = (LearnedPattern.objects.filter(agent__learning__enabled=True).exclude(agent__swarm="")
                 .filter(Q(confidence__gt=SHARE_CONFIDENCE, uses__gte=SHARE_MIN_USES) | Q(agent_id__in=sources))
-                .select_related("agent", "agent__learning__live_version", "strategy").order_by("pk"))
+                .select_related("agent", "agent__learning__live_version", "strategy")
+                .defer("agent__learning__live_version__payload").order_by("pk"))
     published = refreshed = 0
     new = []
     for pattern in patterns:

@@ -31,7 +31,7 @@ def record_snapshots():
 def capture_versions():
     """Capture a state version of every agent whose learned state changed."""
     captured = 0
-    for profile in LearningProfile.objects.filter(task_count__gt=0).select_related("agent", "live_version"):
+    for profile in LearningProfile.objects.filter(task_count__gt=0).with_live_version().select_related("agent"):
         captured += versions.capture(profile.agent, VersionReason.CYCLE, profile) is not None
     return {"versions": captured}
 

@@ -175,3 +175,15 @@ def test_the_admin_captures_on_demand(admin_client, alice):
                                  {"action": "capture_version", "_selected_action": [profile(alice).pk]})
     assert response.status_code == 302
     assert StateVersion.objects.get(agent=alice).reason == VersionReason.ON_DEMAND
+
+
+def test_related_lookups_leave_the_payload_until_it_is_read(alice):
+    run_task(alice)
+    version = versions.capture(alice, VersionReason.ON_DEMAND)
+
+    live = profile(alice).live_version  # through the relation, as every task reads it
+
+    assert live.pk == version.pk and live.get_deferred_fields() == {"payload"}
+    assert versions.decode(live) == versions.decode(StateVersion.objects.get(pk=version.pk))
+    assert LearningProfile.objects.with_live_version().get(agent=alice).live_version.get_deferred_fields() == {
+        "payload"}
