@@ -15,6 +15,7 @@ from django.db import IntegrityError, transaction
 from django.db.models import F, Sum
 from django.utils import timezone
 
+from qefleet.memory import rows
 from qefleet.memory.errors import Conflict, Invalid
 
 from . import alerts, safeguard, stats, versions
@@ -131,11 +132,17 @@ def _unit(test_id, task_id):
     return int.from_bytes(digest[:8], "big") / 2**64
 
 
+# Asked on every recommendation: rows.Query spares compiling it each time.
+RUNNING_ARMS = rows.Query(
+    ABArm, where=f"T.test_id IN (SELECT id FROM {ABTest._meta.db_table} WHERE agent_id = %s AND task_type = %s "
+                 "AND state = %s)",
+    where_fields=[ABTest._meta.get_field(name) for name in ("agent", "task_type", "state")])
+
+
 def assigned_arm(agent, task_type, task_id):
     """The arm of the running test covering this task type, or None. The
     arm's `share` is its assignment probability."""
-    arms = sorted(ABArm.objects.filter(test__agent=agent, test__task_type=task_type, test__state=ABTestState.RUNNING)
-                  .select_related("test"), key=lambda arm: arm.role)
+    arms = sorted(RUNNING_ARMS(agent, task_type, ABTestState.RUNNING), key=lambda arm: arm.role)
     if not arms:
         return None
     total = sum(arm.weight for arm in arms)

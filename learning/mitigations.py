@@ -21,6 +21,8 @@ from django.db import IntegrityError, transaction
 from django.db.models import Count, Q
 from django.utils import timezone
 
+from qefleet.memory import rows
+
 from . import alerts, engine
 from .events import emit
 from .models import Adjustment, Execution, FailurePattern, Mitigation, MitigationState, Severity
@@ -35,12 +37,16 @@ RETRY_AFTER = timedelta(days=7)  # an ineffective mitigation is not tried again 
 APPLYING = (MitigationState.ACTIVE, MitigationState.EFFECTIVE)
 
 
+# Asked on every recommendation: rows.Query spares compiling it each time.
+APPLYING_MITIGATIONS = rows.Query(Mitigation, "agent", "task_type", "state__in")
+
+
 def active_adjustments(agent, task_type):
     """[(failure class, adjustment, implicated strategy names)] that change
     this task type's recommendations."""
-    return list(Mitigation.objects.filter(agent=agent, task_type=task_type, state__in=APPLYING)
-                .exclude(adjustment=Adjustment.NONE).order_by("failure_class")
-                .values_list("failure_class", "adjustment", "strategies"))
+    applying = sorted(APPLYING_MITIGATIONS(agent, task_type, APPLYING), key=lambda item: item.failure_class)
+    return [(item.failure_class, item.adjustment, item.strategies) for item in applying
+            if item.adjustment != Adjustment.NONE]
 
 
 def implicated_strategies(rows, failure_class):

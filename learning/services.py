@@ -11,9 +11,9 @@ import threading
 
 import numpy as np
 from django.db import transaction
-from django.db.models import F, Sum
 from django.utils import timezone
 
+from qefleet.memory import rows
 from qefleet.memory import store as memory_store
 from qefleet.memory.errors import Conflict, Invalid, NotFound, Unprocessable
 from qefleet.memory.models import PerformanceMetric
@@ -29,6 +29,7 @@ from .models import (
     LearningProfile,
     QEntry,
     Safeguard,
+    StateVersion,
     Strategy,
     VersionReason,
 )
@@ -43,9 +44,37 @@ def rng():
     return _local.rng
 
 
-def profile_for(agent):
-    profile, _ = LearningProfile.objects.select_related("live_version").get_or_create(agent=agent)
+# A task's reads and writes go through qefleet.memory.rows: the rows the
+# ORM would read and write, without compiling each statement every time.
+PROFILE = rows.Query(LearningProfile, "agent")
+LOCKED_PROFILE = rows.Query(LearningProfile, "agent", lock=True)
+LIVE_VERSION = rows.Query(StateVersion, "id", defer=("payload",))
+SAFEGUARD = rows.Query(Safeguard, "agent")
+APPLIED = rows.Query(AppliedStrategy, "agent", "task_type")
+DECISION = rows.Query(Decision, "id", "agent", extra={
+    "reported_id": f"(SELECT E.id FROM {Execution._meta.db_table} E WHERE E.decision_id = T.id)"})
+EXECUTION_BY_KEY = rows.Query(Execution, "agent", "idempotency_key")
+Q_ENTRIES = rows.Query(QEntry, "agent", "task_type", "state_key__in")
+PATTERNS_OF_TYPE = rows.Query(LearnedPattern, "agent", "task_type")
+FAILURE_PATTERNS = rows.Query(FailurePattern, "agent", "task_type", "failure_class__in")
+
+
+def _profile(agent, query, live_version=True):
+    """The agent's profile (created if missing), with its live version
+    (without the payload) read now or, with live_version=False, on first
+    access."""
+    profile = query.first(agent)
+    if profile is None:
+        LearningProfile.objects.get_or_create(agent=agent)
+        profile = query.first(agent)
+    profile.agent = agent
+    if live_version:
+        profile.live_version = LIVE_VERSION.first(profile.live_version_id) if profile.live_version_id else None
     return profile
+
+
+def profile_for(agent):
+    return _profile(agent, PROFILE)
 
 
 def task_state(task):
@@ -58,10 +87,6 @@ def task_state(task):
 
 
 # --- recommendation ----------------------------------------------------------------
-
-
-def _q_rows(agent, task_type, state_keys):
-    return QEntry.objects.filter(agent=agent, task_type=task_type, state_key__in=state_keys)
 
 
 def _known_values(agent, task_type, vector, key, strategies):
@@ -77,13 +102,13 @@ def _known_values(agent, task_type, vector, key, strategies):
                 q[index[entry.strategy_id]] = entry.q_value
                 visits[index[entry.strategy_id]] = entry.visits
 
-    own = list(_q_rows(agent, task_type, [key]))
+    own = Q_ENTRIES(agent, task_type, [key])
     if own:
         fill(own)
         return q, visits, "", key
     neighbours = engine.neighbour_keys(vector)
     by_key = {}
-    for entry in _q_rows(agent, task_type, [neighbour for _, neighbour in neighbours]):
+    for entry in Q_ENTRIES(agent, task_type, [neighbour for _, neighbour in neighbours]):
         by_key.setdefault(entry.state_key, []).append(entry)
     for _, neighbour in neighbours:
         if neighbour in by_key:
@@ -100,7 +125,7 @@ def _policy(agent, task_type, strategies, q, learned, visits=None):
     the catalog default; then the task type's active mitigations adjust it.
     """
     index = {strategy.pk: position for position, strategy in enumerate(strategies)}
-    applied = AppliedStrategy.objects.filter(agent=agent, task_type=task_type).only("strategy_id", "source").first()
+    applied = APPLIED.first(agent, task_type)
     if applied is not None and applied.strategy_id in index:
         greedy, how, detail = (index[applied.strategy_id],), "applied", applied.source
     elif learned is not None:
@@ -197,12 +222,12 @@ def recommend(agent, task):
         else:
             arm = None
     strategy = strategies[choice.index]
-    decision = Decision.objects.create(
+    decision = rows.insert(Decision(
         agent=agent, task_id=task.id, task_type=task.type, state_key=key, strategy=strategy,
         explored=choice.explored, propensity=choice.propensity, epsilon=epsilon,
         q_value=float(q[choice.index]), fallback=how,
         abtest_arm=arm,
-    )
+    ))
     body = {
         "decision_id": str(decision.pk),
         **_describe(strategy, strategies, choice.index, q, visits),
@@ -253,14 +278,23 @@ def _next_state_key(report):
     return engine.state_key(vector)
 
 
-def _update_patterns(agent, task_type, strategy, success):
-    pattern, created = LearnedPattern.objects.get_or_create(agent=agent, task_type=task_type, strategy=strategy)
+def _update_patterns(agent, task_type, strategy, success, of_type):
+    """Count the task in its pattern, one of `of_type` (the agent's patterns
+    of the task type, which gains it when it is new)."""
+    pattern = next((item for item in of_type if item.strategy_id == strategy.pk), None)
+    created = pattern is None
+    if created:
+        pattern = LearnedPattern(agent=agent, task_type=task_type)
+        of_type.append(pattern)
     pattern.strategy = strategy  # already loaded; spares a query for the key
     pattern.uses += 1
     pattern.successes += int(success)
     pattern.confidence = engine.pattern_confidence(pattern.uses, pattern.successes)
     pattern.last_used_at = timezone.now()
-    pattern.save(update_fields=["uses", "successes", "confidence", "last_used_at"])
+    if created:
+        rows.insert(pattern)
+    else:
+        rows.update(pattern, ("uses", "successes", "confidence", "last_used_at"))
     memory_store.upsert_pattern(
         agent, pattern.key, pattern.confidence, {"success_rate": round(pattern.success_rate, 4)},
         usage_count=pattern.uses,
@@ -274,20 +308,21 @@ def failure_classes(errors):
     return sorted({engine.failure_class(error.type, error.message) for error in errors}) or ["other"]
 
 
-def _update_failures(agent, task_type, classes, message):
-    tasks_of_type = LearnedPattern.objects.filter(agent=agent, task_type=task_type).aggregate(n=Sum("uses"))["n"] or 1
+def _update_failures(agent, task_type, classes, message, of_type):
+    tasks_of_type = sum(pattern.uses for pattern in of_type) or 1
     now = timezone.now()
+    known = {failure.failure_class: failure for failure in FAILURE_PATTERNS(agent, task_type, classes)}
     for name in classes:
-        failure, created = FailurePattern.objects.get_or_create(
-            agent=agent, task_type=task_type, failure_class=name,
-            defaults={"mitigation": engine.MITIGATIONS[name], "first_seen_at": now},
-        )
+        failure = known.get(name) or FailurePattern(agent=agent, task_type=task_type, failure_class=name,
+                                                     mitigation=engine.MITIGATIONS[name], first_seen_at=now)
         failure.frequency += 1
         failure.confidence = min(1.0, failure.frequency / tasks_of_type)
         failure.last_seen_at = now
         failure.last_message = message[:500]
-        failure.save()
-        if created:
+        if name in known:
+            rows.update(failure, ("frequency", "confidence", "last_seen_at", "last_message"))
+        else:
+            rows.insert(failure)
             emit(agent, "learning:failure_detected",
                  {"task_type": task_type, "failure_class": name, "pattern_id": failure.pk})
     return classes
@@ -304,27 +339,20 @@ def report_execution(agent, report, idempotency_key, payload):
         raise Invalid("Send an Idempotency-Key header or a decision_id, so a retried report counts once.",
                       "Idempotency-Key")
     with transaction.atomic():
-        # One agent's reports are serialised on its profile row.
-        locking = LearningProfile.objects.select_for_update(of=("self",)).select_related(
-            "live_version", "agent__safeguard")
-        try:
-            profile = locking.get(agent=agent)
-        except LearningProfile.DoesNotExist:
-            profile_for(agent)
-            profile = locking.get(agent=agent)
+        # One agent's reports are serialised on its profile row. Only the
+        # safeguard's checks (one task in ten) read the live version.
+        profile = _profile(agent, LOCKED_PROFILE, live_version=False)
         decision = None
         if report.decision_id is not None:
-            # Only what the report needs, and whether it was reported already.
-            decision = (Decision.objects.only("task_type", "state_key", "strategy_id", "abtest_arm_id", "fallback")
-                        .annotate(reported_id=F("execution__id"))
-                        .filter(pk=report.decision_id, agent=agent).first())
+            # With whether it was reported already.
+            decision = DECISION.first(report.decision_id, agent)
             if decision is None:
                 raise NotFound("No such decision.", "decision_id")
         reported = decision.reported_id if decision else None
         if key == str(report.decision_id):
             previous = Execution.objects.get(pk=reported) if reported else None
         else:
-            previous = Execution.objects.filter(agent=agent, idempotency_key=key).first()
+            previous = EXECUTION_BY_KEY.first(agent, key)
         if previous is not None:
             if previous.request_digest != digest:
                 raise Unprocessable("This Idempotency-Key was used with a different report.", "Idempotency-Key")
@@ -351,20 +379,23 @@ def _learn(agent, profile, report, decision, key, digest):
     )
     # One query reads Q(s, a) and the next state's row; the profile lock
     # already serialises this agent's reports, so the entry cannot change.
-    rows = list(QEntry.objects.filter(agent=agent, task_type=task_type, state_key__in={state_key, next_key}))
-    entry = next((row for row in rows if row.state_key == state_key and row.strategy_id == strategy.pk), None)
+    entries = Q_ENTRIES(agent, task_type, {state_key, next_key})
+    entry = next((row for row in entries if row.state_key == state_key and row.strategy_id == strategy.pk), None)
     if entry is None:
         entry = QEntry(agent=agent, task_type=task_type, state_key=state_key, strategy=strategy)
     previous_q = entry.q_value
     if profile.enabled:
-        max_next = max((row.q_value for row in rows if row.state_key == next_key), default=0.0)
+        max_next = max((row.q_value for row in entries if row.state_key == next_key), default=0.0)
         entry.q_value = engine.q_update(previous_q, reward, max_next, profile.learning_rate, profile.discount_factor)
         entry.visits += 1
-        entry.save()
+        if entry.pk is None:
+            rows.insert(entry)
+        else:
+            rows.update(entry, ("q_value", "visits", "updated_at"))
         profile.exploration_rate = engine.decayed_epsilon(
             profile.exploration_rate, profile.exploration_decay, profile.min_exploration_rate)
     profile.task_count += 1
-    profile.save(update_fields=["exploration_rate", "task_count", "updated_at"])
+    rows.update(profile, ("exploration_rate", "task_count", "updated_at"))
     overhead.lap("reward_q")
 
     satisfaction = result.user_satisfaction if result.user_satisfaction is not None else (
@@ -380,9 +411,10 @@ def _learn(agent, profile, report, decision, key, digest):
     )
     patterns = []
     if profile.enabled:
-        patterns.append(_update_patterns(agent, task_type, strategy, result.success).to_dict())
+        of_type = PATTERNS_OF_TYPE(agent, task_type)
+        patterns.append(_update_patterns(agent, task_type, strategy, result.success, of_type).to_dict())
         if classes:
-            _update_failures(agent, task_type, classes, result.errors[0].message if result.errors else "")
+            _update_failures(agent, task_type, classes, result.errors[0].message if result.errors else "", of_type)
     overhead.lap("patterns")
     if decision is not None and decision.abtest_arm_id is not None:
         abtests.record_outcome(decision.abtest_arm_id, result.success, result.execution_time_ms, bool(result.errors))
@@ -391,10 +423,10 @@ def _learn(agent, profile, report, decision, key, digest):
         float(result.success), engine.time_score(result.execution_time_ms), float(bool(result.errors)),
         satisfaction, result.resource_efficiency,
     )
-    PerformanceMetric.objects.create(owner=agent, team=agent.team, swarm=agent.swarm, metric="task_score",
-                                     value=score, unit="score")
+    rows.insert(PerformanceMetric(owner=agent, team=agent.team, swarm=agent.swarm, metric="task_score", value=score,
+                                  unit="score"))
     overhead.lap("performance")
-    guard = getattr(profile.agent, "safeguard", None) or Safeguard.objects.create(agent=agent)
+    guard = SAFEGUARD.first(agent) or Safeguard.objects.create(agent=agent)
     rolled_back = safeguard.check(agent, profile, guard, execution)
     overhead.lap("safeguard")
     execution.response = {
@@ -407,7 +439,7 @@ def _learn(agent, profile, report, decision, key, digest):
         "safeguard": guard.to_dict(),
         "rolled_back": rolled_back,
     }
-    execution.save()
+    rows.insert(execution)
     overhead.lap("experience")
     emit(agent, "learning:training", {
         "execution_id": execution.pk, "decision_id": str(decision.pk) if decision else None, "task_type": task_type,

@@ -15,6 +15,8 @@ from django.core.exceptions import ValidationError
 from django.db import connection, models, transaction
 from django.utils import timezone
 
+from . import rows
+
 DAY = 24 * 3600
 
 
@@ -140,10 +142,11 @@ class AgentToken(models.Model):
         """The usable token of an active agent that `plain` is, or None."""
         if not plain or len(plain) > 200:
             return None
-        token = cls.objects.usable().select_related("agent").filter(digest=digest(plain)).first()
-        if token is None or token.agent.status == AgentStatus.TERMINATED:
+        token = USABLE_TOKEN.first(digest(plain), timezone.now())
+        if token is None:
             return None
-        return token
+        token.agent = AGENT_BY_PK.first(token.agent_id)
+        return None if token.agent.status == AgentStatus.TERMINATED else token
 
     @classmethod
     def authenticate(cls, plain):
@@ -170,6 +173,16 @@ class AgentToken(models.Model):
                 self.revoked_at = timezone.now()
                 self.save(update_fields=["revoked_at"])
                 AuditEvent.record(actor, "token_revoke", f"agent:{self.agent.agent_id}", request, prefix=self.prefix)
+
+
+# LiveManager's rule as a rows.Query condition (its parameter: now).
+UNEXPIRED_SQL = "(T.expires_at IS NULL OR T.expires_at > %s)"
+
+# Every request authenticates: rows.Query spares compiling its two lookups
+# each time (AgentTokenQuerySet.usable() is the same rule for other reads).
+USABLE_TOKEN = rows.Query(AgentToken, "digest", where=f"T.revoked_at IS NULL AND {UNEXPIRED_SQL}",
+                          where_fields=("expires_at",))
+AGENT_BY_PK = rows.Query(Agent, "id")
 
 
 # --- owned, expiring records -------------------------------------------------

@@ -13,7 +13,7 @@ from django.db import IntegrityError, transaction
 from django.db.models import Q
 from django.utils import timezone
 
-from . import access, providers
+from . import access, providers, rows
 from .errors import Conflict, Forbidden, Invalid, NotFound
 from .keys import validate_key, validate_partition
 from .models import (
@@ -30,6 +30,7 @@ from .models import (
     Pattern,
     Permission,
     SwarmSession,
+    UNEXPIRED_SQL,
 )
 
 MAX_PAGE = 200
@@ -137,8 +138,7 @@ def create_owned(actor, model, access_level=None, ttl_seconds=None, **fields):
     record.assign_owner(actor, level)
     if hasattr(record, "set_ttl"):
         record.set_ttl(ttl_seconds)
-    record.save()
-    return record
+    return rows.insert(record)
 
 
 @transaction.atomic
@@ -416,6 +416,10 @@ def vote(actor, proposal_id, choice):
 # --- patterns, sessions and plans --------------------------------------------
 
 
+# The learning loop refreshes its copy on every task: no query compiling.
+LIVE_PATTERN = rows.Query(Pattern, "owner", "pattern", where=UNEXPIRED_SQL, where_fields=("expires_at",))
+
+
 def upsert_pattern(actor, pattern, confidence, metadata, ttl_seconds=None, access_level=None, usage_count=None):
     """Store the caller's own copy of a pattern; returns True when it was created.
 
@@ -428,7 +432,7 @@ def upsert_pattern(actor, pattern, confidence, metadata, ttl_seconds=None, acces
     probe = Pattern()
     probe.set_ttl(ttl_seconds)
     fields["expires_at"] = probe.expires_at
-    if access_level is None and Pattern.objects.filter(owner_id=actor.agent_id, pattern=pattern).update(**fields):
+    if access_level is None and LIVE_PATTERN.update(fields, actor, pattern, fields["updated_at"]):
         return False
     with transaction.atomic():
         existing = lock_live(Pattern.with_expired.filter(owner_id=actor.agent_id, pattern=pattern))
