@@ -19,7 +19,9 @@ def test_it_audits_a_token_issued_in_code(alice):
 def test_it_audits_tokens_issued_and_revoked_by_commands(alice, capsys):
     call_command("issue_token", "alice")
     prefix = capsys.readouterr().out.strip().splitlines()[-1][4:12]
-    call_command("revoke_token", "alice", "--prefix", prefix)
+    # "--prefix=": a random prefix can start with "-", which argparse would
+    # take for an option.
+    call_command("revoke_token", "alice", f"--prefix={prefix}")
     issued = AuditEvent.objects.get(action="token_issue", detail__prefix=prefix)
     revoked = AuditEvent.objects.get(action="token_revoke")
     assert issued.actor.startswith("cli") and revoked.actor == issued.actor

@@ -9,7 +9,8 @@ class Command(BaseCommand):
 
     def add_arguments(self, parser):
         parser.add_argument("agent_id")
-        parser.add_argument("--prefix", help="The token's first characters, as the admin lists them.")
+        parser.add_argument("--prefix", help="The token's first characters, as the admin lists them "
+                            "(write --prefix=VALUE: a prefix may start with '-').")
 
     def handle(self, agent_id, prefix, **options):
         tokens = AgentToken.objects.usable().select_related("agent").filter(agent__agent_id=agent_id)
