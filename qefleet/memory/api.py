@@ -258,7 +258,7 @@ def query_patterns(
 @router.post("/workflows", response=ok(WorkflowOut, 201), tags=["workflows"])
 @decorate_view(body_limit(LARGE_BODY))
 def create_workflow(request, payload: WorkflowIn):
-    fields = payload.dict(exclude={"access_level"})
+    fields = payload.model_dump(exclude={"access_level"})
     return Status(201, store.create_owned(request.agent, WorkflowState, payload.access_level, **fields).to_dict())
 
 
@@ -270,7 +270,7 @@ def get_workflow(request, workflow_id: int):
 @router.patch("/workflows/{int:workflow_id}", response=ok(WorkflowOut), tags=["workflows"])
 @decorate_view(body_limit(LARGE_BODY))
 def update_workflow(request, workflow_id: int, payload: WorkflowUpdate):
-    fields = payload.dict(exclude_none=True)
+    fields = payload.model_dump(exclude_none=True)
     return store.update_owned(request.agent, WorkflowState, workflow_id, **fields).to_dict()
 
 
@@ -313,7 +313,7 @@ def query_proposals(request, status: str | None = None, limit: int = 50, cursor:
 
 @router.post("/artifacts", response=ok(ArtifactOut, 201), tags=["artifacts"])
 def create_artifact(request, payload: ArtifactIn):
-    fields = payload.dict(exclude={"access_level"})
+    fields = payload.model_dump(exclude={"access_level"})
     return Status(201, store.create_owned(request.agent, Artifact, payload.access_level, **fields).to_dict())
 
 
@@ -335,7 +335,7 @@ def query_artifacts(
 @router.post("/sessions", response=ok(SessionOut, 201), tags=["sessions"])
 @decorate_view(body_limit(LARGE_BODY))
 def create_session(request, payload: SessionIn):
-    fields = payload.dict(exclude={"access_level"})
+    fields = payload.model_dump(exclude={"access_level"})
     return Status(201, store.create_owned(request.agent, SwarmSession, payload.access_level, **fields).to_dict())
 
 
@@ -360,7 +360,7 @@ def resume_session(request, session_id: int):
 
 @router.post("/goap/goals", response=ok(GoalOut, 201), tags=["goap"])
 def create_goal(request, payload: GoalIn):
-    fields = payload.dict(exclude={"access_level"})
+    fields = payload.model_dump(exclude={"access_level"})
     return Status(201, store.create_owned(request.agent, GoapGoal, payload.access_level, **fields).to_dict())
 
 
@@ -371,7 +371,7 @@ def get_goal(request, goal_id: int):
 
 @router.post("/goap/actions", response=ok(ActionOut, 201), tags=["goap"])
 def create_action(request, payload: ActionIn):
-    fields = payload.dict(exclude={"access_level"})
+    fields = payload.model_dump(exclude={"access_level"})
     return Status(201, store.create_owned(request.agent, GoapAction, payload.access_level, **fields).to_dict())
 
 
@@ -402,7 +402,7 @@ def get_plan(request, plan_id: int):
 @router.post("/ooda", response=ok(OodaOut, 201), tags=["ooda"])
 @decorate_view(body_limit(LARGE_BODY))
 def start_ooda(request, payload: OodaIn):
-    fields = payload.dict(exclude={"access_level"})
+    fields = payload.model_dump(exclude={"access_level"})
     return Status(201, store.create_owned(request.agent, OodaCycle, payload.access_level, **fields).to_dict())
 
 
@@ -414,7 +414,7 @@ def get_ooda(request, cycle_id: int):
 @router.patch("/ooda/{int:cycle_id}", response=ok(OodaOut), tags=["ooda"])
 @decorate_view(body_limit(LARGE_BODY))
 def update_ooda(request, cycle_id: int, payload: OodaUpdate):
-    return store.update_owned(request.agent, OodaCycle, cycle_id, **payload.dict(exclude_unset=True)).to_dict()
+    return store.update_owned(request.agent, OodaCycle, cycle_id, **payload.model_dump(exclude_unset=True)).to_dict()
 
 
 @router.get("/ooda", response=ok(Page[OodaOut]), tags=["ooda"])
