@@ -7,15 +7,17 @@ the improvement baseline.
 
 import math
 from datetime import timedelta
+from functools import lru_cache
 
 import numpy as np
-from django.db import transaction
+from django.db import DEFAULT_DB_ALIAS, connections, transaction
 from django.db.models import Max
 from django.utils import timezone
 
 from . import abtests, alerts, engine, mitigations, sharing, versions
 from .events import emit
 from .models import (
+    Decision,
     Execution,
     Rollback,
     Safeguard,
@@ -40,16 +42,33 @@ def scores(executions):
     return np.array([task_score(*row) for row in rows])
 
 
-def policy_tasks(executions):
-    """The tasks the agent's own policy chose. Tasks an A/B test forced onto
-    a fixed strategy are the test's to judge (its always-valid interval stops
-    a bad arm early); counting them here would roll back a healthy learned
-    state for an experiment's sake."""
-    return executions.exclude(decision__fallback="abtest")
+@lru_cache(maxsize=8)
+def _policy_scores_sql(limited, using):
+    quote = connections[using].ops.quote_name
+    sql = (f"SELECT E.success, E.execution_time_ms, E.error_count, E.satisfaction, E.efficiency "
+           f"FROM {quote(Execution._meta.db_table)} E "
+           f"LEFT OUTER JOIN {quote(Decision._meta.db_table)} D ON D.id = E.decision_id "
+           f"WHERE E.agent_id = %s AND E.sequence > %s AND E.sequence < %s "
+           f"AND (D.fallback IS NULL OR D.fallback <> %s) ORDER BY E.sequence DESC")
+    return sql + " LIMIT %s" if limited else sql
+
+
+def policy_scores(agent, after, before, limit=None, using=DEFAULT_DB_ALIAS):
+    """Per-task scores of the tasks numbered after < n < before that the
+    agent's own policy chose, the latest first, at most `limit`.
+
+    Tasks an A/B test forced onto a fixed strategy are the test's to judge
+    (its always-valid interval stops a bad arm early); counting them here
+    would roll back a healthy learned state for an experiment's sake. The
+    SQL is built once: every check runs it inside a report's transaction."""
+    params = [agent.pk, after, before, "abtest"] + ([] if limit is None else [limit])
+    with connections[using].cursor() as cursor:
+        cursor.execute(_policy_scores_sql(limit is not None, using), params)
+        return np.array([task_score(*row) for row in cursor.fetchall()])
 
 
 def scores_between(agent, first, last):
-    return scores(policy_tasks(Execution.objects.filter(agent=agent, sequence__gte=first, sequence__lte=last)))
+    return policy_scores(agent, first - 1, last + 1)
 
 
 def standard_error(scores):
@@ -60,8 +79,7 @@ def window_scores(agent, current, window):
     """Per-task scores of the policy's last `window` tasks, the unsaved
     `current` one included when the policy chose it."""
     forced = current.decision is not None and current.decision.fallback == "abtest"
-    earlier = policy_tasks(Execution.objects.filter(agent=agent, sequence__lt=current.sequence))
-    earlier = scores(earlier.order_by("-sequence")[:window - (0 if forced else 1)])
+    earlier = policy_scores(agent, 0, current.sequence, window - (0 if forced else 1))
     if forced:
         return earlier
     return np.append(earlier, task_score(current.success, current.execution_time_ms, current.error_count,
@@ -102,9 +120,7 @@ def _measure_reference(agent, profile, guard):
     tasks, across versions but none before the last restore, with its
     standard error. Until the restored state has enough tasks of its own
     the reference stays what roll_back set (the restored version's score)."""
-    since = policy_tasks(Execution.objects.filter(agent=agent, sequence__gt=last_restore_task(agent),
-                                                  sequence__lt=profile.task_count))
-    values = scores(since.order_by("-sequence")[:REFERENCE_TASKS])
+    values = policy_scores(agent, last_restore_task(agent), profile.task_count, REFERENCE_TASKS)
     if len(values) >= guard.known_good_after - 1:
         guard.reference_score = float(values.mean())
         guard.reference_spread = standard_error(values)
@@ -136,7 +152,7 @@ def check(agent, profile, guard, current):
     if profile.task_count % guard.check_every:
         return False
     scores = window_scores(agent, current, guard.window)
-    live = profile.live_version
+    live = versions.live_version(profile)
     if guard.reference_score is None or len(scores) < guard.window:
         guard.state, guard.change_pct = SafeguardState.INSUFFICIENT, None
     else:

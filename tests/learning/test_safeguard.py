@@ -265,13 +265,13 @@ def test_it_anchors_the_reference_at_an_undo_too(alice):
 def test_a_version_with_a_warning_since_it_went_live_does_not_become_known_good(alice):
     good = healthy_history(alice)
     for _ in range(30):
-        run_task(alice)  # v2 is captured at task 100
-    bodies = degrade(alice, 6)
+        run_task(alice)
+    bodies = degrade(alice, 6)  # v2 is captured at task 105
     for _ in range(54):
         _, body = run_task(alice)
         bodies.append(body)
     assert bodies[9]["safeguard"]["state"] in ("warning", "degraded")  # the check at task 110
-    assert bodies[-1]["safeguard"]["state"] == "ok"  # ok checks since, 60 tasks after it went live
+    assert bodies[-1]["safeguard"]["state"] == "ok"  # ok checks since, 55 tasks after it went live
     second = StateVersion.objects.get(agent=alice, number=2)
     assert not second.known_good
     assert Safeguard.objects.get(agent=alice).reference_version == good
@@ -279,7 +279,7 @@ def test_a_version_with_a_warning_since_it_went_live_does_not_become_known_good(
 
 def test_a_version_with_only_ok_checks_since_it_went_live_becomes_known_good(alice):
     healthy_history(alice)
-    for _ in range(80):
-        run_task(alice)  # v2 is captured at task 100, live for 50 ok tasks at 150
+    for _ in range(90):
+        run_task(alice)  # v2 is captured at task 105, live for 50 ok tasks at 155, judged at 160
     second = StateVersion.objects.get(agent=alice, number=2)
     assert second.known_good and Safeguard.objects.get(agent=alice).reference_version == second
