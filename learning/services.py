@@ -29,7 +29,6 @@ from .models import (
     LearningProfile,
     QEntry,
     Safeguard,
-    StateVersion,
     Strategy,
     VersionReason,
 )
@@ -48,7 +47,6 @@ def rng():
 # ORM would read and write, without compiling each statement every time.
 PROFILE = rows.Query(LearningProfile, "agent")
 LOCKED_PROFILE = rows.Query(LearningProfile, "agent", lock=True)
-LIVE_VERSION = rows.Query(StateVersion, "id", defer=("payload",))
 SAFEGUARD = rows.Query(Safeguard, "agent")
 APPLIED = rows.Query(AppliedStrategy, "agent", "task_type")
 DECISION = rows.Query(Decision, "id", "agent", extra={
@@ -69,7 +67,7 @@ def _profile(agent, query, live_version=True):
         profile = query.first(agent)
     profile.agent = agent
     if live_version:
-        profile.live_version = LIVE_VERSION.first(profile.live_version_id) if profile.live_version_id else None
+        versions.live_version(profile)
     return profile
 
 
@@ -449,7 +447,7 @@ def _learn(agent, profile, report, decision, key, digest):
     })
     overhead.lap("events")
     tracker.after_task(agent, profile)
-    if profile.task_count % versions.CAPTURE_EVERY == 0:
+    if versions.capture_due(profile.task_count):
         versions.capture(agent, VersionReason.TASKS, profile)
     overhead.lap("snapshot")
     return {"execution_id": execution.pk, **execution.response}

@@ -10,8 +10,9 @@ import json
 import zlib
 
 from django.db import connection, transaction
-from django.db.models import Max
 from django.utils import timezone
+
+from qefleet.memory import rows
 
 from .models import (
     AppliedStrategy,
@@ -29,6 +30,25 @@ from .models import (
 from .tracker import current_improvement
 
 CAPTURE_EVERY = 100  # tasks
+# Five tasks past each hundred (105, 205, ...), not on it: every tenth task
+# already takes a snapshot and a safeguard check, and the report that did
+# all three was the slowest request by far (p99).
+CAPTURE_OFFSET = 5
+
+
+def capture_due(task_count):
+    return task_count > CAPTURE_EVERY and task_count % CAPTURE_EVERY == CAPTURE_OFFSET
+
+_LIVE_VERSION = rows.Query(StateVersion, "id", defer=("payload",))
+
+
+def live_version(profile):
+    """The profile's live version (its payload loaded on first access), read
+    once with SQL built once: every recommendation and every safeguard check
+    needs it, and the relation's lazy load would compile a query each time."""
+    if not LearningProfile.live_version.is_cached(profile):
+        profile.live_version = _LIVE_VERSION.first(profile.live_version_id) if profile.live_version_id else None
+    return profile.live_version
 
 
 class RestoreError(Exception):
@@ -89,9 +109,8 @@ def capture(agent, reason, profile=None):
         {"state": state, "experiences": [list(row) for row in experiences], "score": score,
          "tasks": profile.task_count}, separators=(",", ":")).encode(), 6)
     with transaction.atomic():
-        number = (StateVersion.objects.filter(agent=agent).aggregate(top=Max("number"))["top"] or 0) + 1
         version = StateVersion.objects.create(
-            agent=agent, number=number, reason=reason, task_count=profile.task_count, score=score,
+            agent=agent, number=(latest.number if latest else 0) + 1, reason=reason, task_count=profile.task_count, score=score,
             q_entries=len(state["q"]), checksum=digest, payload=payload, size_bytes=len(payload),
         )
         _make_live(agent, profile, version, LiveCause.CAPTURED)
@@ -104,12 +123,17 @@ def prune(agent):
     known-good ones, the safeguard's reference, and pinned and live ones.
     (Most versions become known good, so keeping every one would keep all.)"""
     versions = StateVersion.objects.filter(agent=agent)
-    keep = list(versions.values_list("pk", flat=True)[:StateVersion.KEEP_LATEST])
-    keep += list(versions.filter(known_good=True).values_list("pk", flat=True)[:StateVersion.KEEP_KNOWN_GOOD])
-    keep += list(LiveVersion.objects.filter(agent=agent, live_until__isnull=True).values_list("version_id", flat=True))
-    keep += [pk for pk in Safeguard.objects.filter(agent=agent).values_list("reference_version_id", flat=True) if pk]
+    # Newest first; pruning on every capture keeps this list short.
+    flags = list(versions.values_list("pk", "known_good", "pinned"))
+    known_good = [pk for pk, good, _ in flags if good]
+    keep = {pk for pk, _, _ in flags[:StateVersion.KEEP_LATEST]} | set(known_good[:StateVersion.KEEP_KNOWN_GOOD])
+    doomed = {pk for pk, _, pinned in flags if pk not in keep and not pinned}
+    if not doomed:
+        return
+    doomed -= set(LiveVersion.objects.filter(agent=agent, live_until__isnull=True).values_list("version_id", flat=True))
+    doomed -= set(Safeguard.objects.filter(agent=agent).values_list("reference_version_id", flat=True))
     # Versions leave the timeline with them.
-    versions.exclude(pk__in=keep).exclude(pinned=True).delete()
+    versions.filter(pk__in=doomed).delete()
 
 
 def insert_rows(model, fields, rows):

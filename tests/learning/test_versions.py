@@ -36,11 +36,14 @@ def test_scheduled_captures_skip_an_unchanged_state(alice):
     assert versions.capture(alice, VersionReason.TASKS).number == 3
 
 
-def test_every_100_tasks_a_version_is_taken(alice):
-    for _ in range(100):
+def test_every_100_tasks_a_version_is_taken_off_the_snapshot_tasks(alice):
+    for _ in range(204):
         run_task(alice)
-    version = StateVersion.objects.get(agent=alice)
-    assert (version.reason, version.task_count) == (VersionReason.TASKS, 100)
+    assert StateVersion.objects.get(agent=alice).task_count == 105
+    run_task(alice)
+    taken = StateVersion.objects.filter(agent=alice).order_by("number")
+    assert [(version.reason, version.task_count) for version in taken] == [(VersionReason.TASKS, 105),
+                                                                         (VersionReason.TASKS, 205)]
 
 
 def test_the_policy_version_names_the_live_version_and_updates_since(alice):
