@@ -1,9 +1,9 @@
 import pytest
 
 from learning import tracker
-from learning.models import LearningProfile, Snapshot
+from learning.models import Execution, LearningProfile, Snapshot
 from qefleet.memory.models import Agent, Event
-from tests.learning.helpers import run_task
+from tests.learning.helpers import recommend, report, run_task
 
 pytestmark = pytest.mark.django_db
 
@@ -74,3 +74,24 @@ def test_the_trend_is_a_least_squares_slope(alice):
         run_task(alice, success=index >= 20)
     profile = LearningProfile.objects.get(agent=alice)
     assert tracker.improvement_report(alice, profile)["trend_per_day"] > 0
+
+
+def test_it_reads_two_windows_in_one_statement_as_each_alone(alice):
+    for index in range(30):
+        outcome = {"success": index % 3 != 0, "execution_time_ms": 500 + 250 * index,
+                   "errors": [{"type": "TimeoutError"}] if index % 4 == 0 else []}
+        if index % 2:  # half the tasks say nothing of satisfaction and efficiency
+            outcome.update(user_satisfaction=index / 30, resource_efficiency=1 - index / 30)
+        assert report(alice, recommend(alice), **outcome).status_code == 201
+    short, long = tracker.windows_stats(alice, (21, 30), (5, 30))
+    for stats, (first, last) in ((short, (21, 30)), (long, (5, 30))):
+        tasks = list(Execution.objects.filter(agent=alice, sequence__gte=first, sequence__lte=last))
+        said = [task for task in tasks if task.satisfaction is not None]
+        assert stats["tasks"] == len(tasks) == last - first + 1
+        assert stats["success_rate"] == pytest.approx(sum(task.success for task in tasks) / len(tasks))
+        assert stats["error_rate"] == pytest.approx(sum(task.error_count > 0 for task in tasks) / len(tasks))
+        assert type(stats["avg_ms"]) is float
+        assert stats["avg_ms"] == pytest.approx(sum(task.execution_time_ms for task in tasks) / len(tasks))
+        assert stats["satisfaction"] == pytest.approx(sum(task.satisfaction for task in said) / len(said))
+        assert stats["efficiency"] == pytest.approx(sum(task.efficiency for task in said) / len(said))
+    assert tracker.windows_stats(alice, (31, 40)) == [None]
