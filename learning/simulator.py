@@ -613,18 +613,18 @@ def demo_agent_ids():
     return [agent_id for members in DEMO_TEAMS.values() for agent_id in members]
 
 
-def prepare_fleet(count, token_lifetime=timedelta(days=1), label="simulate_fleet"):
-    """The first `count` demo agents, registering the demo fleet when one is
-    missing, each with a freshly issued token that expires after
-    `token_lifetime`."""
+def prepare_fleet(count, token_lifetime=timedelta(days=1), label="simulate_fleet", prefix=""):
+    """The first `count` demo agents (of the fleet with `prefix`, see
+    register_demo_fleet), registering the fleet when one is missing, each
+    with a freshly issued token that expires after `token_lifetime`."""
     from django.utils import timezone
 
     from qefleet.memory.fleet import issue_token, register_demo_fleet
     from qefleet.memory.models import Agent
 
-    ids = demo_agent_ids()[:count]
+    ids = [prefix + agent_id for agent_id in demo_agent_ids()[:count]]
     if Agent.objects.filter(agent_id__in=ids).count() < len(ids):
-        register_demo_fleet()
+        register_demo_fleet(prefix)
     agents = Agent.objects.in_bulk(ids, field_name="agent_id")
     expires_at = timezone.now() + token_lifetime
     return [SimAgent(agent_id, agents[agent_id].team, issue_token(agents[agent_id], label, expires_at)[1])

@@ -55,13 +55,14 @@ def register_agent(agent_id, type, team="", swarm="", is_system=False, capabilit
 
 
 @transaction.atomic
-def register_demo_fleet():
-    """Register the 17 agents in one swarm; returns how many were new."""
+def register_demo_fleet(prefix=""):
+    """Register the 17 agents in one swarm; returns how many were new. With a
+    prefix, a fleet of their own (ids and swarm prefixed) with the same teams."""
     created_count = 0
     for team, agent_ids in DEMO_TEAMS.items():
         for agent_id in agent_ids:
             _, created = register_agent(
-                agent_id, agent_id, team, SWARM, agent_id == SYSTEM_AGENT, CAPABILITIES[agent_id]
+                prefix + agent_id, agent_id, team, prefix + SWARM, agent_id == SYSTEM_AGENT, CAPABILITIES[agent_id]
             )
             created_count += created
     return created_count
