@@ -302,13 +302,6 @@ class Bench:
         started = timezone.now().replace(second=0, microsecond=0)
         self.figures["cpu_reference_ms"] = {"before": cpu_reference_ms()}
         register_demo_fleet()
-        if quality is not None:
-            # First, while the demo fleet is fresh: the improvement-cycle
-            # figures fill the same agents with synthetic experiences,
-            # patterns and running A/B tests, which the simulated fleet's
-            # learning would then start from.
-            say("Measuring learning quality.")
-            self.figures["learning_quality"] = quality()
         small, small_client = self.agent("bench-small")
         large, large_client = self.agent("bench-large")
         for _ in range(100):  # warm up and learn ~100 Q entries
@@ -344,6 +337,11 @@ class Bench:
         self.figures["bytes_per_task"] = {"tasks": growth_tasks, "bytes": after - before,
                                           "per_task": (after - before) / growth_tasks}
         self.figures["overhead"] = {"timing": self.overhead_timing(), "measured": self.overhead_measured(started)}
+        if quality is not None:
+            # Last, so its fleets (fresh ones, of their own) do not join the
+            # improvement cycles timed above.
+            say("Measuring learning quality.")
+            self.figures["learning_quality"] = quality()
         if sharing is not None:
             say("Measuring the learning speed-up from pattern sharing.")
             self.figures["sharing"] = sharing()

@@ -47,8 +47,10 @@ class Command(BaseCommand):
 
     def quality(self, seed):
         """17 agents x 120 tasks of the simulated fleet through the real API,
-        for QUALITY_SEEDS seeds from `seed` on, each on a fleet of its own: one
-        run's figure moves by ten points and more with its random draws."""
+        for QUALITY_SEEDS seeds from `seed` on, each on a fleet of its own (the
+        demo fleet has by then been filled with synthetic experiences,
+        patterns and A/B tests for the improvement-cycle figures): one run's
+        figure moves by ten points and more with its random draws."""
         runs = [self.quality_run(seed + offset) for offset in range(QUALITY_SEEDS)]
         figures = {name: float(np.mean([run[name] for run in runs])) for name in QUALITY_FIGURES}
         figures.update(tasks=runs[0]["tasks"], runs=runs)
