@@ -7,6 +7,9 @@ HOST ?= 127.0.0.1
 PORT ?= 8000
 SIMULATE ?= 1
 SIM_RATE ?= 2
+# The simulated world's seed: the same world on every start. A new one would
+# make the last run's learned state wrong, and the safeguard would roll it back.
+SIM_SEED ?= 1
 # Agents that start held to a poor hand-written strategy the improvement loop should replace.
 PLAYBOOK ?= test-executor,security-scanner
 
@@ -25,18 +28,24 @@ install: $(VENV)/.installed
 
 # Development server, task cluster and a simulated fleet at SIM_RATE tasks per
 # second (SIMULATE=0 leaves it out) on the embedded defaults (SQLite file, ORM
-# broker). Ctrl-C stops them all.
+# broker). Ctrl-C stops them all. The server and the simulator ignore Ctrl-C's
+# SIGINT (background jobs of a script), so the trap stops them; qcluster takes
+# Ctrl-C's SIGINT itself and gets SIGTERM only if it is still up 10 s later: a
+# second signal during its shutdown can deadlock it (django-q2 issue 346).
 run: export DEBUG ?= 1
 run: install
 	$(BIN)/python manage.py vendor_plotly
 	$(BIN)/python manage.py migrate --noinput
 	$(BIN)/python manage.py load_demo
 	@echo "Serving on http://$(HOST):$(PORT)/  (dashboard: /ops/, admin: /admin/, API docs: /api/v1/docs)"
-	@trap 'kill $$(jobs -p) 2>/dev/null; wait' INT TERM EXIT; \
-	$(BIN)/python manage.py qcluster & \
-	$(BIN)/python manage.py runserver --noreload $(HOST):$(PORT) & \
+	@stop() { kill $$web $$sim 2>/dev/null; \
+	          for i in $$(seq $$1); do kill -0 $$cluster 2>/dev/null || break; sleep 0.5; done; \
+	          kill $$cluster 2>/dev/null; wait; }; \
+	trap 'stop 20' INT; trap 'stop 0' TERM EXIT; \
+	$(BIN)/python manage.py qcluster & cluster=$$!; \
+	$(BIN)/python manage.py runserver --noreload $(HOST):$(PORT) & web=$$!; \
 	if [ "$(SIMULATE)" = 1 ]; then \
-		$(BIN)/python manage.py simulate_fleet --url http://$(HOST):$(PORT) --rate $(SIM_RATE) --tasks 1000000 --playbook "$(PLAYBOOK)" & \
+		$(BIN)/python manage.py simulate_fleet --url http://$(HOST):$(PORT) --rate $(SIM_RATE) --seed $(SIM_SEED) --tasks 1000000 --playbook "$(PLAYBOOK)" & sim=$$!; \
 	fi; \
 	wait
 
