@@ -120,6 +120,7 @@ def current_improvements(profiles):
         windows |= Q(agent_id=profile.agent_id, sequence__gte=first, sequence__lte=last)
     if not windows:
         return {}
+    # _WINDOW_AGGREGATES grouped per agent (each agent has its own window).
     per_agent = Execution.objects.filter(windows).values("agent").annotate(
         tasks=Count("pk"), successes=Count("pk", filter=Q(success=True)),
         with_errors=Count("pk", filter=Q(error_count__gt=0)), avg_ms=Avg("execution_time_ms"),

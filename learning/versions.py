@@ -39,6 +39,7 @@ CAPTURE_OFFSET = 5
 def capture_due(task_count):
     return task_count > CAPTURE_EVERY and task_count % CAPTURE_EVERY == CAPTURE_OFFSET
 
+
 _LIVE_VERSION = rows.Query(StateVersion, "id", defer=("payload",))
 
 
@@ -110,8 +111,9 @@ def capture(agent, reason, profile=None):
          "tasks": profile.task_count}, separators=(",", ":")).encode(), 6)
     with transaction.atomic():
         version = StateVersion.objects.create(
-            agent=agent, number=(latest.number if latest else 0) + 1, reason=reason, task_count=profile.task_count, score=score,
-            q_entries=len(state["q"]), checksum=digest, payload=payload, size_bytes=len(payload),
+            agent=agent, number=(latest.number if latest else 0) + 1, reason=reason,
+            task_count=profile.task_count, score=score, q_entries=len(state["q"]), checksum=digest,
+            payload=payload, size_bytes=len(payload),
         )
         _make_live(agent, profile, version, LiveCause.CAPTURED)
         prune(agent)
