@@ -12,7 +12,8 @@ from django.db.models import Avg, Count, F, Max, Min, OuterRef, Prefetch, Q, Sub
 from django.db.models.functions import Least, RowNumber, TruncDay
 from django.utils import timezone
 
-from learning import abtests, engine, sharing, stats
+from learning import abtests, sharing
+from learning.core import scoring, stats
 from learning.models import (
     OPEN_TEST_STATES,
     ABArm,
@@ -156,7 +157,7 @@ def score_series(agent, since):
     return ScoreSeries(
         first_task=span["first"], last_task=span["last"], at=as_datetime64(row["at"] for row in rows),
         score=as_floats(row["score"] for row in rows), success_rate=as_floats(row["success"] for row in rows),
-        time_score=as_floats(engine.time_score(row["ms"]) for row in rows),
+        time_score=as_floats(scoring.time_score(row["ms"]) for row in rows),
         error_free=as_floats(1.0 - row["errors"] for row in rows),
         satisfaction=as_floats(row["satisfaction"] for row in rows),
         efficiency=as_floats(row["efficiency"] for row in rows),

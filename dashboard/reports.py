@@ -8,7 +8,7 @@ import json
 
 from django.http import HttpResponse, StreamingHttpResponse
 
-from learning import report_math
+from learning.core import report_math
 from learning.report import DECISION_COLUMNS, decision_log
 
 from . import charts, queries

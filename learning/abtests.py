@@ -1,7 +1,7 @@
 """A/B tests: creation, assignment, outcomes, decisions, applying and monitoring.
 
 The lifecycle (ABTestState) moves only through `transition`, which times,
-records and events every change. Decisions follow learning/stats.py: an
+records and events every change. Decisions follow learning/core/stats.py: an
 always-valid interval may stop a test early, otherwise it is decided once at
 its horizon; a sample-ratio mismatch aborts it; across the fleet's tests
 looked at in the same slot, discoveries are kept only when they survive
@@ -18,7 +18,8 @@ from django.utils import timezone
 from qefleet.memory import rows
 from qefleet.memory.errors import Conflict, Invalid
 
-from . import alerts, safeguard, stats, versions
+from . import alerts, versions
+from .core import stats
 from .events import emit
 from .models import (
     OPEN_TEST_STATES,
@@ -278,13 +279,13 @@ def apply(test, now=None):
     previous = AppliedStrategy.objects.filter(agent=agent, task_type=test.task_type).first()
     AppliedStrategy.objects.update_or_create(agent=agent, task_type=test.task_type, defaults={
         "strategy": treatment.strategy, "source": f"abtest:{test.pk}", "applied_at": now})
-    winners = safeguard.scores(Execution.objects.filter(decision__abtest_arm=treatment))
+    winners = Execution.objects.filter(decision__abtest_arm=treatment).scores()
     transition(test, ABTestState.APPLIED,
                f"{treatment.label} applied for {test.task_type} "
                f"(was {previous.strategy.name if previous else 'the learned policy'})", now,
                previous_strategy=previous.strategy if previous else None, version_before=before, applied_at=now,
                reference_score=float(winners.mean()) if len(winners) else None,
-               reference_spread=safeguard.standard_error(winners) if len(winners) else 0.0)
+               reference_spread=stats.standard_error(winners) if len(winners) else 0.0)
     transition(test, ABTestState.MONITORING, f"watched for {ABTest.MONITOR_DAYS} days with the safeguard's rule",
                now, monitor_until=now + timedelta(days=ABTest.MONITOR_DAYS))
 
@@ -310,9 +311,9 @@ def _check_applied(test_id, guard, now):
     if test is None:
         return None
     recent = Execution.objects.filter(agent=test.agent, task_type=test.task_type, created_at__gte=test.applied_at)
-    window = safeguard.scores(recent.order_by("-sequence")[:guard.window])
+    window = recent.order_by("-sequence")[:guard.window].scores()
     if test.reference_score is not None and len(window) >= guard.window:
-        state, change = safeguard.judge(window, test.reference_score, test.reference_spread, guard.threshold_pct,
+        state, change = stats.judge(window, test.reference_score, test.reference_spread, guard.threshold_pct,
                                         guard.confidence_z)
         test.degraded_checks = test.degraded_checks + 1 if state == "degraded" else 0
         test.verdict = {**test.verdict, "monitoring": {"state": state, "change_pct": round(change, 2),

@@ -2,7 +2,7 @@
 
 from ninja import Header, Query, Router, Status
 
-from qefleet.memory.api import ERRORS, agent_for
+from qefleet.memory.routing import ERRORS, agent_for
 from qefleet.memory.errors import Forbidden, Invalid, NotFound
 
 from . import abtests, services, status

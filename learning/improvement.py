@@ -26,7 +26,8 @@ from django.utils import timezone
 
 from qefleet.memory.errors import Conflict
 
-from . import abtests, mitigations, sharing, stats, tracker
+from . import abtests, mitigations, sharing, tracker
+from .core import stats
 from .models import (
     OPEN_TEST_STATES,
     ABArm,

@@ -23,7 +23,8 @@ from django.utils import timezone
 
 from qefleet.memory import rows
 
-from . import alerts, engine
+from . import alerts
+from .core import engine
 from .events import emit
 from .models import Adjustment, Execution, FailurePattern, Mitigation, MitigationState, Severity
 

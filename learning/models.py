@@ -10,6 +10,7 @@ Hot data lives here rather than in the memory tables; the seed's
 import time
 import uuid
 
+import numpy as np
 from django.core.exceptions import ValidationError
 from django.db import connections, models, transaction
 from django.db.models import Sum
@@ -19,7 +20,7 @@ from django.utils import timezone
 
 from qefleet.memory.models import Agent
 
-from . import engine, latency, stats
+from .core import engine, latency, scoring, stats
 
 
 class RetryPolicy(models.TextChoices):
@@ -243,6 +244,13 @@ class Decision(models.Model):
         return f"{self.agent_id} {self.task_type} -> {self.strategy_id}"
 
 
+class ExecutionQuerySet(models.QuerySet):
+    def scores(self):
+        """Per-task composite scores, in the queryset's order."""
+        rows = self.values_list("success", "execution_time_ms", "error_count", "satisfaction", "efficiency")
+        return np.array([scoring.task_score(*row) for row in rows])
+
+
 class Execution(models.Model):
     """A reported task: the experience (s, a, r, s') and what it taught.
 
@@ -251,6 +259,8 @@ class Execution(models.Model):
     """
 
     RETENTION_DAYS = 90
+
+    objects = ExecutionQuerySet.as_manager()
 
     # No index of its own: execution_agent_sequence and one_execution_per_key lead with the agent.
     agent = models.ForeignKey(Agent, on_delete=models.CASCADE, related_name="executions", db_index=False)
@@ -940,7 +950,7 @@ class OverheadMinuteQuerySet(models.QuerySet):
 class OverheadMinute(models.Model):
     """The learning overhead measured in one minute for one stage (see
     learning/overhead.py): how many samples, their sum, and a histogram of
-    their durations in learning.latency's fixed bins. Each bin is a column
+    their durations in learning.core.latency's fixed bins. Each bin is a column
     of its own so workers add into a row with one atomic upsert and the
     database sums any period in one grouped query. Kept 7 days."""
 

@@ -1,13 +1,16 @@
 """What operators do to an agent's learning, each audited and idempotent:
-a second click on the same target is a no-op, never a second action."""
+a second click on the same target is a no-op, never a second action.
+
+The one write path for operators: the dashboard's buttons and the admin's
+actions both call these functions, so both leave the same audit row."""
 
 from django.db import transaction
 from django.http import Http404
 
 from qefleet.memory.models import AuditEvent
 
-from . import abtests, alerts, improvement, safeguard
-from .models import ABTest, Alert, LearningProfile, Rollback, StateVersion
+from . import abtests, alerts, improvement, safeguard, sharing, versions
+from .models import ABTest, ABTestState, Alert, LearningProfile, Rollback, StateVersion, VersionReason
 
 
 @transaction.atomic
@@ -93,3 +96,47 @@ def abort_test(test_id, user, request=None, reason=""):
         return None
     AuditEvent.record(actor, "abort_abtest", f"abtest:{test.pk}", request, agent=test.agent.agent_id, reason=reason)
     return test
+
+
+@transaction.atomic
+def start_test(test_id, user, request=None):
+    """Start a draft A/B test; returns it, or None when it was no longer a draft."""
+    test = ABTest.objects.select_for_update(of=("self",)).select_related("agent").filter(pk=test_id).first()
+    if test is None:
+        raise Http404("No such A/B test.")
+    if test.state != ABTestState.DRAFT or not abtests.begin(test):
+        return None
+    AuditEvent.record(user.get_username(), "start_abtest", f"abtest:{test.pk}", request, agent=test.agent.agent_id,
+                      horizon=test.horizon)
+    return test
+
+
+@transaction.atomic
+def rebaseline(agent, user, request=None):
+    """A new improvement baseline, measured from the agent's next tasks."""
+    profile = LearningProfile.locked(agent)
+    profile.rebaseline()
+    AuditEvent.record(user.get_username(), "rebaseline", f"agent:{agent.agent_id}", request, task=profile.task_count)
+    return profile
+
+
+@transaction.atomic
+def capture_version(agent, user, request=None):
+    """A state version of the agent's learned state, now."""
+    profile = LearningProfile.locked(agent)
+    version = versions.capture(agent, VersionReason.ON_DEMAND, profile)
+    AuditEvent.record(user.get_username(), "capture_version", f"agent:{agent.agent_id}", request,
+                      version=version.label)
+    return version
+
+
+@transaction.atomic
+def quarantine_shared(shared_patterns, user, request=None):
+    """Quarantine active shared patterns (a queryset) by hand, as a rollback of
+    their source would; returns those quarantined."""
+    actor = user.get_username()
+    quarantined = sharing.quarantine(shared_patterns, f"quarantined by {actor}")
+    for shared in quarantined:
+        AuditEvent.record(actor, "quarantine_shared_pattern", f"shared_pattern:{shared.pk}", request,
+                          pattern=shared.key, source=shared.source.agent_id)
+    return quarantined

@@ -29,7 +29,7 @@ from datetime import UTC, datetime
 
 import numpy as np
 
-from . import latency
+from .core import latency
 from .models import OVERHEAD_BINS, OverheadMinute
 
 logger = logging.getLogger("qefleet.learning.overhead")

@@ -13,7 +13,7 @@ from django.utils import timezone
 from qefleet.memory.models import Agent
 from qefleet.memory.providers import KeyProvider, ProviderError
 
-from . import engine
+from .core import engine
 from .models import (
     ABTest,
     AppliedStrategy,

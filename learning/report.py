@@ -7,7 +7,7 @@ scores, state versions for patterns, Q entries and exploration, A/B tests,
 mitigations and rollbacks, and the stored executions (kept 90 days) for the
 share of tasks an applied strategy served. A fixed number of queries builds
 the report, whatever the fleet's size or the period's length. The arithmetic
-is in learning/report_math.py.
+is in learning/core/report_math.py.
 """
 
 import dataclasses
@@ -18,7 +18,8 @@ from django.db.models import Case, Count, ExpressionWrapper, F, FloatField, Inte
 
 from qefleet.memory.models import Agent
 
-from . import report_math, stats, versions
+from . import versions
+from .core import report_math, stats
 from .models import (
     ABTest,
     ABTestState,

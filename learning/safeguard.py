@@ -5,7 +5,6 @@ score measured while the last-known-good version was live, never against
 the improvement baseline.
 """
 
-import math
 from datetime import timedelta
 from functools import lru_cache
 
@@ -14,7 +13,8 @@ from django.db import DEFAULT_DB_ALIAS, connections, transaction
 from django.db.models import Max
 from django.utils import timezone
 
-from . import abtests, alerts, engine, mitigations, sharing, versions
+from . import abtests, alerts, mitigations, sharing, versions
+from .core import scoring, stats
 from .events import emit
 from .models import (
     Decision,
@@ -28,18 +28,7 @@ from .models import (
 )
 
 
-def task_score(success, execution_time_ms, error_count, satisfaction, efficiency):
-    return engine.composite_score(float(success), engine.time_score(execution_time_ms), float(error_count > 0),
-                                  satisfaction, efficiency)
-
-
 REFERENCE_TASKS = 200  # the most policy tasks the reference averages (since the last restore)
-
-
-def scores(executions):
-    """Per-task composite scores of an Execution queryset."""
-    rows = executions.values_list("success", "execution_time_ms", "error_count", "satisfaction", "efficiency")
-    return np.array([task_score(*row) for row in rows])
 
 
 @lru_cache(maxsize=8)
@@ -64,15 +53,11 @@ def policy_scores(agent, after, before, limit=None, using=DEFAULT_DB_ALIAS):
     params = [agent.pk, after, before, "abtest"] + ([] if limit is None else [limit])
     with connections[using].cursor() as cursor:
         cursor.execute(_policy_scores_sql(limit is not None, using), params)
-        return np.array([task_score(*row) for row in cursor.fetchall()])
+        return np.array([scoring.task_score(*row) for row in cursor.fetchall()])
 
 
 def scores_between(agent, first, last):
     return policy_scores(agent, first - 1, last + 1)
-
-
-def standard_error(scores):
-    return float(scores.std(ddof=1)) / math.sqrt(len(scores)) if len(scores) > 1 else 0.0
 
 
 def window_scores(agent, current, window):
@@ -82,24 +67,8 @@ def window_scores(agent, current, window):
     earlier = policy_scores(agent, 0, current.sequence, window - (0 if forced else 1))
     if forced:
         return earlier
-    return np.append(earlier, task_score(current.success, current.execution_time_ms, current.error_count,
+    return np.append(earlier, scoring.task_score(current.success, current.execution_time_ms, current.error_count,
                                          current.satisfaction, current.efficiency))
-
-
-def judge(scores, reference, reference_spread, threshold_pct, z):
-    """(state, change %) of a window against the reference.
-
-    Degraded only when the gap to the line exceeds z standard errors of the
-    difference: both the window and the reference are estimates."""
-    mean = float(scores.mean())
-    change = (mean - reference) / reference * 100 if reference else 0.0
-    line = reference * (1 - threshold_pct / 100)
-    spread = z * math.sqrt(standard_error(scores) ** 2 + reference_spread ** 2)
-    if mean + spread < line:
-        return SafeguardState.DEGRADED, change
-    if mean < line:
-        return SafeguardState.WARNING, change
-    return SafeguardState.OK, change
 
 
 def last_restore_task(agent):
@@ -123,7 +92,7 @@ def _measure_reference(agent, profile, guard):
     values = policy_scores(agent, last_restore_task(agent), profile.task_count, REFERENCE_TASKS)
     if len(values) >= guard.known_good_after - 1:
         guard.reference_score = float(values.mean())
-        guard.reference_spread = standard_error(values)
+        guard.reference_spread = stats.standard_error(values)
 
 
 def _establish(agent, profile, guard, version):
@@ -156,7 +125,7 @@ def check(agent, profile, guard, current):
     if guard.reference_score is None or len(scores) < guard.window:
         guard.state, guard.change_pct = SafeguardState.INSUFFICIENT, None
     else:
-        guard.state, guard.change_pct = judge(scores, guard.reference_score, guard.reference_spread,
+        guard.state, guard.change_pct = stats.judge(scores, guard.reference_score, guard.reference_spread,
                                               guard.threshold_pct, guard.confidence_z)
     guard.consecutive_degraded = guard.consecutive_degraded + 1 if guard.state == SafeguardState.DEGRADED else 0
     guard.healthy_checks = guard.healthy_checks + 1 if guard.state == SafeguardState.OK else 0

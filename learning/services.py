@@ -18,7 +18,8 @@ from qefleet.memory import store as memory_store
 from qefleet.memory.errors import Conflict, Invalid, NotFound, Unprocessable
 from qefleet.memory.models import PerformanceMetric
 
-from . import abtests, engine, mitigations, overhead, safeguard, sharing, tracker, versions
+from . import abtests, mitigations, overhead, safeguard, sharing, tracker, versions
+from .core import engine, scoring
 from .events import emit
 from .models import (
     AppliedStrategy,
@@ -371,7 +372,7 @@ def _learn(agent, profile, report, decision, key, digest):
     state_key = decision.state_key if decision else task_state(task)[1]
     next_key = _next_state_key(report)
     feedback = report.feedback
-    reward = engine.reward(
+    reward = scoring.reward(
         result.success, result.execution_time_ms, len(result.errors), result.coverage,
         feedback.rating if feedback else None, len(feedback.issues) if feedback else 0,
     )
@@ -417,10 +418,8 @@ def _learn(agent, profile, report, decision, key, digest):
     if decision is not None and decision.abtest_arm_id is not None:
         abtests.record_outcome(decision.abtest_arm_id, result.success, result.execution_time_ms, bool(result.errors))
     overhead.lap("abtest")
-    score = engine.composite_score(
-        float(result.success), engine.time_score(result.execution_time_ms), float(bool(result.errors)),
-        satisfaction, result.resource_efficiency,
-    )
+    score = scoring.task_score(result.success, result.execution_time_ms, len(result.errors), satisfaction,
+                               result.resource_efficiency)
     rows.insert(PerformanceMetric(owner=agent, team=agent.team, swarm=agent.swarm, metric="task_score", value=score,
                                   unit="score"))
     overhead.lap("performance")

@@ -37,7 +37,7 @@ from django.utils import timezone
 from qefleet.memory import store as memory_store
 from qefleet.memory.models import AccessLevel, Agent, AgentStatus, Event
 
-from . import engine
+from .core import engine
 from .models import (
     ImportStatus,
     LearnedPattern,
@@ -309,7 +309,7 @@ def fleet_metrics(profiles=None):
     - learning_agents, agents_with_baseline: the denominators.
 
     The learning speed-up is not a live figure: the simulator measures it
-    (learning.sharing_sim.measure_speedup, reported by the benchmark).
+    (learning.harness.sharing_sim.measure_speedup, reported by the benchmark).
     """
     profiles = list(LearningProfile.objects.all() if profiles is None else profiles)
     # One pass over the shared patterns joined to their imports.

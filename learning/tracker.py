@@ -14,7 +14,7 @@ from django.utils import timezone
 
 from qefleet.memory import rows
 
-from . import engine
+from .core import engine, scoring
 from .events import emit
 from .models import Execution, Snapshot
 
@@ -65,8 +65,8 @@ def _scored(stats):
         stats[name] = None if stats[name] is None else float(stats[name])
     stats["success_rate"] = stats["successes"] / stats["tasks"]
     stats["error_rate"] = stats["with_errors"] / stats["tasks"]
-    stats["score"] = engine.composite_score(
-        stats["success_rate"], engine.time_score(stats["avg_ms"]), stats["error_rate"],
+    stats["score"] = scoring.composite_score(
+        stats["success_rate"], scoring.time_score(stats["avg_ms"]), stats["error_rate"],
         stats["satisfaction"], stats["efficiency"],
     )
     return stats
@@ -106,7 +106,7 @@ def _improvement(stats, profile):
         return None, None
     if profile.baseline_score is None:
         return stats["score"], None
-    return stats["score"], engine.improvement(stats["score"], profile.baseline_score)
+    return stats["score"], scoring.improvement(stats["score"], profile.baseline_score)
 
 
 def current_improvements(profiles):
@@ -126,7 +126,7 @@ def current_improvements(profiles):
         with_errors=Count("pk", filter=Q(error_count__gt=0)), avg_ms=Avg("execution_time_ms"),
         satisfaction=Avg("satisfaction"), efficiency=Avg("efficiency")).order_by()
     baselines = {profile.agent_id: profile.baseline_score for profile in with_baseline}
-    return {row["agent"]: engine.improvement(_scored(row)["score"], baselines[row["agent"]]) for row in per_agent}
+    return {row["agent"]: scoring.improvement(_scored(row)["score"], baselines[row["agent"]]) for row in per_agent}
 
 
 def record_snapshot(agent, profile):

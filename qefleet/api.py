@@ -14,7 +14,7 @@ from qefleet.jsonbody import BodyError, StrictJSONParser
 from qefleet.memory.api import router as memory_router
 from qefleet.memory.auth import AgentTokenAuth
 from qefleet.memory.errors import MemoryError
-from qefleet.ratelimit import RateLimited
+from qefleet.memory.ratelimit import RateLimited
 
 logger = logging.getLogger("qefleet.api")
 

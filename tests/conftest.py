@@ -13,7 +13,7 @@ import json
 import pytest
 from django.test import Client, override_settings
 
-from qefleet import ratelimit
+from qefleet.memory import ratelimit
 from qefleet.memory.fleet import issue_token, register_agent
 
 

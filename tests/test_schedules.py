@@ -18,7 +18,7 @@ SWEEPER = "qefleet.memory.sweep_expired"
 def test_migrate_leaves_exactly_one_sweeper_schedule():
     # post_migrate has run when the test database was built.
     schedule = Schedule.objects.get(name=SWEEPER)
-    assert schedule.func == "qefleet.memory.ttl.sweep_expired"
+    assert schedule.func == "learning.jobs.sweep_expired"
     assert schedule.schedule_type == Schedule.MINUTES and schedule.repeats == -1
 
 
@@ -58,13 +58,13 @@ def test_the_scheduler_runs_the_sweeper(monkeypatch, alice):
 def test_late_and_failing_jobs_raise_one_alert_each():
     from django_q.models import Task
 
+    from learning.jobs import watch_schedules
     from learning.models import Alert
-    from learning.tasks import watch_schedules
 
     assert watch_schedules() == {"stale": []}
     # Never succeeded and due two intervals ago: silent for twice its interval.
     Schedule.objects.filter(name=SWEEPER).update(next_run=timezone.now() - timedelta(hours=2))
-    Task.objects.create(id="t1", name="t1", func="learning.tasks.every_slot", group="qefleet.learning.every_slot",
+    Task.objects.create(id="t1", name="t1", func="learning.jobs.every_slot", group="qefleet.learning.every_slot",
                         started=timezone.now(), stopped=timezone.now(), success=False)
     assert sorted(watch_schedules()["stale"]) == ["qefleet.learning.every_slot", SWEEPER]
     watch_schedules()
@@ -76,7 +76,7 @@ def test_the_heartbeat_reports_each_jobs_last_run():
     from django_q.models import Task
 
     started = timezone.now() - timedelta(minutes=3)
-    Task.objects.create(id="ok", name="ok", func="learning.improvement.run_all",
+    Task.objects.create(id="ok", name="ok", func="learning.jobs.improvement_cycle",
                         group="qefleet.learning.improvement_cycle", started=started, stopped=started + timedelta(milliseconds=420), success=True,
                         result={"cycles": 17, "tests_created": 2})
     beats = {beat["job"].name: beat for beat in schedules.heartbeat()}
@@ -91,6 +91,6 @@ def test_a_job_silent_for_twice_its_interval_is_stale():
     from django_q.models import Task
 
     long_ago = timezone.now() - timedelta(minutes=2 * 10 + 1)
-    Task.objects.create(id="old", name="old", func="qefleet.memory.ttl.sweep_expired", group=SWEEPER,
+    Task.objects.create(id="old", name="old", func="learning.jobs.sweep_expired", group=SWEEPER,
                         started=long_ago, stopped=long_ago, success=True)
     assert "silent since" in dict((job.name, reason) for job, reason in schedules.stale_jobs())[SWEEPER]

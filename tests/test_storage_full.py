@@ -6,7 +6,7 @@ from unittest import mock
 import pytest
 from django.db import OperationalError
 
-from learning import engine
+from learning.core import engine
 from learning.models import Execution, QEntry
 from qefleet.api import is_storage_full
 from tests.learning.helpers import recommend, report

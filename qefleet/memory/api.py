@@ -13,10 +13,9 @@ from ninja.decorators import decorate_view
 from qefleet.jsonbody import body_limit
 
 from . import store
-from .errors import Invalid, NotFound
+from .errors import Invalid
 from .keys import validate_key
 from .models import (
-    Agent,
     Artifact,
     ConsensusProposal,
     Event,
@@ -29,6 +28,7 @@ from .models import (
     SwarmSession,
     WorkflowState,
 )
+from .routing import ERRORS, agent_for, ok, page
 from .schemas import (
     AclIn,
     AclOut,
@@ -41,7 +41,6 @@ from .schemas import (
     ClearOut,
     EntryIn,
     EntryOut,
-    ErrorOut,
     EventIn,
     EventOut,
     GoalIn,
@@ -68,43 +67,10 @@ from .schemas import (
 )
 
 router = Router()
-ERRORS = {
-    400: ErrorOut, 401: ErrorOut, 403: ErrorOut, 404: ErrorOut, 409: ErrorOut, 413: ErrorOut, 415: ErrorOut, 422: ErrorOut,
-    # Any operation: over the agent's rate limit, or the database is full (both with Retry-After).
-    429: ErrorOut, 503: ErrorOut,
-}
 LARGE_BODY = 256 * 1024
 
 
-def ok(schema, created_code=None):
-    codes = {200: schema, **ERRORS}
-    if created_code:
-        codes[created_code] = schema
-    return codes
-
-
-def page(rows, cursor):
-    return {"items": [row.to_dict() for row in rows], "next_cursor": cursor}
-
-
 # --- agents ------------------------------------------------------------------
-
-
-def agent_for(request, agent_id):
-    """The agent a path names: the caller itself, or any agent for a system agent."""
-    caller = request.agent
-    if caller.agent_id == agent_id:
-        return caller
-    if "\x00" in agent_id:
-        # No agent id holds a NUL, and PostgreSQL can neither compare with one nor store it in the audit trail.
-        raise NotFound("No such agent.")
-    if caller.is_system:
-        agent = Agent.objects.filter(agent_id=agent_id).first()
-        if agent is not None:
-            return agent
-        raise NotFound("No such agent.")
-    # Audited whether or not the agent exists: the answer is the same either way.
-    raise NotFound("No such agent.").denied(caller, "act as", f"agent:{agent_id}", "another agent's routes")
 
 
 @router.get("/agents/{agent_id}", response=ok(AgentOut), tags=["agents"])

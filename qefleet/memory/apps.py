@@ -1,5 +1,4 @@
 from django.apps import AppConfig
-from django.conf import settings
 from django.db.models.signals import post_migrate
 
 
@@ -9,11 +8,6 @@ class MemoryConfig(AppConfig):
     verbose_name = "Swarm memory"
 
     def ready(self):
-        from qefleet import schedules
-
-        schedules.register(
-            "qefleet.memory.sweep_expired", "qefleet.memory.ttl.sweep_expired", settings.SWEEP_INTERVAL_MINUTES
-        )
         post_migrate.connect(_ensure_schedules, sender=self, dispatch_uid="qefleet-ensure-schedules")
 
 

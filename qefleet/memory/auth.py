@@ -1,7 +1,6 @@
 from ninja.security import HttpBearer
 
-from qefleet import ratelimit
-
+from . import ratelimit
 from .models import AgentToken
 
 

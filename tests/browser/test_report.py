@@ -11,7 +11,7 @@ import pytest
 from django.core.management import call_command
 from playwright.sync_api import expect
 
-from learning import history
+from learning.harness import history
 from learning.models import Rollback
 from learning.report import DECISION_COLUMNS
 from tests.browser.helpers import log_in, screenshot, visit

@@ -74,7 +74,7 @@ def test_it_shows_the_loop_heartbeat_with_stale_jobs_marked(viewer):
 
 def test_it_shows_each_jobs_last_success_and_what_it_did(viewer):
     stopped = timezone.now()
-    Task.objects.create(id="sweep", name="sweep", func="qefleet.memory.ttl.sweep_expired", group=SWEEPER,
+    Task.objects.create(id="sweep", name="sweep", func="learning.jobs.sweep_expired", group=SWEEPER,
                         started=stopped - timedelta(milliseconds=250), stopped=stopped, success=True,
                         result={"deleted": 12})
     page = viewer.get("/ops/").content.decode()

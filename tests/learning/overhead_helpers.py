@@ -1,7 +1,7 @@
 """What the live learning overhead's minute rows hold, in tests (the
 `overhead_buffer` fixture is in tests/conftest.py)."""
 
-from learning import latency
+from learning.core import latency
 from learning.models import OVERHEAD_BINS, OverheadMinute
 
 

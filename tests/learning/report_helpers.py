@@ -12,7 +12,8 @@ first only. Day 0 is the seed's section-6 example: 0.6935.
 import uuid
 from datetime import timedelta
 
-from learning import report_math, versions
+from learning import versions
+from learning.core import report_math
 from learning.models import (
     ABArm,
     ABTest,

@@ -1,6 +1,7 @@
 """Building learned and shared patterns for the sharing tests."""
 
-from learning import engine, sharing
+from learning import sharing
+from learning.core import engine
 from learning.models import LearnedPattern, LearningProfile, SharedPattern, Strategy
 from qefleet.memory.fleet import issue_token, register_agent
 from tests.conftest import AgentClient

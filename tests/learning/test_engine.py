@@ -5,11 +5,11 @@ import math
 import numpy as np
 import pytest
 
-from learning import engine
+from learning.core import engine, scoring
 
 
 def test_it_reproduces_the_golden_reward():
-    value = engine.reward(success=True, execution_time_ms=2350, error_count=0, coverage=0.9)
+    value = scoring.reward(success=True, execution_time_ms=2350, error_count=0, coverage=0.9)
     assert value == pytest.approx(1.0 + 0.4608333 + 0 + 0.2, abs=1e-6)
     assert round(value, 2) == 1.66
 
@@ -20,7 +20,7 @@ def test_it_reproduces_the_golden_q_update():
 
 def test_it_reproduces_the_golden_composite_score():
     # The seed's normalised inputs: success .75, time .58, 1 - error rate .85, satisfaction .70, efficiency .50.
-    assert engine.composite_score(0.75, 0.58, 0.15, 0.70, 0.50) == pytest.approx(0.6935, abs=1e-9)
+    assert scoring.composite_score(0.75, 0.58, 0.15, 0.70, 0.50) == pytest.approx(0.6935, abs=1e-9)
 
 
 def test_it_reproduces_the_golden_exploration_decay():
@@ -50,12 +50,12 @@ def test_the_next_state_adds_an_attempt_and_uses_fewer_resources():
 
 
 def test_reward_counts_coverage_and_feedback_only_when_given():
-    base = engine.reward(True, 0, 0)
+    base = scoring.reward(True, 0, 0)
     assert base == 1.5
-    assert engine.reward(True, 0, 0, coverage=0.5) == pytest.approx(0.9)
-    assert engine.reward(True, 0, 0, feedback_rating=1.0, feedback_issues=1) == 2.0  # clamped
-    assert engine.reward(False, 60_000, 30) == -2.0  # clamped
-    assert engine.reward(False, 0, 0, feedback_rating=0.5) == pytest.approx(-0.5)
+    assert scoring.reward(True, 0, 0, coverage=0.5) == pytest.approx(0.9)
+    assert scoring.reward(True, 0, 0, feedback_rating=1.0, feedback_issues=1) == 2.0  # clamped
+    assert scoring.reward(False, 60_000, 30) == -2.0  # clamped
+    assert scoring.reward(False, 0, 0, feedback_rating=0.5) == pytest.approx(-0.5)
 
 
 def test_a_q_update_never_writes_a_non_finite_value():
@@ -130,13 +130,13 @@ def test_it_classifies_failures(error_type, message, expected):
 
 
 def test_the_score_renormalises_missing_components():
-    assert engine.composite_score(1.0, 1.0, 0.0) == pytest.approx(1.0)
-    only_three = engine.composite_score(0.5, 0.5, 0.5)
+    assert scoring.composite_score(1.0, 1.0, 0.0) == pytest.approx(1.0)
+    only_three = scoring.composite_score(0.5, 0.5, 0.5)
     assert only_three == pytest.approx(0.5)
 
 
 def test_improvement_and_trend():
-    assert engine.improvement(0.72, 0.6) == pytest.approx(0.2)
+    assert scoring.improvement(0.72, 0.6) == pytest.approx(0.2)
     assert engine.trend([0, 1, 2, 3], [1, 3, 5, 7]) == pytest.approx(2.0)
     assert engine.trend([5], [1]) == 0.0
 

@@ -11,7 +11,7 @@ import numpy as np
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from learning import engine
+from learning.core import engine, scoring
 
 REPRODUCIBLE = settings(max_examples=200, derandomize=True, deadline=None, database=None)
 
@@ -37,13 +37,13 @@ def feedback(draw):
 @given(success=st.booleans(), ms=execution_ms, errors=list_length, coverage=optional_unit, rated=feedback())
 def test_it_keeps_every_reward_finite_and_within_the_limit(success, ms, errors, coverage, rated):
     rating, issues = rated
-    value = engine.reward(success, ms, errors, coverage, rating, issues)
+    value = scoring.reward(success, ms, errors, coverage, rating, issues)
     assert math.isfinite(value)
-    assert -engine.REWARD_LIMIT <= value <= engine.REWARD_LIMIT
+    assert -scoring.REWARD_LIMIT <= value <= scoring.REWARD_LIMIT
 
 
 def rewards():
-    return st.floats(min_value=-engine.REWARD_LIMIT, max_value=engine.REWARD_LIMIT)
+    return st.floats(min_value=-scoring.REWARD_LIMIT, max_value=scoring.REWARD_LIMIT)
 
 
 @st.composite
@@ -55,7 +55,7 @@ def q_table_run(draw, discount):
     """
     alpha = draw(learning_rate)
     gamma = draw(discount)
-    bound = engine.REWARD_LIMIT / (1 - gamma) if gamma < 1 else 1e6
+    bound = scoring.REWARD_LIMIT / (1 - gamma) if gamma < 1 else 1e6
     states, actions = draw(st.integers(1, 4)), draw(st.integers(1, 4))
     start = draw(st.lists(st.floats(min_value=-bound, max_value=bound), min_size=states * actions,
                           max_size=states * actions))
@@ -74,7 +74,7 @@ def run_updates(alpha, gamma, table, steps):
 @given(run=q_table_run(discount_below_one))
 def test_it_keeps_q_values_within_the_discounted_reward_bound(run):
     alpha, gamma, table, steps = run
-    bound = engine.REWARD_LIMIT / (1 - gamma)
+    bound = scoring.REWARD_LIMIT / (1 - gamma)
     table = run_updates(alpha, gamma, table, steps)
     assert np.isfinite(table).all()
     # A relative tolerance for the rounding of alpha * (r + gamma * max - q).

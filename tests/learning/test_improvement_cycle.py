@@ -267,5 +267,5 @@ def test_the_guard_is_scheduled_within_each_slot(settings):
     from qefleet import schedules
 
     job = {job.name: job for job in schedules.jobs()}["qefleet.learning.cycle_guard"]
-    assert job.func == "learning.improvement.rerun_lost_cycle"
+    assert job.func == "learning.jobs.cycle_guard"
     assert job.minutes <= max(1, settings.CYCLE_SLOT_SECONDS // 60)

@@ -10,7 +10,7 @@ import pytest
 from django.conf import settings
 from django.db.models import F
 
-from learning.load import LoadDatabase, check_accounting
+from learning.harness.load import LoadDatabase, check_accounting
 from learning.models import QEntry, Rollback
 from tests.learning.helpers import run_task
 from tests.learning.test_safeguard import degrade, healthy_history

@@ -4,7 +4,8 @@ after so the report can tell whether it helped."""
 
 import pytest
 
-from learning import engine, mitigations
+from learning import mitigations
+from learning.core import engine
 from learning.models import (
     Alert,
     AppliedStrategy,

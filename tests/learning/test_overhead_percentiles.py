@@ -1,4 +1,4 @@
-"""learning.latency: durations binned 8 per decade, percentiles read back
+"""learning.core.latency: durations binned 8 per decade, percentiles read back
 from summed histograms."""
 
 import math
@@ -6,7 +6,7 @@ import math
 import numpy as np
 import pytest
 
-from learning import latency
+from learning.core import latency
 
 
 def test_it_bins_durations_eight_per_decade_from_a_hundredth_of_a_ms_to_ten_seconds():

@@ -5,8 +5,8 @@ from datetime import timedelta
 import pytest
 from django.utils import timezone
 
+from learning.jobs import prune_history
 from learning.models import OverheadMinute
-from learning.tasks import prune_history
 
 pytestmark = pytest.mark.django_db
 

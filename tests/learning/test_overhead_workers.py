@@ -4,7 +4,8 @@ from datetime import UTC, datetime
 
 import pytest
 
-from learning import latency, overhead
+from learning import overhead
+from learning.core import latency
 from learning.models import OverheadMinute
 from tests.learning.overhead_helpers import bins_of, rows_by_stage
 

@@ -1,10 +1,10 @@
-"""Attribution (learning/report_math.py, no Django): an applied strategy's
+"""Attribution (learning/core/report_math.py, no Django): an applied strategy's
 A/B test effect times the share of the agent's tasks it served, and what is
 left for other causes."""
 
 import pytest
 
-from learning.report_math import attribute, remainder
+from learning.core.report_math import attribute, remainder
 
 
 def test_it_multiplies_the_effect_and_its_interval_by_the_share_of_all_tasks():

@@ -1,4 +1,4 @@
-"""The report's arithmetic (learning/report_math.py, no Django): the period a
+"""The report's arithmetic (learning/core/report_math.py, no Django): the period a
 query asks for, the checkpoints, a window's composite score from snapshot
 sums, directions and the projection to the target."""
 
@@ -7,8 +7,8 @@ from datetime import timezone as dt_timezone
 
 import pytest
 
-from learning import report_math
-from learning.report_math import Period, PeriodError, WindowSums
+from learning.core import report_math
+from learning.core.report_math import Period, PeriodError, WindowSums
 
 NOW = datetime(2026, 11, 24, 16, 30, tzinfo=dt_timezone.utc)
 

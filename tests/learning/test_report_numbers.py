@@ -9,7 +9,8 @@ from django.db import connection
 from django.test.utils import CaptureQueriesContext
 from django.utils import timezone
 
-from learning import engine, report, report_math
+from learning import report
+from learning.core import report_math, scoring
 from tests.conftest import make_agent
 from tests.learning.report_helpers import APPLIED_DAY, BASELINE, STEP, constructed_history, success_on
 
@@ -25,7 +26,7 @@ def built():
 
 
 def score_on(day):
-    return engine.composite_score(success_on(day), 0.58, 0.15, 0.70, 0.50)
+    return scoring.composite_score(success_on(day), 0.58, 0.15, 0.70, 0.50)
 
 
 def test_it_scores_the_checkpoints_from_the_days_snapshots(built):

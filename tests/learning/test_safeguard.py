@@ -3,6 +3,7 @@ import pytest
 from django.core import mail
 
 from learning import alerts, safeguard, versions
+from learning.core import stats
 from learning.models import (
     Alert, AlertState, LearningProfile, Rollback, Safeguard, SafeguardState, StateVersion, VersionReason,
 )
@@ -33,11 +34,11 @@ def degrade(agent, tasks):
 
 def test_judging_needs_the_interval_below_the_line():
     ok = np.full(20, 0.9)
-    assert safeguard.judge(ok, 0.9, 0.0, 5, 1.645)[0] == SafeguardState.OK
+    assert stats.judge(ok, 0.9, 0.0, 5, 1.645)[0] == SafeguardState.OK
     noisy = np.array([1.0, 0.7] * 10)  # mean 0.85, under the 0.855 line, but noisy
-    assert safeguard.judge(noisy, 0.9, 0.0, 5, 1.645)[0] == SafeguardState.WARNING
+    assert stats.judge(noisy, 0.9, 0.0, 5, 1.645)[0] == SafeguardState.WARNING
     bad = np.full(20, 0.5)
-    state, change = safeguard.judge(bad, 0.9, 0.0, 5, 1.645)
+    state, change = stats.judge(bad, 0.9, 0.0, 5, 1.645)
     assert state == SafeguardState.DEGRADED and change == pytest.approx(-44.44, abs=0.01)
 
 
@@ -211,8 +212,8 @@ def test_no_further_action_while_learning_is_off(alice):
 
 def test_the_reference_is_uncertain_too():
     window = np.array([0.9, 0.3] * 10)  # mean 0.6, SE ~0.069
-    assert safeguard.judge(window, 0.8, 0.0, 5, 1.645)[0] == SafeguardState.DEGRADED
-    assert safeguard.judge(window, 0.8, 0.08, 5, 1.645)[0] == SafeguardState.WARNING
+    assert stats.judge(window, 0.8, 0.0, 5, 1.645)[0] == SafeguardState.DEGRADED
+    assert stats.judge(window, 0.8, 0.08, 5, 1.645)[0] == SafeguardState.WARNING
 
 
 def test_the_reference_averages_the_policys_last_tasks_whichever_version_ran_them(alice, monkeypatch):
@@ -225,7 +226,7 @@ def test_the_reference_averages_the_policys_last_tasks_whichever_version_ran_the
     guard = Safeguard.objects.get(agent=alice)
     expected = safeguard.scores_between(alice, 10, 69)
     assert guard.reference_score == pytest.approx(expected.mean())
-    assert guard.reference_spread == pytest.approx(safeguard.standard_error(expected))
+    assert guard.reference_spread == pytest.approx(stats.standard_error(expected))
     assert guard.reference_score < safeguard.scores_between(alice, 21, 69).mean()  # not v1's tasks alone
 
 

@@ -8,14 +8,15 @@ events' window is shortened to 3 days so a 10-day history shows the cut.
 import io
 from datetime import timedelta
 
-import numpy as np
 import pytest
 from django.core.management import CommandError, call_command
 from django.db import transaction
 from django.db.models import Count, F, Max, Min
 from django.utils import timezone
 
-from learning import engine, history, safeguard, tracker, versions
+from learning import safeguard, tracker, versions
+from learning.core import scoring
+from learning.harness import history
 from learning.models import (
     ABLook,
     ABTest,
@@ -49,21 +50,6 @@ def seeded(django_db_setup, django_db_blocker):
             transaction.set_rollback(True)
 
 
-def test_it_scores_tasks_and_rewards_them_as_the_engine_does():
-    rng = np.random.default_rng(3)
-    success = rng.random(200) < 0.7
-    ms = rng.integers(100, 40_000, 200).astype(float)
-    errors = rng.integers(0, 3, 200)
-    optional = [np.where(rng.random(200) < 0.5, np.round(rng.random(200), 3), np.nan) for _ in range(3)]
-    coverage, satisfaction, efficiency = optional
-    scores = history.task_scores(success, ms, errors > 0, satisfaction, efficiency)
-    rewards = history.rewards(success, ms, errors, coverage)
-    for i in range(200):
-        missing = [None if np.isnan(value[i]) else float(value[i]) for value in optional]
-        assert scores[i] == pytest.approx(safeguard.task_score(bool(success[i]), ms[i], errors[i], *missing[1:]))
-        assert rewards[i] == pytest.approx(engine.reward(bool(success[i]), ms[i], int(errors[i]), missing[0]))
-
-
 def test_it_gives_the_17_agents_snapshots_over_the_days(seeded):
     now = timezone.now()
     assert "Made" in seeded
@@ -77,8 +63,8 @@ def test_it_gives_the_17_agents_snapshots_over_the_days(seeded):
         assert span["count"] >= round((1 - history.NEWCOMERS_JOIN) * DAYS * 24)
     for profile in LearningProfile.objects.select_related("agent"):
         last = Snapshot.objects.filter(agent=profile.agent).latest("created_at")
-        assert last.score == pytest.approx(engine.composite_score(
-            last.success_rate, engine.time_score(last.avg_execution_ms), last.error_rate, last.satisfaction,
+        assert last.score == pytest.approx(scoring.composite_score(
+            last.success_rate, scoring.time_score(last.avg_execution_ms), last.error_rate, last.satisfaction,
             last.efficiency))
         assert profile.task_count == last.last_task == Execution.objects.filter(agent=profile.agent).aggregate(
             top=Max("sequence"))["top"]

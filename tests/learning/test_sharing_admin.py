@@ -55,7 +55,7 @@ def test_an_operator_quarantines_selected_patterns(client, shared):
                              follow=True)
     assert "Quarantined 1 shared pattern and their imports." in response.content.decode()
     shared.refresh_from_db()
-    assert shared.status == "quarantined" and shared.quarantine_reason == "quarantined by staff from the admin"
+    assert shared.status == "quarantined" and shared.quarantine_reason == "quarantined by staff"
     assert set(PatternImport.objects.values_list("status", flat=True)) == {"quarantined"}
     audit = AuditEvent.objects.get(action="quarantine_shared_pattern")
     assert audit.actor == "staff" and audit.target == f"shared_pattern:{shared.pk}"

@@ -2,7 +2,8 @@
 
 import pytest
 
-from learning import engine, sharing
+from learning import sharing
+from learning.core import scoring
 from learning.models import ImportStatus, LearningProfile, PatternImport, SharedPattern
 from tests.learning.helpers import run_task
 from tests.learning.sharing_helpers import shared_by, swarm_agent
@@ -12,7 +13,7 @@ pytestmark = pytest.mark.django_db
 
 def score(success_rate):
     # run_task reports 2350 ms and no errors; coverage, satisfaction and efficiency are absent.
-    return engine.composite_score(success_rate, engine.time_score(2350), 0.0)
+    return scoring.composite_score(success_rate, scoring.time_score(2350), 0.0)
 
 
 def test_with_nothing_learned():

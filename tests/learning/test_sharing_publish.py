@@ -3,7 +3,8 @@ appear (patterns table with swarm access, the event) and how they stay current."
 
 import pytest
 
-from learning import engine, sharing, versions
+from learning import sharing, versions
+from learning.core import engine
 from learning.models import LearningProfile, SharedPattern, VersionReason
 from qefleet.memory.models import Event, Pattern
 from tests.learning.helpers import run_task

@@ -20,7 +20,7 @@ JOB = "qefleet.learning.share_patterns"
 
 def test_it_is_registered_every_cycle_slot():
     job = next(job for job in schedules.jobs() if job.name == JOB)
-    assert job.func == "learning.sharing.share_and_import"
+    assert job.func == "learning.jobs.share_patterns"
     assert job.minutes == max(1, settings.CYCLE_SLOT_SECONDS // 60)
 
 

@@ -2,7 +2,8 @@
 
 import pytest
 
-from learning import sharing, sharing_sim
+from learning import sharing
+from learning.harness import sharing_sim
 from learning.models import LearningProfile, PatternImport
 
 pytestmark = pytest.mark.django_db

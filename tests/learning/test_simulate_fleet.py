@@ -8,10 +8,9 @@ import numpy as np
 import pytest
 from django.core.management import CommandError, call_command
 
-from learning import engine, services
-from learning.models import AppliedStrategy, Execution, Strategy
-from learning.schemas import ResultIn, TaskIn
-from learning.simulator import (
+from learning import services
+from learning.core import engine
+from learning.harness.simulator import (
     DOMINATED_KINDS,
     STRATEGIES,
     ClientTransport,
@@ -21,6 +20,8 @@ from learning.simulator import (
     prepare_fleet,
     run_simulation,
 )
+from learning.models import AppliedStrategy, Execution, Strategy
+from learning.schemas import ResultIn, TaskIn
 from qefleet.memory.fleet import DEMO_TEAMS
 
 pytestmark = pytest.mark.django_db
@@ -238,7 +239,7 @@ def test_it_drives_a_live_server_over_http(live_server):
 
 
 def test_it_poisons_the_chosen_agents_for_a_while():
-    from learning.simulator import FleetEnvironment, Poison
+    from learning.harness.simulator import FleetEnvironment, Poison
 
     env = FleetEnvironment({"a": "core-testing", "b": "core-testing"}, seed=3,
                            poison=Poison(frozenset({"a"}), start=3, length=200))
@@ -257,7 +258,7 @@ def test_it_poisons_the_chosen_agents_for_a_while():
 
 
 def test_the_poisoning_report_measures_detection_and_recovery():
-    from learning.simulator import Poison, poisoning_report
+    from learning.harness.simulator import Poison, poisoning_report
 
     history = {"a": [(True, False)] * 10 + [(False, False)] * 4 + [(False, True)] + [(True, False)] * 40}
     report = poisoning_report(Poison(frozenset({"a"}), start=11, length=10), history, before=10, after=5,

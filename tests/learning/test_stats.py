@@ -6,8 +6,8 @@ import math
 import numpy as np
 import pytest
 
-from learning import stats
-from learning.stats import ArmStats
+from learning.core import scoring, stats
+from learning.core.stats import ArmStats
 
 
 def arm(n, successes, mean_ms=2000.0, error_tasks=0):
@@ -15,8 +15,8 @@ def arm(n, successes, mean_ms=2000.0, error_tasks=0):
 
 
 def test_it_reproduces_the_golden_ab_scores():
-    parallel = stats.ab_score(0.94, 1825)
-    sequential = stats.ab_score(0.86, 2875)
+    parallel = scoring.ab_score(0.94, 1825)
+    sequential = scoring.ab_score(0.86, 2875)
     assert parallel == pytest.approx(0.93975, abs=1e-9)
     assert sequential == pytest.approx(0.87325, abs=1e-9)
     assert (parallel - sequential) / sequential == pytest.approx(0.076, abs=5e-4)

@@ -58,7 +58,7 @@ def test_a_rebaseline_starts_a_new_window(alice):
 
 
 def test_the_cycle_snapshot_covers_tasks_since_the_last_one(alice):
-    from learning.tasks import record_snapshots
+    from learning.jobs import record_snapshots
 
     make_profile(alice)
     for _ in range(13):

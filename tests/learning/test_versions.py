@@ -3,7 +3,13 @@ from django.db import transaction
 
 from learning import versions
 from learning.models import (
-    AppliedStrategy, LearningProfile, LiveVersion, QEntry, Safeguard, StateVersion, Strategy,
+    AppliedStrategy,
+    LearningProfile,
+    LiveVersion,
+    QEntry,
+    Safeguard,
+    StateVersion,
+    Strategy,
     VersionReason,
 )
 from tests.learning.helpers import recommend, run_task
@@ -151,7 +157,7 @@ def test_versions_are_readable_through_the_memory_keys(alice, bob):
 
 
 def test_the_slot_job_snapshots_and_captures(alice):
-    from learning.tasks import every_slot
+    from learning.jobs import every_slot
 
     for _ in range(3):
         run_task(alice)

@@ -8,7 +8,7 @@ import redis
 import time_machine
 from django.db import connection
 
-from qefleet import ratelimit
+from qefleet.memory import ratelimit
 from qefleet.memory.models import AgentToken, AuditEvent, MemoryEntry, RateWindow
 from tests.conftest import make_agent
 

@@ -7,8 +7,8 @@ from django.core.management.base import BaseCommand
 from django.db import connection
 from django.test.utils import override_settings, setup_test_environment
 
-from dashboard import bench
-from learning.bench import write_json
+from learning.harness import dashboard_bench
+from learning.harness.bench import write_json
 
 
 class Command(BaseCommand):
@@ -31,8 +31,8 @@ class Command(BaseCommand):
         override_settings(SECURE_SSL_REDIRECT=False).enable()
         original = connection.creation.create_test_db(verbosity=0, autoclobber=True)
         try:
-            figures = bench.run(samples, self.stdout.write, events=events, metrics=metrics)
+            figures = dashboard_bench.run(samples, self.stdout.write, events=events, metrics=metrics)
         finally:
             connection.creation.destroy_test_db(original, verbosity=0)
-        self.stdout.write(bench.table(figures))
+        self.stdout.write(dashboard_bench.table(figures))
         self.stdout.write(f"JSON written to {write_json(figures, out)}")

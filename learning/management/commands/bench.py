@@ -4,9 +4,9 @@ from django.core.management.base import BaseCommand
 from django.db import connection
 from django.test.utils import override_settings, setup_test_environment
 
-from learning.bench import Bench, table, write_json
-from learning.sharing_sim import measure_speedup
-from learning.simulator import ClientTransport, prepare_fleet, run_simulation
+from learning.harness.bench import Bench, table, write_json
+from learning.harness.sharing_sim import measure_speedup
+from learning.harness.simulator import ClientTransport, prepare_fleet, run_simulation
 
 QUALITY_AGENTS = 17
 QUALITY_TASKS_PER_AGENT = 120

@@ -2,7 +2,7 @@ from django.core.management.base import BaseCommand, CommandError
 from django.core.management.utils import get_random_secret_key
 from django.db import connection
 
-from learning.faults import SCENARIOS, Processes, run_scenarios, table, write_json
+from learning.harness.faults import SCENARIOS, Processes, run_scenarios, table, write_json
 
 
 class Command(BaseCommand):

@@ -18,8 +18,8 @@ import time
 from django.conf import settings
 from django.core.management.base import BaseCommand, CommandError
 
-from learning.bench import write_json
-from learning.load import (
+from learning.harness.bench import write_json
+from learning.harness.load import (
     RECOMMEND,
     REPORT,
     BackgroundJob,
@@ -34,7 +34,7 @@ from learning.load import (
     summarise,
     use_database,
 )
-from learning.simulator import demo_agent_ids
+from learning.harness.simulator import demo_agent_ids
 
 # Tasks per second each backend must sustain for the whole steady phase.
 THROUGHPUT_TARGETS = {"sqlite": 75, "postgresql": 50}

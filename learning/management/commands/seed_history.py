@@ -2,7 +2,7 @@
 
 from django.core.management.base import BaseCommand, CommandError
 
-from learning import history
+from learning.harness import history
 
 
 class Command(BaseCommand):

@@ -2,7 +2,7 @@
 
 Each simulated agent asks the real API for a strategy
 (POST /api/v1/agents/{id}/recommendations), "runs" the task in the hidden
-environment of learning/simulator.py, and reports the outcome
+environment of learning/harness/simulator.py, and reports the outcome
 (POST /api/v1/agents/{id}/executions), so the server learns exactly as it
 would from real agents.
 
@@ -27,7 +27,7 @@ from datetime import timedelta
 
 from django.core.management.base import BaseCommand, CommandError
 
-from learning.simulator import (
+from learning.harness.simulator import (
     ClientTransport,
     FleetEnvironment,
     HttpTransport,

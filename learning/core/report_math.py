@@ -15,7 +15,7 @@ from datetime import timezone as dt_timezone
 
 import numpy as np
 
-from . import engine
+from . import engine, scoring
 
 DAY = timedelta(days=1)
 DEFAULT_DAYS = 30
@@ -131,9 +131,9 @@ def components(sums):
     satisfaction = sums.satisfaction / sums.satisfaction_tasks if sums.satisfaction_tasks else None
     efficiency = sums.efficiency / sums.efficiency_tasks if sums.efficiency_tasks else None
     success_rate, avg_ms, error_rate = sums.success / sums.tasks, sums.ms / sums.tasks, sums.errors / sums.tasks
-    time_score = engine.time_score(avg_ms)
+    time_score = scoring.time_score(avg_ms)
     return Components(sums.tasks, success_rate, avg_ms, time_score, error_rate, satisfaction, efficiency,
-                      engine.composite_score(success_rate, time_score, error_rate, satisfaction, efficiency))
+                      scoring.composite_score(success_rate, time_score, error_rate, satisfaction, efficiency))
 
 
 # component -> (whether higher is better, the decimals the page shows)

@@ -17,9 +17,9 @@ from functools import cache
 import redis
 from django.conf import settings
 
-from qefleet.memory.models import AuditEvent, RateWindow
+from .models import AuditEvent, RateWindow
 
-logger = logging.getLogger("qefleet.ratelimit")
+logger = logging.getLogger("qefleet.memory.ratelimit")
 
 WINDOW_SECONDS = 60
 

@@ -20,12 +20,9 @@ from django.db import connection, connections, transaction
 from django.test import Client
 from django.utils import timezone
 
-from qefleet.memory.fleet import issue_token, register_agent, register_demo_fleet
-from qefleet.memory.models import Agent
-from qefleet.memory.ttl import sweep_expired
-
-from . import abtests, engine, improvement, overhead, safeguard, services, stats, versions
-from .models import (
+from learning import abtests, improvement, overhead, safeguard, services, versions
+from learning.core import engine, stats
+from learning.models import (
     ABArm,
     Decision,
     Execution,
@@ -36,7 +33,11 @@ from .models import (
     Strategy,
     VersionReason,
 )
-from .schemas import ExecutionIn, TaskIn
+from learning.schemas import ExecutionIn, TaskIn
+from qefleet.memory.fleet import issue_token, register_agent, register_demo_fleet
+from qefleet.memory.models import Agent
+from qefleet.memory.ttl import sweep_expired
+
 from .simulator import demo_agent_ids
 
 TASK_TYPES = ("unit-tests", "integration-tests", "e2e-tests")

@@ -274,13 +274,13 @@ def write_lock_taken():
 
 def learning_balance():
     """(executions, sum of Q visits): equal unless a report was half-applied."""
-    from .models import Execution, QEntry
+    from learning.models import Execution, QEntry
 
     return Execution.objects.count(), QEntry.objects.aggregate(total=Sum("visits"))["total"] or 0
 
 
 def executions_per_key(keys):
-    from .models import Execution
+    from learning.models import Execution
 
     counts = dict(Execution.objects.filter(idempotency_key__in=list(keys)).values("idempotency_key")
                   .annotate(n=Count("id")).values_list("idempotency_key", "n"))
@@ -353,7 +353,7 @@ class FaultRun:
         use_database(DATABASE)
 
     def strategy(self):
-        from .models import Strategy
+        from learning.models import Strategy
 
         return Strategy.default()
 
@@ -566,8 +566,8 @@ def cluster_kill(run, broker):
     """kill -9 of the cluster while the improvement cycle is half-way."""
     from django_q.models import Schedule, Task
 
-    from . import improvement
-    from .models import ImprovementCycle
+    from learning import improvement
+    from learning.models import ImprovementCycle
 
     if broker == "redis" and not hasattr(improvement, "rerun_lost_cycle"):
         return None, {"pending": "no guard job (learning.improvement.rerun_lost_cycle) yet"}
@@ -617,9 +617,9 @@ def cluster_kill(run, broker):
     first_started = min(cycles.values_list("started_at", flat=True))
     # A redelivered task keeps its first start time; its stop time is the re-run's.
     after_kill = datetime.fromtimestamp(killed_at, tz=dt_timezone.utc)
-    reruns = Task.objects.filter(func="learning.improvement.run_all", success=True,
+    reruns = Task.objects.filter(func="learning.jobs.improvement_cycle", success=True,
                                  stopped__gte=after_kill).order_by("stopped")
-    guard_runs = [task for task in Task.objects.filter(func="learning.improvement.rerun_lost_cycle",
+    guard_runs = [task for task in Task.objects.filter(func="learning.jobs.cycle_guard",
                                                        stopped__gte=after_kill)
                   if isinstance(task.result, dict) and task.result.get("lost") == slot.isoformat()]
     rerun = reruns.first() if broker == "orm" else (guard_runs[0] if guard_runs else None)
@@ -671,13 +671,13 @@ def _redis():
 
 
 def _agents_due_a_cycle():
-    from .models import LearningProfile
+    from learning.models import LearningProfile
 
     return set(LearningProfile.objects.filter(enabled=True, task_count__gt=0).values_list("agent_id", flat=True))
 
 
 def _cycles_complete(slot, expected):
-    from .models import ImprovementCycle
+    from learning.models import ImprovementCycle
 
     done = {agent for agent, steps in ImprovementCycle.objects.filter(slot_start=slot, finished_at__isnull=False)
             .values_list("agent_id", "steps") if len(steps) == CYCLE_STEPS}
@@ -685,7 +685,7 @@ def _cycles_complete(slot, expected):
 
 
 def _one_cycle_per_agent_and_slot():
-    from .models import ImprovementCycle
+    from learning.models import ImprovementCycle
 
     return not ImprovementCycle.objects.values("agent", "slot_start").annotate(n=Count("id")).filter(n__gt=1).exists()
 
@@ -694,9 +694,8 @@ def _duplicates(since):
     """Effects that happened twice: open tests per (agent, task type), loop
     tests no cycle recorded creating, and events with the same type, owner
     and payload."""
+    from learning.models import OPEN_TEST_STATES, ABTest, ImprovementCycle
     from qefleet.memory.models import Event
-
-    from .models import OPEN_TEST_STATES, ABTest, ImprovementCycle
 
     moment = datetime.fromtimestamp(since, tz=dt_timezone.utc)
     open_twice = list(ABTest.objects.filter(state__in=OPEN_TEST_STATES).values("agent__agent_id", "task_type")
@@ -719,10 +718,11 @@ def rollback_kill(run, tries=20):
     """kill -9 of an operator's rollback, at random moments, `tries` times."""
     from django.contrib.auth.models import User
 
-    from . import versions
-    from .bench import Bench
-    from .models import LearningProfile, LiveVersion, QEntry, StateVersion, VersionReason
+    from learning import versions
+    from learning.models import LearningProfile, LiveVersion, QEntry, StateVersion, VersionReason
     from qefleet.memory.models import Agent
+
+    from .bench import Bench
 
     run.fresh("bare")
     agent = Agent.objects.get(agent_id=run.agents[0][0])
@@ -762,7 +762,7 @@ def rollback_kill(run, tries=20):
 ROLLBACK_OPERATOR = "faults-operator"
 ROLLBACK_CHILD = (
     "import sys, django; django.setup(); "
-    "from learning.faults import roll_back_as_child; roll_back_as_child(sys.argv[1], int(sys.argv[2]))"
+    "from learning.harness.faults import roll_back_as_child; roll_back_as_child(sys.argv[1], int(sys.argv[2]))"
 )
 
 
@@ -771,9 +771,8 @@ def roll_back_as_child(agent_id, number):
     announcing when it starts and how long it took."""
     from django.contrib.auth.models import User
 
+    from learning import operations
     from qefleet.memory.models import Agent
-
-    from . import operations
 
     agent = Agent.objects.get(agent_id=agent_id)
     user = User.objects.get(username=ROLLBACK_OPERATOR)

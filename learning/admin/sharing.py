@@ -1,4 +1,4 @@
-"""The Django admin of cross-agent sharing (imported at the end of admin.py).
+"""The Django admin of cross-agent sharing.
 
 Shared patterns and imports are records of what the sharing job did:
 browsable only. One action changes them: quarantining shared patterns by
@@ -8,11 +8,10 @@ may roll agents back, audited.
 
 from django.contrib import admin, messages
 
-from qefleet.memory.models import AuditEvent
+from learning import operations
+from learning.models import PatternImport, SharedPattern
 
-from . import sharing
-from .admin import RecordAdmin
-from .models import PatternImport, SharedPattern
+from .base import RecordAdmin
 
 
 @admin.register(SharedPattern)
@@ -27,12 +26,7 @@ class SharedPatternAdmin(RecordAdmin):
 
     @admin.action(description="Quarantine selected shared patterns", permissions=["quarantine"])
     def quarantine_selected(self, request, queryset):
-        user = request.user.get_username()
-        quarantined = sharing.quarantine(queryset, f"quarantined by {user} from the admin")
-        for shared in quarantined:
-            AuditEvent.record(user, "quarantine_shared_pattern", f"shared_pattern:{shared.pk}", request,
-                              pattern=shared.key, source=shared.source.agent_id)
-        count = len(quarantined)
+        count = len(operations.quarantine_shared(queryset, request.user, request))
         self.message_user(request, f"Quarantined {count} shared pattern{'s' if count != 1 else ''} and their imports.",
                           messages.SUCCESS)
 

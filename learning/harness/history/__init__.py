@@ -10,12 +10,12 @@ demo agents' history.
 How the past is made (one seed makes it all; only "now" moves it in time):
 
 * Every agent works through hourly cycle slots. Its tasks come from the
-  simulated fleet's world (learning/simulator.py): its team's task types, six
+  simulated fleet's world (learning/harness/simulator.py): its team's task types, six
   buckets per type with a best strategy each. Its success rate drifts up over
   the period (towards and around the 20 % improvement target), with dips: a
   few incidents, and the degradations behind the rollbacks.
 * Each task runs through the real learning definitions: epsilon-greedy choice
-  with decaying epsilon, engine.reward, engine.q_update of Q(s, a), pattern
+  with decaying epsilon, scoring.reward, engine.q_update of Q(s, a), pattern
   and failure-pattern counts, the composite score. A task's success depends
   on the agent's trend, on exploring away from the bucket's best strategy,
   and on the A/B test arm or applied strategy it ran with.
@@ -24,7 +24,7 @@ How the past is made (one seed makes it all; only "now" moves it in time):
   cause them (activated, judged after 50 tasks), A/B tests against the
   applied strategy or else the learned policy (started by the loop when its
   off-policy estimate finds an opportunity, by an operator otherwise),
-  looked at with learning/stats.py every slot, decided, applied, monitored
+  looked at with learning/core/stats.py every slot, decided, applied, monitored
   with the safeguard's rule for 7 days, kept or reverted. Tests are given an
   intended effect (a real winner, no effect, a worse treatment, a slower
   one, a broken assignment that trips the sample ratio check); the outcome
@@ -70,12 +70,18 @@ from django.db import connection, transaction
 from django.db.models import Q
 from django.utils import timezone
 
-from qefleet.memory import roles
-from qefleet.memory.fleet import DEMO_TEAMS, SWARM, register_demo_fleet
-from qefleet.memory.models import DAY, AccessLevel, Agent, AuditEvent, Event, Pattern, PerformanceMetric
-
-from . import abtests, engine, improvement, mitigations, safeguard, sharing, stats, versions
-from .models import (
+from learning import abtests, improvement, mitigations, safeguard, sharing, versions
+from learning.core import engine, scoring, stats
+from learning.harness.simulator import (
+    CAPABILITY_LEVELS,
+    COMPLEXITY_LEVELS,
+    ERRORS,
+    FAILURE_MIX,
+    STRATEGIES,
+    TEST_CASES,
+    FleetEnvironment,
+)
+from learning.models import (
     ABArm,
     ABLook,
     ABTest,
@@ -109,15 +115,9 @@ from .models import (
     Strategy,
     VersionReason,
 )
-from .simulator import (
-    CAPABILITY_LEVELS,
-    COMPLEXITY_LEVELS,
-    ERRORS,
-    FAILURE_MIX,
-    STRATEGIES,
-    TEST_CASES,
-    FleetEnvironment,
-)
+from qefleet.memory import roles
+from qefleet.memory.fleet import DEMO_TEAMS, SWARM, register_demo_fleet
+from qefleet.memory.models import DAY, AccessLevel, Agent, AuditEvent, Event, Pattern, PerformanceMetric
 
 HOUR = 3600.0
 MAX_DAYS = Snapshot.RETENTION_DAYS  # older history would be pruned at once
@@ -187,29 +187,7 @@ class HistoryExists(Exception):
     pass
 
 
-# --- the definitions, over arrays ------------------------------------------------------------
-
-
-def task_scores(success, execution_ms, had_errors, satisfaction, efficiency):
-    """engine.composite_score of single tasks over arrays (NaN: not reported),
-    as safeguard.task_score scores one task."""
-    weights = engine.SCORE_WEIGHTS
-    total = (weights["success"] * success + weights["time"] * np.maximum(0.0, 1.0 - execution_ms / engine.TIME_SCALE_MS)
-             + weights["errors"] * (1.0 - had_errors))
-    weight = np.full(len(total), weights["success"] + weights["time"] + weights["errors"])
-    for name, values in (("satisfaction", satisfaction), ("efficiency", efficiency)):
-        present = ~np.isnan(values)
-        total = total + np.where(present, weights[name] * values, 0.0)
-        weight = weight + present * weights[name]
-    return total / weight
-
-
-def rewards(success, execution_ms, errors, coverage):
-    """engine.reward over arrays, for reports without feedback (NaN coverage: not reported)."""
-    value = (np.where(success, 1.0, -1.0) + 0.5 * np.maximum(0.0, 1.0 - execution_ms / engine.TIME_SCALE_MS)
-             - 0.1 * errors)
-    value = value + np.where(np.isnan(coverage), 0.0, 2.0 * (coverage - 0.8))
-    return np.clip(value, -engine.REWARD_LIMIT, engine.REWARD_LIMIT)
+# --- exploration, over arrays ------------------------------------------------------------
 
 
 def epsilon(learned):
@@ -582,7 +560,7 @@ class AgentPast:
                 live.known_good = True
                 self.reference = live
                 scores = self.policy_scores(self.live_since, self.done, safeguard.REFERENCE_TASKS)
-                self.reference_score, self.reference_spread = float(scores.mean()), safeguard.standard_error(scores)
+                self.reference_score, self.reference_spread = float(scores.mean()), stats.standard_error(scores)
 
     def policy_scores(self, lo, hi, count):
         """Scores of the last `count` tasks the agent's own policy chose in
@@ -662,8 +640,8 @@ class AgentPast:
         self.success[span], self.ms[span], self.errors[span], self.classes[span] = success, ms, errors, classes
         self.first_class[span] = first
         self.coverage[span], self.satisfaction[span], self.efficiency[span] = coverage, satisfaction, efficiency
-        self.reward[span] = rewards(success, ms, errors, coverage)
-        self.score[span] = task_scores(success, ms, errors > 0, satisfaction, efficiency)
+        self.reward[span] = scoring.rewards(success, ms, errors, coverage)
+        self.score[span] = scoring.task_scores(success, ms, errors, satisfaction, efficiency)
         self.eps[span], self.rate_after[span], self.propensity[span] = eps, rate_after, propensity
         self.learning[span] = self.enabled
         self.fallback[span] = np.where(forced, 2, np.where(np.isin(types, list(self.applied)), 1, 0))
@@ -709,7 +687,7 @@ class AgentPast:
         scores = self.policy_scores(0, task + 1, GUARD_WINDOW)
         if self.reference_score is None or len(scores) < GUARD_WINDOW:
             return False
-        state, change = safeguard.judge(scores, self.reference_score, self.reference_spread, GUARD_THRESHOLD, GUARD_Z)
+        state, change = stats.judge(scores, self.reference_score, self.reference_spread, GUARD_THRESHOLD, GUARD_Z)
         self.degraded_run = self.degraded_run + 1 if state == SafeguardState.DEGRADED else 0
         if self.degraded_run < GUARD_CONSECUTIVE or not self.enabled or self.reference is None:
             return False
@@ -780,7 +758,7 @@ class AgentPast:
         efficiency = efficiency / measured if measured else None
         return {"tasks": tasks, "success_rate": success_rate, "avg_ms": avg_ms, "error_rate": error_rate,
                 "satisfaction": satisfaction, "efficiency": efficiency,
-                "score": engine.composite_score(success_rate, engine.time_score(avg_ms), error_rate, satisfaction,
+                "score": scoring.composite_score(success_rate, scoring.time_score(avg_ms), error_rate, satisfaction,
                                                 efficiency)}
 
     def current(self, upto=None):
@@ -791,7 +769,7 @@ class AgentPast:
             return None, None
         if self.baseline is None or upto < 50:
             return stats_["score"], None
-        return stats_["score"], engine.improvement(stats_["score"], self.baseline)
+        return stats_["score"], scoring.improvement(stats_["score"], self.baseline)
 
     # --- versions and rollbacks -----------------------------------------------------------
 
@@ -1131,7 +1109,7 @@ class AgentPast:
                          f"(was {previous_name})", at, previous_strategy=previous[0] if previous else None,
                          version_before=before, applied_at=at,
                          reference_score=float(scores.mean()) if len(scores) else None,
-                         reference_spread=safeguard.standard_error(scores) if len(scores) else 0.0)
+                         reference_spread=stats.standard_error(scores) if len(scores) else 0.0)
         self._transition(test, ABTestState.MONITORING, f"watched for {ABTest.MONITOR_DAYS} days with the safeguard's "
                          "rule", at, monitor_until=at + ABTest.MONITOR_DAYS * DAY)
         if test.intent == "reverted":
@@ -1145,7 +1123,7 @@ class AgentPast:
             first = int(np.searchsorted(self.times, test.applied_at))
             window = [task for task in self.type_index[test.type_index][-GUARD_WINDOW:] if task >= first]
             if test.reference_score is not None and len(window) >= GUARD_WINDOW:
-                state, change = safeguard.judge(self.score[window], test.reference_score, test.reference_spread,
+                state, change = stats.judge(self.score[window], test.reference_score, test.reference_spread,
                                                 GUARD_THRESHOLD, GUARD_Z)
                 test.degraded_checks = test.degraded_checks + 1 if state == SafeguardState.DEGRADED else 0
                 test.verdict = {**test.verdict, "monitoring": {
@@ -1251,7 +1229,7 @@ class AgentPast:
                 if self.reference_score is None or len(scores) < GUARD_WINDOW:
                     state, change = SafeguardState.INSUFFICIENT, None
                 else:
-                    state, change = safeguard.judge(scores, self.reference_score, self.reference_spread,
+                    state, change = stats.judge(scores, self.reference_score, self.reference_spread,
                                                     GUARD_THRESHOLD, GUARD_Z)
                 degraded = degraded + 1 if state == SafeguardState.DEGRADED else 0
                 healthy = healthy + 1 if state == SafeguardState.OK else 0

@@ -34,10 +34,10 @@ import numpy as np
 from django.db.models import Count, Q
 from django.utils import timezone
 
+from learning import sharing
+from learning.models import Execution, LearningProfile, PatternImport, SharedPattern
 from qefleet.memory.fleet import issue_token, register_agent
 
-from . import sharing
-from .models import Execution, LearningProfile, PatternImport, SharedPattern
 from .simulator import ClientTransport, FleetEnvironment, SimAgent, Simulation
 
 SWARM = "sharing-sim"

@@ -1,5 +1,5 @@
 """The dashboard's benchmark: page server time, queries and chart sizes on a
-long history (learning.history: 90 days, 1,000,000 events, 200,000
+long history (learning.harness.history: 90 days, 1,000,000 events, 200,000
 performance samples for 17 agents), and the admin lists of the big tables.
 
 Pages are requested in-process with Django's test client, so the time is
@@ -15,10 +15,11 @@ from django.test import Client
 from django.test.utils import CaptureQueriesContext
 from django.urls import reverse
 
-from learning import history
-from learning.bench import percentiles
 from learning.models import ABTest, Alert, Decision, Execution, Snapshot
 from qefleet.memory.models import Event, PerformanceMetric
+
+from . import history
+from .bench import percentiles
 
 FIGURE = re.compile(r'<script type="application/json" id="[^"]+">(.*?)</script>', re.S)
 ADMIN_TABLES = {"events": Event, "performance_metrics": PerformanceMetric, "executions": Execution,

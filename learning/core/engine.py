@@ -10,6 +10,8 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from .scoring import REWARD_LIMIT
+
 # --- configuration -------------------------------------------------------------
 
 DEFAULT_CONFIG = {
@@ -138,27 +140,7 @@ def action_key(strategy, parallelization, retry_policy):
     return f"{strategy}:{parallelization:.1f}:{retry_policy}"
 
 
-# --- reward and Q-update -----------------------------------------------------------
-
-REWARD_LIMIT = 2.0
-TIME_SCALE_MS = 30_000
-
-
-def time_score(execution_time_ms):
-    """Execution time normalised to [0, 1]: 1 at 0 ms, 0 at 30 s or more."""
-    return max(0.0, 1.0 - execution_time_ms / TIME_SCALE_MS)
-
-
-def reward(success, execution_time_ms, error_count, coverage=None, feedback_rating=None, feedback_issues=0):
-    """The design's reward, clamped to [-2, 2]. Coverage and feedback terms
-    count only when they were reported."""
-    value = (1.0 if success else -1.0) + 0.5 * time_score(execution_time_ms) - 0.1 * error_count
-    if coverage is not None:
-        value += 2.0 * (coverage - 0.8)
-    if feedback_rating is not None:
-        value += 2.0 * (feedback_rating - 0.5) - 0.2 * feedback_issues
-    return min(REWARD_LIMIT, max(-REWARD_LIMIT, value))
-
+# --- Q-update ----------------------------------------------------------------------
 
 def q_update(q, reward_value, max_next_q, learning_rate, discount_factor):
     """One tabular Q-learning step: Q + alpha * (r + gamma * max Q(s') - Q)."""
@@ -282,28 +264,7 @@ def failure_class(error_type, message=""):
     return "other"
 
 
-# --- performance ---------------------------------------------------------------------
-
-SCORE_WEIGHTS = {"success": 0.30, "time": 0.20, "errors": 0.15, "satisfaction": 0.25, "efficiency": 0.10}
-
-
-def composite_score(success_rate, time_component, error_rate, satisfaction=None, efficiency=None):
-    """The seed's weighted score over the components present (weights
-    renormalised when satisfaction or efficiency were never reported)."""
-    parts = {"success": success_rate, "time": time_component, "errors": 1.0 - error_rate}
-    if satisfaction is not None:
-        parts["satisfaction"] = satisfaction
-    if efficiency is not None:
-        parts["efficiency"] = efficiency
-    total = sum(SCORE_WEIGHTS[name] for name in parts)
-    return sum(SCORE_WEIGHTS[name] * value for name, value in parts.items()) / total
-
-
-def improvement(current, baseline):
-    """Relative change of the score against the baseline (0.2 = +20 %)."""
-    if baseline <= 0:
-        return 0.0
-    return (current - baseline) / baseline
+# --- trends ------------------------------------------------------------------------
 
 
 def trend(times, values):

@@ -20,65 +20,37 @@ import json
 from django import forms
 from django.contrib import admin, messages
 from django.core.exceptions import ValidationError
-from django.db import models, transaction
+from django.db import models
 from django.urls import reverse
 from django.utils.html import format_html
 
-from qefleet.memory.admin import CappedPaginator, MemoryModelAdmin
-
-from . import abtests, engine, operations, versions
-from .models import (
+from learning import abtests, operations, versions
+from learning.core import engine
+from learning.models import (
     ABArm,
     ABTest,
     ABTestState,
     ABTransition,
-    ImprovementCycle,
-    Mitigation,
+    Alert,
     AppliedStrategy,
     Decision,
     Execution,
     FailurePattern,
+    ImprovementCycle,
     LearnedPattern,
-    Alert,
     LearningProfile,
     LiveVersion,
+    Mitigation,
     QEntry,
     Rollback,
     Safeguard,
     Snapshot,
     StateVersion,
     Strategy,
-    VersionReason,
 )
+from qefleet.memory.admin import CappedPaginator
 
-# --- shared pieces -------------------------------------------------------------
-
-
-class LearningModelAdmin(MemoryModelAdmin):
-    """Base of every learning admin (the memory admin's fast lists)."""
-
-    list_select_related = ["agent"]
-
-
-class RecordAdmin(LearningModelAdmin):
-    """What the engine records: browsable, never added or changed here;
-    superusers alone may delete."""
-
-    list_select_related = ["agent", "strategy"]
-
-    def has_add_permission(self, request):
-        return False
-
-    def has_change_permission(self, request, obj=None):
-        return False
-
-    def has_delete_permission(self, request, obj=None):
-        # Also asked when an agent (or strategy) is deleted with its records.
-        return request.user.is_superuser and super().has_delete_permission(request, obj)
-
-
-CREATED_RANGE = ("created_at", admin.DateFieldListFilter)
-
+from .base import CREATED_RANGE, LearningModelAdmin, RecordAdmin
 
 # --- the strategy catalog --------------------------------------------------------
 
@@ -233,7 +205,7 @@ class LearningProfileAdmin(LearningModelAdmin):
     def rebaseline(self, request, queryset):
         count = 0
         for profile in queryset.select_related("agent"):
-            profile.rebaseline()
+            profile = operations.rebaseline(profile.agent, request.user, request)
             self.log_change(request, profile, f"Re-baselined at task {profile.task_count}.")
             count += 1
         self.message_user(
@@ -247,9 +219,7 @@ class LearningProfileAdmin(LearningModelAdmin):
     def capture_version(self, request, queryset):
         labels = []
         for profile in queryset.select_related("agent"):
-            with transaction.atomic():
-                locked = LearningProfile.objects.select_for_update().get(pk=profile.pk)
-                version = versions.capture(locked.agent, VersionReason.ON_DEMAND, locked)
+            version = operations.capture_version(profile.agent, request.user, request)
             self.log_change(request, profile, f"Captured {version}.")
             labels.append(str(version))
         self.message_user(request, f"Captured {', '.join(labels)}.", messages.SUCCESS)
@@ -589,15 +559,16 @@ class ABTestAdmin(LearningModelAdmin):
     def start(self, request, queryset):
         started = 0
         for test in queryset.filter(state=ABTestState.DRAFT).select_related("agent"):
-            started += abtests.begin(test)
-            self.log_change(request, test, "Started.")
+            if operations.start_test(test.pk, request.user, request) is not None:
+                started += 1
+                self.log_change(request, test, "Started.")
         self.message_user(request, f"Started {started} test(s); drafts only.", messages.SUCCESS)
 
     @admin.action(description="Abort selected tests", permissions=["change"])
     def abort(self, request, queryset):
         aborted = 0
         for test in queryset.select_related("agent"):
-            if abtests.abort(test.pk, f"aborted by {request.user.get_username()}"):
+            if operations.abort_test(test.pk, request.user, request) is not None:
                 aborted += 1
                 self.log_change(request, test, "Aborted.")
         self.message_user(request, f"Aborted {aborted} test(s); only draft and running tests can be.",
@@ -620,5 +591,3 @@ class MitigationAdmin(RecordAdmin):
     list_filter = ["state", "failure_class", "adjustment"]
     search_fields = ["=agent__agent_id", "task_type"]
 
-
-from . import admin_sharing  # noqa: F401,E402

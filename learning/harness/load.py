@@ -40,13 +40,13 @@ from django.db.models import Sum
 from django.utils import timezone
 from psycopg import sql
 
+from learning.models import Execution, QEntry, Rollback
+from learning.versions import decode
 from qefleet.memory.fleet import SWARM, issue_token, register_agent
 from qefleet.memory.models import Agent, Event
 
-from .models import Execution, QEntry, Rollback
 from . import simulator
 from .simulator import FleetEnvironment, SimAgent
-from .versions import decode
 
 RECOMMEND = "recommendation"
 REPORT = "report"

@@ -1,13 +1,25 @@
-"""django-q2 entry points of the learning app (registered in apps.py)."""
+"""Every scheduled job of QE Fleet, in one table, and their entry points.
+
+`schedule()` is the table: the job's name (its django-q2 schedule and task
+group), its entry point here, and how often it runs. LearningConfig.ready()
+registers it with qefleet.schedules, which keeps django-q2's Schedule rows
+equal to it. Each entry point is a plain function the cluster calls with no
+arguments; a management command or a test may call the same function. The
+memory app's TTL sweep is listed here too, so this one table names every job.
+
+"Job" here always means a django-q2 job; an agent's unit of work is a task.
+"""
 
 from datetime import timedelta
 
+from django.conf import settings
 from django.utils import timezone
 
 from qefleet import schedules
+from qefleet.memory import ttl
 from qefleet.memory.ttl import delete_in_batches
 
-from . import alerts, tracker, versions
+from . import alerts, improvement, sharing, tracker, versions
 from .models import (
     Decision,
     Execution,
@@ -18,6 +30,46 @@ from .models import (
     Snapshot,
     VersionReason,
 )
+
+
+def schedule():
+    """[(name, entry point, minutes)] of every scheduled job."""
+    slot = max(1, settings.CYCLE_SLOT_SECONDS // 60)
+    return [
+        ("qefleet.learning.every_slot", "learning.jobs.every_slot", slot),
+        ("qefleet.learning.improvement_cycle", "learning.jobs.improvement_cycle", slot),
+        # The guard looks for a lost cycle soon after each slot closes.
+        ("qefleet.learning.cycle_guard", "learning.jobs.cycle_guard", min(5, slot)),
+        ("qefleet.learning.share_patterns", "learning.jobs.share_patterns", slot),
+        ("qefleet.learning.prune_history", "learning.jobs.prune_history", 24 * 60),
+        ("qefleet.learning.watch_schedules", "learning.jobs.watch_schedules", 5),
+        ("qefleet.memory.sweep_expired", "learning.jobs.sweep_expired", settings.SWEEP_INTERVAL_MINUTES),
+    ]
+
+
+def register():
+    for name, func, minutes in schedule():
+        schedules.register(name, func, minutes)
+
+
+def improvement_cycle():
+    """The slot's improvement cycle of every agent, then the fleet's A/B review."""
+    return improvement.run_all()
+
+
+def cycle_guard():
+    """Re-run the previous slot's cycle when it was lost (see improvement.rerun_lost_cycle)."""
+    return improvement.rerun_lost_cycle()
+
+
+def share_patterns():
+    """Publish qualifying patterns to the swarm and import them on probation."""
+    return sharing.share_and_import()
+
+
+def sweep_expired():
+    """Delete memory rows past their TTL, in batches."""
+    return ttl.sweep_expired()
 
 
 def record_snapshots():

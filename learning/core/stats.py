@@ -35,7 +35,8 @@ from statistics import NormalDist
 
 import numpy as np
 
-from .engine import time_score
+from . import scoring
+
 
 ALPHA = 0.05            # two-sided
 DEFAULT_MDE = 0.10      # minimum detectable effect, absolute success-rate points
@@ -47,11 +48,6 @@ OUTCOMES = ("running", "winner", "inconclusive", "loser")
 RUNNING, WINNER, INCONCLUSIVE, LOSER = range(4)
 
 _NORMAL = NormalDist()
-
-
-def ab_score(success_rate, avg_ms):
-    """The design's A/B score: 0.7 x success rate + 0.3 x time score."""
-    return 0.7 * success_rate + 0.3 * time_score(avg_ms)
 
 
 @dataclass(frozen=True)
@@ -81,7 +77,7 @@ class ArmStats:
 
     @property
     def score(self):
-        return ab_score(self.success_rate, self.mean_ms)
+        return scoring.ab_score(self.success_rate, self.mean_ms)
 
     def to_dict(self):
         return {
@@ -413,3 +409,29 @@ def simulate_power(delta, base_rate=0.5, horizon=None, look_every=20, trials=200
     """The treatment succeeds `delta` more often; the share of tests that
     find it the winner. Horizon default: samples_per_arm()."""
     return _winner_share(base_rate, base_rate + delta, horizon, look_every, trials, seed, alpha)
+
+
+# --- the degradation rule (the safeguard's, and an applied winner's monitoring) ---------
+
+OK, WARNING, DEGRADED = "ok", "warning", "degraded"
+
+
+def standard_error(scores):
+    """Standard error of the mean of an array of scores (0 with fewer than two)."""
+    return float(scores.std(ddof=1)) / math.sqrt(len(scores)) if len(scores) > 1 else 0.0
+
+
+def judge(scores, reference, reference_spread, threshold_pct, z):
+    """(state, change %) of a window of scores against a reference.
+
+    Degraded only when the gap to the line exceeds z standard errors of the
+    difference: both the window and the reference are estimates."""
+    mean = float(scores.mean())
+    change = (mean - reference) / reference * 100 if reference else 0.0
+    line = reference * (1 - threshold_pct / 100)
+    spread = z * math.sqrt(standard_error(scores) ** 2 + reference_spread ** 2)
+    if mean + spread < line:
+        return DEGRADED, change
+    if mean < line:
+        return WARNING, change
+    return OK, change

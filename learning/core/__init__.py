@@ -1,0 +1,1 @@
+"""The learning math: pure functions and constants, no Django, no database."""
