@@ -103,13 +103,34 @@ def find_opportunities(agent, now):
     """
     busy = set(ABTest.objects.filter(agent=agent, state__in=(*OPEN_TEST_STATES, ABTestState.MONITORING))
                .values_list("task_type", flat=True))
+    recent = _recently_tested(agent, now)
+    applied = dict(AppliedStrategy.objects.filter(agent=agent).values_list("task_type", "strategy_id"))
+    imported = _best_imports(agent)
+    found = []
+    for task_type, rows in sorted(_logged_decisions(agent).items()):
+        if task_type in busy:
+            continue
+        control_id = applied.get(task_type)
+        best = _best_candidate(task_type, rows, control_id, recent, imported)
+        if best is not None:
+            control = Strategy.by_id(control_id) if control_id else None
+            found.append((task_type, control, *best))
+    return found
+
+
+def _recently_tested(agent, now):
+    """{(task type, control id, treatment id)} of the agent's tests since RETEST_AFTER."""
     pairs = {}
     for test_id, task_type, role, strategy_id in (
             ABArm.objects.filter(test__agent=agent, test__created_at__gte=now - RETEST_AFTER)
             .values_list("test_id", "test__task_type", "role", "strategy_id")):
         pairs.setdefault((test_id, task_type), {})[role] = strategy_id
-    recent = {(task_type, arms.get("control"), arms.get("treatment")) for (_, task_type), arms in pairs.items()}
-    applied = dict(AppliedStrategy.objects.filter(agent=agent).values_list("task_type", "strategy_id"))
+    return {(task_type, arms.get("control"), arms.get("treatment")) for (_, task_type), arms in pairs.items()}
+
+
+def _best_imports(agent):
+    """{(task type, strategy id): (lower bound, uses, source)} of the agent's
+    live imports, the highest lower bound per pair."""
     imported = {}
     for task_type, strategy_id, lower_bound, uses, source in (
             PatternImport.objects.filter(agent=agent, status__in=sharing.LIVE_IMPORTS)
@@ -117,41 +138,45 @@ def find_opportunities(agent, now):
                          "shared__source__agent_id")):
         if lower_bound > imported.get((task_type, strategy_id), (0,))[0]:
             imported[(task_type, strategy_id)] = (lower_bound, uses, source)
+    return imported
+
+
+def _logged_decisions(agent):
+    """{task type: [(strategy id, success, propensity)]} of the last EXPERIENCES tasks, newest first."""
     logged = {}
     for task_type, strategy_id, success, propensity in (
             Execution.objects.filter(agent=agent, decision__isnull=False).order_by("-sequence")
             .values_list("task_type", "strategy_id", "success", "decision__propensity")[:EXPERIENCES]):
         logged.setdefault(task_type, []).append((strategy_id, success, propensity))
-    found = []
-    for task_type, rows in sorted(logged.items()):
-        if task_type in busy:
+    return logged
+
+
+def _best_candidate(task_type, rows, control_id, recent, imported):
+    """(candidate, why) of the strategy with the best evidence of beating the
+    task type's recent success rate by SUCCESS_MARGIN, or None."""
+    strategy_ids, successes, propensities = (np.array(column) for column in zip(*rows))
+    current = float(successes[:RECENT].mean())  # newest first
+    best = None
+    for candidate in Strategy.catalog():
+        if candidate.pk == control_id or (task_type, control_id, candidate.pk) in recent:
             continue
-        strategy_ids, successes, propensities = (np.array(column) for column in zip(*rows))
-        current = float(successes[:RECENT].mean())  # newest first
-        control_id = applied.get(task_type)
-        best = None
-        for candidate in Strategy.catalog():
-            if candidate.pk == control_id or (task_type, control_id, candidate.pk) in recent:
-                continue
-            estimate, effective = stats.off_policy_value(strategy_ids == candidate.pk, successes, propensities)
-            if estimate is not None and effective >= MIN_EVIDENCE:
-                evidence = (f"always using {candidate.name} would succeed in about {estimate:.0%} of {task_type} "
-                            f"tasks (off-policy estimate from {len(rows)} logged tasks, effective sample "
-                            f"{effective:.0f})")
-            elif control_id and (task_type, candidate.pk) in imported and len(rows) >= MIN_EVIDENCE:
-                estimate, uses, source = imported[(task_type, candidate.pk)]
-                evidence = (f"{source} shared that {candidate.name} succeeds in at least {estimate:.0%} of its "
-                            f"{task_type} tasks (95 % lower bound over {uses} tasks)")
-            else:
-                continue
-            if estimate - current >= SUCCESS_MARGIN and (best is None or estimate > best[0]):
-                best = (estimate, candidate, evidence)
-        if best is not None:
-            _, candidate, evidence = best
-            why = f"{evidence} against {current:.0%} now; testing whether it is really better"
-            control = Strategy.by_id(control_id) if control_id else None
-            found.append((task_type, control, candidate, why))
-    return found
+        estimate, effective = stats.off_policy_value(strategy_ids == candidate.pk, successes, propensities)
+        if estimate is not None and effective >= MIN_EVIDENCE:
+            evidence = (f"always using {candidate.name} would succeed in about {estimate:.0%} of {task_type} "
+                        f"tasks (off-policy estimate from {len(rows)} logged tasks, effective sample "
+                        f"{effective:.0f})")
+        elif control_id and (task_type, candidate.pk) in imported and len(rows) >= MIN_EVIDENCE:
+            estimate, uses, source = imported[(task_type, candidate.pk)]
+            evidence = (f"{source} shared that {candidate.name} succeeds in at least {estimate:.0%} of its "
+                        f"{task_type} tasks (95 % lower bound over {uses} tasks)")
+        else:
+            continue
+        if estimate - current >= SUCCESS_MARGIN and (best is None or estimate > best[0]):
+            best = (estimate, candidate, evidence)
+    if best is None:
+        return None
+    _, candidate, evidence = best
+    return candidate, f"{evidence} against {current:.0%} now; testing whether it is really better"
 
 
 def start_tests(agent, profile, now):

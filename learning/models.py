@@ -2,7 +2,7 @@
 Q entries, decisions, executions (the experiences), patterns, failure
 patterns and performance snapshots.
 
-Hot data lives here rather than in the memory tables; the seed's
+Hot data lives here rather than in the memory tables; the design's
 `phase2/learning/{agentId}/...` keys stay readable through key providers
 (providers.py).
 """
@@ -771,7 +771,7 @@ class ABLook(models.Model):
 
 class ImprovementCycle(models.Model):
     """One run of the improvement cycle for an agent and slot: its inputs,
-    decisions and duration. Kept 30 days (the seed's `cycles/` TTL)."""
+    decisions and duration. Kept 30 days (the design's `cycles/` TTL)."""
 
     RETENTION_DAYS = 30
 

@@ -1,16 +1,18 @@
-"""The seed's `phase2/learning/{agentId}/...` keys, served from learning's tables.
+"""The design's `phase2/learning/{agentId}/...` keys, served from learning's
+tables (docs/ARCHITECTURE.md, "Memory keys").
 
 Registered with the memory app at start-up (apps.py), so the memory API
 reads them like stored entries: owner the agent, level private. Only
 `config` and `strategies/{task type}` accept writes, validated here.
 """
 
+import uuid
 from datetime import timedelta
 
 from django.db.models import Q
 from django.utils import timezone
 
-from qefleet.memory.models import Agent
+from qefleet.memory.models import AccessLevel, Agent
 from qefleet.memory.providers import KeyProvider, ProviderError
 
 from .core import engine
@@ -22,6 +24,7 @@ from .models import (
     ImprovementCycle,
     LearnedPattern,
     QEntry,
+    SharedPattern,
     Snapshot,
     StateVersion,
     Strategy,
@@ -34,7 +37,7 @@ PREFIX = "phase2/learning/"
 STATE_Q_LIMIT = 10_000
 FIXED = ("baseline", "config", "improvement", "state")
 LISTED = ("abtests/", "cycles/", "failure-patterns/", "snapshots/", "strategies/", "versions/")
-COPY_DAYS = 30  # the seed's TTL of the `abtests/` and `cycles/` copies; the tables keep the history
+COPY_DAYS = 30  # the design's TTL of the `abtests/` and `cycles/` copies; the tables keep the history
 TASK_TYPE_CHARS = set("abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789_.:-")
 
 
@@ -43,7 +46,7 @@ def snapshot_key(snapshot):
 
 
 def state_record(agent, profile):
-    """The agent's learned state, as the seed's `state` key holds it: the Q
+    """The agent's learned state, as the design's `state` key holds it: the Q
     table (the most visited entries first, at most STATE_Q_LIMIT), the last
     `max_experiences` experiences, patterns, config and performance."""
     entries = (QEntry.objects.filter(agent=agent).select_related("strategy")
@@ -216,17 +219,11 @@ class LearningKeys(KeyProvider):
 
 # --- shared patterns ------------------------------------------------------------------
 
-import uuid  # noqa: E402
-
-from qefleet.memory.models import AccessLevel  # noqa: E402
-
-from .models import SharedPattern  # noqa: E402
-
 SHARED_PREFIX = "phase2/learning/shared/patterns/"
 
 
 def shared_pattern_record(shared):
-    """A shared pattern as the seed's `shared/patterns/{id}` holds it, with
+    """A shared pattern as the design's `shared/patterns/{id}` holds it, with
     its status: quarantined patterns stay readable so operators see them."""
     return {"id": str(shared.pk), "pattern": shared.key, "task_type": shared.task_type,
             "strategy": shared.strategy.name, "confidence": round(shared.confidence, 4),

@@ -2,7 +2,7 @@
 for the fleet: one builder whose result the dashboard renders as a page, a
 CSV and a JSON file, so all three carry the same numbers.
 
-Everything comes from permanent history (DESIGN.md): snapshots for the
+Everything comes from permanent history (docs/ARCHITECTURE.md, "The improvement report"): snapshots for the
 scores, state versions for patterns, Q entries and exploration, A/B tests,
 mitigations and rollbacks, and the stored executions (kept 90 days) for the
 share of tasks an applied strategy served. A fixed number of queries builds

@@ -1,6 +1,6 @@
 """The performance safeguard: checks, the last known good version, rollbacks.
 
-Two references, never mixed (DESIGN.md): the safeguard compares against the
+Two references, never mixed (docs/ARCHITECTURE.md, "Two references"): the safeguard compares against the
 score measured while the last-known-good version was live, never against
 the improvement baseline.
 """

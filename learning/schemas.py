@@ -1,4 +1,4 @@
-"""Request and response shapes of the learning API (DESIGN.md's contract)."""
+"""Request and response shapes of the learning API (README, "The API in brief")."""
 
 from typing import Any, Literal
 from uuid import UUID

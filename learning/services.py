@@ -366,16 +366,70 @@ def report_execution(agent, report, idempotency_key, payload):
 
 
 def _learn(agent, profile, report, decision, key, digest):
+    """One reported task's learning, step by step; each step's time is a lap
+    of the live overhead figures."""
     task, result = report.task, report.result
     strategy = _strategy_of(report, decision)
     task_type = decision.task_type if decision else task.type
     state_key = decision.state_key if decision else task_state(task)[1]
     next_key = _next_state_key(report)
-    feedback = report.feedback
-    reward = scoring.reward(
+    reward = _reward(report)
+    entry, previous_q = _update_q(agent, profile, task_type, state_key, next_key, strategy, reward)
+    overhead.lap("reward_q")
+
+    satisfaction = result.user_satisfaction if result.user_satisfaction is not None else (
+        report.feedback.rating if report.feedback else None)
+    classes = [] if result.success else failure_classes(result.errors)
+    execution = Execution(
+        agent=agent, decision=decision, idempotency_key=key, request_digest=digest, sequence=profile.task_count,
+        task_id=task.id, task_type=task_type, state_key=state_key, next_state_key=next_key, strategy=strategy,
+        success=result.success, execution_time_ms=result.execution_time_ms, error_count=len(result.errors),
+        failure_classes=",".join(classes), coverage=result.coverage, satisfaction=satisfaction,
+        efficiency=result.resource_efficiency,
+        reward=reward, previous_q=previous_q, q_value=entry.q_value, response={},
+    )
+    patterns = _learn_patterns(agent, profile, task_type, strategy, result, classes)
+    overhead.lap("patterns")
+    if decision is not None and decision.abtest_arm_id is not None:
+        abtests.record_outcome(decision.abtest_arm_id, result.success, result.execution_time_ms, bool(result.errors))
+    overhead.lap("abtest")
+    _record_score(agent, execution)
+    overhead.lap("performance")
+    guard = SAFEGUARD.first(agent) or Safeguard.objects.create(agent=agent)
+    rolled_back = safeguard.check(agent, profile, guard, execution)
+    overhead.lap("safeguard")
+    execution.response = {
+        "reward": round(reward, 6),
+        "previous_q_value": round(previous_q, 6),
+        "q_value": round(entry.q_value, 6),
+        "exploration_rate": round(profile.exploration_rate, 6),
+        "patterns": patterns,
+        "learning_enabled": profile.enabled,
+        "safeguard": guard.to_dict(),
+        "rolled_back": rolled_back,
+    }
+    rows.insert(execution)
+    overhead.lap("experience")
+    _emit_training(agent, execution, strategy, profile)
+    overhead.lap("events")
+    tracker.after_task(agent, profile)
+    if versions.capture_due(profile.task_count):
+        versions.capture(agent, VersionReason.TASKS, profile)
+    overhead.lap("snapshot")
+    return {"execution_id": execution.pk, **execution.response}
+
+
+def _reward(report):
+    result, feedback = report.result, report.feedback
+    return scoring.reward(
         result.success, result.execution_time_ms, len(result.errors), result.coverage,
         feedback.rating if feedback else None, len(feedback.issues) if feedback else 0,
     )
+
+
+def _update_q(agent, profile, task_type, state_key, next_key, strategy, reward):
+    """Q(s, a) and epsilon learn (while learning is enabled) and the task is
+    counted; returns the entry and its value before."""
     # One query reads Q(s, a) and the next state's row; the profile lock
     # already serialises this agent's reports, so the entry cannot change.
     entries = Q_ENTRIES(agent, task_type, {state_key, next_key})
@@ -395,61 +449,35 @@ def _learn(agent, profile, report, decision, key, digest):
             profile.exploration_rate, profile.exploration_decay, profile.min_exploration_rate)
     profile.task_count += 1
     rows.update(profile, ("exploration_rate", "task_count", "updated_at"))
-    overhead.lap("reward_q")
+    return entry, previous_q
 
-    satisfaction = result.user_satisfaction if result.user_satisfaction is not None else (
-        feedback.rating if feedback else None)
-    classes = [] if result.success else failure_classes(result.errors)
-    execution = Execution(
-        agent=agent, decision=decision, idempotency_key=key, request_digest=digest, sequence=profile.task_count,
-        task_id=task.id, task_type=task_type, state_key=state_key, next_state_key=next_key, strategy=strategy,
-        success=result.success, execution_time_ms=result.execution_time_ms, error_count=len(result.errors),
-        failure_classes=",".join(classes), coverage=result.coverage, satisfaction=satisfaction,
-        efficiency=result.resource_efficiency,
-        reward=reward, previous_q=previous_q, q_value=entry.q_value, response={},
-    )
-    patterns = []
-    if profile.enabled:
-        of_type = PATTERNS_OF_TYPE(agent, task_type)
-        patterns.append(_update_patterns(agent, task_type, strategy, result.success, of_type).to_dict())
-        if classes:
-            _update_failures(agent, task_type, classes, result.errors[0].message if result.errors else "", of_type)
-    overhead.lap("patterns")
-    if decision is not None and decision.abtest_arm_id is not None:
-        abtests.record_outcome(decision.abtest_arm_id, result.success, result.execution_time_ms, bool(result.errors))
-    overhead.lap("abtest")
-    score = scoring.task_score(result.success, result.execution_time_ms, len(result.errors), satisfaction,
-                               result.resource_efficiency)
+
+def _learn_patterns(agent, profile, task_type, strategy, result, classes):
+    """The task type's success pattern and failure patterns; what the response lists."""
+    if not profile.enabled:
+        return []
+    of_type = PATTERNS_OF_TYPE(agent, task_type)
+    patterns = [_update_patterns(agent, task_type, strategy, result.success, of_type).to_dict()]
+    if classes:
+        _update_failures(agent, task_type, classes, result.errors[0].message if result.errors else "", of_type)
+    return patterns
+
+
+def _record_score(agent, execution):
+    """The task's composite score as a `task_score` performance sample."""
+    score = scoring.task_score(execution.success, execution.execution_time_ms, execution.error_count,
+                               execution.satisfaction, execution.efficiency)
     rows.insert(PerformanceMetric(owner=agent, team=agent.team, swarm=agent.swarm, metric="task_score", value=score,
                                   unit="score"))
-    overhead.lap("performance")
-    guard = SAFEGUARD.first(agent) or Safeguard.objects.create(agent=agent)
-    rolled_back = safeguard.check(agent, profile, guard, execution)
-    overhead.lap("safeguard")
-    execution.response = {
-        "reward": round(reward, 6),
-        "previous_q_value": round(previous_q, 6),
-        "q_value": round(entry.q_value, 6),
-        "exploration_rate": round(profile.exploration_rate, 6),
-        "patterns": patterns,
-        "learning_enabled": profile.enabled,
-        "safeguard": guard.to_dict(),
-        "rolled_back": rolled_back,
-    }
-    rows.insert(execution)
-    overhead.lap("experience")
+
+
+def _emit_training(agent, execution, strategy, profile):
     emit(agent, "learning:training", {
-        "execution_id": execution.pk, "decision_id": str(decision.pk) if decision else None, "task_type": task_type,
-        "state": state_key, "strategy": strategy.name, "reward": round(reward, 4),
-        "q_before": round(previous_q, 4), "q_after": round(entry.q_value, 4),
-        "epsilon": round(profile.exploration_rate, 4),
+        "execution_id": execution.pk, "decision_id": str(execution.decision_id) if execution.decision_id else None,
+        "task_type": execution.task_type, "state": execution.state_key, "strategy": strategy.name,
+        "reward": round(execution.reward, 4), "q_before": round(execution.previous_q, 4),
+        "q_after": round(execution.q_value, 4), "epsilon": round(profile.exploration_rate, 4),
     })
-    overhead.lap("events")
-    tracker.after_task(agent, profile)
-    if versions.capture_due(profile.task_count):
-        versions.capture(agent, VersionReason.TASKS, profile)
-    overhead.lap("snapshot")
-    return {"execution_id": execution.pk, **execution.response}
 
 
 @transaction.atomic

@@ -192,7 +192,7 @@ def import_shared(now=None):
     then settle probation: {"imported": n, "confirmed": n, "rejected": n}.
 
     A shared pattern whose refreshed confidence fell to the bar or below is
-    no longer imported (the seed's "filter: confidence > 0.8"); imports taken
+    no longer imported (the design's "filter: confidence > 0.8"); imports taken
     earlier stay and are judged by the importer's own tasks."""
     now = now or timezone.now()
     shared_patterns = list(SharedPattern.objects.filter(status=SharedPatternStatus.ACTIVE,
@@ -294,13 +294,13 @@ def imported_choice(agent, task_type, strategies):
 
 
 def fleet_metrics(profiles=None):
-    """The seed's fleet learning metrics, live (README, "Fleet learning metrics"),
+    """The design's fleet learning metrics, live (README, "Fleet learning metrics"),
     in three queries whatever the fleet's size (two when `profiles`, every
     learning profile, are given):
 
     - patterns_shared: active shared patterns (quarantined ones excluded).
     - avg_patterns_per_agent: patterns_shared / learning agents (agents with a
-      learning profile); the seed's 247 shared over 17 agents is its 14.5.
+      learning profile); the design's 247 shared over 17 agents is its 14.5.
     - cross_agent_imports: imports in use, on probation or active (rejected
       and quarantined ones excluded).
     - fleet_improvement_rate: the mean over agents with a baseline of their

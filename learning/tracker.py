@@ -1,6 +1,6 @@
 """The performance tracker: windows of tasks scored with the composite score.
 
-Two references, never mixed (DESIGN.md): the improvement baseline, the first
+Two references, never mixed (docs/ARCHITECTURE.md, "Two references"): the improvement baseline, the first
 window of `baseline_window` tasks, is what the 20 % target is measured
 against; the safeguard reference arrives with state versions.
 """
@@ -161,7 +161,7 @@ def record_snapshot(agent, profile):
 
 
 def improvement_report(agent, profile, days=30):
-    """The seed's `improvement` record: baseline, current, change, target, trend."""
+    """The design's `improvement` record: baseline, current, change, target, trend."""
     score, change = current_improvement(agent, profile)
     since = timezone.now() - timedelta(days=days)
     points = list(Snapshot.objects.filter(agent=agent, created_at__gte=since).values_list("created_at", "score"))

@@ -1,8 +1,8 @@
 """The learning math: pure functions, no Django, no database.
 
-Every part of the product uses these definitions (DESIGN.md, "Learning
-definitions"), so a number means the same thing in the API, the tracker and
-the reports.
+Every part of the product uses these definitions (docs/ARCHITECTURE.md,
+"Learning definitions"), so a number means the same thing in the API, the
+tracker and the reports. The scores and the reward are in scoring.py.
 """
 
 import math
@@ -96,7 +96,7 @@ def state_vector(complexity, capability_count, previous_attempts, available_reso
 
 
 def state_key(vector):
-    """"0.6,0.1,0.0,0.8,1.0", as the seed writes it."""
+    """"0.6,0.1,0.0,0.8,1.0", as the design writes it."""
     return ",".join(f"{value:.1f}" for value in vector)
 
 

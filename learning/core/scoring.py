@@ -57,7 +57,7 @@ def rewards(success, execution_time_ms, error_count, coverage, feedback_rating=N
 
 
 def composite_score(success_rate, time_component, error_rate, satisfaction=None, efficiency=None):
-    """The seed's weighted score over the components present (weights
+    """The design's weighted score over the components present (weights
     renormalised when satisfaction or efficiency were never reported)."""
     parts = {"success": success_rate, "time": time_component, "errors": 1.0 - error_rate}
     if satisfaction is not None:

@@ -1,8 +1,8 @@
 """Key providers: other apps serve part of the memory key space.
 
-The learning app keeps its hot state in its own tables but the seed's keys
-(`phase2/learning/{agentId}/config`, ...) must stay readable through the memory
-API. A provider registered for a partition and key prefix answers those keys;
+The learning app keeps its hot state in its own tables but the design's keys
+(`phase2/learning/{agentId}/config`, ...; docs/ARCHITECTURE.md, "Memory keys")
+must stay readable through the memory API. A provider registered for a partition and key prefix answers those keys;
 the memory app never imports the app behind it. Access to provided keys goes
 through the same policy function as stored entries: the provider names the
 owning agent and the level.

@@ -6,7 +6,7 @@ Each day i (0-29) has two snapshots at 12:00 and 12:30 after the period's
 start + i days: 15 tasks at a success rate of 0.75 + 0.002 i - 0.01 and 5
 tasks at 0.75 + 0.002 i + 0.03 (weighted: 0.75 + 0.002 i), time score 0.58
 (12,600 ms), error rate 0.15, satisfaction 0.70 and efficiency 0.50 on the
-first only. Day 0 is the seed's section-6 example: 0.6935.
+first only. Day 0 is the golden composite score: 0.6935 (docs/ARCHITECTURE.md, "Golden values").
 """
 
 import uuid

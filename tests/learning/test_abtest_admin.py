@@ -60,6 +60,30 @@ def test_an_admin_aborts_a_running_test(alice):
     staff("admin").post(CHANGELIST, {"action": "abort", "_selected_action": [test.pk]})
     test.refresh_from_db()
     assert test.state == ABTestState.ABORTED and test.decision == "aborted by admin"
+    # The same write path as the dashboard's Abort button, so the same audit row.
+    audit = AuditEvent.objects.get(action="abort_abtest")
+    assert (audit.actor, audit.target, audit.detail["agent"]) == ("admin", f"abtest:{test.pk}", "alice")
+
+
+def test_starting_a_draft_is_audited_once(alice):
+    test = start_test(alice, start=False)
+    client = staff("admin")
+    for _ in range(2):
+        client.post(CHANGELIST, {"action": "start", "_selected_action": [test.pk]})
+    audit = AuditEvent.objects.get(action="start_abtest")
+    assert (audit.actor, audit.target) == ("admin", f"abtest:{test.pk}")
+
+
+def test_rebaselining_and_capturing_a_version_from_the_admin_are_audited(alice):
+    profile = LearningProfile.objects.create(agent=alice, task_count=3)
+    client = staff("admin")
+    changelist = reverse("admin:learning_learningprofile_changelist")
+    client.post(changelist, {"action": "rebaseline", "_selected_action": [profile.pk]})
+    client.post(changelist, {"action": "capture_version", "_selected_action": [profile.pk]})
+    profile.refresh_from_db()
+    assert profile.baseline_task == 3
+    assert AuditEvent.objects.get(action="rebaseline").detail == {"task": 3}
+    assert AuditEvent.objects.get(action="capture_version").detail == {"version": "v1"}
 
 
 def test_a_viewer_can_look_but_not_add_or_act(alice):

@@ -1,4 +1,4 @@
-"""The pure learning math, including the seed's golden values."""
+"""The pure learning math, including the golden values (docs/ARCHITECTURE.md)."""
 
 import math
 
@@ -19,7 +19,7 @@ def test_it_reproduces_the_golden_q_update():
 
 
 def test_it_reproduces_the_golden_composite_score():
-    # The seed's normalised inputs: success .75, time .58, 1 - error rate .85, satisfaction .70, efficiency .50.
+    # The golden normalised inputs: success .75, time .58, 1 - error rate .85, satisfaction .70, efficiency .50.
     assert scoring.composite_score(0.75, 0.58, 0.15, 0.70, 0.50) == pytest.approx(0.6935, abs=1e-9)
 
 

@@ -29,7 +29,7 @@ def test_the_q_update_bootstraps_from_the_next_state(alice):
     QEntry.objects.create(agent=alice, task_type="unit-tests", state_key=decision["state_key"],
                           strategy=Strategy.objects.get(name=strategy), q_value=0.85, visits=3)
     body = report(alice, decision, coverage=0.9).json()
-    # The seed's worked example, with the unrounded reward.
+    # The design's worked example (docs/ARCHITECTURE.md, "Golden values"), with the unrounded reward.
     assert body["q_value"] == pytest.approx(0.85 + 0.1 * (1.660833 + 0.95 * 0.92 - 0.85), abs=1e-6)
 
 

@@ -1,4 +1,5 @@
-"""The seed's phase2/learning/{agentId}/... keys through the memory API."""
+"""The design's phase2/learning/{agentId}/... keys through the memory API
+(docs/ARCHITECTURE.md, "Memory keys")."""
 
 import pytest
 

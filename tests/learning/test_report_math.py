@@ -45,7 +45,7 @@ def test_it_puts_checkpoints_at_day_0_every_week_and_the_last_day():
 
 
 def test_it_scores_a_window_from_its_snapshots_task_weighted_sums():
-    # 20 tasks at the seed's section-6 day 0; satisfaction and efficiency on 10 of them only.
+    # 20 tasks at the design's golden day 0; satisfaction and efficiency on 10 of them only.
     sums = WindowSums(tasks=20, success=15.0, ms=20 * 12_600.0, errors=3.0, satisfaction=7.0, satisfaction_tasks=10,
                       efficiency=5.0, efficiency_tasks=10)
     parts = report_math.components(sums)

@@ -33,7 +33,7 @@ def test_it_scores_the_checkpoints_from_the_days_snapshots(built):
     _, agent = built
     assert [point.label for point in agent.checkpoints] == ["day 0", "day 7", "day 14", "day 21", "day 30"]
     day_0 = agent.checkpoints[0]
-    assert day_0.score == pytest.approx(0.6935)  # the seed's section-6 example
+    assert day_0.score == pytest.approx(0.6935)  # the golden composite score (docs/ARCHITECTURE.md)
     assert (day_0.tasks, day_0.success_rate, day_0.avg_ms, day_0.time_score, day_0.error_rate, day_0.satisfaction,
             day_0.efficiency) == pytest.approx((20, 0.75, 12_600, 0.58, 0.15, 0.70, 0.50))
     # Day k reads the day that ends k days after the start: day index k - 1.

@@ -1,4 +1,4 @@
-"""The A/B statistics: the seed's golden scores, the intervals, the decision rule
+"""The A/B statistics: the design's golden scores, the intervals, the decision rule
 and its error rates under repeated looks."""
 
 import math

@@ -44,6 +44,20 @@ def _f(value, digits=3):
     return "  n/a" if value is None or (isinstance(value, float) and math.isnan(value)) else f"{value:.{digits}f}"
 
 
+def check_numbers(agents, tasks, rate, every, timeout, wait):
+    total = len(demo_agent_ids())
+    if not 1 <= agents <= total:
+        raise CommandError(f"--agents must be between 1 and {total}.")
+    if tasks < 1:
+        raise CommandError("--tasks must be at least 1.")
+    if rate < 0 or not math.isfinite(rate):
+        raise CommandError("--rate must be 0 (as fast as possible) or a positive number of tasks per second.")
+    if every is not None and every < 1:
+        raise CommandError("--every must be at least 1.")
+    if not (timeout > 0 and wait >= 0):
+        raise CommandError("--timeout must be positive and --wait at least 0.")
+
+
 class Command(BaseCommand):
     help = (
         "Simulate the demo fleet against a hidden environment through the real learning API, and report "
@@ -97,17 +111,7 @@ class Command(BaseCommand):
 
     def handle(self, agents, tasks, seed, rate, url, timeout, wait, every, quiet, poison_at, poison_len,
                poison_agents, playbook, **options):
-        total = len(demo_agent_ids())
-        if not 1 <= agents <= total:
-            raise CommandError(f"--agents must be between 1 and {total}.")
-        if tasks < 1:
-            raise CommandError("--tasks must be at least 1.")
-        if rate < 0 or not math.isfinite(rate):
-            raise CommandError("--rate must be 0 (as fast as possible) or a positive number of tasks per second.")
-        if every is not None and every < 1:
-            raise CommandError("--every must be at least 1.")
-        if not (timeout > 0 and wait >= 0):
-            raise CommandError("--timeout must be positive and --wait at least 0.")
+        check_numbers(agents, tasks, rate, every, timeout, wait)
         try:
             transport = HttpTransport(url, timeout) if url else ClientTransport(in_process_host())
         except ValueError as error:
