@@ -24,7 +24,9 @@ from learning.core import report_math
 from learning.models import LearningProfile, StateVersion
 from qefleet.memory.models import Agent
 
-from . import overhead, pages, queries, reports
+from . import pages, queries
+from .pages import overhead
+from .pages import report as reports
 
 
 def dashboard_page(permission):

@@ -11,7 +11,7 @@ from learning.models import OPEN_TEST_STATES, ABTestState, Adjustment, SharedPat
 from learning.tracker import TARGET
 from qefleet import schedules
 
-from . import charts, queries
+from .. import charts, queries
 
 
 def options(values):

@@ -11,7 +11,7 @@ from django.http import HttpResponse, StreamingHttpResponse
 from learning.core import report_math
 from learning.report import DECISION_COLUMNS, decision_log
 
-from . import charts, queries
+from .. import charts, queries
 
 PERIOD_DAYS = (7, 14, 30, 60, 90)
 
