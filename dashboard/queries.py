@@ -41,7 +41,18 @@ from learning.models import (
 )
 from qefleet.memory.models import Agent, AuditEvent, Event
 
-MAX_POINTS = 400  # per chart series; longer windows are averaged in buckets of tasks
+from .pages import common
+from .pages.common import (
+    LoopEvent,
+    Marker,
+    ScoreSeries,
+    as_datetime64,
+    as_floats,
+    choice,
+    profile_of,
+    safeguard_of,
+)
+
 SPARK_POINTS = 30
 SPARK_WINDOW = timedelta(hours=24)
 WINDOW_DAYS = (1, 7, 30, 90)
@@ -50,24 +61,6 @@ ALERTS_PER_PAGE = 50
 # The events worth an operator's eye; training and snapshot events are too many.
 NOTABLE_EVENTS = ("learning:rollback", "learning:rollback_dry_run", "learning:failure_detected",
                   "learning:pattern_discovered")
-
-
-def as_datetime64(moments):
-    """Aware UTC datetimes as numpy datetime64 (plotly writes them as ISO text)."""
-    return np.array([moment.replace(tzinfo=None) for moment in moments], dtype="datetime64[ms]")
-
-
-def as_floats(values):
-    return np.array([np.nan if value is None else value for value in values], dtype=float)
-
-
-def profile_of(agent):
-    """The agent's learning profile, or None before its first task."""
-    return getattr(agent, "learning", None)
-
-
-def safeguard_of(agent):
-    return getattr(agent, "safeguard", None)
 
 
 # --- fleet overview ------------------------------------------------------------------
@@ -121,27 +114,6 @@ def fleet_rows(now=None):
 # --- the agent page ------------------------------------------------------------------
 
 
-@dataclass
-class ScoreSeries:
-    """The agent's snapshots in a window (tasks first_task..last_task),
-    averaged in the database over buckets of tasks when there are many."""
-
-    first_task: int
-    last_task: int
-    at: np.ndarray
-    score: np.ndarray
-    success_rate: np.ndarray
-    time_score: np.ndarray
-    error_free: np.ndarray
-    satisfaction: np.ndarray
-    efficiency: np.ndarray
-
-    @property
-    def bucket_tasks(self):
-        """Tasks per point that keep a per-task series under MAX_POINTS."""
-        return max(1, math.ceil((self.last_task - self.first_task + 1) / MAX_POINTS))
-
-
 def score_series(agent, since):
     """None when the window holds no snapshot."""
     window = Snapshot.objects.filter(agent=agent, created_at__gte=since)
@@ -149,7 +121,8 @@ def score_series(agent, since):
     if not span["count"]:
         return None
     # Snapshot windows never overlap, so last_task alone keeps them apart.
-    bucket = 1 if span["count"] <= MAX_POINTS else math.ceil((span["last"] - span["first"] + 1) / MAX_POINTS)
+    most = common.MAX_POINTS
+    bucket = 1 if span["count"] <= most else math.ceil((span["last"] - span["first"] + 1) / most)
     rows = list(window.annotate(bucket=F("last_task") / bucket).values("bucket").annotate(
         at=Max("created_at"), score=Avg("score"), success=Avg("success_rate"), ms=Avg("avg_execution_ms"),
         errors=Avg("error_rate"), satisfaction=Avg("satisfaction"), efficiency=Avg("efficiency"),
@@ -171,12 +144,6 @@ def epsilon_series(agent, series):
                 .annotate(bucket=F("sequence") / series.bucket_tasks).values("bucket")
                 .annotate(at=Max("created_at"), epsilon=Avg("decision__epsilon")).order_by("bucket"))
     return as_datetime64(row["at"] for row in rows), as_floats(row["epsilon"] for row in rows)
-
-
-@dataclass
-class Marker:
-    at: object
-    label: str
 
 
 def rollbacks(agent, since):
@@ -201,16 +168,6 @@ def chart_markers(agent, since, rollbacks):
     for event in AuditEvent.objects.filter(target=f"agent:{agent.agent_id}", action="re_enable_learning", at__gte=since):
         markers.append(Marker(event.at, f"re-enabled by {event.actor}"))
     return sorted(markers, key=lambda marker: marker.at)
-
-
-@dataclass
-class LoopEvent:
-    """A moment of the improvement loop on the score chart; `kind` is one of
-    LOOP_EVENT_KINDS' values."""
-
-    at: object
-    kind: str
-    text: str
 
 
 LOOP_EVENT_KINDS = {
@@ -397,12 +354,6 @@ def window_days(value, default=7):
     return int(value) if value.isdigit() and int(value) in WINDOW_DAYS else default
 
 
-def choice(query, name, allowed, default=""):
-    """The query parameter `name` when it is one of `allowed`, else `default`."""
-    value = query.get(name, default)
-    return value if value in allowed else default
-
-
 # --- the alerts inbox ----------------------------------------------------------------
 
 ALERT_STATES = {"open": "open (firing or acknowledged)", **{state.value: state.value for state in AlertState},
@@ -435,12 +386,6 @@ class AlertFilter:
 def alert_page(alert_filter, page_number):
     alerts = alert_filter.apply(Alert.objects.select_related("agent")).order_by("-last_seen_at", "-pk")
     return Paginator(alerts, ALERTS_PER_PAGE).get_page(page_number)
-
-
-def agents_with(relation):
-    """Agent ids that have rows in `relation` (e.g. "alerts"), for a page's agent filter."""
-    return list(Agent.objects.filter(**{f"{relation}__isnull": False}).distinct().order_by("agent_id")
-                .values_list("agent_id", flat=True))
 
 
 # --- A/B tests -----------------------------------------------------------------------
@@ -546,7 +491,7 @@ class LookSeries:
 
 def look_series(test):
     """None before the first look. Looks at the same count (no new tasks
-    between slots) are one point; more than MAX_POINTS counts are averaged
+    between slots) are one point; more than common.MAX_POINTS counts are averaged
     in the database over buckets of tasks. The estimate is the interval's
     centre (both intervals are symmetric about the Agresti-Caffo estimate),
     left out where a bound was clipped at +-100 points."""
@@ -554,7 +499,8 @@ def look_series(test):
     span = looks.aggregate(last=Max("per_arm"), count=Count("pk"))
     if not span["count"]:
         return None
-    bucket = 1 if span["count"] <= MAX_POINTS else math.ceil((span["last"] + 1) / MAX_POINTS)
+    most = common.MAX_POINTS
+    bucket = 1 if span["count"] <= most else math.ceil((span["last"] + 1) / most)
     rows = list(looks.annotate(bucket=F("per_arm") / bucket).values("bucket").annotate(
         n=Max("per_arm"), mean_low=Avg("low"), mean_high=Avg("high"), lowest=Min("low"), highest=Max("high"),
     ).order_by("bucket"))

@@ -12,11 +12,7 @@ from learning.tracker import TARGET
 from qefleet import schedules
 
 from .. import charts, queries
-
-
-def options(values):
-    """(value, words) pairs of a filter's select that show the values themselves."""
-    return [(value, value) for value in values]
+from .common import agents_with, as_datetime64, as_floats, choice, options, profile_of, safeguard_of
 
 
 def fleet_context():
@@ -47,13 +43,13 @@ def _agent_charts(agent, profile, guard, since, timeline, rollbacks, loop_events
             markers=queries.chart_markers(agent, since, rollbacks), events=loop_events),
         "components": charts.components_figure(series),
         "exploration": charts.exploration_figure(
-            epsilon_at, epsilon, queries.as_datetime64(version.created_at for version in versions),
-            queries.as_floats(version.q_entries for version in versions)),
+            epsilon_at, epsilon, as_datetime64(version.created_at for version in versions),
+            as_floats(version.q_entries for version in versions)),
     }
 
 
 def agent_context(agent, query):
-    profile, guard = queries.profile_of(agent), queries.safeguard_of(agent)
+    profile, guard = profile_of(agent), safeguard_of(agent)
     days = queries.window_days(query.get("days", ""))
     since = timezone.now() - timedelta(days=days)
     timeline = queries.version_timeline(agent, profile)
@@ -78,7 +74,7 @@ def alerts_context(query):
     return {
         "filter": alert_filter, "page": queries.alert_page(alert_filter, query.get("page")),
         "states": queries.ALERT_STATES.items(), "severities": options(Severity.values),
-        "agents": options(queries.agents_with("alerts")),
+        "agents": options(agents_with("alerts")),
         # datetime-local inputs are naive; the silence action reads them as UTC.
         "silence_default": (timezone.now() + timedelta(hours=1)).strftime("%Y-%m-%dT%H:%M"),
     }
@@ -88,7 +84,7 @@ def abtests_context(query):
     test_filter = queries.ABTestFilter.from_query(query)
     return {
         "filter": test_filter, "page": queries.abtest_page(test_filter, query.get("page")),
-        "states": options(ABTestState.values), "agents": options(queries.agents_with("abtests")),
+        "states": options(ABTestState.values), "agents": options(agents_with("abtests")),
     }
 
 
@@ -102,7 +98,7 @@ def abtest_context(test):
 
 
 def patterns_context(query):
-    status = queries.choice(query, "status", SharedPatternStatus.values)
+    status = choice(query, "status", SharedPatternStatus.values)
     matrix, history = queries.import_matrix(), queries.sharing_history()
     return {
         "status": status, "statuses": options(SharedPatternStatus.values),

@@ -15,7 +15,7 @@ from learning import overhead
 from learning.models import OverheadMinute
 
 from .. import charts
-from ..queries import as_datetime64
+from .common import as_datetime64
 
 # (key, title, span, the chart's bucket)
 WINDOWS = (("hour", "Last hour", timedelta(hours=1), "minute"), ("day", "Last day", timedelta(days=1), "hour"))

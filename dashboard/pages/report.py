@@ -11,7 +11,8 @@ from django.http import HttpResponse, StreamingHttpResponse
 from learning.core import report_math
 from learning.report import DECISION_COLUMNS, decision_log
 
-from .. import charts, queries
+from .. import charts
+from .common import LoopEvent, Marker, ScoreSeries, as_datetime64, as_floats
 
 PERIOD_DAYS = (7, 14, 30, 60, 90)
 
@@ -69,22 +70,21 @@ def checkpoint_table(checkpoints):
 def _series(points, period):
     """The daily points as the score and components charts take them, each
     drawn at the end of its day (where a checkpoint of that day sits)."""
-    at = queries.as_datetime64(period.window(point.day)[1] for point in points)
-    field = {name: queries.as_floats(getattr(point, name) for point in points) for name in (
+    at = as_datetime64(period.window(point.day)[1] for point in points)
+    field = {name: as_floats(getattr(point, name) for point in points) for name in (
         "score", "success_rate", "time_score", "error_rate", "satisfaction", "efficiency")}
-    return queries.ScoreSeries(first_task=0, last_task=0, at=at, score=field["score"],  # days, not task numbers
-                               success_rate=field["success_rate"], time_score=field["time_score"],
-                               error_free=1.0 - field["error_rate"], satisfaction=field["satisfaction"],
-                               efficiency=field["efficiency"])
+    return ScoreSeries(first_task=0, last_task=0, at=at, score=field["score"],  # days, not task numbers
+                       success_rate=field["success_rate"], time_score=field["time_score"],
+                       error_free=1.0 - field["error_rate"], satisfaction=field["satisfaction"],
+                       efficiency=field["efficiency"])
 
 
 def _markers(agent_report):
     """Rollbacks on the score chart, and strategies applied and reverted in the period."""
-    markers = [queries.Marker(row.at, f"{row.label} to {row.to_version}") for row in agent_report.rollbacks]
-    events = [queries.LoopEvent(row.applied_at, "applied", f"{row.strategy} applied for {row.task_type} "
-                                                           f"({row.label})") for row in agent_report.strategies]
-    events += [queries.LoopEvent(row.reverted_at, "reverted", f"{row.strategy} reverted for {row.task_type} "
-                                                              f"({row.label})")
+    markers = [Marker(row.at, f"{row.label} to {row.to_version}") for row in agent_report.rollbacks]
+    events = [LoopEvent(row.applied_at, "applied", f"{row.strategy} applied for {row.task_type} ({row.label})")
+              for row in agent_report.strategies]
+    events += [LoopEvent(row.reverted_at, "reverted", f"{row.strategy} reverted for {row.task_type} ({row.label})")
                for row in agent_report.strategies if row.reverted_at]
     return markers, events
 
@@ -112,10 +112,10 @@ def _figures(data, period):
                                                            [item.improvement for item in changed], data.target)
     else:
         known = [point for point in summary.checkpoints if point.state_from]
-        moments = queries.as_datetime64(point.at for point in known)
+        moments = as_datetime64(point.at for point in known)
         figures["learning"] = charts.exploration_figure(
-            moments, queries.as_floats(point.exploration_rate for point in known), moments,
-            queries.as_floats(point.q_entries for point in known))
+            moments, as_floats(point.exploration_rate for point in known), moments,
+            as_floats(point.q_entries for point in known))
     return figures
 
 

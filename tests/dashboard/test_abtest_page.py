@@ -8,6 +8,7 @@ from django.test import Client
 from django.utils.html import escape
 
 from dashboard import queries
+from dashboard.pages import common
 from learning.models import ABLook, ABTest, ArmRole
 from tests.dashboard.helpers import applied_test, inconclusive_test, look_each_slot, running_test
 from tests.learning.abtest_helpers import set_arm, set_arms, start_test
@@ -75,7 +76,7 @@ def test_looks_at_the_same_count_are_one_point_and_long_series_are_averaged(alic
     test = look_each_slot(start_test(alice, horizon=400), [((40, 30), (40, 31)), ((40, 30), (40, 31)),
                                                           ((90, 60), (90, 64)), ((95, 60), (95, 64))])
     assert list(queries.look_series(test).per_arm) == [40, 90, 95]
-    monkeypatch.setattr(queries, "MAX_POINTS", 2)
+    monkeypatch.setattr(common, "MAX_POINTS", 2)
     series = queries.look_series(test)  # buckets of 48 tasks: 40 | 90, 95
     assert list(series.per_arm) == [40, 95]
     looks = list(ABLook.objects.filter(test=test, n_control__gt=40))

@@ -8,6 +8,7 @@ import pytest
 from django.utils import timezone
 
 from dashboard import charts, queries
+from dashboard.pages import common
 from learning.models import Snapshot
 from tests.learning.helpers import run_task
 
@@ -37,7 +38,7 @@ def test_the_score_series_follows_the_snapshots(alice):
 
 
 def test_long_windows_are_averaged_in_the_database(alice, monkeypatch):
-    monkeypatch.setattr(queries, "MAX_POINTS", 2)
+    monkeypatch.setattr(common, "MAX_POINTS", 2)
     for _ in range(40):
         run_task(alice)
     series = queries.score_series(alice, timezone.now() - timedelta(days=1))
