@@ -4,13 +4,11 @@ in the database)."""
 
 import math
 from dataclasses import dataclass
-from datetime import timedelta
 
 import numpy as np
 from django.core.paginator import Paginator
-from django.db.models import Avg, Count, F, Max, Min, OuterRef, Prefetch, Q, Subquery, Sum, Window
-from django.db.models.functions import Least, RowNumber, TruncDay
-from django.utils import timezone
+from django.db.models import Avg, Count, F, Max, Min, OuterRef, Prefetch, Q, Subquery, Sum
+from django.db.models.functions import Least, TruncDay
 
 from learning import abtests, sharing
 from learning.core import scoring, stats
@@ -39,7 +37,7 @@ from learning.models import (
     Snapshot,
     StateVersion,
 )
-from qefleet.memory.models import Agent, AuditEvent, Event
+from qefleet.memory.models import AuditEvent, Event
 
 from .pages import common
 from .pages.common import (
@@ -49,66 +47,14 @@ from .pages.common import (
     as_datetime64,
     as_floats,
     choice,
-    profile_of,
-    safeguard_of,
 )
 
-SPARK_POINTS = 30
-SPARK_WINDOW = timedelta(hours=24)
 WINDOW_DAYS = (1, 7, 30, 90)
 Q_STATES_PER_PAGE = 20
 ALERTS_PER_PAGE = 50
 # The events worth an operator's eye; training and snapshot events are too many.
 NOTABLE_EVENTS = ("learning:rollback", "learning:rollback_dry_run", "learning:failure_detected",
                   "learning:pattern_discovered")
-
-
-# --- fleet overview ------------------------------------------------------------------
-
-
-@dataclass
-class FleetRow:
-    agent: Agent
-    profile: object
-    safeguard: object
-    score: float | None
-    improvement: float | None
-    applied: list
-    open_alerts: int
-    spark_at: np.ndarray = None
-    spark_score: np.ndarray = None
-    sparkline: str | None = None  # the figure's JSON, when there are two points or more
-
-
-def fleet_rows(now=None):
-    """Every agent with its latest score, change vs baseline, safeguard,
-    learning switch, applied strategies, live version, open alerts and the
-    scores of its last snapshots (the sparkline)."""
-    now = now or timezone.now()
-    latest = Snapshot.objects.filter(agent=OuterRef("pk")).order_by("-created_at")
-    agents = (Agent.objects.select_related("learning__live_version", "safeguard")
-              .defer("learning__live_version__payload")
-              .annotate(score=Subquery(latest.values("score")[:1]),
-                        improvement=Subquery(latest.values("improvement")[:1]))
-              .order_by("team", "agent_id"))
-    applied = {}
-    for item in AppliedStrategy.objects.select_related("strategy").order_by("task_type"):
-        applied.setdefault(item.agent_id, []).append(item)
-    open_alerts = dict(Alert.objects.open().filter(agent__isnull=False).values("agent")
-                       .annotate(n=Count("pk")).values_list("agent", "n"))
-    rows = {agent.pk: FleetRow(agent, profile_of(agent), safeguard_of(agent), agent.score, agent.improvement,
-                               applied.get(agent.pk, []), open_alerts.get(agent.pk, 0)) for agent in agents}
-    recent = (Snapshot.objects.filter(created_at__gte=now - SPARK_WINDOW)
-              .annotate(rank=Window(RowNumber(), partition_by=[F("agent")], order_by=F("created_at").desc()))
-              .filter(rank__lte=SPARK_POINTS).order_by("agent", "created_at")
-              .values_list("agent", "created_at", "score"))
-    points = {}
-    for agent_pk, at, score in recent:
-        points.setdefault(agent_pk, []).append((at, score))
-    for agent_pk, row in rows.items():
-        row.spark_at = as_datetime64(at for at, _ in points.get(agent_pk, []))
-        row.spark_score = as_floats(score for _, score in points.get(agent_pk, []))
-    return list(rows.values())
 
 
 # --- the agent page ------------------------------------------------------------------

@@ -27,6 +27,7 @@ from qefleet.memory.models import Agent
 from . import pages, queries
 from .pages import overhead
 from .pages import report as reports
+from .pages.fleet import fleet_context
 
 
 def dashboard_page(permission):
@@ -45,7 +46,7 @@ def render_page(request, template, context):
 
 @dashboard_page("learning.view_learningprofile")
 def fleet(request):
-    return render_page(request, "dashboard/fleet.html", pages.fleet_context())
+    return render_page(request, "dashboard/fleet.html", fleet_context())
 
 
 @dashboard_page("learning.view_learningprofile")

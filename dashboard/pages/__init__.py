@@ -7,27 +7,11 @@ from datetime import timedelta
 from django.utils import timezone
 
 from learning import sharing
-from learning.models import OPEN_TEST_STATES, ABTestState, Adjustment, SharedPatternStatus, Severity
+from learning.models import OPEN_TEST_STATES, ABTestState, Adjustment, Severity, SharedPatternStatus
 from learning.tracker import TARGET
-from qefleet import schedules
 
 from .. import charts, queries
 from .common import agents_with, as_datetime64, as_floats, choice, options, profile_of, safeguard_of
-
-
-def fleet_context():
-    rows = queries.fleet_rows()
-    for row in rows:
-        row.sparkline = charts.sparkline_figure(row.spark_at, row.spark_score) if len(row.spark_at) > 1 else None
-    changed = [row for row in rows if row.improvement is not None]
-    return {
-        "rows": rows,
-        "change_figure": charts.fleet_change_figure(
-            [row.agent.agent_id for row in changed], [row.improvement for row in changed], TARGET) if changed else None,
-        "jobs": schedules.heartbeat(),
-        "target": TARGET,
-        "metrics": sharing.fleet_metrics(row.profile for row in rows if row.profile is not None),
-    }
 
 
 def _agent_charts(agent, profile, guard, since, timeline, rollbacks, loop_events):
