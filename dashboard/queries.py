@@ -20,7 +20,6 @@ from learning.models import (
     ABTestState,
     ABTransition,
     Alert,
-    AlertState,
     AppliedStrategy,
     ArmRole,
     Decision,
@@ -32,7 +31,6 @@ from learning.models import (
     PatternImport,
     QEntry,
     Rollback,
-    Severity,
     SharedPattern,
     Snapshot,
     StateVersion,
@@ -51,7 +49,6 @@ from .pages.common import (
 
 WINDOW_DAYS = (1, 7, 30, 90)
 Q_STATES_PER_PAGE = 20
-ALERTS_PER_PAGE = 50
 # The events worth an operator's eye; training and snapshot events are too many.
 NOTABLE_EVENTS = ("learning:rollback", "learning:rollback_dry_run", "learning:failure_detected",
                   "learning:pattern_discovered")
@@ -298,40 +295,6 @@ def open_alerts(agent):
 
 def window_days(value, default=7):
     return int(value) if value.isdigit() and int(value) in WINDOW_DAYS else default
-
-
-# --- the alerts inbox ----------------------------------------------------------------
-
-ALERT_STATES = {"open": "open (firing or acknowledged)", **{state.value: state.value for state in AlertState},
-                "all": "all"}
-
-
-@dataclass
-class AlertFilter:
-    state: str = "open"
-    severity: str = ""
-    agent: str = ""
-
-    @classmethod
-    def from_query(cls, query):
-        return cls(state=choice(query, "state", ALERT_STATES, "open"),
-                   severity=choice(query, "severity", Severity.values), agent=query.get("agent", ""))
-
-    def apply(self, alerts):
-        if self.state == "open":
-            alerts = alerts.open()
-        elif self.state != "all":
-            alerts = alerts.filter(state=self.state)
-        if self.severity:
-            alerts = alerts.filter(severity=self.severity)
-        if self.agent:
-            alerts = alerts.filter(agent__agent_id=self.agent)
-        return alerts
-
-
-def alert_page(alert_filter, page_number):
-    alerts = alert_filter.apply(Alert.objects.select_related("agent")).order_by("-last_seen_at", "-pk")
-    return Paginator(alerts, ALERTS_PER_PAGE).get_page(page_number)
 
 
 # --- A/B tests -----------------------------------------------------------------------

@@ -27,6 +27,7 @@ from qefleet.memory.models import Agent
 from . import pages, queries
 from .pages import overhead
 from .pages import report as reports
+from .pages.alerts import alerts_context
 from .pages.fleet import fleet_context
 
 
@@ -58,7 +59,7 @@ def agent_page(request, agent_id):
 
 @dashboard_page("learning.view_alert")
 def alert_inbox(request):
-    return render_page(request, "dashboard/alerts.html", pages.alerts_context(request.GET))
+    return render_page(request, "dashboard/alerts.html", alerts_context(request.GET))
 
 
 @dashboard_page("learning.view_abtest")

@@ -7,7 +7,7 @@ from datetime import timedelta
 from django.utils import timezone
 
 from learning import sharing
-from learning.models import OPEN_TEST_STATES, ABTestState, Adjustment, Severity, SharedPatternStatus
+from learning.models import OPEN_TEST_STATES, ABTestState, Adjustment, SharedPatternStatus
 from learning.tracker import TARGET
 
 from .. import charts, queries
@@ -50,17 +50,6 @@ def agent_context(agent, query):
         "timeline": timeline, "preview_version": queries.preview_version(timeline, query.get("preview", "")),
         "after_rollback": queries.rollback_state(profile, rollbacks), "alerts": queries.open_alerts(agent),
         "events": queries.notable_events(agent), "audit": queries.audit_trail(agent),
-    }
-
-
-def alerts_context(query):
-    alert_filter = queries.AlertFilter.from_query(query)
-    return {
-        "filter": alert_filter, "page": queries.alert_page(alert_filter, query.get("page")),
-        "states": queries.ALERT_STATES.items(), "severities": options(Severity.values),
-        "agents": options(agents_with("alerts")),
-        # datetime-local inputs are naive; the silence action reads them as UTC.
-        "silence_default": (timezone.now() + timedelta(hours=1)).strftime("%Y-%m-%dT%H:%M"),
     }
 
 
