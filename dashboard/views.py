@@ -24,9 +24,10 @@ from learning.core import report_math
 from learning.models import LearningProfile, StateVersion
 from qefleet.memory.models import Agent
 
-from . import pages, queries
+from . import pages
 from .pages import overhead
 from .pages import report as reports
+from .pages.abtests import abtest_context, abtest_detail, abtests_context
 from .pages.alerts import alerts_context
 from .pages.fleet import fleet_context
 
@@ -64,13 +65,13 @@ def alert_inbox(request):
 
 @dashboard_page("learning.view_abtest")
 def abtest_list(request):
-    return render_page(request, "dashboard/abtests.html", pages.abtests_context(request.GET))
+    return render_page(request, "dashboard/abtests.html", abtests_context(request.GET))
 
 
 @dashboard_page("learning.view_abtest")
 def abtest_page(request, test_id):
-    test = get_object_or_404(queries.abtest_detail(), pk=test_id)
-    return render_page(request, "dashboard/abtest.html", pages.abtest_context(test))
+    test = get_object_or_404(abtest_detail(), pk=test_id)
+    return render_page(request, "dashboard/abtest.html", abtest_context(test))
 
 
 @dashboard_page("learning.view_sharedpattern")

@@ -7,11 +7,11 @@ from datetime import timedelta
 from django.utils import timezone
 
 from learning import sharing
-from learning.models import OPEN_TEST_STATES, ABTestState, Adjustment, SharedPatternStatus
+from learning.models import Adjustment, SharedPatternStatus
 from learning.tracker import TARGET
 
 from .. import charts, queries
-from .common import agents_with, as_datetime64, as_floats, choice, options, profile_of, safeguard_of
+from .common import as_datetime64, as_floats, choice, options, profile_of, safeguard_of
 
 
 def _agent_charts(agent, profile, guard, since, timeline, rollbacks, loop_events):
@@ -50,23 +50,6 @@ def agent_context(agent, query):
         "timeline": timeline, "preview_version": queries.preview_version(timeline, query.get("preview", "")),
         "after_rollback": queries.rollback_state(profile, rollbacks), "alerts": queries.open_alerts(agent),
         "events": queries.notable_events(agent), "audit": queries.audit_trail(agent),
-    }
-
-
-def abtests_context(query):
-    test_filter = queries.ABTestFilter.from_query(query)
-    return {
-        "filter": test_filter, "page": queries.abtest_page(test_filter, query.get("page")),
-        "states": options(ABTestState.values), "agents": options(agents_with("abtests")),
-    }
-
-
-def abtest_context(test):
-    looks = queries.look_series(test)
-    return {
-        "test": test, "difference": queries.arm_difference(test), "checks": queries.abtest_checks(test),
-        "interval_figure": charts.interval_figure(looks, test.horizon) if looks else None,
-        "can_abort": test.state in OPEN_TEST_STATES, "monitoring": test.verdict.get("monitoring"),
     }
 
 
