@@ -30,6 +30,7 @@ from .pages import report as reports
 from .pages.abtests import abtest_context, abtest_detail, abtests_context
 from .pages.alerts import alerts_context
 from .pages.fleet import fleet_context
+from .pages.patterns import patterns_context
 
 
 def dashboard_page(permission):
@@ -76,7 +77,7 @@ def abtest_page(request, test_id):
 
 @dashboard_page("learning.view_sharedpattern")
 def pattern_sharing(request):
-    return render_page(request, "dashboard/patterns.html", pages.patterns_context(request.GET))
+    return render_page(request, "dashboard/patterns.html", patterns_context(request.GET))
 
 
 @dashboard_page("learning.view_learningprofile")

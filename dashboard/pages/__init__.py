@@ -6,12 +6,11 @@ from datetime import timedelta
 
 from django.utils import timezone
 
-from learning import sharing
-from learning.models import Adjustment, SharedPatternStatus
+from learning.models import Adjustment
 from learning.tracker import TARGET
 
 from .. import charts, queries
-from .common import as_datetime64, as_floats, choice, options, profile_of, safeguard_of
+from .common import as_datetime64, as_floats, profile_of, safeguard_of
 
 
 def _agent_charts(agent, profile, guard, since, timeline, rollbacks, loop_events):
@@ -50,19 +49,6 @@ def agent_context(agent, query):
         "timeline": timeline, "preview_version": queries.preview_version(timeline, query.get("preview", "")),
         "after_rollback": queries.rollback_state(profile, rollbacks), "alerts": queries.open_alerts(agent),
         "events": queries.notable_events(agent), "audit": queries.audit_trail(agent),
-    }
-
-
-def patterns_context(query):
-    status = choice(query, "status", SharedPatternStatus.values)
-    matrix, history = queries.import_matrix(), queries.sharing_history()
-    return {
-        "status": status, "statuses": options(SharedPatternStatus.values),
-        "bars": {"confidence": sharing.SHARE_CONFIDENCE, "uses": sharing.SHARE_MIN_USES,
-                 "lower_bound": sharing.SHARE_LOWER_BOUND, "confirm_uses": sharing.CONFIRM_USES},
-        "page": queries.shared_pattern_page(status, query.get("page")), "metrics": sharing.fleet_metrics(),
-        "import_figure": charts.import_figure(matrix) if matrix.sources else None,
-        "history_figure": charts.sharing_history_figure(history) if history else None,
     }
 
 
