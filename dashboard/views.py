@@ -24,10 +24,10 @@ from learning.core import report_math
 from learning.models import LearningProfile, StateVersion
 from qefleet.memory.models import Agent
 
-from . import pages
 from .pages import overhead
 from .pages import report as reports
 from .pages.abtests import abtest_context, abtest_detail, abtests_context
+from .pages.agent import agent_context, cycle_message
 from .pages.alerts import alerts_context
 from .pages.fleet import fleet_context
 from .pages.patterns import patterns_context
@@ -56,7 +56,7 @@ def fleet(request):
 def agent_page(request, agent_id):
     agent = get_object_or_404(Agent.objects.select_related("learning__live_version", "safeguard")
                               .defer("learning__live_version__payload"), agent_id=agent_id)
-    return render_page(request, "dashboard/agent.html", pages.agent_context(agent, request.GET))
+    return render_page(request, "dashboard/agent.html", agent_context(agent, request.GET))
 
 
 @dashboard_page("learning.view_alert")
@@ -172,7 +172,7 @@ def run_cycle(request, agent_id):
     agent = get_object_or_404(Agent, agent_id=agent_id)
     cycle = operations.run_cycle(agent, request.user, request)
     level = messages.SUCCESS if cycle is not None else messages.INFO
-    messages.add_message(request, level, pages.cycle_message(agent, cycle))
+    messages.add_message(request, level, cycle_message(agent, cycle))
     return back(request, agent)
 
 

@@ -1,12 +1,15 @@
-"""Read-side queries of the dashboard pages: each page costs a fixed number of
-queries, whatever the fleet's size or history (long windows are aggregated
-in the database)."""
+"""An agent's page: its score, components and exploration charts with the
+loop's events, A/B tests, mitigations, Q-table, recent decisions, failure
+patterns, versions and rollbacks, alerts, events and audit trail; and what
+the improvement cycle an operator runs from it did, in words."""
 
 import math
 from dataclasses import dataclass
+from datetime import timedelta
 
 from django.core.paginator import Paginator
 from django.db.models import Avg, Count, F, Max, Min, OuterRef, Q, Subquery, Sum
+from django.utils import timezone
 
 from learning.core import scoring
 from learning.models import (
@@ -14,6 +17,7 @@ from learning.models import (
     ABArm,
     ABTestState,
     ABTransition,
+    Adjustment,
     Alert,
     AppliedStrategy,
     ArmRole,
@@ -27,25 +31,18 @@ from learning.models import (
     Snapshot,
     StateVersion,
 )
+from learning.tracker import TARGET
 from qefleet.memory.models import AuditEvent, Event
 
-from .pages import common
-from .pages.common import (
-    LoopEvent,
-    Marker,
-    ScoreSeries,
-    as_datetime64,
-    as_floats,
-)
+from .. import charts
+from . import common
+from .common import LoopEvent, Marker, ScoreSeries, as_datetime64, as_floats, profile_of, safeguard_of
 
 WINDOW_DAYS = (1, 7, 30, 90)
 Q_STATES_PER_PAGE = 20
 # The events worth an operator's eye; training and snapshot events are too many.
 NOTABLE_EVENTS = ("learning:rollback", "learning:rollback_dry_run", "learning:failure_detected",
                   "learning:pattern_discovered")
-
-
-# --- the agent page ------------------------------------------------------------------
 
 
 def score_series(agent, since):
@@ -286,3 +283,68 @@ def open_alerts(agent):
 
 def window_days(value, default=7):
     return int(value) if value.isdigit() and int(value) in WINDOW_DAYS else default
+
+
+def _agent_charts(agent, profile, guard, since, timeline, rollbacks, loop_events):
+    series = score_series(agent, since)
+    if series is None:
+        return None
+    epsilon_at, epsilon = epsilon_series(agent, series)
+    versions = [row.version for row in reversed(timeline) if row.version.created_at >= since]
+    return {
+        "score": charts.score_figure(
+            series, baseline=profile.baseline_score if profile else None,
+            reference=guard.reference_score if guard else None, threshold_pct=guard.threshold_pct if guard else None,
+            markers=chart_markers(agent, since, rollbacks), events=loop_events),
+        "components": charts.components_figure(series),
+        "exploration": charts.exploration_figure(
+            epsilon_at, epsilon, as_datetime64(version.created_at for version in versions),
+            as_floats(version.q_entries for version in versions)),
+    }
+
+
+def agent_context(agent, query):
+    profile, guard = profile_of(agent), safeguard_of(agent)
+    days = window_days(query.get("days", ""))
+    since = timezone.now() - timedelta(days=days)
+    timeline = version_timeline(agent, profile)
+    search = query.get("q", "").strip()
+    window_rollbacks = rollbacks(agent, since)
+    abtests, loop_events = abtest_activity(agent, since)
+    return {
+        "agent": agent, "profile": profile, "guard": guard, "days": days, "window_days": WINDOW_DAYS,
+        "latest": latest_snapshot(agent), "applied": applied_strategies(agent), "target": TARGET,
+        "charts": _agent_charts(agent, profile, guard, since, timeline, window_rollbacks, loop_events),
+        "abtests": abtests, "mitigations": mitigations(agent),
+        "search": search, "q_page": q_table_page(agent, search, query.get("qpage")),
+        "decisions": recent_decisions(agent), "failures": failure_patterns(agent),
+        "timeline": timeline, "preview_version": preview_version(timeline, query.get("preview", "")),
+        "after_rollback": rollback_state(profile, window_rollbacks), "alerts": open_alerts(agent),
+        "events": notable_events(agent), "audit": audit_trail(agent),
+    }
+
+
+# A cycle decision's kind -> what the message calls them, and how it names one.
+CYCLE_DECISIONS = {
+    "abtest_created": ("started A/B tests",
+                       lambda item: f"#{item['abtest']} {item['treatment']} for {item['task_type']}"),
+    "abtest_decided": ("decided A/B tests", lambda item: f"#{item['abtest']} {item['outcome']}"),
+    "applied_strategy": ("settled applied strategies", lambda item: f"#{item['abtest']} {item['outcome']}"),
+    "mitigation_applied": ("applied mitigations", lambda item: (
+        f"{item['failure_class']} in {item['task_type']} ({Adjustment(item['adjustment']).label})")),
+    "mitigation_judged": ("judged mitigations", lambda item: f"#{item['mitigation']} {item['state']}"),
+}
+
+
+def cycle_message(agent, cycle):
+    """What an improvement cycle an operator ran did, in words."""
+    if cycle is None:
+        return f"The improvement cycle skips {agent.agent_id}: its learning is off or it has reported no task yet."
+    done = []
+    for kind, (words, name) in CYCLE_DECISIONS.items():
+        items = [item for item in cycle.decisions if item["kind"] == kind]
+        if items:
+            done.append(f"{words} {', '.join(name(item) for item in items)}")
+    what = "; ".join(done) or "nothing to change (no new opportunity, no test to decide, no failure to mitigate)"
+    return (f"Improvement cycle of {agent.agent_id} for the slot from {cycle.slot_start:%Y-%m-%d %H:%M} UTC "
+            f"(a re-run in the same slot repeats nothing): {what}.")
