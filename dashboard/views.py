@@ -20,17 +20,16 @@ from django.utils.http import url_has_allowed_host_and_scheme
 from django.views.decorators.http import require_GET, require_POST
 
 from learning import operations, report, versions
-from learning.core import report_math
 from learning.models import LearningProfile, StateVersion
 from qefleet.memory.models import Agent
 
-from .pages import overhead
-from .pages import report as reports
 from .pages.abtests import abtest_context, abtest_detail, abtests_context
 from .pages.agent import agent_context, cycle_message
 from .pages.alerts import alerts_context
 from .pages.fleet import fleet_context
+from .pages.overhead import overhead_context
 from .pages.patterns import patterns_context
+from .pages.report import decisions_csv, download, period_of, report_context
 
 
 def dashboard_page(permission):
@@ -82,15 +81,7 @@ def pattern_sharing(request):
 
 @dashboard_page("learning.view_learningprofile")
 def learning_overhead(request):
-    return render_page(request, "dashboard/overhead.html", overhead.overhead_context())
-
-
-def _period(request, now):
-    """(the period the query asks for, None) or (None, what is wrong with it)."""
-    try:
-        return report_math.parse_period(request.GET, now), None
-    except report_math.PeriodError as error:
-        return None, str(error)
+    return render_page(request, "dashboard/overhead.html", overhead_context())
 
 
 @dashboard_page("learning.view_learningprofile")
@@ -98,23 +89,23 @@ def improvement_report(request, agent_id=None, fmt="html"):
     """The fleet's or an agent's improvement report as a page, CSV or JSON."""
     agent = get_object_or_404(Agent, agent_id=agent_id) if agent_id else None
     now = timezone.now()
-    period, error = _period(request, now)
+    period, error = period_of(request.GET, now)
     if error:
         return HttpResponseBadRequest(error)
     data = report.build(period, now, agent)
     if fmt != "html":
-        return reports.download(data, fmt)
-    return render(request, "dashboard/report.html", reports.report_context(data, period, request.GET, agent))
+        return download(data, fmt)
+    return render(request, "dashboard/report.html", report_context(data, period, request.GET, agent))
 
 
 @dashboard_page("learning.view_decision")
 def decision_log(request, agent_id):
     """An agent's decisions and executions in a period, streamed as CSV."""
     agent = get_object_or_404(Agent, agent_id=agent_id)
-    period, error = _period(request, timezone.now())
+    period, error = period_of(request.GET, timezone.now())
     if error:
         return HttpResponseBadRequest(error)
-    return reports.decisions_csv(agent, period)
+    return decisions_csv(agent, period)
 
 
 def back(request, agent=None, fallback=None):

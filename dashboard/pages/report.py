@@ -1,6 +1,7 @@
 """The improvement report rendered three ways, from the one
 learning.report.build result: the page's context (tables and figures), a
-CSV file and a JSON file; and an agent's decision log streamed as CSV."""
+CSV file and a JSON file; an agent's decision log streamed as CSV; and the
+period the query asks for, which all of them cover."""
 
 import csv
 import itertools
@@ -15,6 +16,14 @@ from .. import charts
 from .common import LoopEvent, Marker, ScoreSeries, as_datetime64, as_floats
 
 PERIOD_DAYS = (7, 14, 30, 60, 90)
+
+
+def period_of(query, now):
+    """(the period the query asks for, None) or (None, what is wrong with it)."""
+    try:
+        return report_math.parse_period(query, now), None
+    except report_math.PeriodError as error:
+        return None, str(error)
 
 
 def _number(value, digits=3):
