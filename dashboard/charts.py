@@ -6,7 +6,7 @@ Each builder returns the figure's JSON text from plotly's own encoder
 it. Figures are plain dicts serialised without validation: a validated
 `go.Figure` cost ~9 ms each, too much for the fleet page's seventeen
 sparklines; unvalidated, numpy arrays are written as JSON lists, which is
-small enough with series capped at queries.MAX_POINTS. Lines differ by dash
+small enough with series capped at pages.common.MAX_POINTS. Lines differ by dash
 and are named in the legend or on the line, so no state is told by colour
 alone.
 """

@@ -20,11 +20,16 @@ from django.utils.http import url_has_allowed_host_and_scheme
 from django.views.decorators.http import require_GET, require_POST
 
 from learning import operations, report, versions
-from learning.core import report_math
 from learning.models import LearningProfile, StateVersion
 from qefleet.memory.models import Agent
 
-from . import overhead, pages, queries, reports
+from .pages.abtests import abtest_context, abtest_detail, abtests_context
+from .pages.agent import agent_context, cycle_message
+from .pages.alerts import alerts_context
+from .pages.fleet import fleet_context
+from .pages.overhead import overhead_context
+from .pages.patterns import patterns_context
+from .pages.report import decisions_csv, download, period_of, report_context
 
 
 def dashboard_page(permission):
@@ -43,48 +48,40 @@ def render_page(request, template, context):
 
 @dashboard_page("learning.view_learningprofile")
 def fleet(request):
-    return render_page(request, "dashboard/fleet.html", pages.fleet_context())
+    return render_page(request, "dashboard/fleet.html", fleet_context())
 
 
 @dashboard_page("learning.view_learningprofile")
 def agent_page(request, agent_id):
     agent = get_object_or_404(Agent.objects.select_related("learning__live_version", "safeguard")
                               .defer("learning__live_version__payload"), agent_id=agent_id)
-    return render_page(request, "dashboard/agent.html", pages.agent_context(agent, request.GET))
+    return render_page(request, "dashboard/agent.html", agent_context(agent, request.GET))
 
 
 @dashboard_page("learning.view_alert")
 def alert_inbox(request):
-    return render_page(request, "dashboard/alerts.html", pages.alerts_context(request.GET))
+    return render_page(request, "dashboard/alerts.html", alerts_context(request.GET))
 
 
 @dashboard_page("learning.view_abtest")
 def abtest_list(request):
-    return render_page(request, "dashboard/abtests.html", pages.abtests_context(request.GET))
+    return render_page(request, "dashboard/abtests.html", abtests_context(request.GET))
 
 
 @dashboard_page("learning.view_abtest")
 def abtest_page(request, test_id):
-    test = get_object_or_404(queries.abtest_detail(), pk=test_id)
-    return render_page(request, "dashboard/abtest.html", pages.abtest_context(test))
+    test = get_object_or_404(abtest_detail(), pk=test_id)
+    return render_page(request, "dashboard/abtest.html", abtest_context(test))
 
 
 @dashboard_page("learning.view_sharedpattern")
 def pattern_sharing(request):
-    return render_page(request, "dashboard/patterns.html", pages.patterns_context(request.GET))
+    return render_page(request, "dashboard/patterns.html", patterns_context(request.GET))
 
 
 @dashboard_page("learning.view_learningprofile")
 def learning_overhead(request):
-    return render_page(request, "dashboard/overhead.html", overhead.overhead_context())
-
-
-def _period(request, now):
-    """(the period the query asks for, None) or (None, what is wrong with it)."""
-    try:
-        return report_math.parse_period(request.GET, now), None
-    except report_math.PeriodError as error:
-        return None, str(error)
+    return render_page(request, "dashboard/overhead.html", overhead_context())
 
 
 @dashboard_page("learning.view_learningprofile")
@@ -92,23 +89,23 @@ def improvement_report(request, agent_id=None, fmt="html"):
     """The fleet's or an agent's improvement report as a page, CSV or JSON."""
     agent = get_object_or_404(Agent, agent_id=agent_id) if agent_id else None
     now = timezone.now()
-    period, error = _period(request, now)
+    period, error = period_of(request.GET, now)
     if error:
         return HttpResponseBadRequest(error)
     data = report.build(period, now, agent)
     if fmt != "html":
-        return reports.download(data, fmt)
-    return render(request, "dashboard/report.html", reports.report_context(data, period, request.GET, agent))
+        return download(data, fmt)
+    return render(request, "dashboard/report.html", report_context(data, period, request.GET, agent))
 
 
 @dashboard_page("learning.view_decision")
 def decision_log(request, agent_id):
     """An agent's decisions and executions in a period, streamed as CSV."""
     agent = get_object_or_404(Agent, agent_id=agent_id)
-    period, error = _period(request, timezone.now())
+    period, error = period_of(request.GET, timezone.now())
     if error:
         return HttpResponseBadRequest(error)
-    return reports.decisions_csv(agent, period)
+    return decisions_csv(agent, period)
 
 
 def back(request, agent=None, fallback=None):
@@ -166,7 +163,7 @@ def run_cycle(request, agent_id):
     agent = get_object_or_404(Agent, agent_id=agent_id)
     cycle = operations.run_cycle(agent, request.user, request)
     level = messages.SUCCESS if cycle is not None else messages.INFO
-    messages.add_message(request, level, pages.cycle_message(agent, cycle))
+    messages.add_message(request, level, cycle_message(agent, cycle))
     return back(request, agent)
 
 

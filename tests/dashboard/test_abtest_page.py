@@ -7,7 +7,7 @@ import pytest
 from django.test import Client
 from django.utils.html import escape
 
-from dashboard import queries
+from dashboard.pages import abtests, common
 from learning.models import ABLook, ABTest, ArmRole
 from tests.dashboard.helpers import applied_test, inconclusive_test, look_each_slot, running_test
 from tests.learning.abtest_helpers import set_arm, set_arms, start_test
@@ -74,9 +74,9 @@ def test_it_charts_the_interval_over_time_against_the_horizon_and_zero(viewer, a
 def test_looks_at_the_same_count_are_one_point_and_long_series_are_averaged(alice, monkeypatch):
     test = look_each_slot(start_test(alice, horizon=400), [((40, 30), (40, 31)), ((40, 30), (40, 31)),
                                                           ((90, 60), (90, 64)), ((95, 60), (95, 64))])
-    assert list(queries.look_series(test).per_arm) == [40, 90, 95]
-    monkeypatch.setattr(queries, "MAX_POINTS", 2)
-    series = queries.look_series(test)  # buckets of 48 tasks: 40 | 90, 95
+    assert list(abtests.look_series(test).per_arm) == [40, 90, 95]
+    monkeypatch.setattr(common, "MAX_POINTS", 2)
+    series = abtests.look_series(test)  # buckets of 48 tasks: 40 | 90, 95
     assert list(series.per_arm) == [40, 95]
     looks = list(ABLook.objects.filter(test=test, n_control__gt=40))
     assert series.low[1] == pytest.approx(sum(look.low for look in looks) * 50)
@@ -84,7 +84,7 @@ def test_looks_at_the_same_count_are_one_point_and_long_series_are_averaged(alic
 
 def test_an_interval_clipped_at_100_points_has_no_estimate(alice):
     test = look_each_slot(start_test(alice, horizon=400), [((1, 1), (1, 0)), ((60, 30), (60, 33))])
-    estimate = queries.look_series(test).estimate
+    estimate = abtests.look_series(test).estimate
     assert math.isnan(estimate[0]) and not math.isnan(estimate[1])
 
 

@@ -3,7 +3,7 @@
 import pytest
 from django.test import Client
 
-from dashboard import queries
+from dashboard.pages import abtests
 from tests.dashboard.helpers import applied_test, inconclusive_test, running_test
 from tests.learning.abtest_helpers import start_test
 
@@ -66,7 +66,7 @@ def test_it_says_why_a_test_has_no_decision_yet(viewer, alice):
 
 
 def test_it_pages_through_many_tests(viewer, alice, monkeypatch):
-    monkeypatch.setattr(queries, "ABTESTS_PER_PAGE", 2)
+    monkeypatch.setattr(abtests, "ABTESTS_PER_PAGE", 2)
     tests = [start_test(alice, f"type-{number}") for number in range(3)]
     response = viewer.get("/ops/abtests/?agent=alice&page=2")
     assert listed(response) == [tests[0].pk]
@@ -74,8 +74,8 @@ def test_it_pages_through_many_tests(viewer, alice, monkeypatch):
 
 
 def test_it_keeps_to_the_query_budget(operator, alice, bob, django_assert_max_num_queries):
-    for number in range(queries.ABTESTS_PER_PAGE + 1):
+    for number in range(abtests.ABTESTS_PER_PAGE + 1):
         start_test(alice if number % 2 else bob, f"type-{number}")
     with django_assert_max_num_queries(25):
         response = operator.get("/ops/abtests/")
-    assert len(response.context["page"].object_list) == queries.ABTESTS_PER_PAGE
+    assert len(response.context["page"].object_list) == abtests.ABTESTS_PER_PAGE

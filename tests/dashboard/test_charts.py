@@ -7,7 +7,8 @@ import numpy as np
 import pytest
 from django.utils import timezone
 
-from dashboard import charts, queries
+from dashboard import charts
+from dashboard.pages import agent, common
 from learning.models import Snapshot
 from tests.learning.helpers import run_task
 
@@ -27,26 +28,26 @@ def test_it_writes_numpy_arrays_and_escapes_markup():
 def test_the_score_series_follows_the_snapshots(alice):
     for index in range(40):
         run_task(alice, success=index % 2 == 0)
-    series = queries.score_series(alice, timezone.now() - timedelta(days=1))
+    series = agent.score_series(alice, timezone.now() - timedelta(days=1))
     snapshots = list(Snapshot.objects.filter(agent=alice).order_by("last_task"))
     assert len(series.at) == 4 and np.allclose(series.score, [s.score for s in snapshots])
     assert np.allclose(series.success_rate, [0.5] * 4)
     assert np.isnan(series.satisfaction).all()
-    at, epsilon = queries.epsilon_series(alice, series)
+    at, epsilon = agent.epsilon_series(alice, series)
     assert len(at) == 40 and epsilon[0] == pytest.approx(0.3) and epsilon[-1] < epsilon[0]
 
 
 def test_long_windows_are_averaged_in_the_database(alice, monkeypatch):
-    monkeypatch.setattr(queries, "MAX_POINTS", 2)
+    monkeypatch.setattr(common, "MAX_POINTS", 2)
     for _ in range(40):
         run_task(alice)
-    series = queries.score_series(alice, timezone.now() - timedelta(days=1))
+    series = agent.score_series(alice, timezone.now() - timedelta(days=1))
     assert len(series.at) < Snapshot.objects.filter(agent=alice).count()
     assert series.bucket_tasks == 20
-    at, _ = queries.epsilon_series(alice, series)
+    at, _ = agent.epsilon_series(alice, series)
     assert len(at) == 3  # tasks 1-19, 20-39, 40
 
 
 def test_an_empty_window_has_no_series(alice):
     run_task(alice)
-    assert queries.score_series(alice, timezone.now() - timedelta(days=1)) is None
+    assert agent.score_series(alice, timezone.now() - timedelta(days=1)) is None

@@ -7,7 +7,7 @@ import numpy as np
 import pytest
 from django.test import Client
 
-from dashboard import queries
+from dashboard.pages import patterns
 from learning import sharing, tracker
 from learning.models import ImportStatus, LearningProfile, PatternImport, SharedPattern
 from tests.dashboard.helpers import shared_and_imported
@@ -64,7 +64,7 @@ def test_it_draws_who_imported_from_whom(viewer, shared):
     figure = json.loads(viewer.get("/ops/patterns/").context["import_figure"])
     heatmap = figure["data"][0]
     assert heatmap["type"] == "heatmap"
-    matrix = queries.import_matrix()
+    matrix = patterns.import_matrix()
     assert (matrix.sources, matrix.importers) == (["alice", "bob"], ["alice", "bob", "carol"])
     assert matrix.counts.tolist() == [[0, 2, 2], [1, 0, 1]]
     assert matrix.in_use.tolist() == [[0, 2, 1], [0, 0, 0]]  # carol rejected one; bob's are quarantined
@@ -96,7 +96,7 @@ def test_it_shows_the_fleet_metrics(viewer, shared, alice, bob, carol):
     # Bob's baseline of 0 counts as no change; Alice's is her tracker figure.
     alice_change = tracker.current_improvement(alice, LearningProfile.objects.get(agent=alice))[1]
     assert metrics["fleet_improvement_rate"] == pytest.approx(alice_change / 2)
-    history = queries.sharing_history()
+    history = patterns.sharing_history()
     assert len(history.improvement) == 1 and not np.isnan(history.improvement[0])
     figure = json.loads(viewer.get("/ops/patterns/").context["history_figure"])
     assert figure["data"][2]["yaxis"] == "y2" and figure["data"][2]["y"] == [history.improvement[0] * 100]

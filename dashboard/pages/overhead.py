@@ -14,8 +14,8 @@ from django.utils import timezone
 from learning import overhead
 from learning.models import OverheadMinute
 
-from . import charts
-from .queries import as_datetime64
+from .. import charts
+from .common import as_datetime64
 
 # (key, title, span, the chart's bucket)
 WINDOWS = (("hour", "Last hour", timedelta(hours=1), "minute"), ("day", "Last day", timedelta(days=1), "hour"))

@@ -1,6 +1,7 @@
 """The improvement report rendered three ways, from the one
 learning.report.build result: the page's context (tables and figures), a
-CSV file and a JSON file; and an agent's decision log streamed as CSV."""
+CSV file and a JSON file; an agent's decision log streamed as CSV; and the
+period the query asks for, which all of them cover."""
 
 import csv
 import itertools
@@ -11,9 +12,18 @@ from django.http import HttpResponse, StreamingHttpResponse
 from learning.core import report_math
 from learning.report import DECISION_COLUMNS, decision_log
 
-from . import charts, queries
+from .. import charts
+from .common import LoopEvent, Marker, ScoreSeries, as_datetime64, as_floats
 
 PERIOD_DAYS = (7, 14, 30, 60, 90)
+
+
+def period_of(query, now):
+    """(the period the query asks for, None) or (None, what is wrong with it)."""
+    try:
+        return report_math.parse_period(query, now), None
+    except report_math.PeriodError as error:
+        return None, str(error)
 
 
 def _number(value, digits=3):
@@ -69,22 +79,21 @@ def checkpoint_table(checkpoints):
 def _series(points, period):
     """The daily points as the score and components charts take them, each
     drawn at the end of its day (where a checkpoint of that day sits)."""
-    at = queries.as_datetime64(period.window(point.day)[1] for point in points)
-    field = {name: queries.as_floats(getattr(point, name) for point in points) for name in (
+    at = as_datetime64(period.window(point.day)[1] for point in points)
+    field = {name: as_floats(getattr(point, name) for point in points) for name in (
         "score", "success_rate", "time_score", "error_rate", "satisfaction", "efficiency")}
-    return queries.ScoreSeries(first_task=0, last_task=0, at=at, score=field["score"],  # days, not task numbers
-                               success_rate=field["success_rate"], time_score=field["time_score"],
-                               error_free=1.0 - field["error_rate"], satisfaction=field["satisfaction"],
-                               efficiency=field["efficiency"])
+    return ScoreSeries(first_task=0, last_task=0, at=at, score=field["score"],  # days, not task numbers
+                       success_rate=field["success_rate"], time_score=field["time_score"],
+                       error_free=1.0 - field["error_rate"], satisfaction=field["satisfaction"],
+                       efficiency=field["efficiency"])
 
 
 def _markers(agent_report):
     """Rollbacks on the score chart, and strategies applied and reverted in the period."""
-    markers = [queries.Marker(row.at, f"{row.label} to {row.to_version}") for row in agent_report.rollbacks]
-    events = [queries.LoopEvent(row.applied_at, "applied", f"{row.strategy} applied for {row.task_type} "
-                                                           f"({row.label})") for row in agent_report.strategies]
-    events += [queries.LoopEvent(row.reverted_at, "reverted", f"{row.strategy} reverted for {row.task_type} "
-                                                              f"({row.label})")
+    markers = [Marker(row.at, f"{row.label} to {row.to_version}") for row in agent_report.rollbacks]
+    events = [LoopEvent(row.applied_at, "applied", f"{row.strategy} applied for {row.task_type} ({row.label})")
+              for row in agent_report.strategies]
+    events += [LoopEvent(row.reverted_at, "reverted", f"{row.strategy} reverted for {row.task_type} ({row.label})")
                for row in agent_report.strategies if row.reverted_at]
     return markers, events
 
@@ -112,10 +121,10 @@ def _figures(data, period):
                                                            [item.improvement for item in changed], data.target)
     else:
         known = [point for point in summary.checkpoints if point.state_from]
-        moments = queries.as_datetime64(point.at for point in known)
+        moments = as_datetime64(point.at for point in known)
         figures["learning"] = charts.exploration_figure(
-            moments, queries.as_floats(point.exploration_rate for point in known), moments,
-            queries.as_floats(point.q_entries for point in known))
+            moments, as_floats(point.exploration_rate for point in known), moments,
+            as_floats(point.q_entries for point in known))
     return figures
 
 

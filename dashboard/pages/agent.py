@@ -1,0 +1,350 @@
+"""An agent's page: its score, components and exploration charts with the
+loop's events, A/B tests, mitigations, Q-table, recent decisions, failure
+patterns, versions and rollbacks, alerts, events and audit trail; and what
+the improvement cycle an operator runs from it did, in words."""
+
+import math
+from dataclasses import dataclass
+from datetime import timedelta
+
+from django.core.paginator import Paginator
+from django.db.models import Avg, Count, F, Max, Min, OuterRef, Q, Subquery, Sum
+from django.utils import timezone
+
+from learning.core import scoring
+from learning.models import (
+    OPEN_TEST_STATES,
+    ABArm,
+    ABTestState,
+    ABTransition,
+    Adjustment,
+    Alert,
+    AppliedStrategy,
+    ArmRole,
+    Decision,
+    Execution,
+    FailurePattern,
+    LiveVersion,
+    Mitigation,
+    QEntry,
+    Rollback,
+    Snapshot,
+    StateVersion,
+)
+from learning.tracker import TARGET
+from qefleet.memory.models import AuditEvent, Event
+
+from .. import charts
+from . import common
+from .common import LoopEvent, Marker, ScoreSeries, as_datetime64, as_floats, profile_of, safeguard_of
+
+WINDOW_DAYS = (1, 7, 30, 90)
+Q_STATES_PER_PAGE = 20
+# The events worth an operator's eye; training and snapshot events are too many.
+NOTABLE_EVENTS = ("learning:rollback", "learning:rollback_dry_run", "learning:failure_detected",
+                  "learning:pattern_discovered")
+
+
+def score_series(agent, since):
+    """None when the window holds no snapshot."""
+    window = Snapshot.objects.filter(agent=agent, created_at__gte=since)
+    span = window.aggregate(first=Min("first_task"), last=Max("last_task"), count=Count("pk"))
+    if not span["count"]:
+        return None
+    # Snapshot windows never overlap, so last_task alone keeps them apart.
+    most = common.MAX_POINTS
+    bucket = 1 if span["count"] <= most else math.ceil((span["last"] - span["first"] + 1) / most)
+    rows = list(window.annotate(bucket=F("last_task") / bucket).values("bucket").annotate(
+        at=Max("created_at"), score=Avg("score"), success=Avg("success_rate"), ms=Avg("avg_execution_ms"),
+        errors=Avg("error_rate"), satisfaction=Avg("satisfaction"), efficiency=Avg("efficiency"),
+    ).order_by("bucket"))
+    return ScoreSeries(
+        first_task=span["first"], last_task=span["last"], at=as_datetime64(row["at"] for row in rows),
+        score=as_floats(row["score"] for row in rows), success_rate=as_floats(row["success"] for row in rows),
+        time_score=as_floats(scoring.time_score(row["ms"]) for row in rows),
+        error_free=as_floats(1.0 - row["errors"] for row in rows),
+        satisfaction=as_floats(row["satisfaction"] for row in rows),
+        efficiency=as_floats(row["efficiency"] for row in rows),
+    )
+
+
+def epsilon_series(agent, series):
+    """The exploration rate each decision had over the score's tasks, averaged
+    over buckets of tasks (an execution's sequence is its task number)."""
+    rows = list(Execution.objects.filter(agent=agent, sequence__gte=series.first_task, decision__isnull=False)
+                .annotate(bucket=F("sequence") / series.bucket_tasks).values("bucket")
+                .annotate(at=Max("created_at"), epsilon=Avg("decision__epsilon")).order_by("bucket"))
+    return as_datetime64(row["at"] for row in rows), as_floats(row["epsilon"] for row in rows)
+
+
+def rollbacks(agent, since):
+    """The agent's rollbacks in the window and its latest one, oldest first:
+    one query for the chart's markers and the after-rollback panel."""
+    latest = Rollback.objects.filter(agent=agent).order_by("-created_at").values("pk")[:1]
+    return list(Rollback.objects.filter(agent=agent).filter(Q(created_at__gte=since) | Q(pk=Subquery(latest)))
+                .select_related("from_version", "to_version").defer("from_version__payload", "to_version__payload")
+                .order_by("created_at", "pk"))
+
+
+def chart_markers(agent, since, rollbacks):
+    """Rollbacks, undos and re-enables in the window, for the score chart."""
+    markers = []
+    for rollback in rollbacks:
+        if rollback.created_at < since:
+            continue  # the latest one, from before the window: for the after-rollback panel only
+        target = rollback.to_version.label if rollback.to_version else "a pruned version"
+        how = "automatic" if rollback.automatic else rollback.actor
+        kind = "undo" if rollback.reason.startswith("undo of rollback") else "rollback"
+        markers.append(Marker(rollback.created_at, f"{kind} to {target} ({how})"))
+    for event in AuditEvent.objects.filter(target=f"agent:{agent.agent_id}", action="re_enable_learning", at__gte=since):
+        markers.append(Marker(event.at, f"re-enabled by {event.actor}"))
+    return sorted(markers, key=lambda marker: marker.at)
+
+
+LOOP_EVENT_KINDS = {
+    ABTestState.RUNNING: "started",
+    ABTestState.WINNER: "ended",
+    ABTestState.INCONCLUSIVE: "ended",
+    ABTestState.ABORTED: "ended",
+    ABTestState.APPLIED: "applied",
+    ABTestState.REVERTED: "reverted",
+}
+WATCHED_TEST_STATES = (*OPEN_TEST_STATES, ABTestState.MONITORING)
+
+
+def _loop_event_text(transition):
+    test = transition.test
+    if transition.to_state == ABTestState.RUNNING:
+        return f"A/B test #{test.pk} started: {test.name}"
+    if transition.to_state in (ABTestState.APPLIED, ABTestState.REVERTED):
+        return f"{transition.treatment} {transition.to_state} for {test.task_type} (A/B test #{test.pk})"
+    return f"A/B test #{test.pk} ended {transition.to_state}: {test.name}"
+
+
+def abtest_activity(agent, since):
+    """The agent's A/B tests active in the window (a transition in it, or
+    still open or monitored), newest first, and the window's starts, ends,
+    applications and reverts for the score chart: one query over the tests'
+    transitions."""
+    treatment = ABArm.objects.filter(test=OuterRef("test"), role=ArmRole.TREATMENT).values("strategy__name")[:1]
+    transitions = (ABTransition.objects.filter(test__agent=agent)
+                   .filter(Q(at__gte=since) | Q(test__state__in=WATCHED_TEST_STATES))
+                   .select_related("test").annotate(treatment=Subquery(treatment)).order_by("at", "pk"))
+    tests, events = {}, []
+    for transition in transitions:
+        tests[transition.test_id] = transition.test
+        kind = LOOP_EVENT_KINDS.get(transition.to_state)
+        if kind is not None and transition.at >= since:
+            events.append(LoopEvent(transition.at, kind, _loop_event_text(transition)))
+    return sorted(tests.values(), key=lambda test: (test.created_at, test.pk), reverse=True), events
+
+
+def mitigations(agent, limit=20):
+    return Mitigation.objects.filter(agent=agent).order_by("-activated_at")[:limit]
+
+
+@dataclass
+class StateRow:
+    task_type: str
+    state_key: str
+    best_action: str
+    best_q: float
+    best_visits: int
+    visits: int
+    actions: int
+
+
+def q_table_page(agent, search, page_number):
+    """One page of the agent's states (task type, state) with the best action,
+    its Q-value and visits; `search` matches task type or state key."""
+    entries = QEntry.objects.filter(agent=agent)
+    if search:
+        entries = entries.filter(Q(task_type__icontains=search) | Q(state_key__icontains=search))
+    states = (entries.values("task_type", "state_key")
+              .annotate(visits=Sum("visits"), actions=Count("pk")).order_by("task_type", "state_key"))
+    page = Paginator(states, Q_STATES_PER_PAGE).get_page(page_number)
+    keys = [(state["task_type"], state["state_key"]) for state in page.object_list]
+    best = {}
+    if keys:
+        wanted = Q()
+        for task_type, state_key in keys:
+            wanted |= Q(task_type=task_type, state_key=state_key)
+        for entry in entries.filter(wanted).select_related("strategy"):
+            key = (entry.task_type, entry.state_key)
+            if key not in best or entry.q_value > best[key].q_value:
+                best[key] = entry
+    page.object_list = [
+        StateRow(state["task_type"], state["state_key"], best[key].strategy.name, best[key].q_value,
+                 best[key].visits, state["visits"], state["actions"])
+        for state, key in zip(page.object_list, keys)
+    ]
+    return page
+
+
+HOW_CHOSEN = {
+    "": "Exploited: {name} had this state's highest Q-value",
+    "nearest": "New state: {name} was best in the nearest visited state",
+    "applied": "Applied: {name} is the strategy applied for this task type",
+    "default": "Nothing learned for this task type yet: {name} is the catalog default",
+    "shared": "Shared: another agent of the swarm found that {name} works for this task type",
+    "abtest": "A/B test: {name} is the arm this task was assigned to",
+}
+
+
+def decision_reasoning(decision):
+    """A short account of a decision, from its stored fields."""
+    name = decision.strategy.name
+    if decision.explored:
+        return (f"Explored: {name} drawn at random (exploration rate {decision.epsilon:.3f}, "
+                f"chosen with probability {decision.propensity:.2f}).")
+    how = HOW_CHOSEN.get(decision.fallback, "Chose {name} (" + decision.fallback + ")")
+    return f"{how.format(name=name)} (Q {decision.q_value:.3f})."
+
+
+def recent_decisions(agent, limit=15):
+    decisions = list(Decision.objects.filter(agent=agent).select_related("strategy", "execution")
+                     .order_by("-created_at")[:limit])
+    for decision in decisions:
+        decision.reasoning = decision_reasoning(decision)
+        decision.outcome = getattr(decision, "execution", None)
+    return decisions
+
+
+def failure_patterns(agent):
+    return FailurePattern.objects.filter(agent=agent).order_by("-frequency", "task_type")
+
+
+@dataclass
+class VersionRow:
+    version: StateVersion
+    periods: list
+    is_live: bool
+    can_roll_back: bool  # the live version too, once tasks were learned since it went live
+
+
+def version_timeline(agent, profile):
+    """The agent's versions, newest first, each with the periods it was live."""
+    periods = {}
+    for period in LiveVersion.objects.filter(agent=agent).order_by("-live_from")[:200]:
+        periods.setdefault(period.version_id, []).append(period)
+    live_pk = profile.live_version_id if profile else None
+    learned_since = profile is not None and profile.task_count > profile.live_since_task
+    return [VersionRow(version, periods.get(version.pk, []), version.pk == live_pk,
+                       version.pk != live_pk or learned_since)
+            for version in StateVersion.objects.filter(agent=agent).defer("payload").order_by("-number")]
+
+
+def preview_version(timeline, wanted):
+    """The version whose rollback preview the page shows: the one asked for
+    (?preview=N) or else the newest known-good one."""
+    numbers = [row.version.number for row in timeline]
+    if wanted.isdigit() and int(wanted) in numbers:
+        return int(wanted)
+    return next((row.version.number for row in timeline if row.version.known_good), None)
+
+
+@dataclass
+class RollbackState:
+    """After a rollback: what the operator can do next."""
+
+    rollback: Rollback
+    can_undo: bool
+
+
+def rollback_state(profile, rollbacks):
+    latest = rollbacks[-1] if rollbacks else None
+    if latest is None or profile is None:
+        return None
+    can_undo = latest.to_version_id == profile.live_version_id and latest.from_version_id is not None
+    if profile.enabled and not can_undo:
+        return None
+    return RollbackState(latest, can_undo)
+
+
+def notable_events(agent, limit=10):
+    return Event.objects.filter(owner=agent, type__in=NOTABLE_EVENTS).order_by("-timestamp")[:limit]
+
+
+def audit_trail(agent, limit=10):
+    return AuditEvent.objects.filter(target=f"agent:{agent.agent_id}")[:limit]
+
+
+def latest_snapshot(agent):
+    return Snapshot.objects.filter(agent=agent).order_by("-created_at").first()
+
+
+def applied_strategies(agent):
+    return AppliedStrategy.objects.filter(agent=agent).select_related("strategy").order_by("task_type")
+
+
+def open_alerts(agent):
+    return Alert.objects.open().filter(agent=agent)
+
+
+def window_days(value, default=7):
+    return int(value) if value.isdigit() and int(value) in WINDOW_DAYS else default
+
+
+def _agent_charts(agent, profile, guard, since, timeline, rollbacks, loop_events):
+    series = score_series(agent, since)
+    if series is None:
+        return None
+    epsilon_at, epsilon = epsilon_series(agent, series)
+    versions = [row.version for row in reversed(timeline) if row.version.created_at >= since]
+    return {
+        "score": charts.score_figure(
+            series, baseline=profile.baseline_score if profile else None,
+            reference=guard.reference_score if guard else None, threshold_pct=guard.threshold_pct if guard else None,
+            markers=chart_markers(agent, since, rollbacks), events=loop_events),
+        "components": charts.components_figure(series),
+        "exploration": charts.exploration_figure(
+            epsilon_at, epsilon, as_datetime64(version.created_at for version in versions),
+            as_floats(version.q_entries for version in versions)),
+    }
+
+
+def agent_context(agent, query):
+    profile, guard = profile_of(agent), safeguard_of(agent)
+    days = window_days(query.get("days", ""))
+    since = timezone.now() - timedelta(days=days)
+    timeline = version_timeline(agent, profile)
+    search = query.get("q", "").strip()
+    window_rollbacks = rollbacks(agent, since)
+    abtests, loop_events = abtest_activity(agent, since)
+    return {
+        "agent": agent, "profile": profile, "guard": guard, "days": days, "window_days": WINDOW_DAYS,
+        "latest": latest_snapshot(agent), "applied": applied_strategies(agent), "target": TARGET,
+        "charts": _agent_charts(agent, profile, guard, since, timeline, window_rollbacks, loop_events),
+        "abtests": abtests, "mitigations": mitigations(agent),
+        "search": search, "q_page": q_table_page(agent, search, query.get("qpage")),
+        "decisions": recent_decisions(agent), "failures": failure_patterns(agent),
+        "timeline": timeline, "preview_version": preview_version(timeline, query.get("preview", "")),
+        "after_rollback": rollback_state(profile, window_rollbacks), "alerts": open_alerts(agent),
+        "events": notable_events(agent), "audit": audit_trail(agent),
+    }
+
+
+# A cycle decision's kind -> what the message calls them, and how it names one.
+CYCLE_DECISIONS = {
+    "abtest_created": ("started A/B tests",
+                       lambda item: f"#{item['abtest']} {item['treatment']} for {item['task_type']}"),
+    "abtest_decided": ("decided A/B tests", lambda item: f"#{item['abtest']} {item['outcome']}"),
+    "applied_strategy": ("settled applied strategies", lambda item: f"#{item['abtest']} {item['outcome']}"),
+    "mitigation_applied": ("applied mitigations", lambda item: (
+        f"{item['failure_class']} in {item['task_type']} ({Adjustment(item['adjustment']).label})")),
+    "mitigation_judged": ("judged mitigations", lambda item: f"#{item['mitigation']} {item['state']}"),
+}
+
+
+def cycle_message(agent, cycle):
+    """What an improvement cycle an operator ran did, in words."""
+    if cycle is None:
+        return f"The improvement cycle skips {agent.agent_id}: its learning is off or it has reported no task yet."
+    done = []
+    for kind, (words, name) in CYCLE_DECISIONS.items():
+        items = [item for item in cycle.decisions if item["kind"] == kind]
+        if items:
+            done.append(f"{words} {', '.join(name(item) for item in items)}")
+    what = "; ".join(done) or "nothing to change (no new opportunity, no test to decide, no failure to mitigate)"
+    return (f"Improvement cycle of {agent.agent_id} for the slot from {cycle.slot_start:%Y-%m-%d %H:%M} UTC "
+            f"(a re-run in the same slot repeats nothing): {what}.")

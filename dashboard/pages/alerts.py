@@ -1,0 +1,55 @@
+"""The alerts inbox: alerts filtered by state, severity and agent, a page at
+a time, with the actions' forms."""
+
+from dataclasses import dataclass
+from datetime import timedelta
+
+from django.core.paginator import Paginator
+from django.utils import timezone
+
+from learning.models import Alert, AlertState, Severity
+
+from .common import agents_with, choice, options
+
+ALERTS_PER_PAGE = 50
+ALERT_STATES = {"open": "open (firing or acknowledged)", **{state.value: state.value for state in AlertState},
+                "all": "all"}
+
+
+@dataclass
+class AlertFilter:
+    state: str = "open"
+    severity: str = ""
+    agent: str = ""
+
+    @classmethod
+    def from_query(cls, query):
+        return cls(state=choice(query, "state", ALERT_STATES, "open"),
+                   severity=choice(query, "severity", Severity.values), agent=query.get("agent", ""))
+
+    def apply(self, alerts):
+        if self.state == "open":
+            alerts = alerts.open()
+        elif self.state != "all":
+            alerts = alerts.filter(state=self.state)
+        if self.severity:
+            alerts = alerts.filter(severity=self.severity)
+        if self.agent:
+            alerts = alerts.filter(agent__agent_id=self.agent)
+        return alerts
+
+
+def alert_page(alert_filter, page_number):
+    alerts = alert_filter.apply(Alert.objects.select_related("agent")).order_by("-last_seen_at", "-pk")
+    return Paginator(alerts, ALERTS_PER_PAGE).get_page(page_number)
+
+
+def alerts_context(query):
+    alert_filter = AlertFilter.from_query(query)
+    return {
+        "filter": alert_filter, "page": alert_page(alert_filter, query.get("page")),
+        "states": ALERT_STATES.items(), "severities": options(Severity.values),
+        "agents": options(agents_with("alerts")),
+        # datetime-local inputs are naive; the silence action reads them as UTC.
+        "silence_default": (timezone.now() + timedelta(hours=1)).strftime("%Y-%m-%dT%H:%M"),
+    }
