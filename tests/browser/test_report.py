@@ -24,9 +24,9 @@ def month(users, monkeypatch):
     """30 days of history for the 17 demo agents (about 10 s: fewer tasks an
     hour, 300 decisions kept per agent, a day of improvement cycles, which
     the report does not read); returns an agent rolled back in the period."""
-    monkeypatch.setattr(history, "BASE_TASKS_PER_HOUR", 4)
-    monkeypatch.setattr(history, "EXPERIENCES", 300)
-    monkeypatch.setattr(history, "CYCLE_SECONDS", 86400)
+    monkeypatch.setattr(history.past, "BASE_TASKS_PER_HOUR", 4)
+    monkeypatch.setattr(history.past, "EXPERIENCES", 300)
+    monkeypatch.setattr(history.past, "CYCLE_SECONDS", 86400)
     call_command("seed_history", "--days", 30, "--events", 500, "--samples", 100, stdout=io.StringIO())
     return Rollback.objects.select_related("agent").earliest("created_at").agent
 
