@@ -60,9 +60,7 @@ import math
 import time
 import uuid
 import zlib
-from dataclasses import dataclass, field
-from datetime import datetime, timedelta
-from datetime import timezone as dt_timezone
+from datetime import timedelta
 
 import numpy as np
 from django.conf import settings
@@ -75,8 +73,6 @@ from learning.core import engine, scoring, stats
 from learning.harness.simulator import (
     CAPABILITY_LEVELS,
     COMPLEXITY_LEVELS,
-    ERRORS,
-    FAILURE_MIX,
     STRATEGIES,
     TEST_CASES,
     FleetEnvironment,
@@ -119,238 +115,53 @@ from qefleet.memory import roles
 from qefleet.memory.fleet import DEMO_TEAMS, SWARM, register_demo_fleet
 from qefleet.memory.models import DAY, AccessLevel, Agent, AuditEvent, Event, Pattern, PerformanceMetric
 
-HOUR = 3600.0
-MAX_DAYS = Snapshot.RETENTION_DAYS  # older history would be pruned at once
-EVENT_SECONDS = Event.DEFAULT_TTL
-
-
-def events_since(now):
-    """Where the generated events begin: their TTL back from `now`, less an
-    hour, so that none expires while the run (or a slow database) finishes."""
-    return now - EVENT_SECONDS + HOUR
-CYCLE_SECONDS = ImprovementCycle.RETENTION_DAYS * DAY
-EXPERIENCES = engine.DEFAULT_CONFIG["max_experiences"]
-BASE_TASKS_PER_HOUR = 20
-TASK_TYPE_SHARE = 0.9  # of an agent's tasks in its main task type, as in the simulator
-EXPLORE_PENALTY = 0.2  # success lost when exploring away from the bucket's best strategy
-RESCUED = 0.25  # share of a mitigated failure class's failures that the mitigation turns into successes
-
-
-def _guard_default(name):
-    return Safeguard._meta.get_field(name).default
-
-
-GUARD_WINDOW = _guard_default("window")
-GUARD_EVERY = _guard_default("check_every")
-GUARD_THRESHOLD = _guard_default("threshold_pct")
-GUARD_Z = _guard_default("confidence_z")
-GUARD_CONSECUTIVE = _guard_default("consecutive")
-KNOWN_GOOD_AFTER = _guard_default("known_good_after")
-
-# The states of the world's tasks: complexity x required capabilities x
-# previous attempts x available resources, 24 state keys per task type.
-COMPLEXITY = tuple(COMPLEXITY_LEVELS.values())
-CAPABILITIES = tuple(counts[0] for counts in CAPABILITY_LEVELS.values())
-ATTEMPTS = (0, 1)
-RESOURCES = (0.9, 0.5)
-STATE_KEYS = [engine.state_key(engine.state_vector(c, k, a, r))
-              for c in COMPLEXITY for k in CAPABILITIES for a in ATTEMPTS for r in RESOURCES]
-NEXT_KEYS = [engine.state_key(engine.state_vector(c, k, *engine.next_attempt(a, r)))
-             for c in COMPLEXITY for k in CAPABILITIES for a in ATTEMPTS for r in RESOURCES]
-NEXT_STATE = np.array([STATE_KEYS.index(key) if key in STATE_KEYS else -1 for key in NEXT_KEYS])
-STATES = len(STATE_KEYS)
-ACTIONS = len(STRATEGIES)
-
-# Failure classes (engine's), and what each strategy fails with (the simulator's mix).
-CLASSES = tuple(engine.MITIGATIONS)
-KIND_CLASS = {kind: CLASSES.index(engine.failure_class(*templates[0])) for kind, templates in ERRORS.items()}
-MIX = [(np.cumsum([weight for weight in FAILURE_MIX[name].values()]) / sum(FAILURE_MIX[name].values()),
-        np.array([KIND_CLASS[kind] for kind in FAILURE_MIX[name]])) for name in STRATEGIES]
-MESSAGES = {KIND_CLASS[kind]: templates[0] for kind, templates in reversed(ERRORS.items())}
-
-# What each test is set up to show (the statistics decide what it shows).
-# An agent's first test takes the next intent of INTENTS, so even a short
-# history has every outcome; later ones are drawn with INTENT_WEIGHTS.
-INTENTS = ("kept", "inconclusive", "reverted", "control_wins", "srm", "kept", "guardrail", "aborted",
-           "inconclusive", "kept")
-INTENT_WEIGHTS = {"kept": 0.34, "inconclusive": 0.24, "control_wins": 0.15, "reverted": 0.1, "guardrail": 0.06,
-                  "aborted": 0.07, "srm": 0.04}
-ROLES = ("auto_rollback", "rollback_and_undo", "rollback_pending", "final_running", "final_running",
-         "final_running", "final_monitoring")
-# One newcomer in each of the two largest teams, where most patterns are shared
-# in its task types: it joins late and bootstraps from what its swarm shared.
-NEWCOMERS_JOIN = 0.7  # of the period
-REGULAR_CUTOFF = 10 * DAY  # before a final test, so earlier ones are done (7 monitoring days and more)
+from . import constants
+from .constants import (
+    ACTIONS,
+    CAPABILITIES,
+    CLASSES,
+    COMPLEXITY,
+    EXPLORE_PENALTY,
+    GUARD_CONSECUTIVE,
+    GUARD_EVERY,
+    GUARD_THRESHOLD,
+    GUARD_WINDOW,
+    GUARD_Z,
+    HOUR,
+    INTENT_WEIGHTS,
+    INTENTS,
+    KNOWN_GOOD_AFTER,
+    MAX_DAYS,
+    MESSAGES,
+    MIX,
+    NEWCOMERS_JOIN,
+    NEXT_KEYS,
+    NEXT_STATE,
+    REGULAR_CUTOFF,
+    RESCUED,
+    ROLES,
+    STATE_KEYS,
+    STATES,
+    TASK_TYPE_SHARE,
+    events_since,
+)
+from .records import (
+    AlertRecord,
+    MitigationRecord,
+    RollbackRecord,
+    Shared,
+    Test,
+    Version,
+    World,
+    aware,
+    epsilon,
+    iso,
+    utc,
+)
 
 
 class HistoryExists(Exception):
     pass
-
-
-# --- exploration, over arrays ------------------------------------------------------------
-
-
-def epsilon(learned):
-    """The exploration rate after `learned` tasks from the default config."""
-    config = engine.DEFAULT_CONFIG
-    return max(config["min_exploration_rate"], config["exploration_rate"] * config["exploration_decay"] ** learned)
-
-
-# --- records of the simulated past ---------------------------------------------------------
-
-
-@dataclass(eq=False)
-class Version:
-    number: int
-    reason: str
-    created_at: float
-    task_count: int
-    score: float
-    learned: tuple          # (Q, visits, successes, learned count): what a restore brings back
-    applied: dict           # task type index -> (strategy index, source)
-    experiences: str        # JSON, newest first
-    known_good: bool = False
-    pinned: bool = False
-    pk: int = None
-
-    @property
-    def label(self):
-        return f"v{self.number}"
-
-
-@dataclass(eq=False)
-class Test:
-    type_index: int
-    task_type: str
-    intent: str
-    delta: float             # treatment success over control's
-    control: int             # a strategy, or None: the agent's own policy
-    treatment: int
-    name: str
-    hypothesis: str
-    source: str
-    created_by: str
-    mde: float
-    horizon: int
-    created_at: float
-    control_share: float = 0.5   # the real assignment probability (broken for "srm")
-    slower: bool = False
-    state: str = ABTestState.DRAFT
-    verdict: dict = field(default_factory=dict)
-    decision: str = ""
-    previous_strategy: int = None
-    version_before: Version = None
-    reference_score: float = None
-    reference_spread: float = 0.0
-    degraded_checks: int = 0
-    decided_at: float = None
-    applied_at: float = None
-    monitor_until: float = None
-    finished_at: float = None
-    degrade_at: float = None
-    arms: list = field(default_factory=lambda: [[0, 0, 0, 0], [0, 0, 0, 0]])  # n, successes, total ms, error tasks
-    treatment_scores: list = field(default_factory=list)
-    transitions: list = field(default_factory=list)
-    looks: list = field(default_factory=list)
-    pk: int = None
-    arm_pks: tuple = (None, None)
-
-    @property
-    def control_label(self):
-        return "the learned policy" if self.control is None else STRATEGIES[self.control]
-
-    def effect(self, at):
-        """Its applied strategy's effect on the task type's success at `at`."""
-        if self.degrade_at is not None and at >= self.degrade_at:
-            # Enough for the test's monitoring (against the winning arm's score) to
-            # revert it, too little for the agent's safeguard to roll it back first.
-            return -0.15
-        return 0.5 * max(self.delta, 0.0)  # a test's winner gains less once it serves every task
-
-
-@dataclass(eq=False)
-class MitigationRecord:
-    type_index: int
-    failure_class: int
-    adjustment: str
-    strategies: list          # the implicated strategies: only they are replaced
-    tasks_before: int
-    failures_before: int
-    activated_at: float
-    activated_after_task: int
-    base: tuple               # the type's tasks and failures of the class when activated
-    state: str = MitigationState.ACTIVE
-    tasks_after: int = 0
-    failures_after: int = 0
-    concluded_at: float = None
-    pk: int = None
-
-
-@dataclass(eq=False)
-class RollbackRecord:
-    from_version: Version
-    to_version: Version
-    automatic: bool
-    actor: str
-    reason: str
-    numbers: dict
-    created_at: float
-    task_index: int
-    undo_of: "RollbackRecord" = None
-    pk: int = None
-
-    def text(self):
-        return f"undo of rollback {self.undo_of.pk}" if self.undo_of else self.reason
-
-
-@dataclass(eq=False)
-class Shared:
-    agent: str
-    type_index: int
-    task_type: str
-    strategy: int
-    published_slot: int
-    published_at: float
-    source_version: str
-    numbers: dict            # the latest, as the sharing job refreshes them
-    uuid: uuid.UUID
-    published_numbers: dict = None
-    status: str = SharedPatternStatus.ACTIVE
-    quarantined_at: float = None
-    quarantine_reason: str = ""
-    quarantined_slot: int = None
-    targets: list = field(default_factory=list)
-
-
-@dataclass(eq=False)
-class AlertRecord:
-    agent: str
-    kind: str
-    severity: str
-    summary: object          # text, or a function of the records' primary keys
-    numbers: dict
-    dedup: object
-    created_at: float
-    occurrences: int = 1
-    last_seen_at: float = None
-    state: str = AlertState.FIRING
-    acknowledged_by: str = ""
-    acknowledged_at: float = None
-    note: str = ""
-    resolved_at: float = None
-    silenced_until: float = None
-    pk: int = None
-
-
-@dataclass
-class World:
-    seed: int
-    now: float
-    start: float
-    slots: int
-    env: FleetEnvironment
-    capture_every: int
-    loop_mde: float
 
 
 # --- one agent's past ------------------------------------------------------------------------
@@ -776,7 +587,7 @@ class AgentPast:
     def capture(self, reason, at):
         if reason == VersionReason.CYCLE and not self.changed:
             return None
-        first = max(0, self.done - EXPERIENCES)
+        first = max(0, self.done - constants.EXPERIENCES)
         newest_first = slice(self.done - 1, first - 1 if first else None, -1)
         experiences = [[task + 1, self.types[t], STATE_KEYS[s], STRATEGIES[a], r, NEXT_KEYS[s]]
                        for task, t, s, a, r in zip(range(self.done - 1, first - 1, -1),
@@ -883,7 +694,7 @@ class AgentPast:
     # --- the improvement cycle -------------------------------------------------------------
 
     def _cycle(self, h, at):
-        record = {"slot": h, "at": at, "decisions": []} if at > self.world.now - CYCLE_SECONDS else None
+        record = {"slot": h, "at": at, "decisions": []} if at > self.world.now - constants.CYCLE_SECONDS else None
         decisions = record["decisions"] if record is not None else []
         score, change = self.current()
         inputs = {"performance": {"score": score, "improvement": change, "baseline": self.baseline,
@@ -1128,7 +939,7 @@ class AgentPast:
                 test.degraded_checks = test.degraded_checks + 1 if state == SafeguardState.DEGRADED else 0
                 test.verdict = {**test.verdict, "monitoring": {
                     "state": str(state), "change_pct": round(change, 2), "checks": test.degraded_checks,
-                    "at": _iso(at)}}
+                    "at": iso(at)}}
                 if test.degraded_checks >= GUARD_CONSECUTIVE:
                     self._revert(test, f"degraded {change:+.1f}% against the winning arm's score on "
                                        f"{test.degraded_checks} checks in a row", at)
@@ -1220,7 +1031,7 @@ class AgentPast:
 
     def _final_checks(self):
         """The safeguard's checks over the kept executions: their responses and the final state."""
-        first = max(0, self.n - EXPERIENCES)
+        first = max(0, self.n - constants.EXPERIENCES)
         self.check_states = {}
         state, change, degraded, healthy = SafeguardState.INSUFFICIENT, None, 0, 0
         for task in range(first, self.n):
@@ -1255,13 +1066,6 @@ class AgentPast:
         self.samples = np.sort(rng.choice(self.n, size=min(self.samples_wanted, self.n), replace=False))
 
 
-def _iso(at):
-    return _datetime(at).isoformat()
-
-
-def _datetime(at):
-    return datetime.fromtimestamp(at, tz=dt_timezone.utc)
-
 
 # --- the fleet -------------------------------------------------------------------------------
 
@@ -1293,7 +1097,7 @@ def plan(days, events, samples, seed, now):
     recent = boundaries[:-1] >= events_since(now)   # slots whose tasks all fall in the events' 30 days
     # Every snapshot of the 30 days gives an improvement event; training events
     # are drawn from the tasks of those days, so the fleet works fast enough for them.
-    rate = max(BASE_TASKS_PER_HOUR, 1.1 * events / (len(fleet) * max(1, recent.sum())),
+    rate = max(constants.BASE_TASKS_PER_HOUR, 1.1 * events / (len(fleet) * max(1, recent.sum())),
                1.1 * samples / (len(fleet) * slots))
     hour_of_day = (boundaries[:-1] // HOUR % 24).astype(int)
     busy = np.where((hour_of_day >= 8) & (hour_of_day < 20), 1.4, 0.6)
@@ -1451,10 +1255,10 @@ def operators_at_work(world, pasts):
             elif action == "silence":
                 alert.silenced_until = world.now + rng.uniform(1, 3) * DAY
                 audit.append((at, roles.OPERATOR, "alert_silence", alert,
-                              {"note": "", "until": _iso(alert.silenced_until)}))
+                              {"note": "", "until": iso(alert.silenced_until)}))
     job = "qefleet.learning.improvement_cycle"
     at = world.start + 0.6 * world.slots * HOUR
-    silent = _datetime(at - 2.2 * HOUR)
+    silent = utc(at - 2.2 * HOUR)
     stale = AlertRecord("", "schedule:stale", Severity.WARNING,
                         f"Scheduled job {job} is silent since {silent:%Y-%m-%d %H:%M} UTC (twice its 60-minute "
                         "interval); is a cluster running?", {"job": job, "reason": "silent"}, f"schedule:{job}", at,
@@ -1478,10 +1282,6 @@ def _resolve(alert, at, note, audit):
 
 
 # --- writing ---------------------------------------------------------------------------------
-
-
-def _aware(at):
-    return None if at is None else _datetime(at)
 
 
 def _none(value):
@@ -1592,7 +1392,7 @@ class Writer:
         for past in self.pasts:
             self.profile[past.agent_id] = LearningProfile(
                 agent=self.agent(past), enabled=past.enabled, exploration_rate=epsilon(past.learned),
-                task_count=past.n, baseline_score=past.baseline, baseline_set_at=_aware(past.baseline_at),
+                task_count=past.n, baseline_score=past.baseline, baseline_set_at=aware(past.baseline_at),
                 baseline_task=0)
         LearningProfile.objects.bulk_create(self.profile.values())
         return len(self.profile)
@@ -1608,9 +1408,9 @@ class Writer:
             power=stats.DEFAULT_POWER, horizon=test.horizon, verdict=test.verdict, decision=test.decision,
             previous_strategy=None if test.previous_strategy is None else self.strategy(test.previous_strategy),
             reference_score=test.reference_score, reference_spread=test.reference_spread,
-            degraded_checks=test.degraded_checks, created_at=_aware(test.created_at),
-            started_at=_aware(test.created_at), decided_at=_aware(test.decided_at), applied_at=_aware(test.applied_at),
-            monitor_until=_aware(test.monitor_until), finished_at=_aware(test.finished_at)) for past, test in pairs]
+            degraded_checks=test.degraded_checks, created_at=aware(test.created_at),
+            started_at=aware(test.created_at), decided_at=aware(test.decided_at), applied_at=aware(test.applied_at),
+            monitor_until=aware(test.monitor_until), finished_at=aware(test.finished_at)) for past, test in pairs]
         ABTest.objects.bulk_create(objects, batch_size=500)
         for (_, test), row in zip(pairs, objects):
             test.pk = row.pk
@@ -1630,14 +1430,14 @@ class Writer:
         return len(rows)
 
     def transitions(self):
-        rows = [ABTransition(test_id=test.pk, from_state=from_state, to_state=to_state, reason=reason, at=_aware(at))
+        rows = [ABTransition(test_id=test.pk, from_state=from_state, to_state=to_state, reason=reason, at=aware(at))
                 for _, test in self._tests() for from_state, to_state, reason, at in test.transitions]
         ABTransition.objects.bulk_create(rows, batch_size=1000)
         return len(rows)
 
     def looks(self):
-        rows = [ABLook(test_id=test.pk, slot_start=_aware(slot), n_control=n_control, n_treatment=n_treatment,
-                       low=low, high=high, p_value=p_value, srm_p_value=srm, outcome=outcome, at=_aware(at))
+        rows = [ABLook(test_id=test.pk, slot_start=aware(slot), n_control=n_control, n_treatment=n_treatment,
+                       low=low, high=high, p_value=p_value, srm_p_value=srm, outcome=outcome, at=aware(at))
                 for _, test in self._tests()
                 for slot, n_control, n_treatment, low, high, p_value, srm, outcome, at in test.looks]
         ABLook.objects.bulk_create(rows, batch_size=1000)
@@ -1686,7 +1486,7 @@ class Writer:
                     agent=self.agent(past), number=version.number, reason=version.reason, task_count=version.task_count,
                     score=version.score, q_entries=len(state["q"]), checksum=versions.checksum(state), payload=payload,
                     size_bytes=len(payload), pinned=version.pinned, known_good=version.known_good,
-                    created_at=_aware(version.created_at))))
+                    created_at=aware(version.created_at))))
         StateVersion.objects.bulk_create([row for _, row in objects], batch_size=100)
         for version, row in objects:
             version.pk = row.pk
@@ -1696,8 +1496,8 @@ class Writer:
         return len(objects)
 
     def live_periods(self):
-        rows = [LiveVersion(agent=self.agent(past), version_id=version.pk, live_from=_aware(start),
-                            live_until=_aware(end), cause=cause)
+        rows = [LiveVersion(agent=self.agent(past), version_id=version.pk, live_from=aware(start),
+                            live_until=aware(end), cause=cause)
                 for past in self.pasts for version, start, end, cause in past.live_periods]
         LiveVersion.objects.bulk_create(rows, batch_size=1000)
         for past in self.pasts:
@@ -1729,8 +1529,8 @@ class Writer:
                 key = past.types.index(task_type) * ACTIONS + STRATEGIES.index(name)
                 row = LearnedPattern(agent=self.agent(past), task_type=task_type, strategy=self.strategies[name],
                                      uses=uses, successes=successes, confidence=confidence,
-                                     last_used_at=_aware(past.times[learned[len(pattern) - 1 - lasts[key]]]))
-                row.first_used = _aware(past.times[learned[firsts[key]]])
+                                     last_used_at=aware(past.times[learned[len(pattern) - 1 - lasts[key]]]))
+                row.first_used = aware(past.times[learned[firsts[key]]])
                 rows.append(row)
         LearnedPattern.objects.bulk_create(rows, batch_size=1000)
         for row in rows:  # created_at is auto_now_add: set when the pattern was first used
@@ -1745,7 +1545,7 @@ class Writer:
                 applied_at = test.applied_at if kind == "abtest" else test.finished_at
                 rows.append(AppliedStrategy(agent=self.agent(past), task_type=past.types[type_index],
                                             strategy=self.strategy(strategy), source=self.source((kind, test)),
-                                            applied_at=_aware(applied_at)))
+                                            applied_at=aware(applied_at)))
         AppliedStrategy.objects.bulk_create(rows)
         return len(rows)
 
@@ -1763,7 +1563,7 @@ class Writer:
                     confidence=past._failure_confidence(type_index, class_index), mitigation=engine.MITIGATIONS[name],
                     last_message=message.format(budget=max(1, int(past.ms[task]) // 1000), worker=1 + task % 8,
                                                 case=TEST_CASES[task % len(TEST_CASES)])[:500],
-                    first_seen_at=_aware(past.times[tasks[0]]), last_seen_at=_aware(past.times[task])))
+                    first_seen_at=aware(past.times[tasks[0]]), last_seen_at=aware(past.times[task])))
         FailurePattern.objects.bulk_create(rows)
         return len(rows)
 
@@ -1774,8 +1574,8 @@ class Writer:
                            strategies=[STRATEGIES[strategy] for strategy in record.strategies], state=record.state,
                            tasks_before=record.tasks_before, failures_before=record.failures_before,
                            tasks_after=record.tasks_after, failures_after=record.failures_after,
-                           activated_at=_aware(record.activated_at), activated_after_task=record.activated_after_task,
-                           concluded_at=_aware(record.concluded_at)) for past, record in pairs]
+                           activated_at=aware(record.activated_at), activated_after_task=record.activated_after_task,
+                           concluded_at=aware(record.concluded_at)) for past, record in pairs]
         Mitigation.objects.bulk_create(rows, batch_size=500)
         for (_, record), row in zip(pairs, rows):
             record.pk = row.pk
@@ -1787,7 +1587,7 @@ class Writer:
                           reference_version_id=past.reference.pk if past.reference else None,
                           state=past.guard["state"], consecutive_degraded=past.guard["consecutive_degraded"],
                           change_pct=past.guard["change_pct"], healthy_checks=past.guard["healthy_checks"],
-                          checked_at=_aware(past.guard["checked_at"])) for past in self.pasts]
+                          checked_at=aware(past.guard["checked_at"])) for past in self.pasts]
         Safeguard.objects.bulk_create(rows)
         return len(rows)
 
@@ -1798,7 +1598,7 @@ class Writer:
                 row = Rollback.objects.create(
                     agent=self.agent(past), from_version_id=record.from_version.pk,
                     to_version_id=record.to_version.pk, automatic=record.automatic, actor=record.actor,
-                    reason=record.text(), numbers=record.numbers, created_at=_aware(record.created_at))
+                    reason=record.text(), numbers=record.numbers, created_at=aware(record.created_at))
                 record.pk = row.pk
                 count += 1
         return count
@@ -1808,7 +1608,7 @@ class Writer:
     def decisions(self):
         self.decision_rows, self.decision_ids = [], {}
         for past in self.pasts:
-            agent, first = self.agent(past), max(0, past.n - EXPERIENCES)
+            agent, first = self.agent(past), max(0, past.n - constants.EXPERIENCES)
             tests = past.tests
             for task in range(first, past.n):
                 decision_id = uuid.UUID(bytes=self.rng.bytes(16), version=4)
@@ -1823,7 +1623,7 @@ class Writer:
                     propensity=float(past.propensity[task]), epsilon=float(past.eps[task]),
                     q_value=float(past.q_before[task]),
                     fallback=("", "applied", "abtest")[past.fallback[task]],
-                    abtest_arm_id=arm_id, created_at=_aware(past.times[task] - ms / 1000 - 0.2)))
+                    abtest_arm_id=arm_id, created_at=aware(past.times[task] - ms / 1000 - 0.2)))
         Decision.objects.bulk_create(self.decision_rows, batch_size=1000)
         return len(self.decision_rows)
 
@@ -1831,7 +1631,7 @@ class Writer:
         rows, self.execution_ids = [], {}
         decisions = iter(self.decision_rows)
         for past in self.pasts:
-            agent, first = self.agent(past), max(0, past.n - EXPERIENCES)
+            agent, first = self.agent(past), max(0, past.n - constants.EXPERIENCES)
             triggers = {record.task_index - 1 for record in past.rollbacks if record.automatic}
             for task in range(first, past.n):
                 decision = next(decisions)
@@ -1857,7 +1657,7 @@ class Writer:
                               "q_value": round(after, 6), "exploration_rate": round(float(past.rate_after[task]), 6),
                               "patterns": patterns, "learning_enabled": learning,
                               "safeguard": past.check_states[task], "rolled_back": task in triggers},
-                    created_at=_aware(past.times[task])))
+                    created_at=aware(past.times[task])))
         Execution.objects.bulk_create(rows, batch_size=1000)
         for row in rows:
             self.execution_ids[(row.agent_id, row.sequence - 1)] = row.pk
@@ -1872,7 +1672,7 @@ class Writer:
                     success_rate=window["success_rate"], avg_execution_ms=window["avg_ms"],
                     error_rate=window["error_rate"], satisfaction=window["satisfaction"],
                     efficiency=window["efficiency"], score=window["score"], improvement=change,
-                    created_at=_aware(at))))
+                    created_at=aware(at))))
         Snapshot.objects.bulk_create([row for _, row in pairs], batch_size=2000)
         self.snapshot_rows = pairs
         return len(pairs)
@@ -1886,10 +1686,10 @@ class Writer:
                 agent=self.agents.get(alert.agent), kind=alert.kind, severity=alert.severity, state=alert.state,
                 dedup_key=alert.dedup() if callable(alert.dedup) else alert.dedup,
                 summary=(alert.summary() if callable(alert.summary) else alert.summary)[:300], numbers=alert.numbers,
-                occurrences=alert.occurrences, silenced_until=_aware(alert.silenced_until),
-                acknowledged_by=alert.acknowledged_by, acknowledged_at=_aware(alert.acknowledged_at), note=alert.note,
-                resolved_at=_aware(alert.resolved_at), created_at=_aware(alert.created_at),
-                last_seen_at=_aware(alert.last_seen_at or alert.created_at)))
+                occurrences=alert.occurrences, silenced_until=aware(alert.silenced_until),
+                acknowledged_by=alert.acknowledged_by, acknowledged_at=aware(alert.acknowledged_at), note=alert.note,
+                resolved_at=aware(alert.resolved_at), created_at=aware(alert.created_at),
+                last_seen_at=aware(alert.last_seen_at or alert.created_at)))
         Alert.objects.bulk_create(rows)
         for alert, row in zip(alerts, rows):
             alert.pk = row.pk
@@ -1903,7 +1703,7 @@ class Writer:
             elif callable(target):
                 target = target()
             rows.append(AuditEvent(actor=actor, action=action, target=target,
-                                   detail=detail() if callable(detail) else detail, at=_aware(at)))
+                                   detail=detail() if callable(detail) else detail, at=aware(at)))
         AuditEvent.objects.bulk_create(rows)
         return len(rows)
 
@@ -1917,14 +1717,14 @@ class Writer:
                     strategy=self.strategy(shared.strategy), confidence=numbers["confidence"],
                     success_rate=numbers["success_rate"], lower_bound=numbers["lower_bound"], uses=numbers["uses"],
                     source_version=shared.source_version, status=shared.status,
-                    published_at=_aware(shared.published_at),
-                    quarantined_at=_aware(shared.quarantined_at), quarantine_reason=shared.quarantine_reason))
+                    published_at=aware(shared.published_at),
+                    quarantined_at=aware(shared.quarantined_at), quarantine_reason=shared.quarantine_reason))
         SharedPattern.objects.bulk_create(rows)
         return len(rows)
 
     def imports(self, imports):
         rows = [PatternImport(agent=self.agents[agent_id], shared_id=shared.uuid, status=status, confidence=confidence,
-                              imported_at=_aware(imported_at), decided_at=_aware(decided_at))
+                              imported_at=aware(imported_at), decided_at=aware(decided_at))
                 for agent_id, shared, status, confidence, imported_at, decided_at in imports]
         PatternImport.objects.bulk_create(rows, batch_size=1000)
         return len(rows)
@@ -1972,13 +1772,13 @@ class Writer:
                     if "mitigation" in item:
                         item["mitigation"] = item["mitigation"].pk
                     decisions.append(item)
-                started = _aware(cycle["at"])
+                started = aware(cycle["at"])
                 duration = cycle["duration_ms"]
                 rows.append(ImprovementCycle(
-                    agent=self.agent(past), slot_start=_aware(self.world.start + cycle["slot"] * HOUR),
+                    agent=self.agent(past), slot_start=aware(self.world.start + cycle["slot"] * HOUR),
                     trigger="schedule", steps=["performance", "failures", "opportunities", "applied"],
                     inputs=cycle["inputs"], decisions=decisions, started_at=started,
-                    finished_at=_aware(cycle["at"] + duration / 1000), duration_ms=duration, created_at=started))
+                    finished_at=aware(cycle["at"] + duration / 1000), duration_ms=duration, created_at=started))
         ImprovementCycle.objects.bulk_create(rows, batch_size=1000)
         return len(rows)
 
@@ -2030,7 +1830,7 @@ class Writer:
                 part, at = chosen[start:start + 50_000], moments[start:start + 50_000]
                 training = self.training_payloads(part)
                 for (kind, index, ref), stamp, expires in zip(part.tolist(), db_datetimes(at),
-                                                              db_datetimes(at + EVENT_SECONDS)):
+                                                              db_datetimes(at + constants.EVENT_SECONDS)):
                     past = self.pasts[index]
                     if kind == 2:
                         event_type, payload = "learning:training", training.pop()
@@ -2086,7 +1886,7 @@ class Writer:
         if event_type == "learning:rollback":
             return event_type, {"rollback_id": record.pk, "trigger": "automatic" if record.automatic else "manual",
                                 "from": record.from_version.label, "to": record.to_version.label,
-                                "degradation": record.numbers, "at": _iso(record.created_at)}
+                                "degradation": record.numbers, "at": iso(record.created_at)}
         if event_type == "learning:pattern_shared":
             numbers = record.published_numbers
             return event_type, {"pattern": f"{record.task_type}:{STRATEGIES[record.strategy]}", "source": record.agent,
@@ -2110,8 +1910,8 @@ class Writer:
             agent.performance = {
                 "score": round(window["score"], 4), "improvement": None if change is None else round(change, 4),
                 "baseline": past.baseline, "epsilon": round(epsilon(past.learned), 4), "tasks": past.n,
-                "updated_at": _iso(at)}
-            agent.last_heartbeat_at = _aware(float(past.times[-1]))
+                "updated_at": iso(at)}
+            agent.last_heartbeat_at = aware(float(past.times[-1]))
             agents.append(agent)
         Agent.objects.bulk_update(agents, ["performance", "last_heartbeat_at"])
         return len(agents)
