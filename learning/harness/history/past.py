@@ -1,126 +1,42 @@
-"""A simulated past for the 17 demo agents: FOR DEMOS AND BENCHMARKS ONLY.
+"""One agent's past, slot by slot: AgentPast sets up its tasks and draws,
+runs them through the real learning definitions and keeps the counters and
+windows the loop reads. Its improvement loop is in loop.py, its versions,
+safeguard and rollbacks in rollbacks.py (mixins, one concern each)."""
 
-`python manage.py seed_history` writes months of invented learning history
-into the real tables, so the dashboard, the benchmark and the 30-day report
-have a long history to show. No agent did this work. The product never shows
-invented data on real pages, so run it only on a demo or benchmark database:
-it refuses when learning history exists already, unless told to replace the
-demo agents' history.
-
-How the past is made (one seed makes it all; only "now" moves it in time):
-
-* Every agent works through hourly cycle slots. Its tasks come from the
-  simulated fleet's world (learning/harness/simulator.py): its team's task types, six
-  buckets per type with a best strategy each. Its success rate drifts up over
-  the period (towards and around the 20 % improvement target), with dips: a
-  few incidents, and the degradations behind the rollbacks.
-* Each task runs through the real learning definitions: epsilon-greedy choice
-  with decaying epsilon, scoring.reward, engine.q_update of Q(s, a), pattern
-  and failure-pattern counts, the composite score. A task's success depends
-  on the agent's trend, on exploring away from the bucket's best strategy,
-  and on the A/B test arm or applied strategy it ran with.
-* The improvement loop runs at every slot the way learning/improvement.py
-  does: mitigations for frequent failure classes of the strategies that
-  cause them (activated, judged after 50 tasks), A/B tests against the
-  applied strategy or else the learned policy (started by the loop when its
-  off-policy estimate finds an opportunity, by an operator otherwise),
-  looked at with learning/core/stats.py every slot, decided, applied, monitored
-  with the safeguard's rule for 7 days, kept or reverted. Tests are given an
-  intended effect (a real winner, no effect, a worse treatment, a slower
-  one, a broken assignment that trips the sample ratio check); the outcome
-  is whatever the statistics decide.
-* State versions are captured every few days (the real job captures each slot
-  and prunes; keeping one every few days is what a long history looks like
-  after pruning), before applying a winner and before rollbacks. Payloads
-  are real compressed states whose checksums restore exactly; the last
-  version is the live state. Three agents are rolled back (one automatically
-  after three degraded safeguard checks, two by an operator, one of those
-  undone), which aborts or reverts their tests and quarantines what they
-  shared since the version they returned to.
-* Patterns are shared when they pass sharing.qualifies and imported on
-  probation by the swarm; two newcomers join late in the period and their
-  own tasks confirm or reject what they imported.
-
-What is written: snapshots for every slot, a sample of the tasks as
-performance metrics (--samples), the last 1,000 decisions and executions of
-each agent, events of the last 30 days only (their TTL; --events in total:
-the loop's notable events, one `learning:improvement` per snapshot, the rest
-`learning:training` of sampled tasks), improvement cycles of the last 30
-days (their retention), alerts in every state and the audit events of the
-operators' actions. Snapshots cover a whole slot's tasks (the live tracker
-also snapshots every 10 tasks). Decisions record how a strategy was chosen
-but not a mitigation's adjustment, and the fleet's tests are decided one by
-one (the live review also controls the false discovery rate across them).
-"""
-
-import json
 import math
-import uuid
 
 import numpy as np
 
-from learning import abtests, improvement, mitigations, safeguard, sharing
+from learning import mitigations, safeguard
 from learning.core import engine, scoring, stats
-from learning.harness.simulator import (
-    CAPABILITY_LEVELS,
-    COMPLEXITY_LEVELS,
-    STRATEGIES,
-    FleetEnvironment,
-)
-from learning.models import (
-    ABTest,
-    ABTestState,
-    AlertState,
-    LiveCause,
-    MitigationState,
-    SafeguardState,
-    Severity,
-    SharedPatternStatus,
-    StateVersion,
-    VersionReason,
-)
-from qefleet.memory import roles
+from learning.harness.simulator import CAPABILITY_LEVELS, COMPLEXITY_LEVELS, STRATEGIES, FleetEnvironment
+from learning.models import AlertState, VersionReason
 from qefleet.memory.models import DAY
 
-from . import constants
 from .constants import (
     ACTIONS,
     CAPABILITIES,
     CLASSES,
     COMPLEXITY,
     EXPLORE_PENALTY,
-    GUARD_CONSECUTIVE,
     GUARD_EVERY,
-    GUARD_THRESHOLD,
-    GUARD_WINDOW,
-    GUARD_Z,
     HOUR,
     KNOWN_GOOD_AFTER,
     MIX,
-    NEXT_KEYS,
     NEXT_STATE,
-    REGULAR_CUTOFF,
     RESCUED,
-    STATE_KEYS,
     STATES,
     TASK_TYPE_SHARE,
     events_since,
 )
-from .records import (
-    AlertRecord,
-    MitigationRecord,
-    RollbackRecord,
-    Shared,
-    Test,
-    Version,
-    epsilon,
-    iso,
-)
+from .loop import ImprovementLoop
+from .records import AlertRecord, epsilon
+from .rollbacks import Rollbacks
 
 # --- one agent's past ------------------------------------------------------------------------
 
 
-class AgentPast:
+class AgentPast(ImprovementLoop, Rollbacks):
     """Simulate one agent slot by slot: its tasks, its learning and its
     improvement loop, with the rollbacks its role asks for."""
 
@@ -258,27 +174,6 @@ class AgentPast:
         self.offsets.sort(axis=1)
         self._plan_role(end)
 
-    # --- the role's incidents ---------------------------------------------------------------
-
-    def _plan_role(self, end):
-        start, span = self.world.start, self.world.slots * HOUR
-        if self.role == "auto_rollback":
-            at = start + math.floor(0.4 * self.world.slots) * HOUR + 20 * 60
-            self.dips.append([at, at + 8 * HOUR, 0.5])
-            self.watching, self.watch_from = True, at
-        elif self.role == "rollback_and_undo":
-            at = start + math.floor(0.72 * self.world.slots) * HOUR + 15 * 60
-            self.dips.append([at - 16 * HOUR, at, 0.12])
-            self.agenda += [(at, "rollback", (at - 16 * HOUR, "score slipping for a day; back to the last "
-                                              "known-good version while we look")),
-                            (at + 2 * HOUR, "undo", None), (at + 3 * HOUR, "re_enable", roles.ADMIN)]
-        elif self.role == "rollback_pending":
-            at = max(end - 36 * HOUR, start + 0.5 * span) + 10 * 60
-            self.dips.append([at - 8 * HOUR, at, 0.18])
-            self.agenda.append((at, "rollback", (at - 8 * HOUR, "flaky results since this morning; learning "
-                                                 "stays off until the staging database is fixed")))
-        self.agenda.sort(key=lambda item: item[0])
-
     # --- the main loop ---------------------------------------------------------------------
 
     def run(self):
@@ -325,15 +220,6 @@ class AgentPast:
                 self.reference = live
                 scores = self.policy_scores(self.live_since, self.done, safeguard.REFERENCE_TASKS)
                 self.reference_score, self.reference_spread = float(scores.mean()), stats.standard_error(scores)
-
-    def policy_scores(self, lo, hi, count):
-        """Scores of the last `count` tasks the agent's own policy chose in
-        lo..hi-1: the safeguard leaves tasks an A/B test fixed to the test."""
-        lo = max(lo, hi - 20 * count)  # while both arms are fixed, the policy still runs the other task types
-        return self.score[lo:hi][self.fallback[lo:hi] != 2][-count:]
-
-    def _dip(self, at):
-        return sum(depth for start, end, depth in self.dips if start <= at < end)
 
     # --- tasks -----------------------------------------------------------------------------
 
@@ -446,30 +332,6 @@ class AgentPast:
                 return task + 1
         return hi
 
-    def _check(self, task):
-        """The safeguard's check after `task`; True when it rolled back."""
-        scores = self.policy_scores(0, task + 1, GUARD_WINDOW)
-        if self.reference_score is None or len(scores) < GUARD_WINDOW:
-            return False
-        state, change = stats.judge(scores, self.reference_score, self.reference_spread, GUARD_THRESHOLD, GUARD_Z)
-        self.degraded_run = self.degraded_run + 1 if state == SafeguardState.DEGRADED else 0
-        if self.degraded_run < GUARD_CONSECUTIVE or not self.enabled or self.reference is None:
-            return False
-        self._count(slice(self.done, task + 1), self.running if self.enabled else None)
-        numbers = {"window_score": round(float(scores.mean()), 4), "reference": round(self.reference_score, 4),
-                   "change_pct": round(change, 2), "checks": self.degraded_run, "tasks": task + 1}
-        at = float(self.times[task])
-        self.roll_back(self.reference, at, automatic=True, actor="",
-                       reason=f"{self.degraded_run} consecutive degraded checks", numbers=numbers)
-        self.degraded_run = 0
-        self.watching = False
-        for dip in self.dips:
-            if dip[0] <= at < dip[1]:
-                dip[1] = at  # the known-good state is back
-        self.agenda.append((at + self.rng.uniform(2, 5) * HOUR, "re_enable", roles.ADMIN))
-        self.agenda.sort(key=lambda item: item[0])
-        return True
-
     def _count(self, span, test):
         """Book tasks already run into the counters the loop reads."""
         if span.start >= span.stop or span.start < self.done:
@@ -535,414 +397,6 @@ class AgentPast:
             return stats_["score"], None
         return stats_["score"], scoring.improvement(stats_["score"], self.baseline)
 
-    # --- versions and rollbacks -----------------------------------------------------------
-
-    def capture(self, reason, at):
-        if reason == VersionReason.CYCLE and not self.changed:
-            return None
-        first = max(0, self.done - constants.EXPERIENCES)
-        newest_first = slice(self.done - 1, first - 1 if first else None, -1)
-        experiences = [[task + 1, self.types[t], STATE_KEYS[s], STRATEGIES[a], r, NEXT_KEYS[s]]
-                       for task, t, s, a, r in zip(range(self.done - 1, first - 1, -1),
-                                                   self.type[newest_first].tolist(), self.state[newest_first].tolist(),
-                                                   self.strategy[newest_first].tolist(),
-                                                   self.reward[newest_first].tolist())]
-        version = Version(number=len(self.versions) + 1, reason=reason, created_at=at, task_count=self.done,
-                          score=self.current()[0], learned=(list(self.q), list(self.visits), list(self.wins),
-                                                            self.learned),
-                          applied=dict(self.applied), experiences=json.dumps(experiences, separators=(",", ":")))
-        self.versions.append(version)
-        self._make_live(version, at, LiveCause.CAPTURED)
-        self.changed = False
-        return version
-
-    def _make_live(self, version, at, cause):
-        if self.live_periods:
-            self.live_periods[-1][2] = at
-        self.live_periods.append([version, at, None, cause])
-        self.live, self.live_since = version, self.done
-        self.clean_since_live = True
-
-    def restore(self, version, at):
-        q, visits, wins, learned = version.learned
-        self.q, self.visits, self.wins, self.learned = list(q), list(visits), list(wins), learned
-        uses, pattern_wins = [0] * len(self.pattern_uses), [0] * len(self.pattern_wins)
-        for group, count in enumerate(visits):
-            pattern = group // (STATES * ACTIONS) * ACTIONS + group % ACTIONS
-            uses[pattern] += count
-            pattern_wins[pattern] += wins[group]
-        self.pattern_uses, self.pattern_wins = uses, pattern_wins
-        self.applied = dict(version.applied)
-        self._make_live(version, at, LiveCause.RESTORED)
-        self.changed = True  # the next scheduled capture differs from the latest version
-
-    def roll_back(self, target, at, automatic, actor, reason, numbers, undo_of=None):
-        """safeguard.roll_back: capture, restore, freeze, record, end experiments, quarantine."""
-        before = self.capture(VersionReason.BEFORE_ROLLBACK, at)
-        self.restore(target, at + 0.05)
-        self.enabled = False
-        record = RollbackRecord(before, target, automatic, actor, reason, numbers, at, self.done, undo_of)
-        self.rollbacks.append(record)
-        if self.running is not None:
-            self._finish_test(self.running, ABTestState.ABORTED, f"aborted: {self.agent_id} was rolled back to "
-                              f"{target.label}", at, decided=True)
-        for test in [test for test in self.monitoring if test.applied_at > target.created_at]:
-            self.monitoring.remove(test)
-            self._transition(test, ABTestState.REVERTED, f"reverted: {self.agent_id} was rolled back to "
-                             f"{target.label}", at, finished_at=at)
-        for _, (kind, test) in self.applied.values():
-            if kind == "abtest" and test.state == ABTestState.REVERTED:
-                self._transition(test, ABTestState.MONITORING, f"applied again: {self.agent_id} returned to "
-                                 f"{target.label}, which applies it", at, finished_at=None)
-                self.monitoring.append(test)
-        self._schedule_next_test(at)
-        for mitigation in self.mitigations:  # mitigations.withdraw_since
-            if mitigation.state in mitigations.APPLYING and mitigation.activated_at > target.created_at:
-                mitigation.state, mitigation.concluded_at = MitigationState.WITHDRAWN, at
-        for shared in [item for item in self.active_shared.values() if item.published_at > target.created_at]:
-            shared.status, shared.quarantined_at = SharedPatternStatus.QUARANTINED, at
-            shared.quarantine_reason = f"{self.agent_id} was rolled back to {target.label}"
-            shared.quarantined_slot = int((at - self.world.start) // HOUR)
-            shared.numbers = self._pattern_numbers(shared.type_index * ACTIONS + shared.strategy)
-            del self.active_shared[shared.type_index * ACTIONS + shared.strategy]
-        self.reference, self.reference_score, self.reference_spread = target, target.score, 0.0
-        self.events.append((at, "learning:rollback", record))
-        how = "automatically" if automatic else f"by {actor}"
-        alert = self.raise_alert("safeguard:rollback", Severity.HIGH,
-                                 f"{self.agent_id} rolled back {how} to {target.label}; learning is disabled",
-                                 {**numbers, "from": before.label, "to": target.label},
-                                 lambda: f"rollback:{record.pk}", at)
-        healthy = self.done + GUARD_CONSECUTIVE * GUARD_EVERY
-        if healthy < self.n:  # resolve_healthy after three ok checks, whether learning is on or not
-            alert.state, alert.resolved_at = AlertState.RESOLVED, float(self.times[healthy])
-            alert.note = "Resolved by healthy safeguard checks."
-        return record
-
-    def _agenda(self, kind, detail, at):
-        if kind == "rollback":
-            dip_start, reason = detail
-            target = next((version for version in reversed(self.versions)
-                           if version.known_good and version.created_at < dip_start), None)
-            if target is None or not self.enabled:
-                return
-            record = self.roll_back(target, at, automatic=False, actor=roles.OPERATOR, reason=reason, numbers={})
-            self.audit.append((at + 1, roles.OPERATOR, "rollback", f"agent:{self.agent_id}",
-                               lambda: {"to": record.to_version.label, "from_": record.from_version.label,
-                                        "reason": reason}))
-        elif kind == "undo" and self.rollbacks and not self.enabled:  # the rollback happened and is live
-            last = self.rollbacks[-1]
-            record = self.roll_back(last.from_version, at, automatic=False, actor=roles.OPERATOR,
-                                    reason="", numbers={}, undo_of=last)
-            self.audit.append((at + 1, roles.OPERATOR, "undo_rollback", f"agent:{self.agent_id}",
-                               lambda: {"rollback": last.pk, "to": record.to_version.label}))
-        elif kind == "re_enable" and not self.enabled:
-            self.enabled = True
-            self.audit.append((at, detail, "re_enable_learning", f"agent:{self.agent_id}", dict))
-        elif kind == "abort" and detail is self.running and self.enabled:
-            why = "the staging environment was unstable while the test ran"
-            self._finish_test(detail, ABTestState.ABORTED, f"aborted by {roles.OPERATOR}: {why}", at, decided=True)
-            self.audit.append((at, roles.OPERATOR, "abort_abtest", lambda: f"abtest:{detail.pk}",
-                               lambda: {"agent": self.agent_id, "reason": why}))
-
-    # --- the improvement cycle -------------------------------------------------------------
-
-    def _cycle(self, h, at):
-        record = {"slot": h, "at": at, "decisions": []} if at > self.world.now - constants.CYCLE_SECONDS else None
-        decisions = record["decisions"] if record is not None else []
-        score, change = self.current()
-        inputs = {"performance": {"score": score, "improvement": change, "baseline": self.baseline,
-                                  "tasks": self.done, "epsilon": epsilon(self.learned)}}
-        self._evaluate_mitigations(at, decisions)
-        self._activate_mitigations(at, decisions)
-        frequent = [(t, c) for t in range(len(self.types)) for c in range(len(CLASSES))
-                    if self.failures[t, c] >= 5]
-        inputs["failure_patterns"] = [
-            {"task_type": self.types[t], "failure_class": CLASSES[c], "frequency": int(self.failures[t, c]),
-             "confidence": self._failure_confidence(t, c)}
-            for t, c in sorted(frequent, key=lambda item: -self.failures[item])[:5]]
-        inputs["opportunities"] = self._start_test(at, decisions)
-        self._monitor(at, decisions)
-        self._review(h, at, decisions)
-        if record is not None:
-            record["inputs"] = inputs
-            record["duration_ms"] = float(self.rng.lognormal(math.log(30 + 15 * len(decisions)), 0.35))
-            self.cycles.append(record)
-
-    def _failure_confidence(self, type_index, class_index):
-        uses = sum(self.pattern_uses[type_index * ACTIONS:(type_index + 1) * ACTIONS]) or 1
-        return min(1.0, int(self.failures[type_index, class_index]) / uses)
-
-    def _evaluate_mitigations(self, at, decisions):
-        for record in self.mitigations:
-            if record.state != MitigationState.ACTIVE:
-                continue
-            record.tasks_after = int(self.type_tasks[record.type_index]) - record.base[0]
-            record.failures_after = int(self.type_failures[record.type_index, record.failure_class]) - record.base[1]
-            if record.tasks_after >= mitigations.EVALUATE_AFTER:
-                rate_before = record.failures_before / record.tasks_before if record.tasks_before else 0.0
-                rate_after = record.failures_after / record.tasks_after
-                record.state = MitigationState.EFFECTIVE if rate_after < rate_before else MitigationState.INEFFECTIVE
-                record.concluded_at = at
-                decisions.append({"kind": "mitigation_judged", "mitigation": record, "state": record.state,
-                                  "rate_before": round(rate_before, 4), "rate_after": round(rate_after, 4)})
-
-    def _activate_mitigations(self, at, decisions):
-        """mitigations.activate: every frequent failure pattern without a mitigation in force."""
-        for type_index in range(len(self.types)):
-            for class_index in range(len(CLASSES)):
-                if self.failures[type_index, class_index] < mitigations.MIN_FAILURES:
-                    continue
-                if self._failure_confidence(type_index, class_index) < mitigations.FREQUENT:
-                    continue
-                latest = self.latest_mitigation.get((type_index, class_index))
-                if latest is not None and (latest.state in mitigations.APPLYING
-                                           or latest.concluded_at >= at - mitigations.RETRY_AFTER.total_seconds()):
-                    continue
-                recent = np.array(self.type_index[type_index][-mitigations.BEFORE_WINDOW:])
-                failed = (self.classes[recent] >> class_index) & 1 == 1
-                name, adjustment = CLASSES[class_index], engine.ADJUSTMENTS[CLASSES[class_index]]
-                tasks = np.bincount(self.strategy[recent], minlength=ACTIONS)
-                failures = np.bincount(self.strategy[recent][failed], minlength=ACTIONS)
-                implicated = [strategy for strategy in range(ACTIONS)
-                              if failures[strategy] >= mitigations.MIN_IMPLICATING
-                              and failures[strategy] / tasks[strategy] >= mitigations.FREQUENT]
-                if adjustment != "none" and not implicated:
-                    continue  # spread over every strategy: changing strategy would not help
-                record = MitigationRecord(
-                    type_index, class_index, adjustment, implicated, len(recent), int(failed.sum()), at, self.done,
-                    (int(self.type_tasks[type_index]), int(self.type_failures[type_index, class_index])))
-                self.mitigations.append(record)
-                self.latest_mitigation[(type_index, class_index)] = record
-                self.events.append((at, "learning:mitigation_applied", record))
-                decisions.append({"kind": "mitigation_applied", "mitigation": record,
-                                  "task_type": self.types[type_index], "failure_class": name,
-                                  "adjustment": record.adjustment,
-                                  "strategies": [STRATEGIES[strategy] for strategy in implicated]})
-                if record.adjustment == "none":
-                    self.raise_alert("failure:needs_operator", Severity.INFO,
-                                     f"{self.agent_id}: frequent {name} failures in {self.types[type_index]} need an "
-                                     "operator", {"task_type": self.types[type_index], "failure_class": name,
-                                                  "frequency": int(self.failures[type_index, class_index])},
-                                     f"failure:{self.agent_id}:{self.types[type_index]}:{name}", at)
-
-    def _start_test(self, at, decisions):
-        """improvement.start_tests, for the agent's main task type."""
-        busy = self.running is not None or any(test.type_index == self.main for test in self.monitoring)
-        if busy:
-            return []
-        if self.final is not None and at >= self.final[0]:
-            intent, self.final = self.final[1], None
-        elif self.next_test_at is not None and at >= self.next_test_at and (
-                self.final is None or at < self.final[0] - REGULAR_CUTOFF):
-            intent = next(self.intents)
-        else:
-            return []
-        ty, task_type = self.main, self.types[self.main]
-        control = self.applied[ty][0] if ty in self.applied else None
-        why, treatment = self._opportunity(ty, control, at)
-        control_label = "the learned policy" if control is None else STRATEGIES[control]
-        treatment_name = STRATEGIES[treatment]
-        if why is not None:
-            source, created_by, mde = "loop", "improvement cycle", self.world.loop_mde
-        else:
-            source, created_by, mde = "admin", roles.OPERATOR, stats.DEFAULT_MDE
-            why = f"An operator's question: is {treatment_name} better than {control_label} for {task_type}?"
-        # abtests._base_rate: the control strategy's success rate, or the task type's under the policy.
-        patterns = [control] if control is not None else range(ACTIONS)
-        uses = sum(self.pattern_uses[ty * ACTIONS + strategy] for strategy in patterns)
-        base_rate = sum(self.pattern_wins[ty * ACTIONS + strategy] for strategy in patterns) / uses \
-            if uses >= 10 else 0.5
-        horizon = stats.samples_per_arm(mde, stats.DEFAULT_POWER, base_rate=base_rate)
-        rng = self.rng
-        delta = {"kept": rng.uniform(0.10, 0.16), "reverted": rng.uniform(0.10, 0.16), "inconclusive": 0.0,
-                 "control_wins": -rng.uniform(0.12, 0.18), "guardrail": rng.uniform(0.12, 0.16), "srm": 0.05,
-                 "aborted": 0.02, "running": 0.0, "monitoring": 0.12}[intent]
-        test = Test(ty, task_type, intent, delta, control, treatment,
-                    f"{task_type}: {treatment_name} vs {'learned policy' if control is None else control_label}", why,
-                    source, created_by, mde, horizon, at, control_share=0.62 if intent == "srm" else 0.5,
-                    slower=intent == "guardrail")
-        test.transitions.append(("", ABTestState.DRAFT, f"created by {source}", at))
-        self._transition(test, ABTestState.RUNNING, f"horizon {horizon} tasks per arm (control success rate "
-                         f"{base_rate:.2f})", at)
-        self.tests.append(test)
-        self.running = test
-        if intent == "aborted":
-            self.agenda.append((at + rng.uniform(4, 10) * HOUR, "abort", test))
-            self.agenda.sort(key=lambda item: item[0])
-        if source != "loop":
-            return []
-        control_name = None if control is None else STRATEGIES[control]
-        decisions.append({"kind": "abtest_created", "abtest": test, "task_type": task_type, "control": control_name,
-                          "treatment": treatment_name})
-        return [{"task_type": task_type, "control": control_name, "candidate": treatment_name, "why": why}]
-
-    def _opportunity(self, type_index, control, at):
-        """improvement.find_opportunities for one task type: (why, candidate) when
-        always using a strategy looks better off-policy than the type's latest
-        tasks; otherwise (None, the best-looking candidate) for an operator's test."""
-        first = max(0, self.done - improvement.EXPERIENCES)
-        mine = np.flatnonzero(self.type[first:self.done] == type_index)[::-1] + first  # newest first
-        strategies, successes, propensities = self.strategy[mine], self.success[mine], self.propensity[mine]
-        current = float(successes[:improvement.RECENT].mean()) if len(mine) else 0.0
-        recent = {(test.control, test.treatment) for test in self.tests
-                  if test.type_index == type_index and test.created_at >= at - improvement.RETEST_AFTER.total_seconds()}
-        estimates = []
-        for candidate in range(ACTIONS):
-            if candidate == control or (control, candidate) in recent:
-                continue
-            estimate, effective = stats.off_policy_value(strategies == candidate, successes, propensities)
-            if estimate is not None:
-                estimates.append((estimate, effective, candidate))
-        found = [item for item in estimates if item[1] >= improvement.MIN_EVIDENCE
-                 and item[0] - current >= improvement.SUCCESS_MARGIN]
-        if not found:
-            fallback = max(estimates) if estimates else (0, 0, (control or 0) + 1 if control != ACTIONS - 1 else 0)
-            return None, fallback[2]
-        estimate, effective, candidate = max(found)
-        return (f"always using {STRATEGIES[candidate]} would succeed in about {estimate:.0%} of "
-                f"{self.types[type_index]} tasks (off-policy estimate from {len(mine)} logged tasks, effective "
-                f"sample {effective:.0f}) against {current:.0%} now; testing whether it is really better"), candidate
-
-    def _schedule_next_test(self, at):
-        """A pause after a test, longer in a longer history: about six tests per agent in 90 days."""
-        self.next_test_at = at + self.rng.uniform(0.5, 1.5) * max(0.5, self.world.slots / 24 / 8) * DAY
-
-    def _transition(self, test, to_state, reason, at, **fields):
-        test.transitions.append((test.state, to_state, reason, at))
-        test.state = to_state
-        for name, value in fields.items():
-            setattr(test, name, value)
-        if to_state in abtests.EVENTS:
-            self.events.append((at, abtests.EVENTS[to_state], (test, to_state, reason)))
-
-    def _finish_test(self, test, state, reason, at, decided=False):
-        fields = {"decision": reason, "finished_at": at}
-        if decided:
-            fields["decided_at"] = at
-        self._transition(test, state, reason, at, **fields)
-        if test is self.running:
-            self.running = None
-        self._schedule_next_test(at)
-
-    def _review(self, h, at, decisions):
-        """abtests.review for the agent's running test (one look per slot)."""
-        test = self.running
-        if test is None:
-            return
-        control, treatment = (stats.ArmStats(n, wins, float(ms), errors) for n, wins, ms, errors in test.arms)
-        srm = stats.srm_p_value([control.n, treatment.n], [0.5, 0.5])
-        verdict = stats.decide(control, treatment, test.horizon, previous_p=test.verdict.get("p_min", 1.0))
-        test.looks.append((self.world.start + h * HOUR, control.n, treatment.n, verdict.interval[0],
-                           verdict.interval[1], verdict.p_value, srm, verdict.outcome, at))
-        test.verdict = {
-            "outcome": verdict.outcome, "interval": [round(value, 4) for value in verdict.interval],
-            "p_value": verdict.p_value,
-            "p_min": min(verdict.p_value, test.verdict.get("p_min", 1.0)) if verdict.sequential
-            else test.verdict.get("p_min", 1.0),
-            "sequential": verdict.sequential, "blocked_by": list(verdict.blocked_by), "srm_p_value": srm,
-            "control": control.to_dict(), "treatment": treatment.to_dict(),
-        }
-        test.decision = verdict.reason
-        control_name = test.control_label
-        if srm < stats.SRM_P and control.n + treatment.n >= abtests.SRM_MIN_SAMPLES:
-            reason = abtests.mismatch(srm, control.n, treatment.n)
-            self._finish_test(test, ABTestState.ABORTED, reason, at, decided=True)
-            self.raise_alert("abtest:srm", Severity.WARNING, lambda: f"A/B test {test.pk} of {self.agent_id} aborted: "
-                             "sample ratio mismatch", test.verdict, lambda: f"abtest:srm:{test.pk}", at)
-            decisions.append({"kind": "abtest_decided", "abtest": test, "outcome": ABTestState.ABORTED})
-            return
-        if verdict.outcome == "running":
-            return
-        state, reason, to_apply = abtests.conclusion(verdict, control_name)
-        if to_apply:
-            self._transition(test, ABTestState.WINNER, reason, at, decision=reason, decided_at=at)
-            self._apply(test, at)
-            decisions.append({"kind": "abtest_decided", "abtest": test, "outcome": ABTestState.APPLIED})
-            return
-        self._finish_test(test, state, reason, at, decided=True)
-        decisions.append({"kind": "abtest_decided", "abtest": test, "outcome": state})
-
-    def _apply(self, test, at):
-        before = self.capture(VersionReason.BEFORE_APPLY, at)
-        previous = self.applied.get(test.type_index)
-        self.applied[test.type_index] = (test.treatment, ("abtest", test))
-        self.changed = True
-        scores = np.array(test.treatment_scores)
-        previous_name = STRATEGIES[previous[0]] if previous else "the learned policy"
-        self._transition(test, ABTestState.APPLIED, f"{STRATEGIES[test.treatment]} applied for {test.task_type} "
-                         f"(was {previous_name})", at, previous_strategy=previous[0] if previous else None,
-                         version_before=before, applied_at=at,
-                         reference_score=float(scores.mean()) if len(scores) else None,
-                         reference_spread=stats.standard_error(scores) if len(scores) else 0.0)
-        self._transition(test, ABTestState.MONITORING, f"watched for {ABTest.MONITOR_DAYS} days with the safeguard's "
-                         "rule", at, monitor_until=at + ABTest.MONITOR_DAYS * DAY)
-        if test.intent == "reverted":
-            test.degrade_at = at + self.rng.uniform(8, 30) * HOUR
-        self.running = None
-        self.monitoring.append(test)
-
-    def _monitor(self, at, decisions):
-        """abtests.monitor: the safeguard's rule on each applied winner's task type."""
-        for test in list(self.monitoring):
-            first = int(np.searchsorted(self.times, test.applied_at))
-            window = [task for task in self.type_index[test.type_index][-GUARD_WINDOW:] if task >= first]
-            if test.reference_score is not None and len(window) >= GUARD_WINDOW:
-                state, change = stats.judge(self.score[window], test.reference_score, test.reference_spread,
-                                                GUARD_THRESHOLD, GUARD_Z)
-                test.degraded_checks = test.degraded_checks + 1 if state == SafeguardState.DEGRADED else 0
-                test.verdict = {**test.verdict, "monitoring": {
-                    "state": str(state), "change_pct": round(change, 2), "checks": test.degraded_checks,
-                    "at": iso(at)}}
-                if test.degraded_checks >= GUARD_CONSECUTIVE:
-                    self._revert(test, f"degraded {change:+.1f}% against the winning arm's score on "
-                                       f"{test.degraded_checks} checks in a row", at)
-                    decisions.append({"kind": "applied_strategy", "abtest": test, "outcome": ABTestState.REVERTED})
-                    continue
-            if at >= test.monitor_until:
-                self._transition(test, ABTestState.KEPT, f"healthy through {ABTest.MONITOR_DAYS} days of monitoring",
-                                 at, finished_at=at)
-                self.monitoring.remove(test)
-                self._schedule_next_test(at)
-                decisions.append({"kind": "applied_strategy", "abtest": test, "outcome": ABTestState.KEPT})
-
-    def _revert(self, test, reason, at):
-        source = self.applied.get(test.type_index, (None, None))[1]
-        if source == ("abtest", test):
-            if test.previous_strategy is not None:
-                self.applied[test.type_index] = (test.previous_strategy, ("revert", test))
-            else:
-                del self.applied[test.type_index]
-            self.changed = True
-        self._transition(test, ABTestState.REVERTED, reason, at, finished_at=at)
-        self.monitoring.remove(test)
-        self._schedule_next_test(at)
-        self.raise_alert("abtest:reverted", Severity.WARNING,
-                         f"{self.agent_id}: {STRATEGIES[test.treatment]} reverted for {test.task_type}; {reason}",
-                         test.verdict.get("monitoring", {}), lambda: f"abtest:reverted:{test.pk}", at)
-
-    # --- sharing -----------------------------------------------------------------------
-
-    def _pattern_numbers(self, pattern):
-        uses, wins = self.pattern_uses[pattern], self.pattern_wins[pattern]
-        return {"confidence": engine.pattern_confidence(uses, wins) if uses else 0.0,
-                "success_rate": wins / uses if uses else 0.0, "lower_bound": engine.wilson_lower_bound(wins, uses),
-                "uses": uses}
-
-    def _share(self, h, at):
-        """sharing.publish for this agent: share every qualifying pattern not shared yet."""
-        for pattern, uses in enumerate(self.pattern_uses):
-            if uses < sharing.SHARE_MIN_USES or pattern in self.active_shared:
-                continue
-            numbers = self._pattern_numbers(pattern)
-            if numbers["confidence"] > sharing.SHARE_CONFIDENCE and numbers["lower_bound"] >= sharing.SHARE_LOWER_BOUND:
-                type_index, strategy = divmod(pattern, ACTIONS)
-                shared = Shared(self.agent_id, type_index, self.types[type_index], strategy, h, at,
-                                self.live.label if self.live else "", numbers,
-                                uuid.UUID(bytes=self.rng.bytes(16), version=4), published_numbers=dict(numbers))
-                self.shared.append(shared)
-                self.active_shared[pattern] = shared
-                self.events.append((at, "learning:pattern_shared", shared))
-
     # --- alerts ------------------------------------------------------------------------
 
     def raise_alert(self, kind, severity, summary, numbers, dedup, at):
@@ -969,38 +423,6 @@ class AgentPast:
         del (self.draw, self.pick, self.class_draw, self.two_errors, self.base_ms, self.coverage_by_outcome,
              self.satisfaction_base, self.efficiency_base, self.trend, self.group, self.next_group,
              self.best_strategy, self.type_index, self.sums)
-
-    def _prune_versions(self):
-        """versions.prune: the latest KEEP_LATEST, plus known-good, pinned and live ones."""
-        known = [version for version in self.versions if version.known_good]
-        if known:
-            middle = self.world.start + 0.33 * self.world.slots * HOUR
-            min(known, key=lambda version: abs(version.created_at - middle)).pinned = True
-        latest = set(self.versions[-StateVersion.KEEP_LATEST:])
-        kept = [version for version in self.versions
-                if version in latest or version.known_good or version.pinned or version is self.live]
-        self.versions = kept
-        self.live_periods = [period for period in self.live_periods if period[0] in set(kept)]
-
-    def _final_checks(self):
-        """The safeguard's checks over the kept executions: their responses and the final state."""
-        first = max(0, self.n - constants.EXPERIENCES)
-        self.check_states = {}
-        state, change, degraded, healthy = SafeguardState.INSUFFICIENT, None, 0, 0
-        for task in range(first, self.n):
-            if (task + 1) % GUARD_EVERY == 0:
-                scores = self.policy_scores(0, task + 1, GUARD_WINDOW)
-                if self.reference_score is None or len(scores) < GUARD_WINDOW:
-                    state, change = SafeguardState.INSUFFICIENT, None
-                else:
-                    state, change = stats.judge(scores, self.reference_score, self.reference_spread,
-                                                    GUARD_THRESHOLD, GUARD_Z)
-                degraded = degraded + 1 if state == SafeguardState.DEGRADED else 0
-                healthy = healthy + 1 if state == SafeguardState.OK else 0
-            self.check_states[task] = {"state": str(state), "consecutive_degraded": degraded,
-                                       "change_pct": None if change is None else round(change, 2)}
-        self.guard = {"state": str(state), "change_pct": change, "consecutive_degraded": degraded,
-                      "healthy_checks": healthy, "checked_at": float(self.times[-1])}
 
     def _snapshots(self):
         self.snapshots = []

@@ -1,5 +1,17 @@
 """Writing the simulated fleet: the Writer, table by table, and the bulk
-inserts of the big tables (COPY on PostgreSQL, executemany elsewhere)."""
+inserts of the big tables (COPY on PostgreSQL, executemany elsewhere).
+
+What is written: snapshots for every slot, a sample of the tasks as
+performance metrics (--samples), the last 1,000 decisions and executions of
+each agent, events of the last 30 days only (their TTL; --events in total:
+the loop's notable events, one `learning:improvement` per snapshot, the rest
+`learning:training` of sampled tasks), improvement cycles of the last 30
+days (their retention), alerts in every state and the audit events of the
+operators' actions. Snapshots cover a whole slot's tasks (the live tracker
+also snapshots every 10 tasks). Decisions record how a strategy was chosen
+but not a mitigation's adjustment, and the fleet's tests are decided one by
+one (the live review also controls the false discovery rate across them).
+"""
 
 import hashlib
 import itertools
