@@ -15,7 +15,17 @@ from qefleet.memory import roles
 from qefleet.memory.models import DAY
 
 from . import constants
-from .constants import ACTIONS, CLASSES, GUARD_CONSECUTIVE, GUARD_THRESHOLD, GUARD_WINDOW, GUARD_Z, HOUR, REGULAR_CUTOFF
+from .constants import (
+    ACTIONS,
+    CLASSES,
+    GUARD_CONSECUTIVE,
+    GUARD_THRESHOLD,
+    GUARD_WINDOW,
+    GUARD_Z,
+    HOUR,
+    REGULAR_CUTOFF,
+    TASK_TYPE_SHARE,
+)
 from .records import MitigationRecord, Shared, Test, epsilon, iso
 
 
@@ -23,6 +33,23 @@ class ImprovementLoop:
     """The improvement cycle of one agent's past (mixed into AgentPast)."""
 
     # --- the improvement cycle -------------------------------------------------------------
+
+    def _loop_state(self, counts):
+        """No test, mitigation or shared pattern yet; when the first test is due,
+        and a final test's start and intent for the roles that end with one."""
+        rng, world = self.rng, self.world
+        self.tests, self.running, self.monitoring = [], None, []
+        self.next_test_at = self.times[0] + rng.uniform(6, 30) * HOUR
+        self.final = None
+        end = world.start + world.slots * HOUR
+        if self.role == "final_running":  # started late enough to be a fraction of the way to a typical horizon
+            per_arm = TASK_TYPE_SHARE * counts[-24:].mean() / 2
+            self.final = (end - min(14, max(2.2, rng.uniform(0.25, 0.45) * 200 / per_arm)) * HOUR, "running")
+        elif self.role == "final_monitoring":
+            self.final = (end - 3.5 * DAY, "monitoring")
+        self.mitigations, self.latest_mitigation = [], {}
+        self.shared, self.active_shared = [], {}
+        self.cycles = []
 
     def _cycle(self, h, at):
         record = {"slot": h, "at": at, "decisions": []} if at > self.world.now - constants.CYCLE_SECONDS else None
@@ -201,6 +228,18 @@ class ImprovementLoop:
         if test is self.running:
             self.running = None
         self._schedule_next_test(at)
+
+    def _count_arms(self, span, test):
+        """Book tasks already run into the running test's arms."""
+        arm = self.arm[span]
+        for role in (0, 1):
+            mine = arm == role
+            counts = test.arms[role]
+            counts[0] += int(mine.sum())
+            counts[1] += int(self.success[span][mine].sum())
+            counts[2] += int(self.ms[span][mine].sum())
+            counts[3] += int((self.errors[span][mine] > 0).sum())
+        test.treatment_scores.extend(self.score[span][arm == 1].tolist())
 
     def _review(self, h, at, decisions):
         """abtests.review for the agent's running test (one look per slot)."""

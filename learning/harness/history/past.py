@@ -7,11 +7,10 @@ import math
 
 import numpy as np
 
-from learning import mitigations, safeguard
-from learning.core import engine, scoring, stats
+from learning import mitigations
+from learning.core import engine, scoring
 from learning.harness.simulator import CAPABILITY_LEVELS, COMPLEXITY_LEVELS, STRATEGIES, FleetEnvironment
 from learning.models import AlertState, VersionReason
-from qefleet.memory.models import DAY
 
 from .constants import (
     ACTIONS,
@@ -21,7 +20,6 @@ from .constants import (
     EXPLORE_PENALTY,
     GUARD_EVERY,
     HOUR,
-    KNOWN_GOOD_AFTER,
     MIX,
     NEXT_STATE,
     RESCUED,
@@ -42,23 +40,48 @@ class AgentPast(ImprovementLoop, Rollbacks):
 
     def __init__(self, world, index, agent_id, team, counts, role, intents, dips, training, samples):
         self.world = world
-        self.rng = rng = np.random.default_rng([world.seed, index, 1])
+        self.rng = np.random.default_rng([world.seed, index, 1])
         self.agent_id, self.team, self.role = agent_id, team, role
         self.types = FleetEnvironment.task_types(team)
         self.main = self.types.index(world.env.main_task_type(agent_id))
-        types = len(self.types)
-        self.best = np.zeros((types, len(COMPLEXITY), len(CAPABILITIES)), dtype=int)
-        for t, name in enumerate(self.types):
-            table = world.env.table(name)
-            for c, complexity in enumerate(COMPLEXITY_LEVELS):
-                for k, capabilities in enumerate(CAPABILITY_LEVELS):
-                    arms = table[(complexity, capabilities)]
-                    self.best[t, c, k] = STRATEGIES.index(max(arms, key=lambda name: arms[name].success))
+        self.best = self._best_strategies()
         self.intents = iter(intents)
         self.dips = [list(dip) for dip in dips]
         self.training_wanted, self.samples_wanted = training, samples
+        # The draws come in a fixed order: the same seed makes the same past.
+        self._draw_tasks(counts)
+        progress = self._draw_trend()
+        self._draw_outcomes(progress)
+        self._results()
+        self._learned_state()
+        self._loop_state(counts)
+        self._versions_state()
+        self.alerts, self.audit, self.events = [], [], []
+        self.history_uses = np.zeros((world.slots + 1, len(self.types) * ACTIONS), dtype=np.int64)
+        self.history_wins = np.zeros((world.slots + 1, len(self.types) * ACTIONS), dtype=np.int64)
+        self.history_enabled = np.zeros(world.slots + 1, dtype=bool)
+        self.history_enabled[0] = self.slot_lo[1] > 0
+        self.offsets = self.rng.uniform(1, 40, size=(world.slots + 1, 4))  # snapshot, capture, sharing, cycle
+        self.offsets.sort(axis=1)
+        self._plan_role(world.start + world.slots * HOUR)
 
-        # The tasks, in report order; slot h holds tasks slot_lo[h]..slot_lo[h+1]-1.
+    # --- setting up: the tasks and their draws ------------------------------------------------
+
+    def _best_strategies(self):
+        """The best strategy of each task type's buckets (complexity x capabilities) in the world."""
+        best = np.zeros((len(self.types), len(COMPLEXITY), len(CAPABILITIES)), dtype=int)
+        for t, name in enumerate(self.types):
+            table = self.world.env.table(name)
+            for c, complexity in enumerate(COMPLEXITY_LEVELS):
+                for k, capabilities in enumerate(CAPABILITY_LEVELS):
+                    arms = table[(complexity, capabilities)]
+                    best[t, c, k] = STRATEGIES.index(max(arms, key=lambda name: arms[name].success))
+        return best
+
+    def _draw_tasks(self, counts):
+        """The tasks, in report order (slot h holds tasks slot_lo[h]..slot_lo[h+1]-1): when, which task
+        type and which state each is, and where its Q-value and its next state's are."""
+        world, rng, types = self.world, self.rng, len(self.types)
         self.slot_lo = np.concatenate([[0], np.cumsum(counts)])
         n = self.n = int(self.slot_lo[-1])
         slot = np.repeat(np.arange(world.slots), counts)
@@ -74,16 +97,21 @@ class AgentPast(ImprovementLoop, Rollbacks):
         self.group = (self.type.astype(np.int32) * STATES + self.state) * ACTIONS
         self.next_group = np.where(next_state >= 0, (self.type.astype(np.int32) * STATES + next_state) * ACTIONS, -1)
 
-        # The agent's trend: success and speed improve over the period.
+    def _draw_trend(self):
+        """The agent's trend: its success grows over the period; returns the progress (0 to 1) at each task."""
+        world, rng = self.world, self.rng
         span = world.slots * HOUR
         tau = rng.uniform(0.25, 0.6)
         first = self.times[0]
         progress = (1 - np.exp(-(self.times - first) / (world.start + span - first) / tau)) / (1 - math.exp(-1 / tau))
         # A newcomer works in today's world, where the fleet's success has grown.
-        start = rng.uniform(0.74, 0.8) if role == "newcomer" else rng.uniform(0.68, 0.76)
+        start = rng.uniform(0.74, 0.8) if self.role == "newcomer" else rng.uniform(0.68, 0.76)
         self.trend = start + rng.uniform(0.0, 0.04) * progress
+        return progress
 
-        # Each task's draws, for whichever strategy and outcome it ends up with.
+    def _draw_outcomes(self, progress):
+        """Each task's draws, for whichever strategy and outcome it ends up with."""
+        rng, n = self.rng, self.n
         self.draw = rng.random((5, n)).astype(np.float32)  # explore, arm, success, rescue, flaky error
         self.pick = rng.integers(ACTIONS, size=n).astype(np.int8)
         classes = rng.random((2, n))
@@ -101,7 +129,9 @@ class AgentPast(ImprovementLoop, Rollbacks):
         self.satisfaction_base = np.where(reported[1], 0.55 + 0.1 * progress + 0.1 * normal[2], np.nan)
         self.efficiency_base = np.where(reported[2], 0.5 + 0.08 * progress + 0.1 * normal[3], np.nan)
 
-        # What each task turned out to be.
+    def _results(self):
+        """What each task turned out to be, filled in as the tasks run."""
+        n = self.n
         self.strategy = np.zeros(n, dtype=np.int8)
         self.explored = np.zeros(n, dtype=bool)
         self.test_of = np.full(n, -1, dtype=np.int16)
@@ -130,7 +160,10 @@ class AgentPast(ImprovementLoop, Rollbacks):
         self.sums = np.zeros((7, n + 1))
         self.done = 0
 
-        # The learned state.
+    def _learned_state(self):
+        """The learned state (Q-values, visits and wins per task type, state and
+        strategy; patterns' uses and wins), and the counters the loop reads."""
+        types = len(self.types)
         size = types * STATES * ACTIONS
         self.q, self.visits, self.wins = [0.0] * size, [0] * size, [0] * size
         self.pattern_uses, self.pattern_wins = [0] * (types * ACTIONS), [0] * (types * ACTIONS)
@@ -139,40 +172,10 @@ class AgentPast(ImprovementLoop, Rollbacks):
         self.enabled = True
         self.changed = False
         self.baseline = self.baseline_at = None
-
         self.failures = np.zeros((types, len(CLASSES)), dtype=np.int64)      # failure patterns (while learning)
         self.type_tasks = np.zeros(types, dtype=np.int64)                    # every task, for mitigations
         self.type_failures = np.zeros((types, len(CLASSES)), dtype=np.int64)
         self.type_index = [[] for _ in range(types)]
-
-        self.tests, self.running, self.monitoring = [], None, []
-        self.next_test_at = first + rng.uniform(6, 30) * HOUR
-        self.final = None
-        end = world.start + span
-        if role == "final_running":  # started late enough to be a fraction of the way to a typical horizon
-            per_arm = TASK_TYPE_SHARE * counts[-24:].mean() / 2
-            self.final = (end - min(14, max(2.2, rng.uniform(0.25, 0.45) * 200 / per_arm)) * HOUR, "running")
-        elif role == "final_monitoring":
-            self.final = (end - 3.5 * DAY, "monitoring")
-        self.mitigations, self.latest_mitigation = [], {}
-        self.versions, self.live, self.live_since = [], None, 0
-        self.live_periods = []
-        self.clean_since_live = True
-        self.reference = None
-        self.reference_score, self.reference_spread = None, 0.0
-        self.watching = False
-        self.degraded_run = 0
-        self.rollbacks, self.alerts, self.audit, self.events = [], [], [], []
-        self.shared, self.active_shared = [], {}
-        self.cycles = []
-        self.history_uses = np.zeros((world.slots + 1, types * ACTIONS), dtype=np.int64)
-        self.history_wins = np.zeros((world.slots + 1, types * ACTIONS), dtype=np.int64)
-        self.history_enabled = np.zeros(world.slots + 1, dtype=bool)
-        self.history_enabled[0] = self.slot_lo[1] > 0
-        self.agenda = []
-        self.offsets = rng.uniform(1, 40, size=(world.slots + 1, 4))  # snapshot, capture, sharing, cycle
-        self.offsets.sort(axis=1)
-        self._plan_role(end)
 
     # --- the main loop ---------------------------------------------------------------------
 
@@ -210,16 +213,7 @@ class AgentPast(ImprovementLoop, Rollbacks):
         self.history_wins[h] = self.pattern_wins
         # An agent is registered (and can import) from the slot of its first task.
         self.history_enabled[h] = self.enabled and self.slot_lo[min(h + 1, self.world.slots)] > 0
-        live = self.live
-        if live is None or not self.enabled:
-            return
-        healthy = self.clean_since_live and not self._dip(self.world.start + h * HOUR)
-        if healthy and self.done - self.live_since >= KNOWN_GOOD_AFTER:
-            if not live.known_good or live is self.reference:
-                live.known_good = True
-                self.reference = live
-                scores = self.policy_scores(self.live_since, self.done, safeguard.REFERENCE_TASKS)
-                self.reference_score, self.reference_spread = float(scores.mean()), stats.standard_error(scores)
+        self._mark_known_good(h)
 
     # --- tasks -----------------------------------------------------------------------------
 
@@ -233,19 +227,46 @@ class AgentPast(ImprovementLoop, Rollbacks):
     def _tasks(self, lo, hi):
         """Run tasks lo..hi-1; returns where it stopped (early after an automatic rollback)."""
         span = slice(lo, hi)
-        count = hi - lo
         types = self.type[span]
-        explore_draw, arm_draw, success_draw, rescue_draw, flaky_draw = self.draw[:, span]
         test = self.running if self.enabled else None
-        arm = np.full(count, -1)
+        arm, forced = self._arms(span, test)
+        strategy, explored, greedy, eps, rate_after = self._choose(span, forced)
+        # engine.choose's propensity, times the arm's share when the learned policy is an arm.
+        propensity = eps / ACTIONS + (1 - eps) * (strategy == greedy)
+        chance = self._chance(span, explored & (strategy != greedy))
         if test is not None:
-            covered = types == test.type_index
-            arm[covered] = np.where(arm_draw[covered] < test.control_share, 0, 1)
-        # Tasks an arm fixes to a strategy; a control that is the learned policy chooses as usual.
+            control = strategy if test.control is None else test.control
+            strategy = np.where(arm == 0, control, np.where(arm == 1, test.treatment, strategy))
+            chance = chance + np.where(arm == 1, test.delta, 0.0)
+            propensity = np.where(forced, 0.5, np.where(arm == 0, 0.5 * propensity, propensity))
+        self._outcomes(span, strategy, chance, slowed=arm == 1 if test is not None and test.slower else None)
+        self.strategy[span], self.explored[span], self.arm[span] = strategy, explored, arm
+        self.eps[span], self.rate_after[span], self.propensity[span] = eps, rate_after, propensity
+        self.learning[span] = self.enabled
+        self.fallback[span] = np.where(forced, 2, np.where(np.isin(types, list(self.applied)), 1, 0))
+        self.test_of[span] = np.where(arm >= 0, len(self.tests) - 1, -1)
+        stop = self._learn(lo, hi)
+        self._count(slice(lo, stop), test)
+        return stop
+
+    def _arms(self, span, test):
+        """Each task's arm of the running test (-1: none), and whether the arm
+        fixes its strategy (a control that is the learned policy chooses as usual)."""
+        arm = np.full(span.stop - span.start, -1)
+        if test is not None:
+            covered = self.type[span] == test.type_index
+            arm[covered] = np.where(self.draw[1, span][covered] < test.control_share, 0, 1)
         forced = (arm == 1) | ((arm == 0) & (test is not None and test.control is not None))
+        return arm, forced
+
+    def _choose(self, span, forced):
+        """Epsilon-greedy choice around the bucket's best strategy (or the applied
+        one): (strategy, explored, greedy, epsilon, rate after) of each task."""
+        types = self.type[span]
         greedy = self.best_strategy[span].copy()
         for type_index, (strategy, _) in self.applied.items():
             greedy[types == type_index] = strategy
+        count = span.stop - span.start
         config = engine.DEFAULT_CONFIG
         if self.enabled:  # the profile's rate before each task, decayed by every task learned from
             decays = self.learned + np.arange(count)
@@ -255,22 +276,29 @@ class AgentPast(ImprovementLoop, Rollbacks):
             eps = np.where(forced, 0.0, rate)
         else:
             eps, rate_after = np.zeros(count), np.full(count, epsilon(self.learned))
-        explored = ~forced & (explore_draw < eps)
+        explored = ~forced & (self.draw[0, span] < eps)
         strategy = np.where(explored, self.pick[span], greedy)
-        # engine.choose's propensity, times the arm's share when the learned policy is an arm.
-        propensity = eps / ACTIONS + (1 - eps) * (strategy == greedy)
+        return strategy, explored, greedy, eps, rate_after
+
+    def _chance(self, span, penalised):
+        """Each task's chance of success before its test arm's effect: the agent's
+        trend, its applied winners' effects, less exploring away from the best
+        strategy (`penalised`) and the dips."""
         times = self.times[span]
-        chance = self.trend[span] + self._effects(types, times[0])
-        chance = chance - EXPLORE_PENALTY * (explored & (strategy != greedy))
+        chance = self.trend[span] + self._effects(self.type[span], times[0])
+        chance = chance - EXPLORE_PENALTY * penalised
         for start, end, depth in self.dips:
             chance = chance - depth * ((times >= start) & (times < end))
-        if test is not None:
-            control = strategy if test.control is None else test.control
-            strategy = np.where(arm == 0, control, np.where(arm == 1, test.treatment, strategy))
-            chance = chance + np.where(arm == 1, test.delta, 0.0)
-            propensity = np.where(forced, 0.5, np.where(arm == 0, 0.5 * propensity, propensity))
+        return chance
+
+    def _outcomes(self, span, strategy, chance, slowed):
+        """Each task's success, errors, time and reported figures, its reward
+        (scoring.rewards) and score (scoring.task_scores); `slowed`: the tasks
+        of a slower treatment arm, or None."""
+        types = self.type[span]
+        _, _, success_draw, rescue_draw, flaky_draw = self.draw[:, span]
         success = success_draw < np.clip(chance, 0.02, 0.98)
-        positions = np.arange(lo, hi)
+        positions = np.arange(span.start, span.stop)
         first, second = self.class_draw[0, strategy, positions], self.class_draw[1, strategy, positions]
         for (type_index, class_index), record in self.latest_mitigation.items():
             if record.state in mitigations.APPLYING and record.adjustment != "none":
@@ -280,25 +308,17 @@ class AgentPast(ImprovementLoop, Rollbacks):
         errors = np.where(success, (flaky_draw < 0.04).astype(np.int8), 1 + two)
         classes = np.where(success, 0, (1 << first) | np.where(two, 1 << second, 0))
         ms = self.base_ms[span] * np.where(success, 1.0, 1.3)
-        if test is not None and test.slower:
-            ms = ms * np.where(arm == 1, 1.3, 1.0)
+        if slowed is not None:
+            ms = ms * np.where(slowed, 1.3, 1.0)
         ms = np.maximum(50, ms).astype(np.int64)
         coverage = self.coverage_by_outcome[success.astype(np.int64), positions]
         satisfaction = np.round(np.clip(self.satisfaction_base[span] + 0.1 * success, 0, 1), 3)
         efficiency = np.round(np.clip(self.efficiency_base[span] + 0.1 * success, 0, 1), 3)
-        self.strategy[span], self.explored[span], self.arm[span] = strategy, explored, arm
         self.success[span], self.ms[span], self.errors[span], self.classes[span] = success, ms, errors, classes
         self.first_class[span] = first
         self.coverage[span], self.satisfaction[span], self.efficiency[span] = coverage, satisfaction, efficiency
         self.reward[span] = scoring.rewards(success, ms, errors, coverage)
         self.score[span] = scoring.task_scores(success, ms, errors, satisfaction, efficiency)
-        self.eps[span], self.rate_after[span], self.propensity[span] = eps, rate_after, propensity
-        self.learning[span] = self.enabled
-        self.fallback[span] = np.where(forced, 2, np.where(np.isin(types, list(self.applied)), 1, 0))
-        self.test_of[span] = np.where(arm >= 0, len(self.tests) - 1, -1)
-        stop = self._learn(lo, hi)
-        self._count(slice(lo, stop), test)
-        return stop
 
     def _learn(self, lo, hi):
         """Q-updates task by task; the safeguard's checks while watching a dip."""
@@ -359,15 +379,7 @@ class AgentPast(ImprovementLoop, Rollbacks):
             self.baseline = self.window(0, 50)["score"]
             self.baseline_at = float(self.times[49])
         if test is not None:
-            arm = self.arm[span]
-            for role in (0, 1):
-                mine = arm == role
-                counts = test.arms[role]
-                counts[0] += int(mine.sum())
-                counts[1] += int(self.success[span][mine].sum())
-                counts[2] += int(self.ms[span][mine].sum())
-                counts[3] += int((self.errors[span][mine] > 0).sum())
-            test.treatment_scores.extend(self.score[span][arm == 1].tolist())
+            self._count_arms(span, test)
 
     # --- windows of tasks --------------------------------------------------------------------
 

@@ -5,7 +5,7 @@ pruned), the safeguard's checks and the rollbacks they or operators make."""
 import json
 import math
 
-from learning import mitigations
+from learning import mitigations, safeguard
 from learning.core import stats
 from learning.harness.simulator import STRATEGIES
 from learning.models import (
@@ -30,6 +30,7 @@ from .constants import (
     GUARD_WINDOW,
     GUARD_Z,
     HOUR,
+    KNOWN_GOOD_AFTER,
     NEXT_KEYS,
     STATE_KEYS,
     STATES,
@@ -39,6 +40,18 @@ from .records import RollbackRecord, Version
 
 class Rollbacks:
     """Versions, the safeguard and rollbacks of one agent's past (mixed into AgentPast)."""
+
+    def _versions_state(self):
+        """No version yet, no safeguard reference, no rollback and nothing on the operators' agenda."""
+        self.versions, self.live, self.live_since = [], None, 0
+        self.live_periods = []
+        self.clean_since_live = True
+        self.reference = None
+        self.reference_score, self.reference_spread = None, 0.0
+        self.watching = False
+        self.degraded_run = 0
+        self.rollbacks = []
+        self.agenda = []
 
     # --- the role's incidents ---------------------------------------------------------------
 
@@ -60,6 +73,20 @@ class Rollbacks:
             self.agenda.append((at, "rollback", (at - 8 * HOUR, "flaky results since this morning; learning "
                                                  "stays off until the staging database is fixed")))
         self.agenda.sort(key=lambda item: item[0])
+
+    def _mark_known_good(self, h):
+        """At the end of slot h: the live version becomes known good (and the
+        safeguard's reference) after KNOWN_GOOD_AFTER healthy tasks."""
+        live = self.live
+        if live is None or not self.enabled:
+            return
+        healthy = self.clean_since_live and not self._dip(self.world.start + h * HOUR)
+        if healthy and self.done - self.live_since >= KNOWN_GOOD_AFTER:
+            if not live.known_good or live is self.reference:
+                live.known_good = True
+                self.reference = live
+                scores = self.policy_scores(self.live_since, self.done, safeguard.REFERENCE_TASKS)
+                self.reference_score, self.reference_spread = float(scores.mean()), stats.standard_error(scores)
 
     def policy_scores(self, lo, hi, count):
         """Scores of the last `count` tasks the agent's own policy chose in
