@@ -132,15 +132,8 @@ class ImprovementLoop:
 
     def _start_test(self, at, decisions):
         """improvement.start_tests, for the agent's main task type."""
-        busy = self.running is not None or any(test.type_index == self.main for test in self.monitoring)
-        if busy:
-            return []
-        if self.final is not None and at >= self.final[0]:
-            intent, self.final = self.final[1], None
-        elif self.next_test_at is not None and at >= self.next_test_at and (
-                self.final is None or at < self.final[0] - REGULAR_CUTOFF):
-            intent = next(self.intents)
-        else:
+        intent = self._due_intent(at)
+        if intent is None:
             return []
         ty, task_type = self.main, self.types[self.main]
         control = self.applied[ty][0] if ty in self.applied else None
@@ -152,16 +145,9 @@ class ImprovementLoop:
         else:
             source, created_by, mde = "admin", roles.OPERATOR, stats.DEFAULT_MDE
             why = f"An operator's question: is {treatment_name} better than {control_label} for {task_type}?"
-        # abtests._base_rate: the control strategy's success rate, or the task type's under the policy.
-        patterns = [control] if control is not None else range(ACTIONS)
-        uses = sum(self.pattern_uses[ty * ACTIONS + strategy] for strategy in patterns)
-        base_rate = sum(self.pattern_wins[ty * ACTIONS + strategy] for strategy in patterns) / uses \
-            if uses >= 10 else 0.5
+        base_rate = self._base_rate(ty, control)
         horizon = stats.samples_per_arm(mde, stats.DEFAULT_POWER, base_rate=base_rate)
-        rng = self.rng
-        delta = {"kept": rng.uniform(0.10, 0.16), "reverted": rng.uniform(0.10, 0.16), "inconclusive": 0.0,
-                 "control_wins": -rng.uniform(0.12, 0.18), "guardrail": rng.uniform(0.12, 0.16), "srm": 0.05,
-                 "aborted": 0.02, "running": 0.0, "monitoring": 0.12}[intent]
+        delta = self._intended_delta(intent)
         test = Test(ty, task_type, intent, delta, control, treatment,
                     f"{task_type}: {treatment_name} vs {'learned policy' if control is None else control_label}", why,
                     source, created_by, mde, horizon, at, control_share=0.62 if intent == "srm" else 0.5,
@@ -172,7 +158,7 @@ class ImprovementLoop:
         self.tests.append(test)
         self.running = test
         if intent == "aborted":
-            self.agenda.append((at + rng.uniform(4, 10) * HOUR, "abort", test))
+            self.agenda.append((at + self.rng.uniform(4, 10) * HOUR, "abort", test))
             self.agenda.sort(key=lambda item: item[0])
         if source != "loop":
             return []
@@ -180,6 +166,34 @@ class ImprovementLoop:
         decisions.append({"kind": "abtest_created", "abtest": test, "task_type": task_type, "control": control_name,
                           "treatment": treatment_name})
         return [{"task_type": task_type, "control": control_name, "candidate": treatment_name, "why": why}]
+
+    def _due_intent(self, at):
+        """The intent of the test to start now, or None: none while the main task
+        type has a test running or monitored; a final test when its time has
+        come, else the next intent once the pause since the last test is over."""
+        if self.running is not None or any(test.type_index == self.main for test in self.monitoring):
+            return None
+        if self.final is not None and at >= self.final[0]:
+            intent, self.final = self.final[1], None
+            return intent
+        if self.next_test_at is not None and at >= self.next_test_at and (
+                self.final is None or at < self.final[0] - REGULAR_CUTOFF):
+            return next(self.intents)
+        return None
+
+    def _base_rate(self, type_index, control):
+        """abtests._base_rate: the control strategy's success rate, or the task type's under the policy."""
+        patterns = [control] if control is not None else range(ACTIONS)
+        uses = sum(self.pattern_uses[type_index * ACTIONS + strategy] for strategy in patterns)
+        return sum(self.pattern_wins[type_index * ACTIONS + strategy] for strategy in patterns) / uses \
+            if uses >= 10 else 0.5
+
+    def _intended_delta(self, intent):
+        """The treatment's success over the control's that the intent sets up (every draw is made, whichever)."""
+        rng = self.rng
+        return {"kept": rng.uniform(0.10, 0.16), "reverted": rng.uniform(0.10, 0.16), "inconclusive": 0.0,
+                "control_wins": -rng.uniform(0.12, 0.18), "guardrail": rng.uniform(0.12, 0.16), "srm": 0.05,
+                "aborted": 0.02, "running": 0.0, "monitoring": 0.12}[intent]
 
     def _opportunity(self, type_index, control, at):
         """improvement.find_opportunities for one task type: (why, candidate) when

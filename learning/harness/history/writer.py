@@ -581,26 +581,7 @@ class Writer:
     def events(self):
         """The last 30 days' events: the loop's notable ones, one learning:improvement
         per snapshot, and learning:training of sampled tasks up to the number asked."""
-        since = events_since(self.world.now)
-        notable = sorted(((at, index, position) for index, past in enumerate(self.pasts)
-                          for position, (at, _, _) in enumerate(past.events) if at > since), reverse=True)
-        notable = notable[:self.events_wanted]
-        left = self.events_wanted - len(notable)
-        snapshots = [(row.created_at.timestamp(), index, position) for index, past in enumerate(self.pasts)
-                     for position, row in enumerate(self.snapshot_rows_of(index)) if row.created_at.timestamp() > since]
-        snapshots = sorted(snapshots, reverse=True)[:left]
-        left -= len(snapshots)
-        candidates = [(index, task) for index, past in enumerate(self.pasts) for task in past.training.tolist()]
-        if left > len(candidates):
-            raise RuntimeError("Too few tasks in the last 30 days for the events asked for.")
-        picked = [candidates[i] for i in self.rng.choice(len(candidates), size=left, replace=False).tolist()]
-        chosen = ([(at, 0, index, position) for at, index, position in notable]
-                  + [(at, 1, index, position) for at, index, position in snapshots]
-                  + [(float(self.pasts[index].times[task]), 2, index, task) for index, task in picked])
-        times = np.array([item[0] for item in chosen])
-        order = np.argsort(times, kind="stable")
-        chosen, moments = np.array([item[1:] for item in chosen], dtype=np.int64).reshape(-1, 3)[order], times[order]
-
+        chosen, moments = self._events_chosen()
         level = AccessLevel.SWARM.value
 
         def rows():
@@ -620,6 +601,31 @@ class Writer:
 
         return insert_fast(Event, ["owner", "access_level", "team", "swarm", "expires_at", "type", "payload",
                                    "timestamp"], rows())
+
+    def _events_chosen(self):
+        """The events to write, oldest first: rows of (kind, agent index, reference)
+        (kind 0: a notable event of the loop, 1: a snapshot's learning:improvement,
+        2: a sampled task's learning:training), and their moments."""
+        since = events_since(self.world.now)
+        notable = sorted(((at, index, position) for index, past in enumerate(self.pasts)
+                          for position, (at, _, _) in enumerate(past.events) if at > since), reverse=True)
+        notable = notable[:self.events_wanted]
+        left = self.events_wanted - len(notable)
+        snapshots = [(row.created_at.timestamp(), index, position) for index, past in enumerate(self.pasts)
+                     for position, row in enumerate(self.snapshot_rows_of(index)) if row.created_at.timestamp() > since]
+        snapshots = sorted(snapshots, reverse=True)[:left]
+        left -= len(snapshots)
+        candidates = [(index, task) for index, past in enumerate(self.pasts) for task in past.training.tolist()]
+        if left > len(candidates):
+            raise RuntimeError("Too few tasks in the last 30 days for the events asked for.")
+        picked = [candidates[i] for i in self.rng.choice(len(candidates), size=left, replace=False).tolist()]
+        chosen = ([(at, 0, index, position) for at, index, position in notable]
+                  + [(at, 1, index, position) for at, index, position in snapshots]
+                  + [(float(self.pasts[index].times[task]), 2, index, task) for index, task in picked])
+        times = np.array([item[0] for item in chosen])
+        order = np.argsort(times, kind="stable")
+        chosen, moments = np.array([item[1:] for item in chosen], dtype=np.int64).reshape(-1, 3)[order], times[order]
+        return chosen, moments
 
     def training_payloads(self, part):
         """The learning:training payloads of a chunk's training events, last first
