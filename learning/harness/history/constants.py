@@ -11,7 +11,7 @@ import numpy as np
 
 from learning.core import engine
 from learning.harness.simulator import CAPABILITY_LEVELS, COMPLEXITY_LEVELS, ERRORS, FAILURE_MIX, STRATEGIES
-from learning.models import ImprovementCycle, Safeguard, Snapshot
+from learning.models import ImprovementCycle, LearningProfile, Safeguard, Snapshot
 from qefleet.memory.models import DAY, Event
 
 HOUR = 3600.0
@@ -26,6 +26,7 @@ def events_since(now):
 
 
 CYCLE_SECONDS = ImprovementCycle.RETENTION_DAYS * DAY
+BASELINE_WINDOW = LearningProfile._meta.get_field("baseline_window").default  # the improvement baseline's tasks
 EXPERIENCES = engine.DEFAULT_CONFIG["max_experiences"]
 BASE_TASKS_PER_HOUR = 20
 TASK_TYPE_SHARE = 0.9  # of an agent's tasks in its main task type, as in the simulator

@@ -19,7 +19,7 @@ from qefleet.memory.models import DAY
 from . import constants
 from .constants import ACTIONS, HOUR, INTENT_WEIGHTS, INTENTS, NEWCOMERS_JOIN, ROLES, events_since
 from .past import AgentPast
-from .records import AlertRecord, World, iso, utc
+from .records import AlertRecord, World, iso, pattern_numbers, utc
 
 
 def demo_fleet():
@@ -159,8 +159,7 @@ def quarantine_by_hand(world, pasts, audit):
     shared.quarantine_reason = f"quarantined by {roles.ADMIN} from the admin"
     pattern = shared.type_index * ACTIONS + shared.strategy
     uses, wins = int(source.history_uses[slot, pattern]), int(source.history_wins[slot, pattern])
-    shared.numbers = {"confidence": engine.pattern_confidence(uses, wins), "success_rate": wins / uses,
-                      "lower_bound": engine.wilson_lower_bound(wins, uses), "uses": uses}
+    shared.numbers = pattern_numbers(uses, wins)
     audit.append((at, roles.ADMIN, "quarantine_shared_pattern", f"shared_pattern:{shared.uuid}",
                   {"pattern": f"{shared.task_type}:{STRATEGIES[shared.strategy]}", "source": shared.agent}))
 

@@ -4,6 +4,7 @@ learning/improvement.py runs it: mitigations (activated, judged), A/B tests
 
 import math
 import uuid
+from types import SimpleNamespace
 
 import numpy as np
 
@@ -26,7 +27,7 @@ from .constants import (
     REGULAR_CUTOFF,
     TASK_TYPE_SHARE,
 )
-from .records import MitigationRecord, Shared, Test, epsilon, iso
+from .records import MitigationRecord, Shared, Test, epsilon, iso, pattern_numbers
 
 
 class ImprovementLoop:
@@ -63,7 +64,7 @@ class ImprovementLoop:
                     if self.failures[t, c] >= 5]
         inputs["failure_patterns"] = [
             {"task_type": self.types[t], "failure_class": CLASSES[c], "frequency": int(self.failures[t, c]),
-             "confidence": self._failure_confidence(t, c)}
+             "confidence": self.failure_confidence(t, c)}
             for t, c in sorted(frequent, key=lambda item: -self.failures[item])[:5]]
         inputs["opportunities"] = self._start_test(at, decisions)
         self._monitor(at, decisions)
@@ -73,7 +74,7 @@ class ImprovementLoop:
             record["duration_ms"] = float(self.rng.lognormal(math.log(30 + 15 * len(decisions)), 0.35))
             self.cycles.append(record)
 
-    def _failure_confidence(self, type_index, class_index):
+    def failure_confidence(self, type_index, class_index):
         uses = sum(self.pattern_uses[type_index * ACTIONS:(type_index + 1) * ACTIONS]) or 1
         return min(1.0, int(self.failures[type_index, class_index]) / uses)
 
@@ -97,7 +98,7 @@ class ImprovementLoop:
             for class_index in range(len(CLASSES)):
                 if self.failures[type_index, class_index] < mitigations.MIN_FAILURES:
                     continue
-                if self._failure_confidence(type_index, class_index) < mitigations.FREQUENT:
+                if self.failure_confidence(type_index, class_index) < mitigations.FREQUENT:
                     continue
                 latest = self.latest_mitigation.get((type_index, class_index))
                 if latest is not None and (latest.state in mitigations.APPLYING
@@ -108,6 +109,9 @@ class ImprovementLoop:
                 name, adjustment = CLASSES[class_index], engine.ADJUSTMENTS[CLASSES[class_index]]
                 tasks = np.bincount(self.strategy[recent], minlength=ACTIONS)
                 failures = np.bincount(self.strategy[recent][failed], minlength=ACTIONS)
+                # mitigations.implicated_strategies also asks for IMPLICATING_MARGIN over the other strategies'
+                # pooled rate; this older rule is kept so a seed makes the same history (the margin would
+                # change about one activation in five).
                 implicated = [strategy for strategy in range(ACTIONS)
                               if failures[strategy] >= mitigations.MIN_IMPLICATING
                               and failures[strategy] / tasks[strategy] >= mitigations.FREQUENT]
@@ -353,19 +357,18 @@ class ImprovementLoop:
 
     # --- sharing -----------------------------------------------------------------------
 
-    def _pattern_numbers(self, pattern):
-        uses, wins = self.pattern_uses[pattern], self.pattern_wins[pattern]
-        return {"confidence": engine.pattern_confidence(uses, wins) if uses else 0.0,
-                "success_rate": wins / uses if uses else 0.0, "lower_bound": engine.wilson_lower_bound(wins, uses),
-                "uses": uses}
+    def pattern_numbers(self, pattern):
+        return pattern_numbers(self.pattern_uses[pattern], self.pattern_wins[pattern])
 
     def _share(self, h, at):
-        """sharing.publish for this agent: share every qualifying pattern not shared yet."""
+        """sharing.publish for this agent: share every pattern not shared yet that sharing.qualifies."""
         for pattern, uses in enumerate(self.pattern_uses):
             if uses < sharing.SHARE_MIN_USES or pattern in self.active_shared:
-                continue
-            numbers = self._pattern_numbers(pattern)
-            if numbers["confidence"] > sharing.SHARE_CONFIDENCE and numbers["lower_bound"] >= sharing.SHARE_LOWER_BOUND:
+                continue  # the quick test first: most patterns are shared already or have too few uses
+            numbers = self.pattern_numbers(pattern)
+            # What qualifies reads of a LearnedPattern.
+            learned = SimpleNamespace(uses=uses, successes=self.pattern_wins[pattern], confidence=numbers["confidence"])
+            if sharing.qualifies(learned)[0]:
                 type_index, strategy = divmod(pattern, ACTIONS)
                 shared = Shared(self.agent_id, type_index, self.types[type_index], strategy, h, at,
                                 self.live.label if self.live else "", numbers,

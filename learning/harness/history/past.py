@@ -14,6 +14,7 @@ from learning.models import AlertState, VersionReason
 
 from .constants import (
     ACTIONS,
+    BASELINE_WINDOW,
     CAPABILITIES,
     CLASSES,
     COMPLEXITY,
@@ -28,7 +29,7 @@ from .constants import (
     events_since,
 )
 from .loop import ImprovementLoop
-from .records import AlertRecord, epsilon
+from .records import AlertRecord, decayed_epsilons, epsilon
 from .rollbacks import Rollbacks
 
 # --- one agent's past ------------------------------------------------------------------------
@@ -269,10 +270,9 @@ class AgentPast(ImprovementLoop, Rollbacks):
         count = span.stop - span.start
         config = engine.DEFAULT_CONFIG
         if self.enabled:  # the profile's rate before each task, decayed by every task learned from
-            decays = self.learned + np.arange(count)
-            rate = np.maximum(config["min_exploration_rate"],
-                              config["exploration_rate"] * config["exploration_decay"] ** decays)
-            rate_after = np.maximum(config["min_exploration_rate"], rate * config["exploration_decay"])
+            decay, floor = config["exploration_decay"], config["min_exploration_rate"]
+            rate = decayed_epsilons(config["exploration_rate"], decay ** (self.learned + np.arange(count)), floor)
+            rate_after = decayed_epsilons(rate, decay, floor)
             eps = np.where(forced, 0.0, rate)
         else:
             eps, rate_after = np.zeros(count), np.full(count, epsilon(self.learned))
@@ -375,9 +375,9 @@ class AgentPast(ImprovementLoop, Rollbacks):
             self.type_failures[type_index] += bits[mine].sum(axis=0)
             self.failures[type_index] += bits[mine & learned].sum(axis=0)
             self.type_index[type_index].extend((np.flatnonzero(mine) + span.start).tolist())
-        if self.baseline is None and self.done >= 50:
-            self.baseline = self.window(0, 50)["score"]
-            self.baseline_at = float(self.times[49])
+        if self.baseline is None and self.done >= BASELINE_WINDOW:
+            self.baseline = self.window(0, BASELINE_WINDOW)["score"]
+            self.baseline_at = float(self.times[BASELINE_WINDOW - 1])
         if test is not None:
             self._count_arms(span, test)
 
@@ -402,10 +402,10 @@ class AgentPast(ImprovementLoop, Rollbacks):
     def current(self, upto=None):
         """(score, improvement) as tracker.current_improvement sees them after task `upto`."""
         upto = self.done if upto is None else upto
-        stats_ = self.window(upto - 50, upto)
+        stats_ = self.window(upto - BASELINE_WINDOW, upto)
         if stats_ is None:
             return None, None
-        if self.baseline is None or upto < 50:
+        if self.baseline is None or upto < BASELINE_WINDOW:
             return stats_["score"], None
         return stats_["score"], scoring.improvement(stats_["score"], self.baseline)
 
@@ -426,7 +426,7 @@ class AgentPast(ImprovementLoop, Rollbacks):
 
     def _finish(self):
         for shared in self.active_shared.values():
-            shared.numbers = self._pattern_numbers(shared.type_index * ACTIONS + shared.strategy)
+            shared.numbers = self.pattern_numbers(shared.type_index * ACTIONS + shared.strategy)
         self._prune_versions()
         self._final_checks()
         self._snapshots()

@@ -6,6 +6,8 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from datetime import timezone as dt_timezone
 
+import numpy as np
+
 from learning.core import engine
 from learning.harness.simulator import STRATEGIES, FleetEnvironment
 from learning.models import ABTestState, AlertState, MitigationState, SharedPatternStatus
@@ -14,9 +16,24 @@ from learning.models import ABTestState, AlertState, MitigationState, SharedPatt
 
 
 def epsilon(learned):
-    """The exploration rate after `learned` tasks from the default config."""
+    """The exploration rate after `learned` tasks from the default config:
+    engine.decayed_epsilon, with the decay of `learned` tasks at once."""
     config = engine.DEFAULT_CONFIG
-    return max(config["min_exploration_rate"], config["exploration_rate"] * config["exploration_decay"] ** learned)
+    return engine.decayed_epsilon(config["exploration_rate"], config["exploration_decay"] ** learned,
+                                  config["min_exploration_rate"])
+
+
+# engine.decayed_epsilon over arrays, element by element: the engine's numbers exactly.
+decayed_epsilons = np.vectorize(engine.decayed_epsilon, otypes=[float])
+
+
+def pattern_numbers(uses, wins):
+    """A shared pattern's numbers from its source's uses and wins of it, as
+    sharing publishes and refreshes them (engine.pattern_confidence, the
+    Wilson lower bound)."""
+    return {"confidence": engine.pattern_confidence(uses, wins) if uses else 0.0,
+            "success_rate": wins / uses if uses else 0.0, "lower_bound": engine.wilson_lower_bound(wins, uses),
+            "uses": uses}
 
 
 def utc(at):

@@ -189,7 +189,7 @@ class Rollbacks:
             shared.status, shared.quarantined_at = SharedPatternStatus.QUARANTINED, at
             shared.quarantine_reason = f"{self.agent_id} was rolled back to {target.label}"
             shared.quarantined_slot = int((at - self.world.start) // HOUR)
-            shared.numbers = self._pattern_numbers(shared.type_index * ACTIONS + shared.strategy)
+            shared.numbers = self.pattern_numbers(shared.type_index * ACTIONS + shared.strategy)
             del self.active_shared[shared.type_index * ACTIONS + shared.strategy]
         self.reference, self.reference_score, self.reference_spread = target, target.score, 0.0
         self.events.append((at, "learning:rollback", record))

@@ -338,7 +338,7 @@ class Writer:
                 rows.append(FailurePattern(
                     agent=self.agent(past), task_type=past.types[type_index], failure_class=name,
                     frequency=int(past.failures[type_index, class_index]),
-                    confidence=past._failure_confidence(type_index, class_index), mitigation=engine.MITIGATIONS[name],
+                    confidence=past.failure_confidence(type_index, class_index), mitigation=engine.MITIGATIONS[name],
                     last_message=message.format(budget=max(1, int(past.ms[task]) // 1000), worker=1 + task % 8,
                                                 case=TEST_CASES[task % len(TEST_CASES)])[:500],
                     first_seen_at=aware(past.times[tasks[0]]), last_seen_at=aware(past.times[task])))
