@@ -33,8 +33,6 @@ from .records import MitigationRecord, Shared, Test, epsilon, iso, pattern_numbe
 class ImprovementLoop:
     """The improvement cycle of one agent's past (mixed into AgentPast)."""
 
-    # --- the improvement cycle -------------------------------------------------------------
-
     def _loop_state(self, counts):
         """No test, mitigation or shared pattern yet; when the first test is due,
         and a final test's start and intent for the roles that end with one."""
@@ -52,7 +50,11 @@ class ImprovementLoop:
         self.shared, self.active_shared = [], {}
         self.cycles = []
 
+    # --- the improvement cycle -------------------------------------------------------------
+
     def _cycle(self, h, at):
+        """improvement.run_agent_steps at slot h: performance, failures, opportunities, applied
+        winners, then the review of the running test; recorded for the cycles' retention only."""
         record = {"slot": h, "at": at, "decisions": []} if at > self.world.now - constants.CYCLE_SECONDS else None
         decisions = record["decisions"] if record is not None else []
         score, change = self.current()
@@ -61,7 +63,7 @@ class ImprovementLoop:
         self._evaluate_mitigations(at, decisions)
         self._activate_mitigations(at, decisions)
         frequent = [(t, c) for t in range(len(self.types)) for c in range(len(CLASSES))
-                    if self.failures[t, c] >= 5]
+                    if self.failures[t, c] >= mitigations.MIN_FAILURES]
         inputs["failure_patterns"] = [
             {"task_type": self.types[t], "failure_class": CLASSES[c], "frequency": int(self.failures[t, c]),
              "confidence": self.failure_confidence(t, c)}
@@ -75,10 +77,13 @@ class ImprovementLoop:
             self.cycles.append(record)
 
     def failure_confidence(self, type_index, class_index):
+        """A failure pattern's confidence as services counts it: its failures over the task type's tasks."""
         uses = sum(self.pattern_uses[type_index * ACTIONS:(type_index + 1) * ACTIONS]) or 1
         return min(1.0, int(self.failures[type_index, class_index]) / uses)
 
     def _evaluate_mitigations(self, at, decisions):
+        """mitigations.evaluate: judge each active mitigation after EVALUATE_AFTER tasks of its type (the
+        product also withdraws one under which the type's success fell; the history does not)."""
         for record in self.mitigations:
             if record.state != MitigationState.ACTIVE:
                 continue

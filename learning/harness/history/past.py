@@ -37,7 +37,9 @@ from .rollbacks import Rollbacks
 
 class AgentPast(ImprovementLoop, Rollbacks):
     """Simulate one agent slot by slot: its tasks, its learning and its
-    improvement loop, with the rollbacks its role asks for."""
+    improvement loop, with the rollbacks its role asks for. The loop is
+    ImprovementLoop's (loop.py); versions, the safeguard and rollbacks are
+    Rollbacks' (rollbacks.py); both work on this class's state."""
 
     def __init__(self, world, index, agent_id, team, counts, role, intents, dips, training, samples):
         self.world = world
@@ -181,6 +183,7 @@ class AgentPast(ImprovementLoop, Rollbacks):
     # --- the main loop ---------------------------------------------------------------------
 
     def run(self):
+        """Every slot: its scheduled jobs, its tasks, the operators' actions as they fall due."""
         world = self.world
         for h in range(world.slots):
             boundary = world.start + h * HOUR
@@ -210,6 +213,7 @@ class AgentPast(ImprovementLoop, Rollbacks):
             self._cycle(h, at + cycle)
 
     def _slot_end(self, h):
+        """What the fleet-level steps read of slot h's end, and whether the live version is known good."""
         self.history_uses[h] = self.pattern_uses
         self.history_wins[h] = self.pattern_wins
         # An agent is registered (and can import) from the slot of its first task.
@@ -219,6 +223,7 @@ class AgentPast(ImprovementLoop, Rollbacks):
     # --- tasks -----------------------------------------------------------------------------
 
     def _effects(self, types, at):
+        """The applied A/B winners' effects on each task type's success at `at`."""
         effect = np.zeros(len(types))
         for type_index, (_, source) in self.applied.items():
             if isinstance(source, tuple) and source[0] == "abtest":
