@@ -11,7 +11,7 @@ import pytest
 from django.core.management import call_command
 from playwright.sync_api import expect
 
-from learning.harness import history
+from learning.harness.history import constants as history_constants
 from learning.models import Rollback
 from learning.report import DECISION_COLUMNS
 from tests.browser.helpers import log_in, screenshot, visit
@@ -24,9 +24,9 @@ def month(users, monkeypatch):
     """30 days of history for the 17 demo agents (about 10 s: fewer tasks an
     hour, 300 decisions kept per agent, a day of improvement cycles, which
     the report does not read); returns an agent rolled back in the period."""
-    monkeypatch.setattr(history, "BASE_TASKS_PER_HOUR", 4)
-    monkeypatch.setattr(history, "EXPERIENCES", 300)
-    monkeypatch.setattr(history, "CYCLE_SECONDS", 86400)
+    monkeypatch.setattr(history_constants, "BASE_TASKS_PER_HOUR", 4)
+    monkeypatch.setattr(history_constants, "EXPERIENCES", 300)
+    monkeypatch.setattr(history_constants, "CYCLE_SECONDS", 86400)
     call_command("seed_history", "--days", 30, "--events", 500, "--samples", 100, stdout=io.StringIO())
     return Rollback.objects.select_related("agent").earliest("created_at").agent
 

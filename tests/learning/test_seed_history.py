@@ -16,7 +16,7 @@ from django.utils import timezone
 
 from learning import safeguard, tracker, versions
 from learning.core import scoring
-from learning.harness import history
+from learning.harness.history import constants as history_constants
 from learning.models import (
     ABLook,
     ABTest,
@@ -42,7 +42,7 @@ pytestmark = pytest.mark.django_db
 @pytest.fixture(scope="module")
 def seeded(django_db_setup, django_db_blocker):
     with django_db_blocker.unblock(), pytest.MonkeyPatch.context() as patch:
-        patch.setattr(history, "EVENT_SECONDS", EVENT_DAYS * 86400)
+        patch.setattr(history_constants, "EVENT_SECONDS", EVENT_DAYS * 86400)
         with transaction.atomic():
             out = io.StringIO()
             call_command("seed_history", "--days", DAYS, "--events", EVENTS, "--samples", SAMPLES, stdout=out)
@@ -60,7 +60,7 @@ def test_it_gives_the_17_agents_snapshots_over_the_days(seeded):
     assert len(full) == len(AGENTS) - 2  # two newcomers joined later and bootstrapped from their swarm
     for span in spans.values():
         assert now - timedelta(hours=2) < span["last"] <= now
-        assert span["count"] >= round((1 - history.NEWCOMERS_JOIN) * DAYS * 24)
+        assert span["count"] >= round((1 - history_constants.NEWCOMERS_JOIN) * DAYS * 24)
     for profile in LearningProfile.objects.select_related("agent"):
         last = Snapshot.objects.filter(agent=profile.agent).latest("created_at")
         assert last.score == pytest.approx(scoring.composite_score(
@@ -68,7 +68,7 @@ def test_it_gives_the_17_agents_snapshots_over_the_days(seeded):
             last.efficiency))
         assert profile.task_count == last.last_task == Execution.objects.filter(agent=profile.agent).aggregate(
             top=Max("sequence"))["top"]
-        assert Execution.objects.filter(agent=profile.agent).count() == history.EXPERIENCES
+        assert Execution.objects.filter(agent=profile.agent).count() == history_constants.EXPERIENCES
         assert tracker.current_improvement(profile.agent, profile)[1] == pytest.approx(last.improvement)
 
 
