@@ -5,6 +5,7 @@ clear message on a bad value, rather than later with a confusing one.
 """
 
 import os
+from datetime import timedelta
 from pathlib import Path
 from urllib.parse import urlparse
 
@@ -84,6 +85,11 @@ SECURE_HSTS_PRELOAD = env_bool("SECURE_HSTS_PRELOAD", True)
 if proxy_header := env_str("SECURE_PROXY_SSL_HEADER", ""):
     SECURE_PROXY_SSL_HEADER = ("HTTP_" + proxy_header.upper().replace("-", "_"), "https")
 CSRF_TRUSTED_ORIGINS = env_list("CSRF_TRUSTED_ORIGINS", [])
+# How many proxies in front of the web processes append the peer they saw to
+# X-Forwarded-For; the login lockout locks the address that many entries from
+# the right (0: the peer's own address). Never more than really sit there, or
+# a client could name any address it likes.
+TRUSTED_PROXY_COUNT = env_int("TRUSTED_PROXY_COUNT", 0, minimum=0)
 
 INSTALLED_APPS = [
     "django.contrib.admin",
@@ -96,6 +102,7 @@ INSTALLED_APPS = [
     "csp",
     "ninja",
     "django_q",
+    "axes",
     "qefleet.memory",
     "learning",
     "dashboard",
@@ -114,6 +121,8 @@ MIDDLEWARE = [
     "django.contrib.auth.middleware.AuthenticationMiddleware",
     "django.contrib.messages.middleware.MessageMiddleware",
     "django.middleware.clickjacking.XFrameOptionsMiddleware",
+    # Last, as django-axes requires: it turns a locked-out login into its 429 page.
+    "axes.middleware.AxesMiddleware",
 ]
 
 ROOT_URLCONF = "qefleet.urls"
@@ -200,6 +209,22 @@ STORAGES = {
         )
     },
 }
+
+# Password guessing (django-axes, on both login pages): after
+# LOGIN_FAILURE_LIMIT failures in a row for a user name or from an address,
+# every attempt for either is refused, without checking the password, for
+# LOGIN_LOCKOUT_MINUTES; a successful login resets the count. The axes
+# backend comes first so a locked-out attempt never reaches the hashing.
+AUTHENTICATION_BACKENDS = ["axes.backends.AxesStandaloneBackend", "django.contrib.auth.backends.ModelBackend"]
+AXES_FAILURE_LIMIT = env_int("LOGIN_FAILURE_LIMIT", 5, minimum=1)
+AXES_COOLOFF_TIME = timedelta(minutes=env_int("LOGIN_LOCKOUT_MINUTES", 15, minimum=1))
+AXES_LOCKOUT_PARAMETERS = ["username", "ip_address"]
+AXES_RESET_ON_SUCCESS = True
+# Refused attempts neither extend the lockout nor grow its rows and the audit trail.
+AXES_RESET_COOL_OFF_ON_FAILURE_DURING_LOCKOUT = False
+AXES_CLIENT_IP_CALLABLE = "qefleet.memory.logins.client_address"
+AXES_HANDLER = "qefleet.memory.logins.AuditedLoginHandler"
+AXES_LOCKOUT_TEMPLATE = "registration/locked_out.html"
 
 LOGIN_URL = "login"
 LOGIN_REDIRECT_URL = "dash-fleet"

@@ -181,6 +181,28 @@ def csv_rows(data):
                 yield ("summary", who, "", name, value)
 
 
+# A spreadsheet evaluates a cell that starts with one of these (after blanks;
+# the full-width forms too, in some locales) as a formula, and one that starts
+# with a tab or a carriage return after trimming it: OWASP's CSV injection list.
+FORMULA_STARTS = frozenset("=+-@\uff1d\uff0b\uff0d\uff20")
+TRIMMED_STARTS = frozenset("\t\r\n")
+
+
+def spreadsheet_cell(value):
+    """A CSV cell a spreadsheet shows as written: text that would start a
+    formula gets a leading apostrophe (which the spreadsheet hides); numbers
+    stay numbers, None is blank."""
+    if value is None:
+        return ""
+    if isinstance(value, str) and value and (value[0] in TRIMMED_STARTS or value.lstrip()[:1] in FORMULA_STARTS):
+        return "'" + value
+    return value
+
+
+def _cells(row):
+    return [spreadsheet_cell(value) for value in row]
+
+
 def _attachment(response, filename):
     response["Content-Disposition"] = f'attachment; filename="{filename}"'
     return response
@@ -198,7 +220,7 @@ def download(data, fmt):
         response = HttpResponse(content_type="text/csv; charset=utf-8")
         writer = csv.writer(response)
         writer.writerow(CSV_COLUMNS)
-        writer.writerows(("" if value is None else value for value in row) for row in csv_rows(data))
+        writer.writerows(_cells(row) for row in csv_rows(data))
     return _attachment(response, _filename(data, fmt))
 
 
@@ -213,7 +235,7 @@ def decisions_csv(agent, period):
     """The agent's decisions and executions in the period, streamed as CSV."""
     writer = csv.writer(_Line())
     rows = itertools.chain([DECISION_COLUMNS], decision_log(agent, period))
-    lines = (writer.writerow(["" if value is None else value for value in row]) for row in rows)
+    lines = (writer.writerow(_cells(row)) for row in rows)
     response = StreamingHttpResponse(lines, content_type="text/csv; charset=utf-8")
     return _attachment(response, f"qefleet-decisions-{agent.agent_id}-{period.start:%Y-%m-%d}-"
                                  f"{period.end:%Y-%m-%d}.csv")

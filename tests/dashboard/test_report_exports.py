@@ -86,3 +86,36 @@ def test_it_streams_the_decisions_and_executions_with_their_probabilities(viewer
         assert int(row["execution_id"]) == result["execution_id"]
         assert float(row["reward"]) == pytest.approx(result["reward"], abs=1e-6) and row["success"] in ("True", "False")
     assert [row["success"] for row in rows] == ["True", "False", "True", ""]
+
+
+# Cells a spreadsheet evaluates as a formula, written by agents (task ids, A/B
+# test names, abort reasons) or by anyone who names a thing.
+FORMULAS = ("=cmd|' /C calc'!A0", "+HYPERLINK(\"http://evil.example\",\"x\")", "@SUM(1+1)", "-2+3",
+            "\tnoted", "\r=1+1", " =1+1", "＝1+1")
+
+
+def test_it_writes_no_cell_a_spreadsheet_would_evaluate_in_either_csv(viewer, alice_history):
+    for task_id in FORMULAS:
+        run_task(alice_history, id=task_id)
+    test = alice_history.abtests.get()
+    test.name, test.decision = FORMULAS[0], FORMULAS[2]
+    test.save(update_fields=["name", "decision"])
+    alice_history.rollbacks.update(reason=FORMULAS[3])
+    report_rows = rows_of(viewer.get("/ops/agents/alice/report.csv"))
+    decision_rows = rows_of(viewer.get("/ops/agents/alice/decisions.csv?days=1"))
+    cells = [value for row in report_rows + decision_rows for value in row.values()]
+    assert [cell for cell in cells if cell.lstrip()[:1] in ("=", "+", "-", "@", "＝") or cell[:1] in ("\t", "\r")
+            if not _is_number(cell)] == []
+    found = {(row["section"], row["field"]): row["value"] for row in report_rows}
+    assert found["abtests", "name"] == "'" + FORMULAS[0] and found["abtests", "decision"] == "'" + FORMULAS[2]
+    assert found["rollbacks", "reason"] == "'" + FORMULAS[3]
+    assert [row["task_id"] for row in decision_rows][-len(FORMULAS):] == ["'" + task_id for task_id in FORMULAS]
+    assert any(cell.startswith("-") for cell in cells)  # negative numbers stay numbers
+
+
+def _is_number(cell):
+    try:
+        float(cell)
+    except ValueError:
+        return False
+    return True
