@@ -8,6 +8,7 @@ The fleet used across the memory tests (swarm/team):
   root    system agent in swarm qe
 """
 
+import importlib
 import json
 
 import pytest
@@ -118,6 +119,21 @@ def root(db):
 @pytest.fixture
 def anonymous():
     return AgentClient(None)
+
+
+@pytest.fixture
+def strategy_catalog(db):
+    """The strategy catalog that learning/migrations/0002_seed_catalog.py
+    seeds. A transactional test empties the database when it ends (a flush,
+    which runs no data migration), so a transactional test after it finds no
+    strategies: seed them again where missing, with the migration's own
+    function. Ask for it in transactional tests that use the catalog."""
+    from django.apps import apps
+
+    from learning.models import Strategy
+
+    importlib.import_module("learning.migrations.0002_seed_catalog").seed(apps, None)
+    Strategy.forget_catalog()
 
 
 @pytest.fixture

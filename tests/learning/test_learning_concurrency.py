@@ -7,7 +7,7 @@ from tests.conftest import AgentClient
 from tests.learning.helpers import task
 from tests.memory.test_concurrency import run_in_threads
 
-pytestmark = pytest.mark.django_db(transaction=True)
+pytestmark = [pytest.mark.django_db(transaction=True), pytest.mark.usefixtures("strategy_catalog")]
 
 THREADS = 6
 REPORTS_EACH = 8
