@@ -32,6 +32,14 @@ pytestmark = pytest.mark.django_db
 CYCLE_JOB = "qefleet.learning.improvement_cycle"
 
 
+@pytest.fixture(autouse=True)
+def _one_slot(time_machine):
+    """The clock stands still from before the fixtures log the tasks, so a
+    test's calls (and "now + one slot") never straddle a slot's end; the
+    cycle's duration is timed with perf_counter, which keeps running."""
+    time_machine.move_to(timezone.now(), tick=False)
+
+
 def log(agent, strategy_name, count, successes, propensity, task_type="unit-tests"):
     """Logged tasks: decisions with their propensity, and their executions."""
     profile, _ = LearningProfile.objects.get_or_create(agent=agent)
