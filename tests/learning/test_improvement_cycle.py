@@ -24,7 +24,7 @@ from learning.models import (
     LearningProfile,
     SharedPattern,
 )
-from tests.learning.abtest_helpers import strategy
+from tests.learning.helpers import strategy
 from tests.learning.sharing_helpers import shared_by
 
 pytestmark = pytest.mark.django_db

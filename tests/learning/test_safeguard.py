@@ -5,31 +5,12 @@ from django.core import mail
 from learning import alerts, safeguard, versions
 from learning.core import stats
 from learning.models import (
-    Alert, AlertState, LearningProfile, Rollback, Safeguard, SafeguardState, StateVersion, VersionReason,
+    Alert, AlertState, Rollback, Safeguard, SafeguardState, StateVersion, VersionReason,
 )
 from qefleet.memory.models import Event
-from tests.learning.helpers import run_task
+from tests.learning.helpers import degrade, healthy_history, profile, run_task
 
 pytestmark = pytest.mark.django_db
-
-
-def profile(agent):
-    return LearningProfile.objects.select_related("live_version").get(agent=agent)
-
-
-def healthy_history(agent):
-    """70 good tasks with v1 captured at task 20: v1 becomes known good at
-    task 70, after the 50 healthy tasks `known_good_after` asks for."""
-    for _ in range(20):
-        run_task(agent)
-    version = versions.capture(agent, VersionReason.ON_DEMAND)
-    for _ in range(50):
-        run_task(agent)
-    return version
-
-
-def degrade(agent, tasks):
-    return [run_task(agent, success=False, complexity=0.1)[1] for _ in range(tasks)]
 
 
 def test_judging_needs_the_interval_below_the_line():
