@@ -148,14 +148,13 @@ def test_notifications_email_and_sign_the_webhook(alice, settings):
         def log_message(self, *args):
             pass
 
-    server = http.server.HTTPServer(("127.0.0.1", 0), Hook)
-    threading.Thread(target=server.handle_request, daemon=True).start()
-    settings.ALERT_EMAILS = ["ops@example.com"]
-    settings.ALERT_WEBHOOK_URL = f"http://127.0.0.1:{server.server_port}/hook"
-    settings.ALERT_WEBHOOK_SECRET = "s3cret"
-    alert, _ = alerts.raise_alert("safeguard:degraded", "high", "alice degraded", {"n": 1}, alice)
-    assert alerts.notify(alert.pk) == "sent"
-    server.server_close()
+    with http.server.HTTPServer(("127.0.0.1", 0), Hook) as server:  # closes its socket at the end
+        threading.Thread(target=server.handle_request, daemon=True).start()
+        settings.ALERT_EMAILS = ["ops@example.com"]
+        settings.ALERT_WEBHOOK_URL = f"http://127.0.0.1:{server.server_port}/hook"
+        settings.ALERT_WEBHOOK_SECRET = "s3cret"
+        alert, _ = alerts.raise_alert("safeguard:degraded", "high", "alice degraded", {"n": 1}, alice)
+        assert alerts.notify(alert.pk) == "sent"
     assert mail.outbox[0].subject == "[QE Fleet high] alice degraded"
     expected = hmac.new(b"s3cret", received["body"], hashlib.sha256).hexdigest()
     assert received["signature"] == f"sha256={expected}"
