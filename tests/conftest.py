@@ -75,6 +75,18 @@ def _fresh_rate_limit_windows(settings):
 
 
 @pytest.fixture(autouse=True)
+def _fresh_strategy_catalog():
+    # The strategy catalog is cached per process for a few seconds, and a
+    # queryset update() does not drop it: each test reads it from its own
+    # database, whatever the test before it left in the cache.
+    from learning.models import Strategy
+
+    Strategy.forget_catalog()
+    yield
+    Strategy.forget_catalog()
+
+
+@pytest.fixture(autouse=True)
 def _unhashed_static_files(settings):
     # The manifest storage needs collectstatic first; tests render without it.
     settings.STORAGES = {
