@@ -8,6 +8,7 @@ The fleet used across the memory tests (swarm/team):
   root    system agent in swarm qe
 """
 
+import importlib
 import json
 
 import pytest
@@ -74,6 +75,18 @@ def _fresh_rate_limit_windows(settings):
 
 
 @pytest.fixture(autouse=True)
+def _fresh_strategy_catalog():
+    # The strategy catalog is cached per process for a few seconds, and a
+    # queryset update() does not drop it: each test reads it from its own
+    # database, whatever the test before it left in the cache.
+    from learning.models import Strategy
+
+    Strategy.forget_catalog()
+    yield
+    Strategy.forget_catalog()
+
+
+@pytest.fixture(autouse=True)
 def _unhashed_static_files(settings):
     # The manifest storage needs collectstatic first; tests render without it.
     settings.STORAGES = {
@@ -118,6 +131,21 @@ def root(db):
 @pytest.fixture
 def anonymous():
     return AgentClient(None)
+
+
+@pytest.fixture
+def strategy_catalog(db):
+    """The strategy catalog that learning/migrations/0002_seed_catalog.py
+    seeds. A transactional test empties the database when it ends (a flush,
+    which runs no data migration), so a transactional test after it finds no
+    strategies: seed them again where missing, with the migration's own
+    function. Ask for it in transactional tests that use the catalog."""
+    from django.apps import apps
+
+    from learning.models import Strategy
+
+    importlib.import_module("learning.migrations.0002_seed_catalog").seed(apps, None)
+    Strategy.forget_catalog()
 
 
 @pytest.fixture

@@ -3,6 +3,7 @@ check_backup proves the copy sound."""
 
 import sqlite3
 import threading
+from contextlib import closing
 
 import pytest
 from django.core.management import CommandError, call_command
@@ -55,9 +56,8 @@ def test_it_backs_up_sqlite_while_another_thread_writes(writer, tmp_path, capsys
     call_command("check_backup", str(tmp_path / "backup.sqlite3"))
     report = capsys.readouterr().out
     assert "integrity_check ok" in report and "memory_entries" in report
-    copy = sqlite3.connect(f"{(tmp_path / 'backup.sqlite3').as_uri()}?mode=ro", uri=True)
-    keys = {key for (key,) in copy.execute("SELECT key FROM memory_entries WHERE partition = 'load'")}
-    copy.close()
+    with closing(sqlite3.connect(f"{(tmp_path / 'backup.sqlite3').as_uri()}?mode=ro", uri=True)) as copy:
+        keys = {key for (key,) in copy.execute("SELECT key FROM memory_entries WHERE partition = 'load'")}
     assert {f"k{n}" for n in range(committed_before)} <= keys
 
 

@@ -42,10 +42,12 @@ def webhook():
         def log_message(self, *args):
             pass
 
-    server = HTTPServer(("127.0.0.1", 0), Receiver)
-    threading.Thread(target=server.serve_forever, daemon=True).start()
-    yield f"http://127.0.0.1:{server.server_port}/hook", received
-    server.shutdown()
+    with HTTPServer(("127.0.0.1", 0), Receiver) as server:  # closes its socket at the end
+        serving = threading.Thread(target=server.serve_forever, daemon=True)
+        serving.start()
+        yield f"http://127.0.0.1:{server.server_port}/hook", received
+        server.shutdown()
+        serving.join()
 
 
 def database_url():

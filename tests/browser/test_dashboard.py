@@ -6,12 +6,12 @@ import pytest
 from playwright.sync_api import expect
 
 from learning import alerts, operations, versions
-from learning.models import Alert, LearningProfile, Rollback, StateVersion, VersionReason
+from learning.models import Alert, Rollback, StateVersion
 from qefleet.memory.fleet import issue_token, register_demo_fleet
 from qefleet.memory.models import Agent
 from tests.browser.helpers import log_in, screenshot, visit
 from tests.conftest import AgentClient
-from tests.learning.helpers import run_task
+from tests.learning.helpers import learn_then_worsen, profile
 
 pytestmark = [pytest.mark.browser, pytest.mark.django_db(transaction=True, serialized_rollback=True)]
 
@@ -20,19 +20,6 @@ def demo_agent(agent_id):
     agent = Agent.objects.get(agent_id=agent_id)
     agent.client = AgentClient(issue_token(agent)[1])
     return agent
-
-
-def learn_then_worsen(agent):
-    """30 good tasks, v1 captured and known good, then 30 worse tasks
-    (snapshots every 10 tasks, the baseline after 50)."""
-    for _ in range(30):
-        run_task(agent)
-    good = versions.capture(agent, VersionReason.ON_DEMAND)
-    good.known_good = True
-    good.save(update_fields=["known_good"])
-    for index in range(30):
-        run_task(agent, success=index % 3 == 0, complexity=0.1)
-    return good
 
 
 @pytest.fixture
@@ -45,10 +32,6 @@ def fleet(users, django_user_model):
     operations.roll_back_to(agent, 1, django_user_model.objects.get(username="operator"), "worse since v1")
     operations.re_enable(agent, django_user_model.objects.get(username="admin"))
     return agent
-
-
-def profile(agent):
-    return LearningProfile.objects.select_related("live_version").get(agent=agent)
 
 
 def live_checksum(agent):

@@ -34,7 +34,8 @@ def month(users, monkeypatch):
 def downloaded(page, link_name):
     with page.expect_download() as download:
         page.get_by_role("link", name=link_name).click()
-    return download.value.suggested_filename, open(download.value.path(), encoding="utf-8").read()
+    with open(download.value.path(), encoding="utf-8") as file:
+        return download.value.suggested_filename, file.read()
 
 
 def test_the_report_draws_a_simulated_month_and_its_downloads_parse(live_server, watched, month):

@@ -5,11 +5,9 @@ a worse stretch after it)."""
 import pytest
 from django.utils import timezone
 
-from learning import versions
-from learning.models import VersionReason
 from tests.conftest import make_agent
 from tests.dashboard.helpers import client_for
-from tests.learning.helpers import run_task
+from tests.learning.helpers import learn_then_worsen
 from tests.learning.report_helpers import constructed_history
 
 
@@ -32,14 +30,7 @@ def admin(db):
 def history(alice):
     """Alice: 30 good tasks, v1 captured and known good, then 30 worse ones
     (snapshots every 10 tasks, the baseline after 50)."""
-    for _ in range(30):
-        run_task(alice)
-    good = versions.capture(alice, VersionReason.ON_DEMAND)
-    good.known_good = True
-    good.save(update_fields=["known_good"])
-    for index in range(30):
-        run_task(alice, success=index % 3 == 0, complexity=0.1)
-    return good
+    return learn_then_worsen(alice)
 
 
 @pytest.fixture

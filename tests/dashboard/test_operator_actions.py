@@ -8,10 +8,10 @@ from django.test import Client
 from django.utils import timezone
 
 from learning import alerts, versions
-from learning.models import Alert, LearningProfile, Rollback, VersionReason
+from learning.models import Alert, Rollback, VersionReason
 from qefleet.memory.models import AuditEvent
 from tests.dashboard.helpers import client_for
-from tests.learning.helpers import run_task
+from tests.learning.helpers import profile, run_task
 
 pytestmark = pytest.mark.django_db
 
@@ -25,10 +25,6 @@ def learned(alice):
     for _ in range(5):
         run_task(alice, success=False, complexity=0.1)
     return good
-
-
-def profile(agent):
-    return LearningProfile.objects.select_related("live_version").get(agent=agent)
 
 
 def test_an_operator_rolls_back_once_even_when_clicking_twice(alice, learned):

@@ -1,11 +1,8 @@
 """Building A/B tests for the learning tests."""
 
 from learning import abtests
-from learning.models import ABArm, ArmRole, Strategy
-
-
-def strategy(name):
-    return Strategy.objects.get(name=name)
+from learning.models import ABArm, ArmRole
+from tests.learning.helpers import strategy
 
 
 def start_test(agent, task_type="unit-tests", control="sequential-execution", treatment="parallel-execution",

@@ -1,6 +1,10 @@
-"""Building recommendation and execution bodies for the learning tests."""
+"""Building recommendation and execution bodies, and learned histories, for
+the learning tests (and the dashboard, browser and harness tests)."""
 
 import itertools
+
+from learning import versions
+from learning.models import LearningProfile, Strategy, VersionReason
 
 _ids = itertools.count(1)
 
@@ -32,3 +36,49 @@ def run_task(agent, success=True, **task_fields):
     response = report(agent, decision, task(**task_fields), success=success)
     assert response.status_code == 201, response.content
     return decision, response.json()
+
+
+def strategy(name="parallel-execution"):
+    """A strategy of the catalog the migrations seed."""
+    return Strategy.objects.get(name=name)
+
+
+def profile(agent):
+    """The agent's learning profile as stored now (its live version read
+    through the relation, the payload left until it is read)."""
+    return LearningProfile.objects.get(agent=agent)
+
+
+def healthy_history(agent):
+    """70 good tasks with v1 captured at task 20: v1 becomes known good at
+    task 70, after the 50 healthy tasks `known_good_after` asks for."""
+    for _ in range(20):
+        run_task(agent)
+    version = versions.capture(agent, VersionReason.ON_DEMAND)
+    for _ in range(50):
+        run_task(agent)
+    return version
+
+
+def degrade(agent, tasks):
+    """`tasks` failed easy tasks; their report bodies."""
+    return [run_task(agent, success=False, complexity=0.1)[1] for _ in range(tasks)]
+
+
+def learn_then_worsen(agent):
+    """30 good tasks, v1 captured and known good, then 30 worse tasks
+    (snapshots every 10 tasks, the baseline after 50); returns v1."""
+    for _ in range(30):
+        run_task(agent)
+    good = versions.capture(agent, VersionReason.ON_DEMAND)
+    good.known_good = True
+    good.save(update_fields=["known_good"])
+    for index in range(30):
+        run_task(agent, success=index % 3 == 0, complexity=0.1)
+    return good
+
+
+def no_exploration(agent):
+    """The agent's policy never explores: every choice is its best one."""
+    LearningProfile.objects.update_or_create(agent=agent, defaults={"exploration_rate": 0.0,
+                                                                   "min_exploration_rate": 0.0})

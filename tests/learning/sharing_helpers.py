@@ -2,15 +2,12 @@
 
 from learning import sharing
 from learning.core import engine
-from learning.models import LearnedPattern, LearningProfile, SharedPattern, Strategy
+from learning.models import LearnedPattern, LearningProfile, SharedPattern
 from qefleet.memory.fleet import issue_token, register_agent
 from tests.conftest import AgentClient
+from tests.learning.helpers import strategy
 
 PATTERN = "unit-tests:parallel-execution"
-
-
-def strategy(name="parallel-execution"):
-    return Strategy.objects.get(name=name)
 
 
 def learned(agent, uses=40, successes=39, confidence=None, task_type="unit-tests", strategy_name="parallel-execution"):

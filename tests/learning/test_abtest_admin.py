@@ -8,7 +8,8 @@ from django.urls import reverse
 
 from learning.models import ABTest, ABTestState, ImprovementCycle, LearningProfile
 from qefleet.memory.models import AuditEvent
-from tests.learning.abtest_helpers import start_test, strategy
+from tests.learning.abtest_helpers import start_test
+from tests.learning.helpers import strategy
 
 pytestmark = pytest.mark.django_db
 

@@ -18,15 +18,10 @@ from learning.models import (
     VersionReason,
 )
 from qefleet.memory.models import Event
-from tests.learning.abtest_helpers import set_arms, start_test, strategy
-from tests.learning.helpers import recommend, report, task
+from tests.learning.abtest_helpers import set_arms, start_test
+from tests.learning.helpers import no_exploration, recommend, report, strategy, task
 
 pytestmark = pytest.mark.django_db
-
-
-def no_exploration(agent):
-    LearningProfile.objects.update_or_create(agent=agent, defaults={"exploration_rate": 0.0,
-                                                                   "min_exploration_rate": 0.0})
 
 
 def run(agent, count, success, prefix):

@@ -24,12 +24,20 @@ from learning.models import (
     LearningProfile,
     SharedPattern,
 )
-from tests.learning.abtest_helpers import strategy
+from tests.learning.helpers import strategy
 from tests.learning.sharing_helpers import shared_by
 
 pytestmark = pytest.mark.django_db
 
 CYCLE_JOB = "qefleet.learning.improvement_cycle"
+
+
+@pytest.fixture(autouse=True)
+def _one_slot(time_machine):
+    """The clock stands still from before the fixtures log the tasks, so a
+    test's calls (and "now + one slot") never straddle a slot's end; the
+    cycle's duration is timed with perf_counter, which keeps running."""
+    time_machine.move_to(timezone.now(), tick=False)
 
 
 def log(agent, strategy_name, count, successes, propensity, task_type="unit-tests"):

@@ -4,10 +4,10 @@ import pytest
 
 from learning.models import Execution, LearningProfile, QEntry
 from tests.conftest import AgentClient
+from tests.helpers import run_in_threads
 from tests.learning.helpers import task
-from tests.memory.test_concurrency import run_in_threads
 
-pytestmark = pytest.mark.django_db(transaction=True)
+pytestmark = [pytest.mark.django_db(transaction=True), pytest.mark.usefixtures("strategy_catalog")]
 
 THREADS = 6
 REPORTS_EACH = 8

@@ -16,8 +16,7 @@ from learning.models import (
     MitigationState,
     QEntry,
 )
-from tests.learning.abtest_helpers import strategy
-from tests.learning.helpers import recommend, report, task
+from tests.learning.helpers import no_exploration, recommend, report, strategy, task
 
 pytestmark = pytest.mark.django_db
 
@@ -72,11 +71,10 @@ def test_a_strategy_failing_no_more_often_than_the_others_is_not_implicated():
     assert mitigations.implicated_strategies(rows, "memory") == []
 
 
-def no_exploration(agent):
+def held_to_parallel(agent):
     """Every task runs parallel-execution (applied, never explored), so its
     failures implicate that strategy."""
-    LearningProfile.objects.update_or_create(agent=agent, defaults={"exploration_rate": 0.0,
-                                                                   "min_exploration_rate": 0.0})
+    no_exploration(agent)
     AppliedStrategy.objects.get_or_create(agent=agent, task_type="unit-tests",
                                           defaults={"strategy": strategy("parallel-execution")})
 
@@ -100,7 +98,7 @@ def test_reports_record_their_failure_classes(alice):
 
 
 def test_a_frequent_failure_class_is_mitigated_with_its_rate_before(alice):
-    no_exploration(alice)
+    held_to_parallel(alice)
     succeed(alice, 10)
     fail(alice, 6, "OutOfMemoryError", "heap exhausted")
     profile = LearningProfile.objects.get(agent=alice)
@@ -131,7 +129,7 @@ def test_a_mitigation_changes_the_recommendation(alice):
 
 
 def test_it_is_judged_effective_when_the_class_fails_less(alice):
-    no_exploration(alice)
+    held_to_parallel(alice)
     fail(alice, 6, "OutOfMemoryError", "heap exhausted")
     mitigations.activate(alice, LearningProfile.objects.get(agent=alice))
     succeed(alice, mitigations.EVALUATE_AFTER)
@@ -143,7 +141,7 @@ def test_it_is_judged_effective_when_the_class_fails_less(alice):
 
 
 def test_it_is_judged_ineffective_and_not_retried_soon(alice):
-    no_exploration(alice)
+    held_to_parallel(alice)
     fail(alice, 6, "OutOfMemoryError", "heap exhausted")
     profile = LearningProfile.objects.get(agent=alice)
     mitigations.activate(alice, profile)
@@ -155,7 +153,7 @@ def test_it_is_judged_ineffective_and_not_retried_soon(alice):
 
 
 def test_classes_no_strategy_fixes_alert_an_operator(alice):
-    no_exploration(alice)
+    held_to_parallel(alice)
     fail(alice, 6, "ValidationError", "schema mismatch")
     [applied] = mitigations.activate(alice, LearningProfile.objects.get(agent=alice))
     assert applied["adjustment"] == "none"
@@ -186,7 +184,7 @@ def test_failures_spread_thin_over_the_strategies_are_not_mitigated(alice):
 
 
 def test_a_rollback_withdraws_later_mitigations(alice):
-    no_exploration(alice)
+    held_to_parallel(alice)
     from learning import safeguard, versions
     from learning.models import VersionReason
 
@@ -203,7 +201,7 @@ def test_a_rollback_withdraws_later_mitigations(alice):
 def test_it_is_withdrawn_when_the_task_type_succeeds_less_often_under_it(alice):
     from qefleet.memory.models import Event
 
-    no_exploration(alice)
+    held_to_parallel(alice)
     succeed(alice, 20)
     fail(alice, 6, "OutOfMemoryError", "heap exhausted")  # before: 20 of 26 succeed (77 %)
     mitigations.activate(alice, LearningProfile.objects.get(agent=alice))
@@ -218,7 +216,7 @@ def test_it_is_withdrawn_when_the_task_type_succeeds_less_often_under_it(alice):
 
 
 def test_an_effective_mitigation_is_withdrawn_once_the_task_type_succeeds_less_often(alice):
-    no_exploration(alice)
+    held_to_parallel(alice)
     succeed(alice, 20)
     fail(alice, 6, "OutOfMemoryError", "heap exhausted")
     mitigations.activate(alice, LearningProfile.objects.get(agent=alice))

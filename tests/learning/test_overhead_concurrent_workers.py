@@ -4,9 +4,8 @@ the rows' creation included."""
 import pytest
 
 from learning import overhead
-from tests.learning.overhead_helpers import rows_by_stage
-from tests.learning.test_overhead_workers import NOON
-from tests.memory.test_concurrency import run_in_threads
+from tests.helpers import run_in_threads
+from tests.learning.overhead_helpers import NOON, rows_by_stage
 
 pytestmark = pytest.mark.django_db(transaction=True)
 

@@ -7,11 +7,9 @@ import pytest
 from learning import overhead
 from learning.core import latency
 from learning.models import OverheadMinute
-from tests.learning.overhead_helpers import bins_of, rows_by_stage
+from tests.learning.overhead_helpers import NOON, bins_of, rows_by_stage
 
 pytestmark = pytest.mark.django_db
-
-NOON = datetime(2026, 11, 24, 12, 0, tzinfo=UTC).timestamp()
 
 
 def test_two_workers_flushing_the_same_minute_add_up():

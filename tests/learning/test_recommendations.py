@@ -1,14 +1,9 @@
 import pytest
 
 from learning.models import AppliedStrategy, Decision, LearningProfile, QEntry, Strategy
-from tests.learning.helpers import recommend
+from tests.learning.helpers import no_exploration, recommend
 
 pytestmark = pytest.mark.django_db
-
-
-def no_exploration(agent):
-    LearningProfile.objects.update_or_create(agent=agent, defaults={"exploration_rate": 0.0,
-                                                                   "min_exploration_rate": 0.0})
 
 
 def learn(agent, state_key, strategy_name, q, visits=10, task_type="unit-tests"):

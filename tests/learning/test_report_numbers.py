@@ -17,6 +17,15 @@ from tests.learning.report_helpers import APPLIED_DAY, BASELINE, STEP, construct
 pytestmark = pytest.mark.django_db
 
 
+@pytest.fixture(autouse=True)
+def _fixed_now(time_machine):
+    """The clock stands still at noon yesterday: the history and the report
+    share one `now`, and the projected date (about 16 h later in the day than
+    `now`) lies far from midnight, so its day is the expected one."""
+    noon = (timezone.now() - timedelta(days=1)).replace(hour=12, minute=0, second=0, microsecond=0)
+    time_machine.move_to(noon, tick=False)
+
+
 @pytest.fixture
 def built():
     now = timezone.now()

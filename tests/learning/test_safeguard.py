@@ -5,31 +5,12 @@ from django.core import mail
 from learning import alerts, safeguard, versions
 from learning.core import stats
 from learning.models import (
-    Alert, AlertState, LearningProfile, Rollback, Safeguard, SafeguardState, StateVersion, VersionReason,
+    Alert, AlertState, Rollback, Safeguard, SafeguardState, StateVersion, VersionReason,
 )
 from qefleet.memory.models import Event
-from tests.learning.helpers import run_task
+from tests.learning.helpers import degrade, healthy_history, profile, run_task
 
 pytestmark = pytest.mark.django_db
-
-
-def profile(agent):
-    return LearningProfile.objects.select_related("live_version").get(agent=agent)
-
-
-def healthy_history(agent):
-    """70 good tasks with v1 captured at task 20: v1 becomes known good at
-    task 70, after the 50 healthy tasks `known_good_after` asks for."""
-    for _ in range(20):
-        run_task(agent)
-    version = versions.capture(agent, VersionReason.ON_DEMAND)
-    for _ in range(50):
-        run_task(agent)
-    return version
-
-
-def degrade(agent, tasks):
-    return [run_task(agent, success=False, complexity=0.1)[1] for _ in range(tasks)]
 
 
 def test_judging_needs_the_interval_below_the_line():
@@ -167,14 +148,13 @@ def test_notifications_email_and_sign_the_webhook(alice, settings):
         def log_message(self, *args):
             pass
 
-    server = http.server.HTTPServer(("127.0.0.1", 0), Hook)
-    threading.Thread(target=server.handle_request, daemon=True).start()
-    settings.ALERT_EMAILS = ["ops@example.com"]
-    settings.ALERT_WEBHOOK_URL = f"http://127.0.0.1:{server.server_port}/hook"
-    settings.ALERT_WEBHOOK_SECRET = "s3cret"
-    alert, _ = alerts.raise_alert("safeguard:degraded", "high", "alice degraded", {"n": 1}, alice)
-    assert alerts.notify(alert.pk) == "sent"
-    server.server_close()
+    with http.server.HTTPServer(("127.0.0.1", 0), Hook) as server:  # closes its socket at the end
+        threading.Thread(target=server.handle_request, daemon=True).start()
+        settings.ALERT_EMAILS = ["ops@example.com"]
+        settings.ALERT_WEBHOOK_URL = f"http://127.0.0.1:{server.server_port}/hook"
+        settings.ALERT_WEBHOOK_SECRET = "s3cret"
+        alert, _ = alerts.raise_alert("safeguard:degraded", "high", "alice degraded", {"n": 1}, alice)
+        assert alerts.notify(alert.pk) == "sent"
     assert mail.outbox[0].subject == "[QE Fleet high] alice degraded"
     expected = hmac.new(b"s3cret", received["body"], hashlib.sha256).hexdigest()
     assert received["signature"] == f"sha256={expected}"

@@ -5,8 +5,7 @@ import pytest
 
 from learning.models import Rollback, Safeguard, SafeguardState
 from tests.learning.abtest_helpers import start_test
-from tests.learning.helpers import recommend, report, run_task, task
-from tests.learning.test_safeguard import healthy_history
+from tests.learning.helpers import healthy_history, recommend, report, run_task, task
 
 pytestmark = pytest.mark.django_db
 

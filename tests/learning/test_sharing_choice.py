@@ -5,8 +5,8 @@ import pytest
 
 from learning import sharing
 from learning.models import Decision, ImportStatus, LearningProfile, PatternImport, SharedPattern, Strategy
-from tests.learning.helpers import recommend
-from tests.learning.sharing_helpers import learned, strategy
+from tests.learning.helpers import recommend, strategy
+from tests.learning.sharing_helpers import learned
 
 pytestmark = pytest.mark.django_db
 

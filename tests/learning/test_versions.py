@@ -12,13 +12,9 @@ from learning.models import (
     Strategy,
     VersionReason,
 )
-from tests.learning.helpers import recommend, run_task
+from tests.learning.helpers import profile, recommend, run_task
 
 pytestmark = pytest.mark.django_db
-
-
-def profile(agent):
-    return LearningProfile.objects.get(agent=agent)
 
 
 def test_it_captures_a_compressed_version_with_a_checksum(alice):

@@ -5,7 +5,6 @@ superusers, and list pages never count a whole table."""
 import json
 import re
 from datetime import timedelta
-from html.parser import HTMLParser
 
 import pytest
 from django.contrib import admin
@@ -13,7 +12,6 @@ from django.contrib.auth.models import Permission as AuthPermission
 from django.contrib.auth.models import User
 from django.db import connection
 from django.test.utils import CaptureQueriesContext
-from django.urls import reverse
 from django.utils import timezone
 
 from qefleet.memory import admin as memory_admin
@@ -38,19 +36,9 @@ from qefleet.memory.models import (
     WorkflowState,
     digest,
 )
+from tests.memory.helpers import entry, entry_form, errors_of, save_entry, url
 
 TOKEN_RE = re.compile(r"qef_[A-Za-z0-9_-]{20,}")
-
-
-def url(model, view="changelist", *args):
-    return reverse(f"admin:memory_{model._meta.model_name}_{view}", args=args)
-
-
-def entry(owner, key="notes/plan", level=AccessLevel.PRIVATE, value=None, **fields):
-    record = MemoryEntry(partition="default", key=key, value=value if value is not None else {"step": 1}, **fields)
-    record.assign_owner(owner, level)
-    record.save()
-    return record
 
 
 def owned(model, owner, level=AccessLevel.SWARM, **fields):
@@ -93,73 +81,6 @@ def operator(db, client):
     user.user_permissions.add(*AuthPermission.objects.filter(content_type__app_label="memory"))
     client.force_login(user)
     return client
-
-
-class FormScraper(HTMLParser):
-    """The fields a browser would submit from the page's main form."""
-
-    def __init__(self):
-        super().__init__()
-        self.data, self.textarea, self.select = {}, None, None
-
-    def handle_starttag(self, tag, attrs):
-        attrs = dict(attrs)
-        name = attrs.get("name")
-        if tag == "input" and name and attrs.get("type") not in ("submit", "button", "file"):
-            if attrs.get("type") in ("checkbox", "radio") and "checked" not in attrs:
-                return
-            self.data[name] = attrs.get("value", "on" if attrs.get("type") == "checkbox" else "")
-        elif tag == "textarea" and name:
-            self.textarea = name
-            self.data[name] = ""
-        elif tag == "select" and name:
-            self.select = name
-            self.data.setdefault(name, "")
-        elif tag == "option" and self.select and "selected" in attrs:
-            self.data[self.select] = attrs.get("value", "")
-
-    def handle_endtag(self, tag):
-        if tag == "textarea":
-            self.textarea = None
-        elif tag == "select":
-            self.select = None
-
-    def handle_data(self, data):
-        if self.textarea:
-            self.data[self.textarea] += data.lstrip("\n") if not self.data[self.textarea] else data
-
-
-def scrape(response):
-    assert response.status_code == 200
-    scraper = FormScraper()
-    scraper.feed(response.content.decode())
-    scraper.data.pop("csrfmiddlewaretoken", None)
-    return {name: value for name, value in scraper.data.items() if "__prefix__" not in name}
-
-
-def entry_form(client, record, grants=None, blocks=None, **changes):
-    """The entry's change form as loaded now (with its ACL inline), changed."""
-    data = scrape(client.get(url(MemoryEntry, "change", record.pk)))
-    if grants is not None:
-        data["acl_record-0-granted_permissions"] = grants if isinstance(grants, str) else json.dumps(grants)
-    if blocks is not None:
-        data["acl_record-0-blocked_agents"] = blocks if isinstance(blocks, str) else json.dumps(blocks)
-    data.update(changes)
-    return data
-
-
-def save_entry(client, data, record):
-    return client.post(url(MemoryEntry, "change", record.pk), data)
-
-
-def errors_of(response):
-    """Every error the admin change form shows (main form and inlines)."""
-    found = list(response.context["errors"])
-    for inline in response.context["inline_admin_formsets"]:
-        found += [str(error) for error in inline.formset.non_form_errors()]
-        for form in inline.formset.forms:
-            found += [str(message) for messages in form.errors.values() for message in messages]
-    return " ".join(str(error) for error in found)
 
 
 # --- every table lists ------------------------------------------------------------

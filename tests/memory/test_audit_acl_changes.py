@@ -4,7 +4,7 @@ access before and after, through the API and through the admin."""
 import pytest
 
 from qefleet.memory.models import AccessLevel, AuditEvent, MemoryACL
-from tests.memory.test_admin import entry, entry_form, errors_of, save_entry, url
+from tests.memory.helpers import entry, entry_form, errors_of, save_entry, url
 
 pytestmark = pytest.mark.django_db
 

@@ -5,7 +5,7 @@ from django.core.management import call_command
 
 from qefleet.memory.fleet import issue_token
 from qefleet.memory.models import AgentToken, AuditEvent, digest
-from tests.memory.test_admin import url
+from tests.memory.helpers import url
 
 pytestmark = pytest.mark.django_db
 

@@ -1,28 +1,15 @@
 """Concurrent writers lose no update, on SQLite and PostgreSQL alike."""
 
-from concurrent.futures import ThreadPoolExecutor
-
 import pytest
-from django.db import connection
 
 from qefleet.memory.models import ConsensusProposal, MemoryEntry
 from tests.conftest import make_agent
+from tests.helpers import run_in_threads
 
 pytestmark = pytest.mark.django_db(transaction=True)
 
 WRITERS = 6
 WRITES_EACH = 10
-
-
-def run_in_threads(count, work):
-    def wrapped(index):
-        try:
-            return work(index)
-        finally:
-            connection.close()
-
-    with ThreadPoolExecutor(count) as pool:
-        return list(pool.map(wrapped, range(count)))
 
 
 def test_concurrent_updates_of_one_entry_all_count():

@@ -8,13 +8,10 @@ import pytest
 from django.db import IntegrityError, connection, transaction
 from django.utils import timezone
 
-from learning.models import Decision, Execution, LearnedPattern, QEntry, StateVersion, Strategy
+from learning.models import Decision, Execution, LearnedPattern, QEntry, StateVersion
 from qefleet.memory import rows
 from qefleet.memory.models import Event, Pattern
-
-
-def strategy():
-    return Strategy.objects.order_by("pk").first()
+from tests.learning.helpers import strategy
 
 
 def execution(alice, key, **overrides):

@@ -1,6 +1,5 @@
 """The fleet simulator: its hidden environment, the loop and the command."""
 
-import importlib
 import io
 import json
 
@@ -223,13 +222,7 @@ def test_it_paces_tasks_at_the_rate():
 
 
 @pytest.mark.django_db(transaction=True)
-def test_it_drives_a_live_server_over_http(live_server):
-    # A transactional test may follow another that flushed the seeded catalog.
-    for name, parallelization, retry_policy, description, is_default in importlib.import_module(
-            "learning.migrations.0002_seed_catalog").CATALOG:
-        Strategy.objects.get_or_create(name=name, defaults={
-            "parallelization": parallelization, "retry_policy": retry_policy, "description": description,
-            "is_default": is_default})
+def test_it_drives_a_live_server_over_http(live_server, strategy_catalog):
     out = io.StringIO()
     call_command("simulate_fleet", "--agents", "2", "--tasks", "10", "--seed", "2", "--url", live_server.url,
                  stdout=out)

@@ -12,8 +12,7 @@ from django.db.models import F
 
 from learning.harness.load import LoadDatabase, check_accounting
 from learning.models import QEntry, Rollback
-from tests.learning.helpers import run_task
-from tests.learning.test_safeguard import degrade, healthy_history
+from tests.learning.helpers import degrade, healthy_history, run_task
 
 
 def load_database_url(tmp_path):
