@@ -104,6 +104,7 @@ def chart_markers(agent, since, rollbacks):
 LOOP_EVENT_KINDS = {
     ABTestState.RUNNING: "started",
     ABTestState.WINNER: "ended",
+    ABTestState.CONTROL_WINS: "ended",
     ABTestState.INCONCLUSIVE: "ended",
     ABTestState.ABORTED: "ended",
     ABTestState.APPLIED: "applied",

@@ -345,7 +345,10 @@ def decide(control, treatment, horizon, alpha=ALPHA, previous_p=1.0):
 
     kind = "always-valid interval" if sequential else "interval"
     span = f"{_points(interval[0])} to {_points(interval[1])}"
-    at = f"n = {n} of {horizon}"
+    # The cycle looks once per slot, so the arms can pass the horizon between
+    # two looks; the decision then counts every task, and says why n > horizon.
+    at = (f"n = {n} of {horizon}" if n <= horizon
+          else f"n = {n}, past the horizon of {horizon} (reached between two looks)")
     difference = _points(treatment.success_rate - control.success_rate)
     if outcome == "running":
         reason = f"running: {at}, {kind} {span} crosses zero"
