@@ -815,7 +815,7 @@ class MitigationState(models.TextChoices):
     ACTIVE = "active"
     EFFECTIVE = "effective"
     INEFFECTIVE = "ineffective"
-    WITHDRAWN = "withdrawn", "withdrawn by a rollback"
+    WITHDRAWN = "withdrawn"  # by a rollback, or because the task type succeeded less often under it
 
 
 class Mitigation(models.Model):

@@ -120,7 +120,7 @@ def _loop_event_text(transition):
         return f"A/B test #{test.pk} started: {test.name}"
     if transition.to_state in (ABTestState.APPLIED, ABTestState.REVERTED):
         return f"{transition.treatment} {transition.to_state} for {test.task_type} (A/B test #{test.pk})"
-    return f"A/B test #{test.pk} ended {transition.to_state}: {test.name}"
+    return f"A/B test #{test.pk} ended {ABTestState(transition.to_state).label.lower()}: {test.name}"
 
 
 def abtest_activity(agent, since):

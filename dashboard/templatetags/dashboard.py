@@ -107,7 +107,7 @@ BADGES = {
     ("mitigation", "active"): ("●", "active", "warn"),
     ("mitigation", "effective"): ("✓", "effective", "good"),
     ("mitigation", "ineffective"): ("✗", "ineffective", "bad"),
-    ("mitigation", "withdrawn"): ("↺", "withdrawn by a rollback", "neutral"),
+    ("mitigation", "withdrawn"): ("↺", "withdrawn", "neutral"),
     ("budget", True): ("✓", "within budget", "good"),
     ("budget", False): ("✗", "over budget", "bad"),
 }

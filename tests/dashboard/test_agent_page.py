@@ -8,7 +8,7 @@ from django.utils.html import escape
 
 from learning import abtests, tracker, versions
 from learning.models import Adjustment, LearningProfile, Mitigation, Rollback, VersionReason
-from tests.dashboard.helpers import applied_test, inconclusive_test, running_test
+from tests.dashboard.helpers import applied_test, control_wins_test, inconclusive_test, running_test
 from tests.learning.helpers import recommend, report, run_task
 
 pytestmark = pytest.mark.django_db
@@ -154,6 +154,23 @@ def test_it_marks_the_improvement_loop_on_the_score_chart(viewer, loop_history):
         "strategy reverted": [f"parallel-execution reverted for e2e-tests (A/B test #{applied.pk})"],
     }
     assert all(trace["yaxis"] == "y2" for trace in score["data"][1:]) and score["layout"]["showlegend"] is True
+
+
+def test_a_test_the_control_won_is_marked_in_words_on_the_score_chart(viewer, alice, history):
+    test = control_wins_test(alice)
+    score = json.loads(viewer.get("/ops/agents/alice/?days=1").context["charts"]["score"])
+    ended = next(trace["text"] for trace in score["data"][1:] if trace["name"] == "A/B test ended")
+    assert ended == [f"A/B test #{test.pk} ended control wins: {test.name}"]
+
+
+def test_a_withdrawn_mitigation_is_not_said_to_be_withdrawn_by_a_rollback(viewer, alice, history):
+    # evaluate() withdraws one under which the task type succeeds less often:
+    # no rollback was involved.
+    Mitigation.objects.create(agent=alice, task_type="unit-tests", failure_class="memory",
+                              adjustment=Adjustment.LESS_PARALLEL, state="withdrawn", tasks_before=100,
+                              failures_before=20, activated_after_task=40)
+    page = viewer.get("/ops/agents/alice/").content.decode()
+    assert "↺</span> withdrawn</span>" in page and "by a rollback" not in page
 
 
 def test_it_lists_the_agents_tests_and_mitigations(viewer, loop_history):

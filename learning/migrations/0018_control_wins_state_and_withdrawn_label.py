@@ -31,4 +31,10 @@ class Migration(migrations.Migration):
             field=models.CharField(choices=[('draft', 'Draft'), ('running', 'Running'), ('winner', 'Winner'), ('control-wins', 'Control wins'), ('inconclusive', 'Inconclusive'), ('aborted', 'Aborted'), ('applied', 'Applied'), ('monitoring', 'Monitoring'), ('kept', 'Kept'), ('reverted', 'Reverted')], default='draft', max_length=16),
         ),
         migrations.RunPython(control_wins, winner_again),
+        # evaluate() withdraws mitigations too, not only a rollback.
+        migrations.AlterField(
+            model_name='mitigation',
+            name='state',
+            field=models.CharField(choices=[('active', 'Active'), ('effective', 'Effective'), ('ineffective', 'Ineffective'), ('withdrawn', 'Withdrawn')], default='active', max_length=16),
+        ),
     ]
