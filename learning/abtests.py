@@ -41,6 +41,7 @@ from .models import (
 EVENTS = {
     ABTestState.RUNNING: "learning:abtest_started",
     ABTestState.WINNER: "learning:abtest_completed",
+    ABTestState.CONTROL_WINS: "learning:abtest_completed",
     ABTestState.INCONCLUSIVE: "learning:abtest_completed",
     ABTestState.ABORTED: "learning:abtest_completed",
     ABTestState.APPLIED: "learning:strategy_changed",
@@ -223,13 +224,16 @@ def _settle(test_id, verdict, srm, discovered, concurrent, now):
         return ABTestState.ABORTED
     at_horizon = min(arm.n for arm in test.arms.all()) >= test.horizon
     if verdict.outcome in ("winner", "loser") and not discovered:
+        # The state says what happened, so the words start with it, not with
+        # the verdict's outcome ("winner") that false-discovery control overruled.
+        finding = verdict.reason.partition(": ")[2]
         if not at_horizon:
-            test.decision = (f"{verdict.reason}; not yet significant after false-discovery control "
+            test.decision = (f"running: {finding} clears zero, but not after false-discovery control "
                              f"across {concurrent} running tests")
             test.save()
             return None
         verdict_state, reason = ABTestState.INCONCLUSIVE, (
-            f"inconclusive: {verdict.reason}, but not significant after false-discovery control across "
+            f"inconclusive: {finding}, but not significant after false-discovery control across "
             f"{concurrent} running tests; {test.control.label} stays")
     elif verdict.outcome == "running":
         test.save()
@@ -256,9 +260,9 @@ def conclusion(verdict, control_label):
     if verdict.outcome == "inconclusive":
         return ABTestState.INCONCLUSIVE, f"{verdict.reason}; {control_label} stays", False
     if verdict.outcome == "loser":
-        # The control won: say so rather than the statistics' "loser".
-        return (ABTestState.WINNER, f"control wins: {verdict.reason.partition(': ')[2]}; {control_label} stays",
-                False)
+        # The control won: its own state, so no badge calls it a winner.
+        return (ABTestState.CONTROL_WINS,
+                f"control wins: {verdict.reason.partition(': ')[2]}; {control_label} stays", False)
     if verdict.blocked_by:
         guardrails = " and ".join(verdict.blocked_by)
         plural = "s" if len(verdict.blocked_by) > 1 else ""

@@ -80,6 +80,13 @@ def resolve_healthy(agent, healthy_checks, learning_enabled=True):
         state=AlertState.RESOLVED, resolved_at=timezone.now(), note="Resolved by healthy safeguard checks.")
 
 
+def resolve_cleared(kind, still_firing, note):
+    """Resolve the open alerts of `kind` whose condition has cleared: every
+    one whose dedup key is not in `still_firing`."""
+    return Alert.objects.open().filter(kind=kind).exclude(dedup_key__in=still_firing).update(
+        state=AlertState.RESOLVED, resolved_at=timezone.now(), note=note)
+
+
 def acknowledge(alert, user, note=""):
     """Someone is on it: who, when and why. Idempotent."""
     if alert.state == AlertState.FIRING:

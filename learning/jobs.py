@@ -109,9 +109,12 @@ def prune_history(now=None):
 
 def watch_schedules():
     """Alert on scheduled jobs that are late or failing (the cluster runs this
-    too, so a stopped cluster shows as late jobs on the next start)."""
+    too, so a stopped cluster shows as late jobs on the next start), and
+    resolve the alerts of jobs the heartbeat says are on time again."""
     stale = schedules.stale_jobs()
     for job, reason in stale:
         alerts.raise_alert("schedule:stale", Severity.WARNING, f"Scheduled job {job.name} is {reason}",
                            {"job": job.name, "reason": reason}, dedup_key=f"schedule:{job.name}")
+    alerts.resolve_cleared("schedule:stale", [f"schedule:{job.name}" for job, _ in stale],
+                           "Resolved: the heartbeat says the job is on time again.")
     return {"stale": [job.name for job, _ in stale]}

@@ -24,7 +24,7 @@ from django.utils import timezone
 from qefleet.memory import rows
 
 from . import alerts
-from .core import engine
+from .core import engine, stats
 from .events import emit
 from .models import Adjustment, Execution, FailurePattern, Mitigation, MitigationState, Severity
 
@@ -137,11 +137,14 @@ def activate(agent, profile, now=None):
 
 def evaluate(agent, now=None):
     """Count the failures since each active mitigation began; after
-    EVALUATE_AFTER tasks judge it effective (lower failure rate) or not.
+    EVALUATE_AFTER tasks judge it effective (a failure rate that fell by more
+    than chance, stats.rate_fell) or ineffective.
 
     Whatever its class's rate did, a mitigation (active or effective) under
     which the task type's tasks succeed less often than in the window before
-    it, over EVALUATE_AFTER tasks at least, is withdrawn: it made things worse."""
+    it, over EVALUATE_AFTER tasks at least, is withdrawn: it made things worse.
+    One that changes no strategy (adjustment "none": it asks an operator) is
+    counted but never judged: what the rates do next is not its doing."""
     now = now or timezone.now()
     judged = []
     for mitigation in Mitigation.objects.filter(agent=agent, state__in=APPLYING):
@@ -149,6 +152,9 @@ def evaluate(agent, now=None):
                                          sequence__gt=mitigation.activated_after_task)
         if mitigation.state == MitigationState.ACTIVE:
             mitigation.tasks_after, mitigation.failures_after = _counts(since, mitigation.failure_class)
+        if mitigation.adjustment == Adjustment.NONE:
+            mitigation.save()
+            continue
         tasks, after = success_rate(since)
         before = success_before(agent, mitigation) if tasks >= EVALUATE_AFTER else None
         if before is not None and after < before:
@@ -160,7 +166,8 @@ def evaluate(agent, now=None):
                 "failure_class": mitigation.failure_class, "reason": reason, **numbers})
             judged.append({"mitigation": mitigation.pk, "state": mitigation.state, "reason": reason, **numbers})
         elif mitigation.state == MitigationState.ACTIVE and mitigation.tasks_after >= EVALUATE_AFTER:
-            helped = mitigation.rate_after < (mitigation.rate_before or 0.0)
+            helped = stats.rate_fell(mitigation.failures_before, mitigation.tasks_before,
+                                     mitigation.failures_after, mitigation.tasks_after)
             mitigation.state = MitigationState.EFFECTIVE if helped else MitigationState.INEFFECTIVE
             mitigation.concluded_at = now
             judged.append({"mitigation": mitigation.pk, "state": mitigation.state,

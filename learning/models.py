@@ -599,7 +599,8 @@ class Alert(models.Model):
 class ABTestState(models.TextChoices):
     DRAFT = "draft"
     RUNNING = "running"
-    WINNER = "winner"
+    WINNER = "winner"  # the treatment won
+    CONTROL_WINS = "control-wins", "Control wins"
     INCONCLUSIVE = "inconclusive"
     ABORTED = "aborted"
     APPLIED = "applied"
@@ -622,7 +623,8 @@ OPEN_TEST_STATES = (ABTestState.DRAFT, ABTestState.RUNNING)
 class ABTest(models.Model):
     """A controlled comparison of two strategies for one agent and task type.
 
-    Draft -> Running -> Winner | Inconclusive | Aborted; a winner is applied
+    Draft -> Running -> Winner | Control wins | Inconclusive | Aborted; a
+    winner (the treatment) is applied
     (Applied -> Monitoring for MONITOR_DAYS) and then Kept or Reverted. The
     rows are permanent history; the memory copies under `abtests/` show the
     last 30 days.
@@ -813,7 +815,7 @@ class MitigationState(models.TextChoices):
     ACTIVE = "active"
     EFFECTIVE = "effective"
     INEFFECTIVE = "ineffective"
-    WITHDRAWN = "withdrawn", "withdrawn by a rollback"
+    WITHDRAWN = "withdrawn"  # by a rollback, or because the task type succeeded less often under it
 
 
 class Mitigation(models.Model):

@@ -42,7 +42,8 @@ EFFECT_WINDOW = report_math.DAY  # a rollback's effect: the day before against t
 NOTES = (
     "Scores: the composite score of each day's snapshots, weighted by their tasks (day 0 is the period's "
     "first day; day k the day that ends k days after the start). Change: against the agent's improvement "
-    "baseline (its first 50 tasks); the fleet's figures are the means over its agents.",
+    "baseline (its first 50 tasks), measured on the last day with tasks, so it differs from the fleet page's "
+    "change, measured on each agent's latest 50 tasks; the fleet's figures are the means over its agents.",
     "Directions compare each checkpoint with the one before it: up or down, and better or worse (time and "
     "error rate are better when they go down).",
     "Projection: where the least-squares line through the daily changes reaches the target.",
@@ -186,6 +187,7 @@ class AgentReport:
     baseline: float | None
     baseline_set_at: datetime | None
     improvement: float | None  # the latest day with tasks, against the baseline
+    improvement_day: str | None  # that day (YYYY-MM-DD), so no reader takes it for the latest tasks' change
     achieved: bool
     projection: dict
     success_change: float | None  # success rate, latest day with tasks - first day with tasks
@@ -460,13 +462,14 @@ def _agent_report(agent, profile, period, context):
         checkpoints.append(point)
     with_tasks = [day for day in daily if day.tasks]
     improvement = with_tasks[-1].change if with_tasks else None
+    improvement_day = with_tasks[-1].label if with_tasks else None
     success_change = with_tasks[-1].success_rate - with_tasks[0].success_rate if len(with_tasks) > 1 else None
     strategies = [row for pk, row in context["strategies"] if pk == agent.pk]
     attributed, other = report_math.remainder(success_change, [row.points for row in strategies])
     return AgentReport(
         agent=agent.agent_id, agent_type=agent.type, baseline=baseline,
         baseline_set_at=profile.baseline_set_at if profile else None, improvement=improvement,
-        achieved=improvement is not None and improvement >= TARGET,
+        improvement_day=improvement_day, achieved=improvement is not None and improvement >= TARGET,
         projection=dataclasses.asdict(report_math.projection(
             [day.day + 0.5 for day in daily], [day.change for day in daily],
             (period.end - period.start) / report_math.DAY, improvement, TARGET, period.start)),

@@ -219,11 +219,13 @@ def roll_back(agent, profile, target, automatic, actor="", reason="", numbers=No
             "rollback_id": record.pk, "trigger": "automatic" if automatic else "manual",
             "from": before.label, "to": target.label, "degradation": numbers or {}, "at": record.created_at.isoformat(),
         })
-        how = "automatically" if automatic else f"by {actor}"
-        alerts.raise_alert("safeguard:rollback", Severity.HIGH,
-                           f"{agent.agent_id} rolled back {how} to {target.label}; learning is disabled",
-                           {**(numbers or {}), "from": before.label, "to": target.label}, agent,
-                           dedup_key=f"rollback:{record.pk}")
+        # Only the safeguard's own rollback asks the operators to look: an
+        # operator's rollback or undo is theirs, and the audit trail has it.
+        if automatic:
+            alerts.raise_alert("safeguard:rollback", Severity.HIGH,
+                               f"{agent.agent_id} rolled back automatically to {target.label}; learning is disabled",
+                               {**(numbers or {}), "from": before.label, "to": target.label}, agent,
+                               dedup_key=f"rollback:{record.pk}")
     return record
 
 

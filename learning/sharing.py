@@ -293,10 +293,12 @@ def imported_choice(agent, task_type, strategies):
 # --- fleet learning metrics ----------------------------------------------------------
 
 
-def fleet_metrics(profiles=None):
+def fleet_metrics(profiles=None, improvements=None):
     """The design's fleet learning metrics, live (README, "Fleet learning metrics"),
     in three queries whatever the fleet's size (two when `profiles`, every
-    learning profile, are given):
+    learning profile, are given; one when `improvements` too, the
+    {agent pk: improvement} of tracker.current_improvements(profiles), which
+    the fleet page shows beside them):
 
     - patterns_shared: active shared patterns (quarantined ones excluded).
     - avg_patterns_per_agent: patterns_shared / learning agents (agents with a
@@ -316,7 +318,9 @@ def fleet_metrics(profiles=None):
     counts = SharedPattern.objects.aggregate(
         shared=Count("pk", distinct=True, filter=Q(status=SharedPatternStatus.ACTIVE)),
         imports=Count("imports", filter=Q(imports__status__in=LIVE_IMPORTS)))
-    improvements = list(current_improvements(profiles).values())
+    if improvements is None:
+        improvements = current_improvements(profiles)
+    improvements = list(improvements.values())
     return {
         "patterns_shared": counts["shared"],
         "avg_patterns_per_agent": counts["shared"] / len(profiles) if profiles else 0.0,

@@ -109,13 +109,13 @@ def _improvement(stats, profile):
     return stats["score"], scoring.improvement(stats["score"], profile.baseline_score)
 
 
-def current_improvements(profiles):
-    """{agent pk: improvement against its baseline} of every profile with a
-    baseline, its latest `baseline_window` tasks scored as
+def current_scores(profiles):
+    """{agent pk: (score, improvement against its baseline or None)} of every
+    profile with tasks, its latest `baseline_window` tasks scored as
     current_improvement scores them, in one query for all of them."""
-    with_baseline = [profile for profile in profiles if profile.baseline_score is not None]
+    with_tasks = [profile for profile in profiles if profile.task_count]
     windows = Q()
-    for profile in with_baseline:
+    for profile in with_tasks:
         first, last = current_window(profile)
         windows |= Q(agent_id=profile.agent_id, sequence__gte=first, sequence__lte=last)
     if not windows:
@@ -125,8 +125,14 @@ def current_improvements(profiles):
         tasks=Count("pk"), successes=Count("pk", filter=Q(success=True)),
         with_errors=Count("pk", filter=Q(error_count__gt=0)), avg_ms=Avg("execution_time_ms"),
         satisfaction=Avg("satisfaction"), efficiency=Avg("efficiency")).order_by()
-    baselines = {profile.agent_id: profile.baseline_score for profile in with_baseline}
-    return {row["agent"]: scoring.improvement(_scored(row)["score"], baselines[row["agent"]]) for row in per_agent}
+    profiles_by_agent = {profile.agent_id: profile for profile in with_tasks}
+    return {row["agent"]: _improvement(_scored(row), profiles_by_agent[row["agent"]]) for row in per_agent}
+
+
+def current_improvements(profiles):
+    """{agent pk: improvement against its baseline} of every profile with a
+    baseline (current_scores' changes)."""
+    return {pk: change for pk, (_, change) in current_scores(profiles).items() if change is not None}
 
 
 def record_snapshot(agent, profile):

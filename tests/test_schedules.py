@@ -72,6 +72,28 @@ def test_late_and_failing_jobs_raise_one_alert_each():
     assert "silent since" in Alert.objects.get(dedup_key=f"schedule:{SWEEPER}").summary
 
 
+def test_a_stale_jobs_alert_resolves_when_the_heartbeat_says_on_time_again():
+    from django_q.models import Task
+
+    from learning.jobs import watch_schedules
+    from learning.models import Alert, AlertState
+
+    Schedule.objects.filter(name=SWEEPER).update(next_run=timezone.now() - timedelta(hours=2))
+    assert watch_schedules()["stale"] == [SWEEPER]
+    alert = Alert.objects.get(kind="schedule:stale")
+    assert alert.state == AlertState.FIRING
+    Task.objects.create(id="t1", name="t1", func="learning.jobs.sweep_expired", group=SWEEPER,
+                        started=timezone.now(), stopped=timezone.now(), success=True)
+    assert watch_schedules() == {"stale": []}
+    alert.refresh_from_db()
+    assert alert.state == AlertState.RESOLVED and alert.resolved_at is not None
+    assert "on time again" in alert.note
+    # Late again later: a new alert fires rather than the resolved one counting on.
+    Task.objects.filter(pk="t1").update(stopped=timezone.now() - timedelta(hours=2))
+    watch_schedules()
+    assert Alert.objects.filter(kind="schedule:stale", state=AlertState.FIRING).count() == 1
+
+
 def test_the_heartbeat_reports_each_jobs_last_run():
     from django_q.models import Task
 

@@ -63,6 +63,11 @@ class Check:
     detail: str
 
 
+# Guardrails only block applying a winning treatment: once a test ended
+# without one, nothing was applied and there is nothing for them to judge.
+ENDED_WITHOUT_WINNER = (ABTestState.CONTROL_WINS, ABTestState.INCONCLUSIVE, ABTestState.ABORTED)
+
+
 def abtest_checks(test):
     """The sample-ratio check and the guardrails on the arms' counts now,
     judged as abtests.review judges them at each look."""
@@ -76,10 +81,16 @@ def abtest_checks(test):
                                       f"against weights {test.control.weight:g} / {test.treatment.weight:g}")]
     violated = stats.guardrails(control, treatment)
     time_change = treatment.mean_ms / control.mean_ms - 1 if control.mean_ms else 0.0
+    moot = test.state in ENDED_WITHOUT_WINNER
     for name, detail in (("time", f"treatment's mean time {time_change * 100:+.1f} % against the control's"),
                          ("errors", f"treatment's error rate {(treatment.error_rate - control.error_rate) * 100:+.1f}"
                                     " points against the control's")):
-        state = "pending" if not (control.n and treatment.n) else ("violated" if name in violated else "held")
+        if moot:
+            state, detail = "moot", f"the treatment did not win, so nothing was applied; {detail}"
+        elif not (control.n and treatment.n):
+            state = "pending"
+        else:
+            state = "violated" if name in violated else "held"
         checks.append(Check(f"{name}-guardrail", state, detail))
     return checks
 

@@ -11,6 +11,7 @@ from django.core.paginator import Paginator
 from django.db.models import Avg, Count, F, Max, Min, OuterRef, Q, Subquery, Sum
 from django.utils import timezone
 
+from learning import tracker
 from learning.core import scoring
 from learning.models import (
     OPEN_TEST_STATES,
@@ -104,6 +105,7 @@ def chart_markers(agent, since, rollbacks):
 LOOP_EVENT_KINDS = {
     ABTestState.RUNNING: "started",
     ABTestState.WINNER: "ended",
+    ABTestState.CONTROL_WINS: "ended",
     ABTestState.INCONCLUSIVE: "ended",
     ABTestState.ABORTED: "ended",
     ABTestState.APPLIED: "applied",
@@ -118,7 +120,7 @@ def _loop_event_text(transition):
         return f"A/B test #{test.pk} started: {test.name}"
     if transition.to_state in (ABTestState.APPLIED, ABTestState.REVERTED):
         return f"{transition.treatment} {transition.to_state} for {test.task_type} (A/B test #{test.pk})"
-    return f"A/B test #{test.pk} ended {transition.to_state}: {test.name}"
+    return f"A/B test #{test.pk} ended {ABTestState(transition.to_state).label.lower()}: {test.name}"
 
 
 def abtest_activity(agent, since):
@@ -273,6 +275,27 @@ def latest_snapshot(agent):
     return Snapshot.objects.filter(agent=agent).order_by("-created_at").first()
 
 
+@dataclass
+class CurrentWindow:
+    """The agent's latest baseline window of tasks, scored, and its change
+    against the baseline: the figure the fleet page, the fleet metrics and
+    the API show, with the tasks it is measured on."""
+
+    first_task: int
+    last_task: int
+    tasks: int
+    score: float | None
+    improvement: float | None
+
+
+def current_window(agent, profile):
+    if profile is None or not profile.task_count:
+        return None
+    first, last = tracker.current_window(profile)
+    score, improvement = tracker.current_improvement(agent, profile)
+    return CurrentWindow(first, last, last - first + 1, score, improvement)
+
+
 def applied_strategies(agent):
     return AppliedStrategy.objects.filter(agent=agent).select_related("strategy").order_by("task_type")
 
@@ -313,7 +336,8 @@ def agent_context(agent, query):
     abtests, loop_events = abtest_activity(agent, since)
     return {
         "agent": agent, "profile": profile, "guard": guard, "days": days, "window_days": WINDOW_DAYS,
-        "latest": latest_snapshot(agent), "applied": applied_strategies(agent), "target": TARGET,
+        "latest": latest_snapshot(agent), "current": current_window(agent, profile),
+        "applied": applied_strategies(agent), "target": TARGET,
         "charts": _agent_charts(agent, profile, guard, since, timeline, window_rollbacks, loop_events),
         "abtests": abtests, "mitigations": mitigations(agent),
         "search": search, "q_page": q_table_page(agent, search, query.get("qpage")),

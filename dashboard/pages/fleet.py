@@ -7,12 +7,12 @@ from dataclasses import dataclass
 from datetime import timedelta
 
 import numpy as np
-from django.db.models import Count, F, OuterRef, Subquery, Window
+from django.db.models import Count, F, Window
 from django.db.models.functions import RowNumber
 from django.utils import timezone
 
-from learning import sharing
-from learning.models import Alert, AppliedStrategy, Snapshot
+from learning import sharing, tracker
+from learning.models import Alert, AppliedStrategy, LearningProfile, Snapshot
 from learning.tracker import TARGET
 from qefleet import schedules
 from qefleet.memory.models import Agent
@@ -29,8 +29,8 @@ class FleetRow:
     agent: Agent
     profile: object
     safeguard: object
-    score: float | None
-    improvement: float | None
+    score: float | None  # of its latest baseline window of tasks (tracker.current_scores)
+    improvement: float | None  # those tasks' score against the baseline
     applied: list
     open_alerts: int
     spark_at: np.ndarray = None
@@ -39,22 +39,21 @@ class FleetRow:
 
 
 def fleet_rows(now=None):
-    """Every agent with its latest score, change vs baseline, safeguard,
-    learning switch, applied strategies, live version, open alerts and the
-    scores of its last snapshots (the sparkline)."""
+    """Every agent with the score of its latest tasks and their change vs
+    baseline (as the tracker, the API and the fleet metrics measure it, on
+    the same tasks), safeguard, learning switch, applied strategies, live
+    version, open alerts and the scores of its last snapshots (the sparkline)."""
     now = now or timezone.now()
-    latest = Snapshot.objects.filter(agent=OuterRef("pk")).order_by("-created_at")
     agents = (Agent.objects.select_related("learning__live_version", "safeguard")
-              .defer("learning__live_version__payload")
-              .annotate(score=Subquery(latest.values("score")[:1]),
-                        improvement=Subquery(latest.values("improvement")[:1]))
-              .order_by("team", "agent_id"))
+              .defer("learning__live_version__payload").order_by("team", "agent_id"))
     applied = {}
     for item in AppliedStrategy.objects.select_related("strategy").order_by("task_type"):
         applied.setdefault(item.agent_id, []).append(item)
     open_alerts = dict(Alert.objects.open().filter(agent__isnull=False).values("agent")
                        .annotate(n=Count("pk")).values_list("agent", "n"))
-    rows = {agent.pk: FleetRow(agent, profile_of(agent), safeguard_of(agent), agent.score, agent.improvement,
+    agents = list(agents)
+    current = tracker.current_scores(profile for agent in agents if (profile := profile_of(agent)) is not None)
+    rows = {agent.pk: FleetRow(agent, profile_of(agent), safeguard_of(agent), *current.get(agent.pk, (None, None)),
                                applied.get(agent.pk, []), open_alerts.get(agent.pk, 0)) for agent in agents}
     recent = (Snapshot.objects.filter(created_at__gte=now - SPARK_WINDOW)
               .annotate(rank=Window(RowNumber(), partition_by=[F("agent")], order_by=F("created_at").desc()))
@@ -80,5 +79,7 @@ def fleet_context():
             [row.agent.agent_id for row in changed], [row.improvement for row in changed], TARGET) if changed else None,
         "jobs": schedules.heartbeat(),
         "target": TARGET,
-        "metrics": sharing.fleet_metrics(row.profile for row in rows if row.profile is not None),
+        "metrics": sharing.fleet_metrics([row.profile for row in rows if row.profile is not None],
+                                         {row.agent.pk: row.improvement for row in changed}),
+        "baseline_window": LearningProfile._meta.get_field("baseline_window").default,
     }

@@ -51,7 +51,10 @@ def request_series(since, bucket):
 class StageRow:
     figures: overhead.Figures
     budget_share: float | None  # p99 / the budget; None beyond the histogram (10 s)
-    within_budget: bool | None  # for the two requests, whether p99 is within it
+
+    @property
+    def is_request(self):
+        return self.figures.stage in overhead.REQUESTS
 
 
 @dataclass(frozen=True)
@@ -60,14 +63,13 @@ class Window:
     title: str
     rows: list
     figure: str | None
+    budget: float
 
     @classmethod
     def measure(cls, key, title, since, now, bucket, budget):
         series = request_series(since, bucket)
-        rows = [StageRow(figures, figures.p99 / budget if math.isfinite(figures.p99) else None,
-                         figures.p99 <= budget if figures.stage in overhead.REQUESTS else None)
-                for figures in overhead.stage_figures(since)]
-        return cls(key, title, rows, charts.overhead_figure(series, budget, since, now) if series else None)
+        rows = [StageRow(figures, _share(figures.p99, budget)) for figures in overhead.stage_figures(since)]
+        return cls(key, title, rows, charts.overhead_figure(series, budget, since, now) if series else None, budget)
 
     @property
     def outside_stages_mean(self):
@@ -83,8 +85,27 @@ class Window:
         """A task makes both requests: the sum of their p99s (the p99 of a
         task's total when the two rise and fall together, an estimate
         otherwise), or None until both were measured."""
-        requests = [row.figures.p99 for row in self.rows if row.within_budget is not None]
+        requests = [row.figures.p99 for row in self.rows if row.is_request]
         return sum(requests) if len(requests) == 2 else None
+
+    @property
+    def task_budget_share(self):
+        return None if self.task_p99 is None else _share(self.task_p99, self.budget)
+
+    @property
+    def task_within_budget(self):
+        """The budget is per task, so the task is judged, never a request
+        alone: whether task_p99 is within it; with one request measured,
+        False when that one alone is over it, else None (not judged yet)."""
+        if self.task_p99 is not None:
+            return self.task_p99 <= self.budget
+        if any(row.figures.p99 > self.budget for row in self.rows if row.is_request):
+            return False
+        return None
+
+
+def _share(p99, budget):
+    return p99 / budget if math.isfinite(p99) else None
 
 
 def overhead_context():

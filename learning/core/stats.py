@@ -295,6 +295,14 @@ def benjamini_hochberg(p_values, q=ALPHA):
     return rejected
 
 
+def rate_fell(events_before, n_before, events_after, n_after, alpha=ALPHA):
+    """Whether a rate (a failure class's, say) fell by more than chance: the
+    (1 - alpha) interval for after - before, Agresti-Caffo as for the arms,
+    lies wholly below zero. 38 % of 100 tasks to 36 % of 50 did not."""
+    diff, variance = _adjusted_difference(events_before, n_before, events_after, n_after)
+    return diff + _z(alpha) * math.sqrt(variance) < 0
+
+
 def guardrails(control, treatment, max_time_increase=0.10, max_error_increase=0.05):
     """Names of violated guardrails: "time" (mean time up by more than 10 %,
     relative) and "errors" (error rate up by more than 5 points, absolute)."""
@@ -345,7 +353,10 @@ def decide(control, treatment, horizon, alpha=ALPHA, previous_p=1.0):
 
     kind = "always-valid interval" if sequential else "interval"
     span = f"{_points(interval[0])} to {_points(interval[1])}"
-    at = f"n = {n} of {horizon}"
+    # The cycle looks once per slot, so the arms can pass the horizon between
+    # two looks; the decision then counts every task, and says why n > horizon.
+    at = (f"n = {n} of {horizon}" if n <= horizon
+          else f"n = {n}, past the horizon of {horizon} (reached between two looks)")
     difference = _points(treatment.success_rate - control.success_rate)
     if outcome == "running":
         reason = f"running: {at}, {kind} {span} crosses zero"

@@ -24,11 +24,14 @@ def demo_agent(agent_id):
 
 @pytest.fixture
 def fleet(users, django_user_model):
-    """The 17 demo agents; test-generator learned, was rolled back to v1 by
-    the operator and re-enabled by the admin."""
+    """The 17 demo agents; test-generator learned, got worse (its safeguard
+    alerts), was rolled back to v1 by the operator and re-enabled by the
+    admin."""
     register_demo_fleet()
     agent = demo_agent("test-generator")
     learn_then_worsen(agent)
+    alerts.raise_alert("safeguard:degraded", "high", "test-generator degraded -12.0% against its reference",
+                       {"change_pct": -12.0}, agent)
     operations.roll_back_to(agent, 1, django_user_model.objects.get(username="operator"), "worse since v1")
     operations.re_enable(agent, django_user_model.objects.get(username="admin"))
     return agent
@@ -65,7 +68,7 @@ def test_the_agent_page_draws_its_charts_with_annotations(live_server, watched, 
 
 
 def test_an_operator_acknowledges_an_alert_inline(live_server, watched, fleet):
-    alert = Alert.objects.get(agent=fleet, kind="safeguard:rollback")
+    alert = Alert.objects.get(agent=fleet, kind="safeguard:degraded")
     log_in(watched, live_server, "operator", then="/ops/alerts/")
     item = watched.locator(f"#alert-{alert.pk}")
     item.get_by_label("Acknowledgement note").fill("checking the new test data")
@@ -94,7 +97,8 @@ def test_the_one_click_rollback_and_its_undo(live_server, watched, users):
     expect(panel).to_contain_text("Learning is off")
     expect(watched.locator("#agent-summary")).to_contain_text("learning off")
     activity = watched.locator("#agent-activity")
-    expect(activity).to_contain_text("chaos-engineer rolled back by operator to v1; learning is disabled")
+    expect(activity).to_contain_text("operator: rollback to v1")
+    expect(activity).not_to_contain_text("rolled back by operator")  # no alert about the operator's own action
     expect(activity).to_contain_text("learning:rollback")
     assert live_checksum(agent) == good.checksum and profile(agent).enabled is False
     screenshot(watched, "agent-after-rollback")

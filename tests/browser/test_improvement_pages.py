@@ -9,7 +9,7 @@ from learning.models import ABTestState
 from qefleet.memory.fleet import register_demo_fleet
 from qefleet.memory.models import Agent
 from tests.browser.helpers import log_in, screenshot
-from tests.dashboard.helpers import inconclusive_test, running_test, shared_and_imported
+from tests.dashboard.helpers import control_wins_test, inconclusive_test, running_test, shared_and_imported
 
 pytestmark = [pytest.mark.browser, pytest.mark.django_db(transaction=True, serialized_rollback=True)]
 
@@ -50,6 +50,26 @@ def test_an_admin_reads_an_ab_test_and_aborts_it(live_server, watched, fleet):
     expect(watched.get_by_role("button", name="Abort this test")).to_have_count(0)
     test.refresh_from_db()
     assert test.state == ABTestState.ABORTED
+
+
+def test_badge_sentence_and_table_agree_when_the_control_wins(live_server, watched, fleet):
+    test = control_wins_test(fleet["security-scanner"])
+    log_in(watched, live_server, "viewer", then="/ops/abtests/")
+    row = watched.locator("#abtest-list tbody tr", has_text=f"#{test.pk}")
+    expect(row.locator(".badge")).to_have_text("◆ control wins")
+    expect(row).to_contain_text("control wins: treatment -30.0 points")
+    row.get_by_role("link", name=f"#{test.pk}").click()
+    watched.wait_for_load_state("networkidle")
+    decision = watched.locator("#abtest-decision .decision")
+    expect(decision.locator(".badge")).to_have_text("◆ control wins")
+    expect(decision).to_contain_text("control wins: treatment -30.0 points")
+    expect(decision).to_contain_text("past the horizon of 100 (reached between two looks)")
+    expect(decision).not_to_contain_text("winner")
+    expect(watched.locator("#abtest-arms tfoot")).to_contain_text("-30.0 points")
+    checks = watched.locator("#abtest-decision .checks")
+    expect(checks).to_contain_text("time guardrail: not needed")
+    expect(checks).not_to_contain_text("violated")
+    screenshot(watched, "abtest-control-wins")
 
 
 def test_the_patterns_page_draws_who_imported_from_whom(live_server, watched, fleet):

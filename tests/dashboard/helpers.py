@@ -46,6 +46,14 @@ def inconclusive_test(agent, task_type="unit-tests"):
     return look_each_slot(start_test(agent, task_type, horizon=100), [((50, 37), (50, 39)), ((100, 75), (100, 78))])
 
 
+def control_wins_test(agent, task_type="unit-tests"):
+    """Decided at one look past its horizon of 100 per arm (the arms reached
+    110 and 130 between looks): the treatment is clearly worse, and slower
+    and more error-prone too, which no guardrail needs to judge."""
+    return look_each_slot(start_test(agent, task_type, horizon=100),
+                          [((130, 104, 2000, 5), (110, 55, 3000, 30))])
+
+
 def applied_test(agent, task_type="unit-tests"):
     """A clear early winner, applied and now monitored."""
     return look_each_slot(start_test(agent, task_type, horizon=400), [((150, 75), (150, 140))])

@@ -9,7 +9,13 @@ from django.utils.html import escape
 
 from dashboard.pages import abtests, common
 from learning.models import ABLook, ABTest, ArmRole
-from tests.dashboard.helpers import applied_test, inconclusive_test, look_each_slot, running_test
+from tests.dashboard.helpers import (
+    applied_test,
+    control_wins_test,
+    inconclusive_test,
+    look_each_slot,
+    running_test,
+)
 from tests.learning.abtest_helpers import set_arm, set_arms, start_test
 
 pytestmark = pytest.mark.django_db
@@ -52,6 +58,31 @@ def test_it_badges_the_sample_ratio_and_the_guardrails_in_words(viewer, alice):
     page = viewer.get(f"/ops/abtests/{test.pk}/").content.decode()
     assert "✓</span> sample ratio ok" in page and "✓</span> time guardrail held" in page
     assert "✓</span> error guardrail held" in page
+
+
+def test_it_says_control_wins_in_the_badge_the_sentence_and_the_table(viewer, alice):
+    test = control_wins_test(alice)
+    page = viewer.get(f"/ops/abtests/{test.pk}/").content.decode()
+    decision = page[page.index('id="abtest-decision"'):page.index('id="arms-heading"')]
+    assert "◆</span> control wins</span>" in decision and "control wins: treatment -30.0 points" in decision
+    assert "winner" not in decision
+    arms = page[page.index('id="abtest-arms"'):page.index('id="interval-heading"')]
+    assert "-30.0 points</td>" in arms
+
+
+def test_guardrails_are_not_judged_for_a_treatment_that_did_not_win(viewer, alice):
+    for test in (control_wins_test(alice), inconclusive_test(alice, "integration-tests")):
+        page = viewer.get(f"/ops/abtests/{test.pk}/").content.decode()
+        checks = page[page.index('class="checks"'):page.index('id="arms-heading"')]
+        assert "violated" not in checks and "held" not in checks
+        assert "time guardrail: not needed" in checks and "error guardrail: not needed" in checks
+        assert "the treatment did not win, so nothing was applied" in checks
+
+
+def test_it_says_why_a_decision_counted_past_the_horizon(viewer, alice):
+    test = control_wins_test(alice)
+    assert "at n = 110, past the horizon of 100 (reached between two looks)" in test.decision
+    assert "n = 110 of 100" not in viewer.get(f"/ops/abtests/{test.pk}/").content.decode()
 
 
 def test_it_charts_the_interval_over_time_against_the_horizon_and_zero(viewer, alice):

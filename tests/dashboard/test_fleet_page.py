@@ -9,8 +9,8 @@ from django.test import Client
 from django.utils import timezone
 from django_q.models import Schedule, Task
 
-from learning import alerts
-from learning.models import LearningProfile
+from learning import alerts, tracker
+from learning.models import LearningProfile, Safeguard
 from qefleet.memory.fleet import register_demo_fleet
 from qefleet.memory.models import Agent
 from tests.learning.helpers import run_task
@@ -48,6 +48,31 @@ def test_it_shows_every_agent_at_a_glance(viewer, alice, bob):
     sparkline = json.loads(response.context["rows"][0].sparkline)
     assert sparkline["data"][0]["type"] == "scatter" and len(sparkline["data"][0]["x"]) == 2
     assert 'id="spark-alice"' in page and 'id="spark-bob"' not in page
+
+
+def test_the_table_the_chart_and_the_fleet_metrics_show_one_change_on_the_tasks_they_name(viewer, alice):
+    for _ in range(50):
+        run_task(alice)
+    for _ in range(17):  # 10 in a snapshot, 7 since: the latest snapshot's change is already old
+        run_task(alice, success=False)
+    profile = LearningProfile.objects.get(agent=alice)
+    score, change = tracker.current_improvement(alice, profile)
+    response = viewer.get("/ops/")
+    [row] = response.context["rows"]
+    assert (row.score, row.improvement) == (pytest.approx(score), pytest.approx(change))
+    assert response.context["metrics"]["fleet_improvement_rate"] == pytest.approx(change)
+    figure = json.loads(response.context["change_figure"])
+    assert figure["data"][0]["x"] == [pytest.approx(change * 100)]
+    page = " ".join(response.content.decode().split())
+    assert "Score, latest tasks</th>" in page and "Change vs baseline, same tasks</th>" in page
+    assert "each agent's latest 50 tasks (its baseline window)" in page
+
+
+def test_the_safeguard_cell_says_it_measures_against_the_safeguard_reference(viewer, alice):
+    run_task(alice)
+    Safeguard.objects.update_or_create(agent=alice, defaults={"state": "degraded", "change_pct": -7.24})
+    page = " ".join(viewer.get("/ops/").content.decode().split())
+    assert "-7.2 % vs its reference" in page
 
 
 def test_it_charts_the_change_against_the_baseline(viewer, alice):

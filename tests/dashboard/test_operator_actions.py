@@ -51,6 +51,17 @@ def test_undo_rolls_forward_once(alice, learned):
     assert AuditEvent.objects.filter(action="undo_rollback").count() == 1
 
 
+def test_an_operators_own_rollback_and_undo_raise_no_alert(alice, learned):
+    # The operator acted and the audit trail says so: an alert would ask the
+    # operators to look at what one of them just did.
+    operator = client_for("operator")
+    operator.post("/ops/agents/alice/rollback", {"version": "1"})
+    operator.post(f"/ops/agents/alice/rollbacks/{Rollback.objects.get().pk}/undo")
+    assert Rollback.objects.count() == 2
+    assert not Alert.objects.exists()
+    assert AuditEvent.objects.filter(action__in=("rollback", "undo_rollback")).count() == 2
+
+
 def test_only_admins_re_enable_learning(alice, learned):
     client_for("operator").post("/ops/agents/alice/rollback", {"version": "1"})
     assert client_for("operator").post("/ops/agents/alice/re-enable").status_code == 403
@@ -124,7 +135,7 @@ def test_the_admin_shows_safeguards_rollbacks_alerts_and_the_audit_trail(admin_c
     for url in ("/admin/learning/rollback/", "/admin/learning/alert/", "/admin/memory/auditevent/",
                 "/admin/learning/safeguard/"):
         assert admin_client.get(url).status_code == 200, url
-    alert = Alert.objects.get()
+    alert, _ = alerts.raise_alert("safeguard:degraded", "high", "alice degraded", {}, alice)
     response = admin_client.post("/admin/learning/alert/", {"action": "acknowledge", "_selected_action": [alert.pk]})
     assert response.status_code == 302
     alert.refresh_from_db()

@@ -39,6 +39,21 @@ def test_it_shows_an_agents_month_with_its_charts(viewer, alice_history):
     assert learning["data"][1]["y"] == [2, 2, 2, 3]  # Q entries: v1 at days 7-21, live at day 30
 
 
+def test_the_change_vs_baseline_names_the_day_it_is_measured_on(viewer, alice_history):
+    # The report's change is the last day with tasks, not the fleet page's
+    # latest tasks: its labels say so, so the two are never the same figure.
+    response = viewer.get("/ops/agents/alice/report/")
+    [item] = response.context["report"].agents
+    page = " ".join(response.content.decode().split())
+    start = page.index('id="report-target"')
+    target = page[start:page.index("</dl>", start)]
+    assert f"Change vs baseline, last day with tasks ({item.improvement_day})</dt>" in target
+    assert "Improvement" not in target
+    fleet = " ".join(viewer.get("/ops/report/").content.decode().split())
+    assert "Change vs baseline, each agent's last day with tasks (mean)</dt>" in fleet
+    assert '<th scope="col" class="num">Change vs baseline, last day with tasks</th>' in fleet
+
+
 def test_it_is_linked_from_the_agent_page(viewer, alice_history):
     page = viewer.get("/ops/agents/alice/").content.decode()
     assert 'href="/ops/agents/alice/report/"' in page

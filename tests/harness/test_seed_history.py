@@ -94,9 +94,9 @@ def test_it_writes_the_performance_samples_asked_for(seeded):
 def test_it_has_ab_tests_in_every_state_and_looks_at_the_running_ones(seeded):
     states = set(ABTest.objects.values_list("state", flat=True))
     assert {ABTestState.KEPT, ABTestState.REVERTED, ABTestState.INCONCLUSIVE, ABTestState.ABORTED,
-            ABTestState.WINNER, ABTestState.RUNNING, ABTestState.MONITORING} <= states
+            ABTestState.CONTROL_WINS, ABTestState.RUNNING, ABTestState.MONITORING} <= states
     assert ABTest.objects.filter(state=ABTestState.ABORTED, decision__contains="sample ratio mismatch").exists()
-    assert ABTest.objects.filter(state=ABTestState.WINNER, decision__startswith="control wins").exists()
+    assert ABTest.objects.filter(state=ABTestState.CONTROL_WINS, decision__startswith="control wins").exists()
     # A control is the applied strategy or else the learned policy, whose tasks keep their own choice.
     assert ABTest.objects.filter(arms__role="control", arms__strategy__isnull=True).exists()
     policy_arm = Decision.objects.filter(abtest_arm__role="control", abtest_arm__strategy__isnull=True)

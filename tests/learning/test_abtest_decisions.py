@@ -71,7 +71,8 @@ def test_a_worse_treatment_leaves_the_control(alice):
     set_arms(test, (200, 180), (200, 120))
     review()
     test.refresh_from_db()
-    assert test.state == ABTestState.WINNER and test.verdict["outcome"] == "loser"
+    assert test.state == ABTestState.CONTROL_WINS and test.verdict["outcome"] == "loser"
+    assert states(test) == ["draft", "running", "control-wins"]
     assert test.decision.startswith("control wins: treatment -30.0 points")
     assert test.decision.endswith("sequential-execution stays")
     assert not AppliedStrategy.objects.filter(agent=alice).exists()
@@ -109,7 +110,21 @@ def test_discoveries_must_survive_false_discovery_control(alice, bob, carol):
     assert alone == {}  # nothing judged before the review
     assert marginal.verdict["outcome"] == "winner" and marginal.verdict["p_value"] < 0.05
     assert marginal.state == ABTestState.INCONCLUSIVE
-    assert "false-discovery control across 3 running tests" in marginal.decision
+    assert marginal.decision.startswith("inconclusive: treatment +11.0 points (interval")
+    assert "but not significant after false-discovery control across 3 running tests" in marginal.decision
+
+
+def test_a_test_held_back_by_false_discovery_control_says_it_runs_on(alice, bob, carol):
+    marginal = start_test(alice, horizon=400)
+    set_arms(marginal, (150, 75), (150, 103))
+    for agent in (bob, carol):
+        set_arms(start_test(agent, horizon=400), (100, 50), (100, 50))
+    review()
+    marginal.refresh_from_db()
+    assert marginal.verdict["outcome"] == "winner" and marginal.state == ABTestState.RUNNING
+    assert marginal.decision.startswith("running: treatment +18.7 points (always-valid interval")
+    assert "n = 150 of 400" in marginal.decision
+    assert "clears zero, but not after false-discovery control across 3 running tests" in marginal.decision
 
 
 def test_alone_the_same_numbers_are_a_winner(alice):

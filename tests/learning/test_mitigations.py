@@ -152,6 +152,35 @@ def test_it_is_judged_ineffective_and_not_retried_soon(alice):
     assert mitigations.activate(alice, profile) == []
 
 
+def test_a_drop_the_data_does_not_support_is_not_effective(alice):
+    no_exploration(alice)
+    succeed(alice, 62)
+    fail(alice, 38, "OutOfMemoryError", "heap exhausted")  # before: 38 %
+    mitigations.activate(alice, LearningProfile.objects.get(agent=alice))
+    succeed(alice, 32, prefix="after")
+    fail(alice, 18, "OutOfMemoryError", "heap exhausted", prefix="again")  # after: 36 %, within chance
+    [judged] = mitigations.evaluate(alice)
+    mitigation = Mitigation.objects.get()
+    assert mitigation.rate_before == 0.38 and mitigation.rate_after == 0.36
+    assert judged["state"] == mitigation.state == MitigationState.INEFFECTIVE
+
+
+def test_a_mitigation_that_changes_no_strategy_is_never_judged(alice):
+    # It asks an operator and changes no recommendation: whatever the rate
+    # does next, the mitigation did not do it.
+    no_exploration(alice)
+    fail(alice, 6, "ValidationError", "schema mismatch")
+    mitigations.activate(alice, LearningProfile.objects.get(agent=alice))
+    succeed(alice, mitigations.EVALUATE_AFTER)
+    assert mitigations.evaluate(alice) == []
+    mitigation = Mitigation.objects.get()
+    assert mitigation.state == MitigationState.ACTIVE and mitigation.concluded_at is None
+    assert (mitigation.tasks_after, mitigation.failures_after) == (50, 0)  # the rates are still shown
+    fail(alice, 60, "TimeoutError", "timed out", prefix="slow")  # success falls: not its doing either
+    assert mitigations.evaluate(alice) == []
+    assert Mitigation.objects.get().state == MitigationState.ACTIVE
+
+
 def test_classes_no_strategy_fixes_alert_an_operator(alice):
     held_to_parallel(alice)
     fail(alice, 6, "ValidationError", "schema mismatch")

@@ -205,3 +205,10 @@ def test_off_policy_value_undoes_the_selection_of_a_logged_policy():
 
 def test_off_policy_value_without_the_action_is_unknown():
     assert stats.off_policy_value([False, False], [1, 0], [0.5, 0.5]) == (None, 0.0)
+
+
+def test_a_rate_fell_only_when_the_interval_for_the_drop_clears_zero():
+    assert stats.rate_fell(6, 6, 0, 50)
+    assert not stats.rate_fell(38, 100, 18, 50)  # 38 % to 36 %: within chance
+    assert not stats.rate_fell(10, 100, 20, 100)  # it rose
+    assert stats.rate_fell(40, 100, 10, 100)

@@ -165,7 +165,6 @@ def quarantine_by_hand(world, pasts, audit):
 
 
 NOTES = {
-    "safeguard:rollback": "Rolled back by hand; checking whether the staging database is the cause.",
     "abtest:reverted": "Looking at the runs since the switch.",
     "abtest:srm": "The agent's task router dropped treatment reports; fixed in release 2.4.1.",
     "failure:needs_operator": "Fixture refresh scheduled with the team.",
@@ -178,15 +177,6 @@ def operators_at_work(world, pasts):
     rng = np.random.default_rng([world.seed, 3])
     audit = [entry for past in pasts for entry in past.audit]
     alerts = [alert for past in pasts for alert in past.alerts]
-    for past in pasts:
-        for record in past.rollbacks:
-            if record.automatic:
-                continue
-            alert = next(item for item in past.alerts if item.kind == "safeguard:rollback"
-                         and item.created_at == record.created_at)
-            at = record.created_at + rng.uniform(5, 15) * 60
-            if alert.resolved_at is None or alert.resolved_at > at:
-                _acknowledge(alert, at, NOTES["safeguard:rollback"], audit)
     for kind in ("abtest:reverted", "abtest:srm", "failure:needs_operator"):
         mine = sorted((alert for alert in alerts if alert.kind == kind), key=lambda alert: alert.created_at)
         for position, alert in enumerate(mine):

@@ -11,7 +11,7 @@ import numpy as np
 from learning import abtests, improvement, mitigations, sharing
 from learning.core import engine, stats
 from learning.harness.simulator import STRATEGIES
-from learning.models import ABTest, ABTestState, MitigationState, SafeguardState, Severity, VersionReason
+from learning.models import ABTest, ABTestState, Adjustment, MitigationState, SafeguardState, Severity, VersionReason
 from qefleet.memory import roles
 from qefleet.memory.models import DAY
 
@@ -89,10 +89,13 @@ class ImprovementLoop:
                 continue
             record.tasks_after = int(self.type_tasks[record.type_index]) - record.base[0]
             record.failures_after = int(self.type_failures[record.type_index, record.failure_class]) - record.base[1]
-            if record.tasks_after >= mitigations.EVALUATE_AFTER:
+            # mitigations.evaluate: one that changes no strategy is never judged.
+            if record.tasks_after >= mitigations.EVALUATE_AFTER and record.adjustment != Adjustment.NONE:
                 rate_before = record.failures_before / record.tasks_before if record.tasks_before else 0.0
                 rate_after = record.failures_after / record.tasks_after
-                record.state = MitigationState.EFFECTIVE if rate_after < rate_before else MitigationState.INEFFECTIVE
+                fell = stats.rate_fell(record.failures_before, record.tasks_before, record.failures_after,
+                                       record.tasks_after)
+                record.state = MitigationState.EFFECTIVE if fell else MitigationState.INEFFECTIVE
                 record.concluded_at = at
                 decisions.append({"kind": "mitigation_judged", "mitigation": record, "state": record.state,
                                   "rate_before": round(rate_before, 4), "rate_after": round(rate_after, 4)})

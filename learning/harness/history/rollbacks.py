@@ -260,9 +260,10 @@ class Rollbacks:
             del self.active_shared[shared.type_index * ACTIONS + shared.strategy]
         self.reference, self.reference_score, self.reference_spread = target, target.score, 0.0
         self.events.append((at, "learning:rollback", record))
-        how = "automatically" if automatic else f"by {actor}"
+        if not automatic:  # safeguard.roll_back alerts on its own rollbacks only
+            return record
         alert = self.raise_alert("safeguard:rollback", Severity.HIGH,
-                                 f"{self.agent_id} rolled back {how} to {target.label}; learning is disabled",
+                                 f"{self.agent_id} rolled back automatically to {target.label}; learning is disabled",
                                  {**numbers, "from": before.label, "to": target.label},
                                  lambda: f"rollback:{record.pk}", at)
         healthy = self.done + GUARD_CONSECUTIVE * GUARD_EVERY
