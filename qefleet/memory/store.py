@@ -41,11 +41,11 @@ MAX_PAGE = 200
 
 def visible_q(actor, with_grants=False):
     """A superset filter of the rows `actor` may read; access.can() decides."""
-    if actor.is_system:
-        return Q()
+    if access.administers(actor, actor.swarm):
+        return Q(swarm=actor.swarm) | Q(owner_id=actor.agent_id) | Q(access_level=AccessLevel.PUBLIC)
     q = Q(owner_id=actor.agent_id) | Q(access_level=AccessLevel.PUBLIC)
     if actor.team:
-        q |= Q(access_level=AccessLevel.TEAM, team=actor.team)
+        q |= Q(access_level=AccessLevel.TEAM, team=actor.team, swarm=actor.swarm)
     if actor.swarm:
         q |= Q(access_level=AccessLevel.SWARM, swarm=actor.swarm)
     if with_grants:
@@ -294,12 +294,13 @@ def query_entries(actor, partition, prefix="", limit=50, cursor=None):
 
 @transaction.atomic
 def clear_partition(actor, partition):
-    """Delete every stored entry of a partition. System agents only."""
+    """Delete every stored entry of a partition that belongs to the caller's
+    swarm. System agents only."""
     validate_partition(partition)
     if not access.can(actor, access.CLEAR):
         raise Forbidden("Only system agents may clear a partition.").denied(
             actor, access.CLEAR, f"partition:{partition}", "not a system agent")
-    _, deleted = MemoryEntry.with_expired.filter(partition=partition).delete()
+    _, deleted = MemoryEntry.with_expired.filter(partition=partition, swarm=actor.swarm).delete()
     return deleted.get(MemoryEntry._meta.label, 0)
 
 
