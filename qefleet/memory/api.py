@@ -136,9 +136,7 @@ def put_acl(request, partition: str, key: str, payload: AclIn):
 
 @router.post("/events", response=ok(EventOut, 201), tags=["events"])
 def post_event(request, payload: EventIn):
-    event = store.create_owned(
-        request.agent, Event, payload.access_level, payload.ttl_seconds, type=payload.type, payload=payload.payload
-    )
+    event = store.post_event(request.agent, payload.type, payload.payload, payload.access_level, payload.ttl_seconds)
     return Status(201, event.to_dict())
 
 

@@ -22,6 +22,7 @@ from .models import (
     AuditEvent,
     ConsensusProposal,
     ConsensusStatus,
+    Event,
     GoapAction,
     GoapGoal,
     GoapPlan,
@@ -148,6 +149,26 @@ def update_owned(actor, model, pk, **fields):
         setattr(record, name, value)
     record.save()
     return record
+
+
+# --- events ------------------------------------------------------------------
+
+# Event-type prefixes the server writes, registered by the app that writes
+# them (learning: "learning:"), compared without case: an agent's own event
+# must never read as the server's on an operator's page.
+RESERVED_EVENT_PREFIXES = set()
+
+
+def reserve_event_types(prefix):
+    RESERVED_EVENT_PREFIXES.add(prefix.casefold())
+
+
+def post_event(actor, type, payload, access_level=None, ttl_seconds=None):
+    """An agent's event; the server's own go through create_owned."""
+    reserved = next((prefix for prefix in sorted(RESERVED_EVENT_PREFIXES) if type.casefold().startswith(prefix)), None)
+    if reserved is not None:
+        raise Invalid(f"Event types starting with {reserved!r} are written by the server only.", "type")
+    return create_owned(actor, Event, access_level, ttl_seconds, type=type, payload=payload)
 
 
 # --- memory entries ----------------------------------------------------------
