@@ -737,10 +737,18 @@ class AuditEvent(models.Model):
         raise TypeError("The audit trail is append-only.")
 
     @classmethod
+    def _fit(cls, field, text):
+        """`text` cut to the column with a closing "…": a record may be named by a
+        512-character key, and a refusal must be audited, not fail (PostgreSQL
+        checks lengths, SQLite does not)."""
+        limit = cls._meta.get_field(field).max_length
+        return text if len(text) <= limit else text[: limit - 1] + "…"
+
+    @classmethod
     def record(cls, actor, action, target, request=None, **detail):
         clean = {key: _encode_controls(value) if isinstance(value, str) else value for key, value in detail.items()}
-        return cls.objects.create(actor=_encode_controls(str(actor)), action=action,
-                                  target=_encode_controls(target), detail=clean,
+        return cls.objects.create(actor=cls._fit("actor", _encode_controls(str(actor))), action=action,
+                                  target=cls._fit("target", _encode_controls(target)), detail=clean,
                                   request_id=getattr(request, "id", "") if request else "",
                                   remote_addr=(request.META.get("REMOTE_ADDR") or None) if request else None)
 

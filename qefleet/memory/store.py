@@ -203,7 +203,10 @@ def lock_live(queryset):
 
 
 def _locked_entry(partition, key):
-    return lock_live(MemoryEntry.with_expired.select_related("acl_record").filter(partition=partition, key=key))
+    # No join of the ACL here: on PostgreSQL a statement that waited for the
+    # lock still sees the joined rows as they were when it began, so a grant
+    # committed meanwhile would look absent. Read lazily, after the lock.
+    return lock_live(MemoryEntry.with_expired.filter(partition=partition, key=key))
 
 
 def get_entry(actor, partition, key):
