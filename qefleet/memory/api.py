@@ -186,7 +186,7 @@ def post_hint(request, payload: HintIn):
 @router.get("/hints", response=ok(Page[HintOut]), tags=["hints"])
 def read_hints(request, prefix: str = "", limit: int = 50, cursor: str | None = None):
     hints = Hint.objects.filter(key__startswith=prefix)
-    return page(*store.readable_page(request.agent, hints, limit, cursor, newest_first=True))
+    return page(*store.readable_page(request.agent, hints, limit, cursor, newest_first=True, keep=store.matches(prefix)))
 
 
 # --- patterns ----------------------------------------------------------------

@@ -303,17 +303,41 @@ def query_entries(actor, partition, prefix="", limit=50, cursor=None):
         .filter(partition=partition, key__startswith=prefix)
         .filter(visible_q(actor, with_grants=True))
     )
-    found = [entry.to_dict() for entry in scan_readable(actor, queryset, "key", after, limit)]
+    found = [entry.to_dict() for entry in scan_readable(actor, queryset, "key", after, limit, keep=matches(prefix))]
     for provider in providers.overlapping(partition, prefix):
         start = prefix if prefix.startswith(provider.prefix) else provider.prefix
-        for key in provider.keys(start, after or "", limit + 1):
-            try:
-                found.append(get_entry(actor, partition, key))
-            except (NotFound, Forbidden):
-                continue
+        found += _readable_provided(actor, partition, provider, start, after or "", limit)
     found.sort(key=lambda item: item["key"])
     next_cursor = encode_cursor(found[limit - 1]["key"]) if len(found) > limit else None
     return found[:limit], next_cursor
+
+
+def matches(prefix):
+    """A row filter for `startswith` lookups: SQLite's LIKE ignores ASCII case,
+    PostgreSQL's does not, and both must answer the same."""
+    return lambda row: row.key.startswith(prefix)
+
+
+def _readable_provided(actor, partition, provider, start, after, limit):
+    """Up to `limit + 1` of the provider's keys under `start`, after `after`,
+    that `actor` may read, as entries: the access check runs before the page
+    is cut, reading on past the keys of owners `actor` may not read."""
+    refused = set()
+    found = []
+    while len(found) <= limit:
+        keys = provider.keys(start, after, limit + 1)
+        for key in keys:
+            if provider.owner_of(key) in refused:
+                continue
+            try:
+                found.append(get_entry(actor, partition, key))
+            except NotFound as error:
+                if error.denial is not None:
+                    refused.add(provider.owner_of(key))
+        if len(keys) <= limit:
+            break
+        after = keys[-1]
+    return found[: limit + 1]
 
 
 @transaction.atomic
