@@ -11,6 +11,7 @@ import hashlib
 import secrets
 from datetime import timedelta
 
+from django.conf import settings
 from django.core.exceptions import ValidationError
 from django.db import connection, models, transaction
 from django.utils import timezone
@@ -718,6 +719,8 @@ class AuditEvent(models.Model):
 
     objects = AuditEventQuerySet.as_manager()
 
+    DENIALS = ("access_denied", "rate_limited")  # what agents' refused requests write
+
     class Meta:
         ordering = ["-at"]
         indexes = [
@@ -735,6 +738,16 @@ class AuditEvent(models.Model):
 
     def delete(self, *args, **kwargs):
         raise TypeError("The audit trail is append-only.")
+
+    @classmethod
+    def past_retention(cls, now):
+        """Rows past their retention (agents' refused requests after
+        AUDIT_DENIAL_RETENTION_DAYS, the rest after AUDIT_RETENTION_DAYS) as a
+        plain queryset that can delete them: the one deletion the trail allows,
+        run by the daily prune_history job."""
+        denials_before = now - timedelta(days=settings.AUDIT_DENIAL_RETENTION_DAYS)
+        before = now - timedelta(days=settings.AUDIT_RETENTION_DAYS)
+        return models.QuerySet(cls).filter(models.Q(action__in=cls.DENIALS, at__lt=denials_before) | models.Q(at__lt=before))
 
     @classmethod
     def _fit(cls, field, text):
