@@ -98,8 +98,8 @@ def put_entry(request, partition: str, key: str, payload: EntryIn):
 
 
 @router.get("/memory/{partition}/{path:key}", response=ok(EntryOut), tags=["memory"])
-def get_entry(request, partition: str, key: str):
-    return store.get_entry(request.agent, partition, key)
+def get_entry(request, partition: str, key: str, swarm: str | None = None):
+    return store.get_entry(request.agent, partition, key, swarm)
 
 
 @router.delete("/memory/{partition}/{path:key}", response={204: None, **ERRORS}, tags=["memory"])
@@ -109,8 +109,9 @@ def delete_entry(request, partition: str, key: str):
 
 
 @router.get("/memory/{partition}", response=ok(Page[EntryOut]), tags=["memory"])
-def query_entries(request, partition: str, prefix: str = "", limit: int = 50, cursor: str | None = None):
-    items, next_cursor = store.query_entries(request.agent, partition, prefix, limit, cursor)
+def query_entries(request, partition: str, prefix: str = "", limit: int = 50, cursor: str | None = None,
+                  swarm: str | None = None):
+    items, next_cursor = store.query_entries(request.agent, partition, prefix, limit, cursor, swarm)
     return {"items": items, "next_cursor": next_cursor}
 
 

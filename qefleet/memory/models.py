@@ -287,7 +287,8 @@ class MemoryEntry(Owned, Expiring):
     class Meta(Expiring.Meta):
         db_table = "memory_entries"
         verbose_name_plural = "memory entries"
-        constraints = [models.UniqueConstraint(fields=["partition", "key"], name="memory_entry_partition_key")]
+        # Each swarm has a key space of its own: no agent can take a key from another swarm.
+        constraints = [models.UniqueConstraint(fields=["swarm", "partition", "key"], name="memory_entry_swarm_key")]
         indexes = [models.Index(fields=["owner", "partition"], name="memory_entry_owner")]
 
     def __str__(self):
