@@ -201,8 +201,7 @@ def alert_action(request, alert_id, action):
     return back(request, alert.agent)
 
 
-@require_GET
-@login_required
+@dashboard_page("learning.view_learningprofile")
 def preview(request, agent_id):
     """What rolling back to a version (default: the last known good) would change."""
     agent = get_object_or_404(Agent, agent_id=agent_id)

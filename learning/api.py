@@ -1,5 +1,6 @@
 """The learning router: recommendations, executions, feedback, status, A/B tests."""
 
+from django.db.models import Q
 from ninja import Header, Query, Router, Status
 
 from qefleet.memory.routing import ERRORS, agent_for
@@ -47,14 +48,17 @@ def learning_status(request, agent_id: str):
     return status.learning_status(agent_for(request, agent_id))
 
 
-# --- A/B tests: system agents create and read any; an agent reads its own ----------------------
+# --- A/B tests: system agents create and read their swarm's; an agent reads its own ------------
 
 TEST_RELATIONS = ("agent", "previous_strategy")
 
 
 def _visible_tests(request):
     tests = ABTest.objects.select_related(*TEST_RELATIONS).prefetch_related("arms__strategy", "transitions")
-    return tests if request.agent.is_system else tests.filter(agent=request.agent)
+    caller = request.agent
+    if caller.is_system and caller.swarm:
+        return tests.filter(Q(agent__swarm=caller.swarm) | Q(agent=caller))
+    return tests.filter(agent=caller)
 
 
 @router.post("/abtests", response={201: ABTestOut, **ERRORS}, tags=["abtests"])

@@ -6,11 +6,12 @@ class LearningConfig(AppConfig):
     verbose_name = "Learning"
 
     def ready(self):
-        from qefleet.memory import providers
+        from qefleet.memory import providers, store
 
-        from . import jobs
+        from . import events, jobs
         from .providers import LearningKeys, SharedPatternKeys
 
         providers.register(LearningKeys())
         providers.register(SharedPatternKeys())
+        store.reserve_event_types(events.PREFIX)
         jobs.register()

@@ -17,6 +17,7 @@ from django.utils import timezone
 
 from qefleet import schedules
 from qefleet.memory import ttl
+from qefleet.memory.models import AuditEvent
 from qefleet.memory.ttl import delete_in_batches
 
 from . import alerts, improvement, sharing, tracker, versions
@@ -96,7 +97,8 @@ def every_slot():
 
 def prune_history(now=None):
     """Delete decisions, executions and snapshots past their 90-day retention,
-    improvement cycles past 30 days, learning-overhead minutes past 7."""
+    improvement cycles past 30 days, learning-overhead minutes past 7, audit
+    rows past AUDIT_DENIAL_RETENTION_DAYS (denials) or AUDIT_RETENTION_DAYS."""
     now = now or timezone.now()
     counts = {}
     for model in (Execution, Decision, Snapshot, ImprovementCycle):
@@ -104,6 +106,7 @@ def prune_history(now=None):
         counts[model._meta.db_table] = delete_in_batches(model.objects.filter(created_at__lt=cutoff), "created_at")
     old_minutes = OverheadMinute.objects.filter(minute__lt=now - timedelta(days=OverheadMinute.RETENTION_DAYS))
     counts[OverheadMinute._meta.db_table] = delete_in_batches(old_minutes, "minute")
+    counts[AuditEvent._meta.db_table] = delete_in_batches(AuditEvent.past_retention(now), "at")
     return counts
 
 

@@ -12,6 +12,10 @@ from qefleet.memory.models import AuditEvent
 from . import abtests, alerts, improvement, safeguard, sharing, versions
 from .models import ABTest, ABTestState, Alert, LearningProfile, Rollback, StateVersion, VersionReason
 
+# The actions below audit against `agent:{id}`: the agent page's operator
+# actions are these, never what agents' own requests write there.
+AGENT_ACTIONS = ("rollback", "undo_rollback", "re_enable_learning", "run_cycle", "rebaseline", "capture_version")
+
 
 @transaction.atomic
 def roll_back_to(agent, number, user, reason="", request=None):

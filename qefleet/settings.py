@@ -262,6 +262,10 @@ REDIS_URL = env_str("REDIS_URL", "redis://127.0.0.1:6379/0")
 # worker process sees the same number: Redis with the Redis broker, else the
 # database.
 RATE_LIMIT_PER_MINUTE = env_int("RATE_LIMIT_PER_MINUTE", 3000, minimum=0)
+# How long the audit trail keeps its rows (the daily prune_history job): agents'
+# refused requests, which any agent can multiply, for less.
+AUDIT_RETENTION_DAYS = env_int("AUDIT_RETENTION_DAYS", 365, minimum=1)
+AUDIT_DENIAL_RETENTION_DAYS = env_int("AUDIT_DENIAL_RETENTION_DAYS", 30, minimum=1)
 RATE_LIMIT_BACKEND = env_choice(
     "RATE_LIMIT_BACKEND", "redis" if QUEUE_BROKER == "redis" else "database", ("database", "redis")
 )

@@ -11,7 +11,7 @@ from django.core.paginator import Paginator
 from django.db.models import Avg, Count, F, Max, Min, OuterRef, Q, Subquery, Sum
 from django.utils import timezone
 
-from learning import tracker
+from learning import operations, tracker
 from learning.core import scoring
 from learning.models import (
     OPEN_TEST_STATES,
@@ -268,7 +268,13 @@ def notable_events(agent, limit=10):
 
 
 def audit_trail(agent, limit=10):
-    return AuditEvent.objects.filter(target=f"agent:{agent.agent_id}")[:limit]
+    """Operators' actions on the agent; agents' refused requests are listed
+    apart (denials), so no number of them can push an action off the panel."""
+    return AuditEvent.objects.filter(target=f"agent:{agent.agent_id}", action__in=operations.AGENT_ACTIONS)[:limit]
+
+
+def denials(agent, limit=5):
+    return AuditEvent.objects.filter(target=f"agent:{agent.agent_id}", action__in=AuditEvent.DENIALS)[:limit]
 
 
 def latest_snapshot(agent):
@@ -344,7 +350,7 @@ def agent_context(agent, query):
         "decisions": recent_decisions(agent), "failures": failure_patterns(agent),
         "timeline": timeline, "preview_version": preview_version(timeline, query.get("preview", "")),
         "after_rollback": rollback_state(profile, window_rollbacks), "alerts": open_alerts(agent),
-        "events": notable_events(agent), "audit": audit_trail(agent),
+        "events": notable_events(agent), "audit": audit_trail(agent), "denials": denials(agent),
     }
 
 

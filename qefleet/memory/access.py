@@ -2,19 +2,24 @@
 
 Levels (checked after blocks, owner and system agents):
   private  the owner only
-  team     agents of the owner's team: read, write, share
+  team     agents of the owner's team in the owner's swarm: read, write, share
   swarm    agents of the owner's swarm: read, write, share
   public   every agent: read, share
-  system   system agents only (not even a non-system owner)
+  system   the swarm's system agents only (not even a non-system owner)
 
-- System agents may do everything, blocks included: they administer the swarm.
+A team is a team of one swarm (two fleets may both have a `core-testing`),
+and an empty team or swarm is nobody's: agents without one share nothing by it.
+
+- A system agent may do everything on its own swarm's records, blocks
+  included: it administers that swarm, and no other. Fleet-wide
+  administration belongs to the dashboard and the Django admin (roles).
 - The owner may do everything on its non-system records and is never blocked.
 - A block in the entry's ACL denies every operation, whatever is granted.
 - A grant gives the listed permissions on private, team, swarm and public
   records; system-level records ignore grants.
 - Delete, clear, changing owner or level, revoking and blocking are never
   granted by the level: only the owner (delete, change) or a system agent.
-- `clear` (wipe a partition) is for system agents only.
+- `clear` (wipe a partition of the swarm's entries) is for system agents only.
 
 Every refusal names its reason (`why_not`) for the audit trail; the caller
 sees only the 404 or 403 itself.
@@ -47,7 +52,7 @@ def permissions(actor, record):
     a provider's virtual entry). `actor` is an Agent or None."""
     if actor is None:
         return set()
-    if actor.is_system:
+    if administers(actor, record.swarm):
         return {READ, WRITE, DELETE, SHARE, CHANGE}
     if record.access_level == AccessLevel.SYSTEM:
         return set()
@@ -60,11 +65,16 @@ def permissions(actor, record):
     level = record.access_level
     if (
         level == AccessLevel.PUBLIC
-        or (level == AccessLevel.TEAM and _same(record.team, actor.team))
+        or (level == AccessLevel.TEAM and _same(record.team, actor.team) and record.swarm == actor.swarm)
         or (level == AccessLevel.SWARM and _same(record.swarm, actor.swarm))
     ):
         allowed |= LEVEL_PERMISSIONS[level]
     return allowed
+
+
+def administers(actor, swarm):
+    """Whether `actor` is a system agent of `swarm` (a swarm-less system agent administers nobody's)."""
+    return actor is not None and actor.is_system and _same(swarm, actor.swarm)
 
 
 def can(actor, operation, record=None):

@@ -98,8 +98,8 @@ def put_entry(request, partition: str, key: str, payload: EntryIn):
 
 
 @router.get("/memory/{partition}/{path:key}", response=ok(EntryOut), tags=["memory"])
-def get_entry(request, partition: str, key: str):
-    return store.get_entry(request.agent, partition, key)
+def get_entry(request, partition: str, key: str, swarm: str | None = None):
+    return store.get_entry(request.agent, partition, key, swarm)
 
 
 @router.delete("/memory/{partition}/{path:key}", response={204: None, **ERRORS}, tags=["memory"])
@@ -109,8 +109,9 @@ def delete_entry(request, partition: str, key: str):
 
 
 @router.get("/memory/{partition}", response=ok(Page[EntryOut]), tags=["memory"])
-def query_entries(request, partition: str, prefix: str = "", limit: int = 50, cursor: str | None = None):
-    items, next_cursor = store.query_entries(request.agent, partition, prefix, limit, cursor)
+def query_entries(request, partition: str, prefix: str = "", limit: int = 50, cursor: str | None = None,
+                  swarm: str | None = None):
+    items, next_cursor = store.query_entries(request.agent, partition, prefix, limit, cursor, swarm)
     return {"items": items, "next_cursor": next_cursor}
 
 
@@ -136,9 +137,7 @@ def put_acl(request, partition: str, key: str, payload: AclIn):
 
 @router.post("/events", response=ok(EventOut, 201), tags=["events"])
 def post_event(request, payload: EventIn):
-    event = store.create_owned(
-        request.agent, Event, payload.access_level, payload.ttl_seconds, type=payload.type, payload=payload.payload
-    )
+    event = store.post_event(request.agent, payload.type, payload.payload, payload.access_level, payload.ttl_seconds)
     return Status(201, event.to_dict())
 
 
@@ -188,7 +187,7 @@ def post_hint(request, payload: HintIn):
 @router.get("/hints", response=ok(Page[HintOut]), tags=["hints"])
 def read_hints(request, prefix: str = "", limit: int = 50, cursor: str | None = None):
     hints = Hint.objects.filter(key__startswith=prefix)
-    return page(*store.readable_page(request.agent, hints, limit, cursor, newest_first=True))
+    return page(*store.readable_page(request.agent, hints, limit, cursor, newest_first=True, keep=store.matches(prefix)))
 
 
 # --- patterns ----------------------------------------------------------------

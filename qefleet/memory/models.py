@@ -11,6 +11,7 @@ import hashlib
 import secrets
 from datetime import timedelta
 
+from django.conf import settings
 from django.core.exceptions import ValidationError
 from django.db import connection, models, transaction
 from django.utils import timezone
@@ -286,7 +287,8 @@ class MemoryEntry(Owned, Expiring):
     class Meta(Expiring.Meta):
         db_table = "memory_entries"
         verbose_name_plural = "memory entries"
-        constraints = [models.UniqueConstraint(fields=["partition", "key"], name="memory_entry_partition_key")]
+        # Each swarm has a key space of its own: no agent can take a key from another swarm.
+        constraints = [models.UniqueConstraint(fields=["swarm", "partition", "key"], name="memory_entry_swarm_key")]
         indexes = [models.Index(fields=["owner", "partition"], name="memory_entry_owner")]
 
     def __str__(self):
@@ -718,6 +720,8 @@ class AuditEvent(models.Model):
 
     objects = AuditEventQuerySet.as_manager()
 
+    DENIALS = ("access_denied", "rate_limited")  # what agents' refused requests write
+
     class Meta:
         ordering = ["-at"]
         indexes = [
@@ -737,10 +741,28 @@ class AuditEvent(models.Model):
         raise TypeError("The audit trail is append-only.")
 
     @classmethod
+    def past_retention(cls, now):
+        """Rows past their retention (agents' refused requests after
+        AUDIT_DENIAL_RETENTION_DAYS, the rest after AUDIT_RETENTION_DAYS) as a
+        plain queryset that can delete them: the one deletion the trail allows,
+        run by the daily prune_history job."""
+        denials_before = now - timedelta(days=settings.AUDIT_DENIAL_RETENTION_DAYS)
+        before = now - timedelta(days=settings.AUDIT_RETENTION_DAYS)
+        return models.QuerySet(cls).filter(models.Q(action__in=cls.DENIALS, at__lt=denials_before) | models.Q(at__lt=before))
+
+    @classmethod
+    def _fit(cls, field, text):
+        """`text` cut to the column with a closing "…": a record may be named by a
+        512-character key, and a refusal must be audited, not fail (PostgreSQL
+        checks lengths, SQLite does not)."""
+        limit = cls._meta.get_field(field).max_length
+        return text if len(text) <= limit else text[: limit - 1] + "…"
+
+    @classmethod
     def record(cls, actor, action, target, request=None, **detail):
         clean = {key: _encode_controls(value) if isinstance(value, str) else value for key, value in detail.items()}
-        return cls.objects.create(actor=_encode_controls(str(actor)), action=action,
-                                  target=_encode_controls(target), detail=clean,
+        return cls.objects.create(actor=cls._fit("actor", _encode_controls(str(actor))), action=action,
+                                  target=cls._fit("target", _encode_controls(target)), detail=clean,
                                   request_id=getattr(request, "id", "") if request else "",
                                   remote_addr=(request.META.get("REMOTE_ADDR") or None) if request else None)
 

@@ -1,6 +1,7 @@
 """What the API's routers share: the error responses every operation may
 answer, and the agent a path names."""
 
+from . import access
 from .errors import NotFound
 from .models import Agent
 from .schemas import ErrorOut
@@ -24,7 +25,7 @@ def page(rows, cursor):
 
 
 def agent_for(request, agent_id):
-    """The agent a path names: the caller itself, or any agent for a system agent."""
+    """The agent a path names: the caller itself, or an agent of its swarm for a system agent."""
     caller = request.agent
     if caller.agent_id == agent_id:
         return caller
@@ -33,8 +34,7 @@ def agent_for(request, agent_id):
         raise NotFound("No such agent.")
     if caller.is_system:
         agent = Agent.objects.filter(agent_id=agent_id).first()
-        if agent is not None:
+        if agent is not None and access.administers(caller, agent.swarm):
             return agent
-        raise NotFound("No such agent.")
     # Audited whether or not the agent exists: the answer is the same either way.
     raise NotFound("No such agent.").denied(caller, "act as", f"agent:{agent_id}", "another agent's routes")

@@ -8,6 +8,7 @@ leak; one it may read but not change answers Forbidden.
 
 import base64
 import binascii
+import re
 
 from django.db import IntegrityError, transaction
 from django.db.models import Q
@@ -22,6 +23,7 @@ from .models import (
     AuditEvent,
     ConsensusProposal,
     ConsensusStatus,
+    Event,
     GoapAction,
     GoapGoal,
     GoapPlan,
@@ -34,6 +36,7 @@ from .models import (
 )
 
 MAX_PAGE = 200
+SWARM_RE = re.compile(r"^[-a-zA-Z0-9_]*$")  # Agent.swarm is a slug
 
 
 # --- helpers shared by every table -------------------------------------------
@@ -41,11 +44,11 @@ MAX_PAGE = 200
 
 def visible_q(actor, with_grants=False):
     """A superset filter of the rows `actor` may read; access.can() decides."""
-    if actor.is_system:
-        return Q()
+    if access.administers(actor, actor.swarm):
+        return Q(swarm=actor.swarm) | Q(owner_id=actor.agent_id) | Q(access_level=AccessLevel.PUBLIC)
     q = Q(owner_id=actor.agent_id) | Q(access_level=AccessLevel.PUBLIC)
     if actor.team:
-        q |= Q(access_level=AccessLevel.TEAM, team=actor.team)
+        q |= Q(access_level=AccessLevel.TEAM, team=actor.team, swarm=actor.swarm)
     if actor.swarm:
         q |= Q(access_level=AccessLevel.SWARM, swarm=actor.swarm)
     if with_grants:
@@ -150,6 +153,26 @@ def update_owned(actor, model, pk, **fields):
     return record
 
 
+# --- events ------------------------------------------------------------------
+
+# Event-type prefixes the server writes, registered by the app that writes
+# them (learning: "learning:"), compared without case: an agent's own event
+# must never read as the server's on an operator's page.
+RESERVED_EVENT_PREFIXES = set()
+
+
+def reserve_event_types(prefix):
+    RESERVED_EVENT_PREFIXES.add(prefix.casefold())
+
+
+def post_event(actor, type, payload, access_level=None, ttl_seconds=None):
+    """An agent's event; the server's own go through create_owned."""
+    reserved = next((prefix for prefix in sorted(RESERVED_EVENT_PREFIXES) if type.casefold().startswith(prefix)), None)
+    if reserved is not None:
+        raise Invalid(f"Event types starting with {reserved!r} are written by the server only.", "type")
+    return create_owned(actor, Event, access_level, ttl_seconds, type=type, payload=payload)
+
+
 # --- memory entries ----------------------------------------------------------
 
 
@@ -181,13 +204,27 @@ def lock_live(queryset):
     return row
 
 
-def _locked_entry(partition, key):
-    return lock_live(MemoryEntry.with_expired.select_related("acl_record").filter(partition=partition, key=key))
+def scope_of(actor, swarm=None):
+    """The swarm whose key space a request addresses: the caller's own, or
+    (reads only) the one it names, where it can read what is public."""
+    if swarm is None:
+        return actor.swarm
+    if len(swarm) > 64 or not SWARM_RE.match(swarm):
+        raise Invalid("swarm is up to 64 letters, digits, '_' and '-'.", "swarm")
+    return swarm
 
 
-def get_entry(actor, partition, key):
+def _locked_entry(partition, key, swarm):
+    # No join of the ACL here: on PostgreSQL a statement that waited for the
+    # lock still sees the joined rows as they were when it began, so a grant
+    # committed meanwhile would look absent. Read lazily, after the lock.
+    return lock_live(MemoryEntry.with_expired.filter(swarm=swarm, partition=partition, key=key))
+
+
+def get_entry(actor, partition, key, swarm=None):
     validate_partition(partition)
     validate_key(key)
+    scope = scope_of(actor, swarm)
     provider, virtual = _provided(partition, key)
     if provider is not None:
         require(actor, access.READ, virtual, "memory entry")
@@ -195,7 +232,7 @@ def get_entry(actor, partition, key):
             return _provided_dict(virtual, provider.read(key))
         except KeyError:
             raise NotFound("No such memory entry.") from None
-    entry = MemoryEntry.objects.select_related("acl_record").filter(partition=partition, key=key).first()
+    entry = MemoryEntry.objects.select_related("acl_record").filter(swarm=scope, partition=partition, key=key).first()
     if entry is None:
         raise NotFound("No such memory entry.")
     require(actor, access.READ, entry, "memory entry")
@@ -225,7 +262,7 @@ def put_entry(actor, partition, key, value, ttl_seconds=None, access_level=None,
         return _provided_dict(virtual, stored), False
     try:
         with transaction.atomic():
-            entry = _locked_entry(partition, key)
+            entry = _locked_entry(partition, key, actor.swarm)
             created = entry is None
             if created:
                 entry = MemoryEntry(partition=partition, key=key, value=value, metadata=metadata or {})
@@ -259,54 +296,82 @@ def delete_entry(actor, partition, key):
     if provider is not None:
         require(actor, access.DELETE, virtual, "memory entry")
         raise Forbidden("This key is served from learned state and cannot be deleted.", "key")
-    entry = _locked_entry(partition, key)
+    entry = _locked_entry(partition, key, actor.swarm)
     if entry is None:
         raise NotFound("No such memory entry.")
     require(actor, access.DELETE, entry, "memory entry")
     entry.delete()
 
 
-def query_entries(actor, partition, prefix="", limit=50, cursor=None):
-    """Entries of a partition whose key starts with `prefix`, that `actor` may
-    read, ordered by key: (entries, next_cursor)."""
+def query_entries(actor, partition, prefix="", limit=50, cursor=None, swarm=None):
+    """Entries of a partition (in the key space of the caller's swarm, or the
+    one it names) whose key starts with `prefix`, that `actor` may read,
+    ordered by key: (entries, next_cursor)."""
     validate_partition(partition)
+    scope = scope_of(actor, swarm)
     check_limit(limit)
     if len(prefix) > 512:
         raise Invalid("The prefix is longer than a key can be.", "prefix")
     after = decode_cursor(cursor)
     queryset = (
         MemoryEntry.objects.select_related("acl_record")
-        .filter(partition=partition, key__startswith=prefix)
+        .filter(swarm=scope, partition=partition, key__startswith=prefix)
         .filter(visible_q(actor, with_grants=True))
     )
-    found = [entry.to_dict() for entry in scan_readable(actor, queryset, "key", after, limit)]
+    found = [entry.to_dict() for entry in scan_readable(actor, queryset, "key", after, limit, keep=matches(prefix))]
     for provider in providers.overlapping(partition, prefix):
         start = prefix if prefix.startswith(provider.prefix) else provider.prefix
-        for key in provider.keys(start, after or "", limit + 1):
-            try:
-                found.append(get_entry(actor, partition, key))
-            except (NotFound, Forbidden):
-                continue
+        found += _readable_provided(actor, partition, provider, start, after or "", limit)
     found.sort(key=lambda item: item["key"])
     next_cursor = encode_cursor(found[limit - 1]["key"]) if len(found) > limit else None
     return found[:limit], next_cursor
 
 
+def matches(prefix):
+    """A row filter for `startswith` lookups: SQLite's LIKE ignores ASCII case,
+    PostgreSQL's does not, and both must answer the same."""
+    return lambda row: row.key.startswith(prefix)
+
+
+def _readable_provided(actor, partition, provider, start, after, limit):
+    """Up to `limit + 1` of the provider's keys under `start`, after `after`,
+    that `actor` may read, as entries: the access check runs before the page
+    is cut, reading on past the keys of owners `actor` may not read."""
+    refused = set()
+    found = []
+    while len(found) <= limit:
+        keys = provider.keys(start, after, limit + 1)
+        for key in keys:
+            if provider.owner_of(key) in refused:
+                continue
+            try:
+                found.append(get_entry(actor, partition, key))
+            except NotFound as error:
+                if error.denial is not None:
+                    refused.add(provider.owner_of(key))
+        if len(keys) <= limit:
+            break
+        after = keys[-1]
+    return found[: limit + 1]
+
+
 @transaction.atomic
 def clear_partition(actor, partition):
-    """Delete every stored entry of a partition. System agents only."""
+    """Delete every stored entry of a partition that belongs to the caller's
+    swarm. System agents only."""
     validate_partition(partition)
     if not access.can(actor, access.CLEAR):
         raise Forbidden("Only system agents may clear a partition.").denied(
             actor, access.CLEAR, f"partition:{partition}", "not a system agent")
-    _, deleted = MemoryEntry.with_expired.filter(partition=partition).delete()
+    _, deleted = MemoryEntry.with_expired.filter(partition=partition, swarm=actor.swarm).delete()
     return deleted.get(MemoryEntry._meta.label, 0)
 
 
 def get_acl(actor, partition, key):
     validate_partition(partition)
     validate_key(key)
-    entry = MemoryEntry.objects.select_related("acl_record").filter(partition=partition, key=key).first()
+    entry = MemoryEntry.objects.select_related("acl_record").filter(
+        swarm=actor.swarm, partition=partition, key=key).first()
     if entry is None:
         raise NotFound("No such memory entry.")
     require(actor, access.SHARE, entry, "memory entry")
@@ -319,11 +384,13 @@ def _acl_dict(entry):
             "grants": acl.granted_permissions if acl else {}, "blocks": acl.blocked_agents if acl else []}
 
 
-def _check_agents(agent_ids, field):
-    known = set(Agent.objects.filter(agent_id__in=agent_ids).values_list("agent_id", flat=True))
+def _check_agents(agent_ids, field, swarm):
+    """An ACL names agents of its entry's swarm; one that does not exist and
+    one of another swarm answer alike, so ids cannot be probed across swarms."""
+    known = set(Agent.objects.filter(agent_id__in=agent_ids, swarm=swarm).values_list("agent_id", flat=True))
     unknown = sorted(set(agent_ids) - known)
     if unknown:
-        raise Invalid(f"Unknown agents: {', '.join(unknown)}.", field)
+        raise Invalid(f"Unknown agents in this swarm: {', '.join(unknown)}.", field)
 
 
 @transaction.atomic
@@ -342,13 +409,15 @@ def set_acl(actor, partition, key, grants, blocks, access_level=None, owner=None
         if bad or not perms:
             raise Invalid(f"Grants for {agent_id} must be a non-empty list of {', '.join(Permission.values)}.",
                           "grants")
-    _check_agents(list(grants), "grants")
-    _check_agents(blocks, "blocks")
-    entry = _locked_entry(partition, key)
+    # The entry and the caller's right to share it first: a missing key must
+    # answer 404 whatever agents the body names.
+    entry = _locked_entry(partition, key, actor.swarm)
     if entry is None:
         raise NotFound("No such memory entry.")
     held = access.permissions(actor, entry)
     require(actor, access.SHARE, entry, "memory entry")
+    _check_agents(list(grants), "grants", entry.swarm)
+    _check_agents(blocks, "blocks", entry.swarm)
     before = entry.access_state()
     acl = entry.acl or MemoryACL(entry=entry)
     current = {agent: set(perms) for agent, perms in acl.granted_permissions.items()}
@@ -371,9 +440,9 @@ def set_acl(actor, partition, key, grants, blocks, access_level=None, owner=None
         check_level(actor, access_level, access.target_of(entry))
         entry.access_level = access_level
     if owner is not None and owner != entry.owner_id:
-        new_owner = Agent.objects.filter(agent_id=owner).first()
+        new_owner = Agent.objects.filter(agent_id=owner, swarm=entry.swarm).first()
         if new_owner is None:
-            raise Invalid(f"Unknown agent: {owner}.", "owner")
+            raise Invalid(f"Unknown agents in this swarm: {owner}.", "owner")
         entry.assign_owner(new_owner, entry.access_level)
     acl.granted_permissions = {agent: sorted(perms) for agent, perms in wanted.items()}
     acl.blocked_agents = sorted(set(blocks))

@@ -15,13 +15,13 @@ def acl(entry_path, client):
     return client.get(entry_path).json()
 
 
-def test_the_owner_grants_and_the_grantee_gains_access(entry, alice, dave):
-    assert dave.client.get("memory/default/doc").status_code == 404
-    response = alice.client.put(entry, {"grants": {"dave": ["read"]}, "blocks": []})
+def test_the_owner_grants_and_the_grantee_gains_access(entry, alice, carol):
+    assert carol.client.get("memory/default/doc").status_code == 404
+    response = alice.client.put(entry, {"grants": {"carol": ["read"]}, "blocks": []})
     assert response.status_code == 200
-    assert response.json()["grants"] == {"dave": ["read"]}
-    assert dave.client.get("memory/default/doc").status_code == 200
-    assert dave.client.put("memory/default/doc", {"value": 2}).status_code == 403
+    assert response.json()["grants"] == {"carol": ["read"]}
+    assert carol.client.get("memory/default/doc").status_code == 200
+    assert carol.client.put("memory/default/doc", {"value": 2}).status_code == 403
 
 
 def test_a_block_wins_over_team_membership_and_grants(entry, alice, bob):
@@ -31,19 +31,19 @@ def test_a_block_wins_over_team_membership_and_grants(entry, alice, bob):
 
 
 def test_a_team_member_may_share_only_what_it_holds(entry, bob):
-    assert bob.client.put(entry, {"grants": {"dave": ["read"]}, "blocks": []}).status_code == 200
-    response = bob.client.put(entry, {"grants": {"dave": ["read", "delete"]}, "blocks": []})
+    assert bob.client.put(entry, {"grants": {"carol": ["read"]}, "blocks": []}).status_code == 200
+    response = bob.client.put(entry, {"grants": {"carol": ["read", "delete"]}, "blocks": []})
     assert response.status_code == 403
-    assert MemoryACL.objects.get().granted_permissions == {"dave": ["read"]}
+    assert MemoryACL.objects.get().granted_permissions == {"carol": ["read"]}
 
 
 def test_a_team_member_cannot_revoke_block_or_change_the_level(entry, alice, bob):
-    alice.client.put(entry, {"grants": {"dave": ["read"]}, "blocks": []})
+    alice.client.put(entry, {"grants": {"carol": ["read"]}, "blocks": []})
     for body in (
         {"grants": {}, "blocks": []},
-        {"grants": {"dave": ["read"]}, "blocks": ["carol"]},
-        {"grants": {"dave": ["read"]}, "blocks": [], "access_level": "public"},
-        {"grants": {"dave": ["read"]}, "blocks": [], "owner": "bob"},
+        {"grants": {"carol": ["read"]}, "blocks": ["carol"]},
+        {"grants": {"carol": ["read"]}, "blocks": [], "access_level": "public"},
+        {"grants": {"carol": ["read"]}, "blocks": [], "owner": "bob"},
     ):
         assert bob.client.put(entry, body).status_code == 403
     entry_row = MemoryEntry.objects.get()

@@ -41,11 +41,11 @@ def test_it_audits_a_blocked_agent(alice, bob):
     assert denials()[0].detail["reason"] == "blocked"
 
 
-def test_it_audits_a_write_to_a_public_entry_with_403(alice, dave):
+def test_it_audits_a_write_to_a_public_entry_with_403(alice, carol):
     alice.client.put("memory/default/notice", {"value": 1, "access_level": "public"})
-    assert dave.client.put("memory/default/notice", {"value": 2}).status_code == 403
+    assert carol.client.put("memory/default/notice", {"value": 2}).status_code == 403
     [audit] = denials()
-    assert (audit.actor, audit.detail["operation"], audit.detail["status"]) == ("dave", "write", 403)
+    assert (audit.actor, audit.detail["operation"], audit.detail["status"]) == ("carol", "write", 403)
 
 
 def test_it_audits_acl_changes_by_others(alice, bob):

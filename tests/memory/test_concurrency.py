@@ -2,7 +2,7 @@
 
 import pytest
 
-from qefleet.memory.models import ConsensusProposal, MemoryEntry
+from qefleet.memory.models import ConsensusProposal, MemoryACL, MemoryEntry
 from tests.conftest import make_agent
 from tests.helpers import run_in_threads
 
@@ -47,3 +47,17 @@ def test_concurrent_votes_are_all_counted():
 
     assert run_in_threads(WRITERS, vote) == [200] * WRITERS
     assert len(ConsensusProposal.objects.get().votes) == WRITERS
+
+
+def test_concurrent_identical_grants_on_an_entry_without_an_acl_all_succeed():
+    owner = make_agent("granter", "core", "qe")
+    make_agent("grantee", "core", "qe")
+    owner.client.put("memory/default/granted", {"value": 1})
+    body = {"grants": {"grantee": ["read"]}, "blocks": []}
+
+    def grant(index):
+        return [owner.client.put("acl/default/granted", body).status_code for _ in range(WRITES_EACH)]
+
+    statuses = [status for batch in run_in_threads(WRITERS, grant) for status in batch]
+    assert statuses == [200] * WRITERS * WRITES_EACH
+    assert MemoryACL.objects.get(entry__key="granted").granted_permissions == {"grantee": ["read"]}

@@ -88,3 +88,14 @@ def test_queries_merge_provided_and_stored_keys(provider, alice, bob):
 def test_keys_outside_the_prefix_are_stored_normally(provider, alice):
     assert alice.client.put("memory/learning/other/key", {"value": 1}).status_code == 201
     assert MemoryEntry.objects.filter(key="other/key").exists()
+
+
+def test_a_query_reads_past_provided_keys_it_may_not_read(provider, alice, bob):
+    # Alice's keys sort before Bob's; Bob's pages hold his own keys, full, then the rest.
+    provider.data = {f"phase2/learning/alice/k{index:03d}": index for index in range(250)}
+    provider.data.update({f"phase2/learning/bob/k{index}": index for index in range(3)})
+    first = bob.client.get("memory/learning?prefix=phase2/learning/&limit=2").json()
+    assert [item["key"] for item in first["items"]] == ["phase2/learning/bob/k0", "phase2/learning/bob/k1"]
+    second = bob.client.get(f"memory/learning?prefix=phase2/learning/&limit=2&cursor={first['next_cursor']}").json()
+    assert [item["key"] for item in second["items"]] == ["phase2/learning/bob/k2"]
+    assert second["next_cursor"] is None

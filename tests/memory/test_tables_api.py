@@ -10,12 +10,12 @@ SHA = "a" * 64
 
 
 def test_events_are_posted_and_queried_by_type_source_and_time(alice, bob, dave):
-    alice.client.post("events", {"type": "learning:training", "payload": {"reward": 1.2}})
-    bob.client.post("events", {"type": "learning:pattern", "payload": {}})
-    dave.client.post("events", {"type": "learning:training"})  # another swarm
-    body = alice.client.get("events?type=learning:training").json()
+    alice.client.post("events", {"type": "qe:training", "payload": {"reward": 1.2}})
+    bob.client.post("events", {"type": "qe:pattern", "payload": {}})
+    dave.client.post("events", {"type": "qe:training"})  # another swarm
+    body = alice.client.get("events?type=qe:training").json()
     assert [(item["source"], item["payload"]) for item in body["items"]] == [("alice", {"reward": 1.2})]
-    assert [item["type"] for item in alice.client.get("events?source=bob").json()["items"]] == ["learning:pattern"]
+    assert [item["type"] for item in alice.client.get("events?source=bob").json()["items"]] == ["qe:pattern"]
     assert alice.client.get("events?since=2999-01-01T00:00:00Z").json()["items"] == []
     assert len(alice.client.get("events?until=2999-01-01T00:00:00Z").json()["items"]) == 2
 

@@ -49,7 +49,7 @@ def test_ttl_zero_means_never(clock, alice):
 @pytest.mark.parametrize(
     "path,body,model,days",
     [
-        ("events", {"type": "learning:test"}, Event, 30),
+        ("events", {"type": "qe:test"}, Event, 30),
         ("patterns", {"pattern": "p", "confidence": 0.9}, Pattern, 7),
         ("consensus", {"decision": {"do": "x"}, "quorum": 1}, ConsensusProposal, 7),
     ],
