@@ -1,4 +1,5 @@
-"""Agents without a team are nobody's team mates: an empty team never matches."""
+"""Agents without a team (or a swarm) are nobody's team (or swarm) mates: an
+empty name never matches another empty name."""
 
 import pytest
 
@@ -7,14 +8,19 @@ from tests.conftest import make_agent
 
 pytestmark = pytest.mark.django_db
 
-PATH = "memory/notes/phase2/team-only"
+PATH = "memory/notes/phase2/members-only"
 
 
-def test_it_hides_a_teamless_owners_team_entry_from_other_teamless_agents():
-    owner = make_agent("loner", "", "s1")
-    other = make_agent("drifter", "", "s1")
-    assert owner.client.put(PATH, {"value": {"n": 1}, "access_level": "team"}).status_code == 201
+@pytest.mark.parametrize("level, owner, other", [
+    ("team", ("", "s1"), ("", "s1")),
+    ("swarm", ("t1", ""), ("t2", "")),
+])
+def test_it_hides_an_entry_of_an_empty_team_or_swarm_from_other_agents_without_one(level, owner, other):
+    owner = make_agent("loner", *owner)
+    other = make_agent("drifter", *other)
+    assert owner.client.put(PATH, {"value": {"n": 1}, "access_level": level}).status_code == 201
     assert other.client.get(PATH).status_code == 404
     assert other.client.put(PATH, {"value": {"n": 2}}).status_code == 404
-    assert "phase2/team-only" not in [item["key"] for item in other.client.get("memory/notes?prefix=phase2/").json()["items"]]
-    assert MemoryEntry.objects.get(key="phase2/team-only").value == {"n": 1}
+    listed = other.client.get("memory/notes?prefix=phase2/").json()["items"]
+    assert "phase2/members-only" not in [item["key"] for item in listed]
+    assert MemoryEntry.objects.get(key="phase2/members-only").value == {"n": 1}
