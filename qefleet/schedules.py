@@ -4,6 +4,10 @@ Apps add their jobs from AppConfig.ready(); `ensure_schedules` (run after
 every migrate and as a management command) makes django-q2's Schedule rows
 match the registry: it creates, updates and removes only the schedules it
 owns (names starting with "qefleet."), so it is safe to run any number of times.
+A schedule whose next run is further away than its interval (the interval
+shrank, say `CYCLE_SLOT_SECONDS` went from an hour to a minute) is re-timed to
+run at the scheduler's next tick: django-q2 keeps a row's next run when its
+interval changes.
 """
 
 from dataclasses import dataclass
@@ -35,10 +39,16 @@ def jobs():
     return sorted(_jobs.values(), key=lambda job: job.name)
 
 
+def _beyond_interval(schedule, job, now):
+    return schedule.next_run is not None and schedule.next_run > now + timedelta(minutes=job.minutes)
+
+
 def ensure_schedules(using="default", **kwargs):
     """Make the Schedule table match the registry; returns (created, updated, removed)."""
+    from django.utils import timezone
     from django_q.models import Schedule
 
+    now = timezone.now()
     created = updated = 0
     for job in jobs():
         schedule = Schedule.objects.using(using).filter(name=job.name).first()
@@ -46,9 +56,12 @@ def ensure_schedules(using="default", **kwargs):
         if schedule is None:
             schedule = Schedule(name=job.name, **wanted)
             created += 1
-        elif any(getattr(schedule, field) != value for field, value in wanted.items()):
+        elif (retime := _beyond_interval(schedule, job, now)) \
+                or any(getattr(schedule, field) != value for field, value in wanted.items()):
             for field, value in wanted.items():
                 setattr(schedule, field, value)
+            if retime:
+                schedule.next_run = now
             updated += 1
         else:
             continue
@@ -62,7 +75,8 @@ def ensure_schedules(using="default", **kwargs):
 def heartbeat(now=None):
     """The loop heartbeat: for every registered job, its last successful run
     (when, how long, what it counted), its last failure, and whether it is
-    stale: silent (no success) for twice its interval, or last run failed."""
+    stale: missing, timed further away than its interval (ensure_schedules
+    re-times it), silent (no success) for twice its interval, or last run failed."""
     from django.utils import timezone
     from django_q.models import Schedule, Task
 
@@ -82,6 +96,9 @@ def heartbeat(now=None):
         silent_since = last_ok.stopped if last_ok else (row.next_run if row else None)
         if row is None:
             beat["stale"] = "missing: run ensure_schedules"
+        elif _beyond_interval(row, job, now):
+            beat["stale"] = (f"not due until {row.next_run:%Y-%m-%d %H:%M} UTC, further away than its "
+                             f"{job.minutes}-minute interval: run ensure_schedules")
         elif silent_since and now - silent_since > timedelta(minutes=2 * job.minutes):
             beat["stale"] = (f"silent since {silent_since:%Y-%m-%d %H:%M} UTC (twice its {job.minutes}-minute "
                              "interval); is a cluster running?")

@@ -116,3 +116,50 @@ def test_a_job_silent_for_twice_its_interval_is_stale():
     Task.objects.create(id="old", name="old", func="learning.jobs.sweep_expired", group=SWEEPER,
                         started=long_ago, stopped=long_ago, success=True)
     assert "silent since" in dict((job.name, reason) for job, reason in schedules.stale_jobs())[SWEEPER]
+
+
+
+def test_it_retimes_the_schedules_when_the_slot_shrinks(settings, monkeypatch):
+    """The README's fast-loop recipe (`CYCLE_SLOT_SECONDS=60 make run`) on a
+    database an hour-slot `make run` left behind."""
+    from django_q.models import Task
+
+    from learning import jobs
+
+    cycle = "qefleet.learning.improvement_cycle"
+    Schedule.objects.filter(name=cycle).update(minutes=60, next_run=timezone.now() + timedelta(minutes=59))
+    monkeypatch.setattr(schedules, "_jobs", dict(schedules._jobs))
+    settings.CYCLE_SLOT_SECONDS = 60
+    jobs.register()
+    schedules.ensure_schedules()
+    schedule = Schedule.objects.get(name=cycle)
+    assert schedule.minutes == 1 and schedule.next_run <= timezone.now()
+    monkeypatch.setattr(Conf, "SYNC", True)
+    Schedule.objects.exclude(name=cycle).update(next_run=timezone.now() + timedelta(days=1))
+    scheduler()
+    assert Task.objects.filter(group=cycle, success=True).exists()
+
+
+def test_it_retimes_a_schedule_further_away_than_its_interval():
+    # Left so by an ensure_schedules that changed the interval and kept the time.
+    Schedule.objects.filter(name=SWEEPER).update(next_run=timezone.now() + timedelta(minutes=50))
+    assert schedules.ensure_schedules() == (0, 1, 0)
+    assert Schedule.objects.get(name=SWEEPER).next_run <= timezone.now()
+
+
+def test_it_keeps_the_time_of_a_schedule_due_within_its_interval():
+    soon = timezone.now() + timedelta(minutes=3)
+    Schedule.objects.filter(name=SWEEPER).update(next_run=soon)
+    assert schedules.ensure_schedules() == (0, 0, 0)
+    assert Schedule.objects.get(name=SWEEPER).next_run == soon
+
+
+def test_the_heartbeat_blames_a_schedule_timed_beyond_its_interval_not_the_cluster():
+    from django_q.models import Task
+
+    ran = timezone.now() - timedelta(minutes=30)
+    Task.objects.create(id="old", name="old", func="learning.jobs.sweep_expired", group=SWEEPER,
+                        started=ran, stopped=ran, success=True)
+    Schedule.objects.filter(name=SWEEPER).update(next_run=timezone.now() + timedelta(minutes=50))
+    reason = dict((job.name, reason) for job, reason in schedules.stale_jobs())[SWEEPER]
+    assert "run ensure_schedules" in reason and "cluster" not in reason

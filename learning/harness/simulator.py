@@ -33,9 +33,11 @@ Tasks have `previous_attempts` 0 and `available_resources` 0.9 (0.5 for one
 task in ten), so a bucket holds two of the API's state keys and an agent sees
 about a dozen states, most of them often: tabular learning visibly converges
 within a hundred or so tasks per agent. Resources do not change the success
-probabilities; low resources make tasks ~20% slower. Durations are realistic
-test runs (about 10 s to 80 s, by complexity and strategy: parallel is
-fastest, sequential slowest), so the reward is driven by success.
+probabilities; low resources make tasks ~20% slower. Durations are on the
+design's scale, where time scores 1 - ms / 30,000: 90 % of tasks take 3 s to
+21 s (median 8 s), by complexity and strategy (parallel is fastest, sequential
+slowest; failures run longer), so the time component of the score and the
+reward moves with the choice, while success still drives the reward.
 
 An outcome is a Bernoulli draw of success, a duration log-normally spread
 around the mean (failures run longer), one or two realistic errors on failure
@@ -180,7 +182,7 @@ class FleetEnvironment:
                     # neighbouring buckets never share their best strategy.
                     dominated = task_type.partition(":")[2] in DOMINATED_KINDS
                     best = offset if dominated else (offset + c_index + 2 * k_index) % len(STRATEGIES)
-                    base_ms = (8000 + 60_000 * COMPLEXITY_LEVELS[complexity]) * (1 + 0.15 * k_index)
+                    base_ms = (1500 + 12_000 * COMPLEXITY_LEVELS[complexity]) * (1 + 0.15 * k_index)
                     arms = {}
                     for index, name in enumerate(STRATEGIES):
                         low, high = BEST_SUCCESS if index == best else OTHER_SUCCESS

@@ -94,7 +94,16 @@ def test_it_shows_the_loop_heartbeat_with_stale_jobs_marked(viewer):
     assert "is a cluster running?" in beats["qefleet.learning.watch_schedules"]["stale"]
     assert beats[SWEEPER]["stale"] is None
     page = response.content.decode()
-    assert "stale" in page and "on time" in page
+    late = heartbeat_row(page, "qefleet.learning.watch_schedules")
+    assert "stale" in late and "is a cluster running?" in late and "on time" not in late
+    on_time = heartbeat_row(page, SWEEPER)
+    assert "on time" in on_time and "stale" not in on_time
+
+
+def heartbeat_row(page, job):
+    """The heartbeat table's row of one job."""
+    row = page[page.index(f"<code>{job}</code>"):]
+    return row[:row.index("</tr>")]
 
 
 def test_it_shows_each_jobs_last_success_and_what_it_did(viewer):
@@ -102,9 +111,7 @@ def test_it_shows_each_jobs_last_success_and_what_it_did(viewer):
     Task.objects.create(id="sweep", name="sweep", func="learning.jobs.sweep_expired", group=SWEEPER,
                         started=stopped - timedelta(milliseconds=250), stopped=stopped, success=True,
                         result={"deleted": 12})
-    page = viewer.get("/ops/").content.decode()
-    row = page[page.index(f"<code>{SWEEPER}</code>"):]
-    row = row[:row.index("</tr>")]
+    row = heartbeat_row(viewer.get("/ops/").content.decode(), SWEEPER)
     assert "in 250 ms" in row and "deleted" in row and "on time" in row
 
 

@@ -8,7 +8,7 @@ import pytest
 from django.core.management import CommandError, call_command
 
 from learning import services
-from learning.core import engine
+from learning.core import engine, scoring
 from learning.harness.simulator import (
     DOMINATED_KINDS,
     STRATEGIES,
@@ -156,6 +156,23 @@ def test_it_samples_success_at_the_hidden_rate():
     for name in (best, worst):
         rate = np.mean([env.outcome(run, name)["success"] for run in runs])
         assert rate == pytest.approx(env.success_probability(task, name), abs=0.04)
+
+
+def test_its_durations_move_the_score_time_component():
+    """Time scores 1 - ms / 30,000 (the design's scale): tasks must mostly run
+    well under 30 s, or the component is a flat zero on every chart."""
+    env = environment()
+    scores = {name: [] for name in STRATEGIES}
+    for agent_id in FLEET:
+        for _ in range(50):
+            task = env.next_task(agent_id)
+            for name in STRATEGIES:
+                scores[name].append(scoring.time_score(env.outcome(task, name)["execution_time_ms"]))
+    every = np.concatenate(list(scores.values()))
+    assert np.mean(every == 0) < 0.01
+    assert 0.5 <= np.median(every) <= 0.85 and np.std(every) > 0.1
+    # Faster strategies score better on time, as the reward should see.
+    assert np.mean(scores["parallel-execution"]) > np.mean(scores["sequential-execution"]) + 0.15
 
 
 def test_it_runs_in_process_from_the_command():

@@ -66,6 +66,15 @@ def test_at_the_horizon_an_interval_across_zero_is_inconclusive(alice):
     assert not AppliedStrategy.objects.filter(agent=alice).exists()
 
 
+def test_one_arm_at_the_horizon_keeps_the_test_running(alice):
+    test = start_test(alice, horizon=200)
+    set_arms(test, (200, 150), (190, 146))
+    assert review() == []
+    test.refresh_from_db()
+    assert test.state == ABTestState.RUNNING
+    assert test.decision.startswith("running: n = 190 of 200")
+
+
 def test_a_worse_treatment_leaves_the_control(alice):
     test = start_test(alice, horizon=200)
     set_arms(test, (200, 180), (200, 120))
@@ -95,6 +104,19 @@ def test_a_sample_ratio_mismatch_aborts_and_alerts(alice):
     test.refresh_from_db()
     assert "sample ratio mismatch" in test.decision and test.verdict["srm_p_value"] < 0.001
     assert Alert.objects.filter(kind="abtest:srm", agent=alice).exists()
+
+
+@pytest.mark.parametrize("control, treatment, aborted", [
+    ((17, 8), (2, 1), False),  # 19 tasks: too few for a ratio to say anything
+    ((18, 9), (2, 1), True),  # SRM_MIN_SAMPLES
+])
+def test_a_sample_ratio_counts_only_from_twenty_tasks(alice, control, treatment, aborted):
+    test = start_test(alice, horizon=400)
+    set_arms(test, control, treatment)
+    review()
+    test.refresh_from_db()
+    assert test.verdict["srm_p_value"] < 0.001
+    assert (test.state == ABTestState.ABORTED) is aborted
 
 
 def test_discoveries_must_survive_false_discovery_control(alice, bob, carol):

@@ -364,7 +364,8 @@ def test_it_applies_a_strategy_as_an_operator(admin_client, alice, parallel):
     assert (applied.agent, applied.strategy, applied.source) == (alice, parallel, "operator")
 
     errors = form_errors(admin_client.post(url(AppliedStrategy, "add"), data))
-    assert errors  # one applied strategy per agent and task type
+    # One applied strategy per agent and task type.
+    assert "already exists" in str(errors) and AppliedStrategy.objects.count() == 1
 
     AppliedStrategy.objects.filter(pk=applied.pk).update(source="improvement")
     form = admin_client.get(url(AppliedStrategy, "change", applied.pk)).context["adminform"].form

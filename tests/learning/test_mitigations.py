@@ -105,7 +105,9 @@ def test_a_frequent_failure_class_is_mitigated_with_its_rate_before(alice):
     [applied] = mitigations.activate(alice, profile)
     mitigation = Mitigation.objects.get(pk=applied["mitigation"])
     assert (mitigation.adjustment, mitigation.state) == ("less_parallel", MitigationState.ACTIVE)
-    assert mitigation.strategies  # the strategies the failing tasks ran
+    # The strategies the failing tasks ran.
+    ran = set(Execution.objects.filter(success=False).values_list("strategy__name", flat=True))
+    assert ran and set(mitigation.strategies) == ran
     assert (mitigation.tasks_before, mitigation.failures_before) == (16, 6)
     assert mitigation.activated_after_task == 16
     assert mitigations.activate(alice, profile) == []  # one at a time

@@ -97,7 +97,11 @@ def test_the_flap_guard_stops_after_the_daily_budget(alice):
     degrade(alice, 30)
     assert Rollback.objects.count() == 1
     assert Alert.objects.filter(kind="safeguard:operator_needed").count() == 1
-    assert good.checksum  # untouched
+    # Not restored a second time: the live state is what the degraded tasks
+    # left, and the known-good version is stored as it was.
+    live = versions.checksum(versions.learned_state(alice, profile(alice)))
+    assert live != good.checksum
+    assert StateVersion.objects.values_list("checksum", flat=True).get(pk=good.pk) == good.checksum
 
 
 def test_undo_restores_the_state_before_the_rollback(alice, admin_user):

@@ -29,6 +29,7 @@ def test_it_shares_a_pattern_learned_through_the_api(alice):
     ({"uses": 40, "successes": 39, "confidence": 0.85}, True),
     ({"uses": 40, "successes": 39, "confidence": 0.80}, False),  # confidence must exceed 0.8
     ({"uses": 29, "successes": 29, "confidence": 0.9}, False),  # fewer than SHARE_MIN_USES tasks
+    ({"uses": 30, "successes": 30, "confidence": 0.9}, True),  # exactly SHARE_MIN_USES tasks
     ({"uses": 40, "successes": 28, "confidence": 0.9}, False),  # lower bound 0.55 under SHARE_LOWER_BOUND
 ])
 def test_it_shares_only_past_all_three_bars(alice, record, shared):

@@ -165,6 +165,13 @@ def test_decide_uses_the_fixed_interval_at_the_horizon():
     assert stats.decide(arm(260, 160), arm(260, 130), horizon=260).outcome == "loser"
 
 
+@pytest.mark.parametrize("control, treatment", [(arm(100, 50), arm(60, 30)), (arm(60, 30), arm(100, 50))])
+def test_decide_reaches_the_horizon_only_when_both_arms_reach_it(control, treatment):
+    verdict = stats.decide(control, treatment, horizon=100)
+    assert (verdict.outcome, verdict.sequential) == ("running", True)
+    assert "n = 60 of 100" in verdict.reason
+
+
 def test_the_earlier_running_minimum_carries_into_the_p_value():
     verdict = stats.decide(arm(80, 40), arm(80, 48), horizon=260, previous_p=0.2)
     assert verdict.p_value == 0.2

@@ -1,3 +1,4 @@
+import builtins
 from datetime import datetime, timedelta, timezone as tz
 
 import pytest
@@ -5,6 +6,7 @@ import time_machine
 from django.core.management import call_command
 
 from qefleet.memory.models import ConsensusProposal, Event, Hint, MemoryEntry, Pattern
+from qefleet.memory import ttl
 from qefleet.memory.ttl import sweep_expired
 
 pytestmark = pytest.mark.django_db
@@ -97,6 +99,22 @@ def test_the_sweeper_works_in_batches(clock, alice):
     clock.shift(timedelta(seconds=2))
     assert sweep_expired(batch_size=3, pause_ms=0)["events"] == 7
     assert not Event.with_expired.exists()
+
+
+def test_the_sweeper_keeps_a_row_renewed_between_its_select_and_its_delete(clock, alice, monkeypatch):
+    alice.client.put("memory/default/renewed", {"value": 1, "ttl_seconds": 10})
+    alice.client.put("memory/default/gone", {"value": 1, "ttl_seconds": 10})
+    clock.shift(timedelta(seconds=10))
+
+    def select_then_renew(rows):
+        # The sweeper's batch select has run; the agent renews its entry now.
+        selected = builtins.list(rows)
+        MemoryEntry.with_expired.filter(key="renewed").update(expires_at=T0 + timedelta(hours=1))
+        return selected
+
+    monkeypatch.setattr(ttl, "list", select_then_renew, raising=False)
+    assert ttl.delete_in_batches(MemoryEntry.with_expired.expired(), "expires_at", pause_ms=0) == 1
+    assert list(MemoryEntry.objects.values_list("key", flat=True)) == ["renewed"]
 
 
 def test_the_sweep_command_reports_counts(clock, alice, capsys):
