@@ -9,7 +9,8 @@ from django.utils import timezone
 
 from learning.models import Alert, AlertState, Severity
 
-from .common import agents_with, choice, options
+from ..params import choice, page_number, text
+from .common import agents_with, options
 
 ALERTS_PER_PAGE = 50
 ALERT_STATES = {"open": "open (firing or acknowledged)", **{state.value: state.value for state in AlertState},
@@ -25,7 +26,7 @@ class AlertFilter:
     @classmethod
     def from_query(cls, query):
         return cls(state=choice(query, "state", ALERT_STATES, "open"),
-                   severity=choice(query, "severity", Severity.values), agent=query.get("agent", ""))
+                   severity=choice(query, "severity", Severity.values), agent=text(query, "agent"))
 
     def apply(self, alerts):
         if self.state == "open":
@@ -47,7 +48,7 @@ def alert_page(alert_filter, page_number):
 def alerts_context(query):
     alert_filter = AlertFilter.from_query(query)
     return {
-        "filter": alert_filter, "page": alert_page(alert_filter, query.get("page")),
+        "filter": alert_filter, "page": alert_page(alert_filter, page_number(query)),
         "states": ALERT_STATES.items(), "severities": options(Severity.values),
         "agents": options(agents_with("alerts")),
         # datetime-local inputs are naive; the silence action reads them as UTC.
