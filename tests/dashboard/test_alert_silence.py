@@ -30,8 +30,10 @@ def silence(client, alert, until):
 def test_it_silences_until_the_utc_time_the_form_sends(operator, alert):
     page = operator.get("/ops/alerts/").content.decode()
     assert f'<label for="silence-until-{alert.pk}">Silence until (UTC)</label>' in page
-    sent = re.search(rf'id="silence-until-{alert.pk}" name="until" type="datetime-local" value="([^"]+)"',
-                     page).group(1)
+    sent, earliest, latest = re.search(
+        rf'id="silence-until-{alert.pk}" name="until" type="datetime-local" value="([^"]+)" min="([^"]+)" '
+        rf'max="([^"]+)"', page).groups()
+    assert earliest < sent < latest
     assert re.fullmatch(r"\d{4}-\d\d-\d\dT\d\d:\d\d", sent)  # what the browser posts back, unchanged
     response = silence(operator, alert, sent)
     assert response.status_code == 302
