@@ -1287,7 +1287,7 @@ def plan(days, events, samples, seed, now):
     start = end - slots * HOUR
     world = World(seed, now, start, slots, FleetEnvironment(dict(fleet), seed),
                   capture_every=round(min(2.5, max(1.0, days / 36)) * 24),
-                  loop_mde=min(0.9, settings.ABTEST_MDE_POINTS / 100))
+                  loop_mde=min(stats.MDE_RANGE[1], settings.ABTEST_MDE_POINTS / 100))
     rng = np.random.default_rng([seed, 0])
     boundaries = start + HOUR * np.arange(slots + 1)
     recent = boundaries[:-1] >= events_since(now)   # slots whose tasks all fall in the events' 30 days
