@@ -4,10 +4,12 @@ and operator actions (POST-only, CSRF-protected, permission-checked).
 Each action names its target (a version number, a rollback id, an alert
 id, an A/B test, the current cycle slot), so a second click does nothing;
 it answers with a redirect to `next` (or the page of what it acted on) and
-a message.
+a message. Pages and actions read their parameters with dashboard.params
+before anything else, so a parameter they cannot use answers 400 and
+changes nothing.
 """
 
-from datetime import datetime
+from functools import wraps
 
 from django.conf import settings
 from django.contrib import messages
@@ -19,10 +21,11 @@ from django.utils import timezone
 from django.utils.http import url_has_allowed_host_and_scheme
 from django.views.decorators.http import require_GET, require_POST
 
-from learning import operations, report, versions
+from learning import alerts, operations, report, versions
 from learning.models import LearningProfile, StateVersion
 from qefleet.memory.models import Agent
 
+from . import params
 from .pages.abtests import abtest_context, abtest_detail, abtests_context
 from .pages.agent import agent_context, cycle_message
 from .pages.alerts import alerts_context
@@ -32,12 +35,37 @@ from .pages.patterns import patterns_context
 from .pages.report import decisions_csv, download, period_of, report_context
 
 
+def answers_bad_parameters(view):
+    """A parameter the view cannot use answers 400 with the reader's message,
+    which names the parameter (as plain text: it never holds what was sent)."""
+
+    @wraps(view)
+    def answer(request, *args, **kwargs):
+        try:
+            return view(request, *args, **kwargs)
+        except params.BadParameter as error:
+            return HttpResponseBadRequest(str(error), content_type="text/plain; charset=utf-8")
+
+    return answer
+
+
 def dashboard_page(permission):
     """GET only; anonymous users go to the login page, users without the
     role's view permission get 403."""
 
     def decorate(view):
-        return login_required(permission_required(permission, raise_exception=True)(require_GET(view)))
+        return login_required(permission_required(permission, raise_exception=True)(
+            require_GET(answers_bad_parameters(view))))
+
+    return decorate
+
+
+def operator_action(permission):
+    """POST only (CSRF-protected by the middleware); users without the
+    action's permission get 403."""
+
+    def decorate(view):
+        return require_POST(permission_required(permission, raise_exception=True)(answers_bad_parameters(view)))
 
     return decorate
 
@@ -89,9 +117,7 @@ def improvement_report(request, agent_id=None, fmt="html"):
     """The fleet's or an agent's improvement report as a page, CSV or JSON."""
     agent = get_object_or_404(Agent, agent_id=agent_id) if agent_id else None
     now = timezone.now()
-    period, error = period_of(request.GET, now)
-    if error:
-        return HttpResponseBadRequest(error)
+    period = period_of(request.GET, now)
     data = report.build(period, now, agent)
     if fmt != "html":
         return download(data, fmt)
@@ -102,10 +128,7 @@ def improvement_report(request, agent_id=None, fmt="html"):
 def decision_log(request, agent_id):
     """An agent's decisions and executions in a period, streamed as CSV."""
     agent = get_object_or_404(Agent, agent_id=agent_id)
-    period, error = period_of(request.GET, timezone.now())
-    if error:
-        return HttpResponseBadRequest(error)
-    return decisions_csv(agent, period)
+    return decisions_csv(agent, period_of(request.GET, timezone.now()))
 
 
 def back(request, agent=None, fallback=None):
@@ -121,14 +144,14 @@ def back(request, agent=None, fallback=None):
     return redirect("dash-alerts")
 
 
-@require_POST
-@permission_required("learning.rollback_agent", raise_exception=True)
+@operator_action("learning.rollback_agent")
 def rollback(request, agent_id):
     agent = get_object_or_404(Agent, agent_id=agent_id)
-    number = request.POST.get("version", "")
-    if not number.isdigit():
-        return HttpResponseBadRequest("Name the version to roll back to.")
-    record = operations.roll_back_to(agent, int(number), request.user, request.POST.get("reason", ""), request)
+    number = params.whole_number(request.POST, "version", minimum=1)
+    if number is None:
+        raise params.BadParameter("version must name the version to roll back to.")
+    reason = params.text(request.POST, "reason")
+    record = operations.roll_back_to(agent, number, request.user, reason, request)
     if record is None:
         messages.info(request, f"v{number} is already live for {agent_id}; nothing to do.")
     else:
@@ -136,8 +159,7 @@ def rollback(request, agent_id):
     return back(request, agent)
 
 
-@require_POST
-@permission_required("learning.rollback_agent", raise_exception=True)
+@operator_action("learning.rollback_agent")
 def undo_rollback(request, agent_id, rollback_id):
     agent = get_object_or_404(Agent, agent_id=agent_id)
     record = operations.undo(agent, rollback_id, request.user, request)
@@ -148,8 +170,7 @@ def undo_rollback(request, agent_id, rollback_id):
     return back(request, agent)
 
 
-@require_POST
-@permission_required("learning.reenable_learning", raise_exception=True)
+@operator_action("learning.reenable_learning")
 def re_enable(request, agent_id):
     agent = get_object_or_404(Agent, agent_id=agent_id)
     changed = operations.re_enable(agent, request.user, request)
@@ -157,8 +178,7 @@ def re_enable(request, agent_id):
     return back(request, agent)
 
 
-@require_POST
-@permission_required("learning.run_cycle", raise_exception=True)
+@operator_action("learning.run_cycle")
 def run_cycle(request, agent_id):
     agent = get_object_or_404(Agent, agent_id=agent_id)
     cycle = operations.run_cycle(agent, request.user, request)
@@ -167,10 +187,9 @@ def run_cycle(request, agent_id):
     return back(request, agent)
 
 
-@require_POST
-@permission_required("learning.change_abtest", raise_exception=True)
+@operator_action("learning.change_abtest")
 def abort_test(request, test_id):
-    test = operations.abort_test(test_id, request.user, request, request.POST.get("reason", "").strip()[:200])
+    test = operations.abort_test(test_id, request.user, request, params.text(request.POST, "reason").strip())
     if test is None:
         messages.info(request, f"A/B test #{test_id} had already ended; nothing to abort.")
     else:
@@ -179,24 +198,19 @@ def abort_test(request, test_id):
 
 
 ALERT_ACTIONS = {"acknowledge": "acknowledged", "silence": "silenced", "resolve": "resolved"}
+ALERT_NOTE_LENGTH = 500  # the forms' maxlength
 
 
-@require_POST
-@permission_required("learning.act_on_alert", raise_exception=True)
+@operator_action("learning.act_on_alert")
 def alert_action(request, alert_id, action):
     if action not in ALERT_ACTIONS:
         raise Http404("No such alert action.")
+    note = params.text(request.POST, "note", max_length=ALERT_NOTE_LENGTH)
     until = None
     if action == "silence":
-        try:
-            until = datetime.fromisoformat(request.POST.get("until", ""))
-        except ValueError:
-            return HttpResponseBadRequest("A silence needs an end time (ISO 8601).")
-        if timezone.is_naive(until):
-            until = timezone.make_aware(until, timezone.utc)
-        if until <= timezone.now():
-            return HttpResponseBadRequest("A silence must end in the future.")
-    alert = operations.act_on_alert(alert_id, action, request.user, request.POST.get("note", ""), until, request)
+        now = timezone.now()
+        until = params.moment(request.POST, "until", now, now + alerts.MAX_SILENCE)
+    alert = operations.act_on_alert(alert_id, action, request.user, note, until, request)
     messages.success(request, f"Alert {alert.pk} {ALERT_ACTIONS[action]}.")
     return back(request, alert.agent)
 
@@ -206,10 +220,10 @@ def preview(request, agent_id):
     """What rolling back to a version (default: the last known good) would change."""
     agent = get_object_or_404(Agent, agent_id=agent_id)
     profile = get_object_or_404(LearningProfile.objects.with_live_version(), agent=agent)
-    number = request.GET.get("version", "")
+    number = params.whole_number(request.GET, "version", minimum=1)
     versions_of_agent = StateVersion.objects.filter(agent=agent)
-    if number.isdigit():
-        version = get_object_or_404(versions_of_agent, number=int(number))
+    if number is not None:
+        version = get_object_or_404(versions_of_agent, number=number)
     else:
         version = versions_of_agent.filter(known_good=True).order_by("-number").first()
         if version is None:

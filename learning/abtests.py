@@ -77,6 +77,17 @@ def _base_rate(agent, task_type, strategy):
     return found["successes"] / found["uses"] if (found["uses"] or 0) >= 10 else 0.5
 
 
+def check_design(mde, power, control_weight):
+    """Invalid, naming the field, unless the design is one a test can use
+    (stats.MDE_RANGE and the others: a horizon it reaches)."""
+    for field, value, (low, high), words in (
+            ("mde", mde, stats.MDE_RANGE, "The minimum detectable effect"),
+            ("power", power, stats.POWER_RANGE, "Power"),
+            ("control_weight", control_weight, stats.CONTROL_WEIGHT_RANGE, "The control's weight")):
+        if not low <= value <= high:
+            raise Invalid(f"{words} must be from {low} to {high}.", field)
+
+
 @transaction.atomic
 def create(agent, task_type, control, treatment, *, source, created_by="", name="", hypothesis="",
            mde=stats.DEFAULT_MDE, power=stats.DEFAULT_POWER, control_weight=0.5, start=True):
@@ -90,12 +101,7 @@ def create(agent, task_type, control, treatment, *, source, created_by="", name=
         raise Invalid("The arms must be two different strategies.", "treatment")
     if not treatment.active or (control is not None and not control.active):
         raise Invalid("The strategies must be active in the catalog.", "treatment")
-    if not 0 < control_weight < 1:
-        raise Invalid("The control's weight must be between 0 and 1.", "control_weight")
-    if not 0 < mde < 1:
-        raise Invalid("The minimum detectable effect must be between 0 and 1.", "mde")
-    if not 0 < power < 1:
-        raise Invalid("Power must be between 0 and 1.", "power")
+    check_design(mde, power, control_weight)
     test = ABTest(agent=agent, task_type=task_type, source=source, created_by=created_by, mde=mde, power=power,
                   name=name or f"{task_type}: {treatment.name} vs {control.name if control else 'learned policy'}",
                   hypothesis=hypothesis)

@@ -6,6 +6,7 @@ import hmac
 import json
 import logging
 import urllib.request
+from datetime import timedelta
 
 from django.conf import settings
 from django.core.mail import send_mail
@@ -17,6 +18,9 @@ from .models import Alert, AlertState
 logger = logging.getLogger("qefleet.alerts")
 
 AUTO_RESOLVE_AFTER = 3  # healthy checks in a row
+# The longest an operator can silence an alert: past it, a problem nobody
+# fixed notifies again rather than staying quiet for good.
+MAX_SILENCE = timedelta(days=30)
 
 
 def raise_alert(kind, severity, summary, numbers, agent=None, dedup_key=None):
@@ -99,7 +103,7 @@ def acknowledge(alert, user, note=""):
 
 
 def silence(alert, until):
-    """No notifications until `until` (which must be in the future)."""
+    """No notifications until `until` (in the future, at most MAX_SILENCE away)."""
     alert.silenced_until = until
     alert.save(update_fields=["silenced_until"])
     return alert

@@ -186,7 +186,7 @@ def start_tests(agent, profile, now):
         try:
             test = abtests.create(agent, task_type, control, candidate, source="loop",
                                   created_by="improvement cycle", hypothesis=why,
-                                  mde=min(0.9, settings.ABTEST_MDE_POINTS / 100))
+                                  mde=min(stats.MDE_RANGE[1], settings.ABTEST_MDE_POINTS / 100))
         except Conflict:  # an operator opened one meanwhile
             continue
         created.append({"kind": "abtest_created", "abtest": test.pk, "task_type": task_type,

@@ -12,6 +12,7 @@ from datetime import timedelta
 from django.db.models import Q
 from django.utils import timezone
 
+from qefleet.memory.keys import whole_number
 from qefleet.memory.models import AccessLevel, Agent
 from qefleet.memory.providers import KeyProvider, ProviderError
 
@@ -132,26 +133,28 @@ class LearningKeys(KeyProvider):
             applied = AppliedStrategy.objects.filter(agent=agent, task_type=ident).select_related("strategy").first()
             if applied is not None:
                 return applied_record(applied)
-        if kind == "versions" and ident.startswith("v") and ident[1:].isdigit():
-            version = StateVersion.objects.filter(agent=agent, number=int(ident[1:])).first()
+        version_number = whole_number(ident[1:]) if kind == "versions" and ident.startswith("v") else None
+        if version_number is not None:
+            version = StateVersion.objects.filter(agent=agent, number=version_number).first()
             if version is not None:
                 return version_record(version)
-        if ident.isdigit():
+        number = whole_number(ident)
+        if number is not None:
             if kind == "snapshots":
-                snapshot = Snapshot.objects.filter(agent=agent, pk=int(ident)).first()
+                snapshot = Snapshot.objects.filter(agent=agent, pk=number).first()
                 if snapshot is not None:
                     return snapshot.to_dict()
             if kind == "failure-patterns":
-                failure = FailurePattern.objects.filter(agent=agent, pk=int(ident)).first()
+                failure = FailurePattern.objects.filter(agent=agent, pk=number).first()
                 if failure is not None:
                     return failure.to_dict()
             if kind == "abtests":
-                test = recent_tests(agent).filter(pk=int(ident)).first()
+                test = recent_tests(agent).filter(pk=number).first()
                 if test is not None:
                     return test.to_dict()
             if kind == "cycles":
                 since = timezone.now() - timedelta(days=COPY_DAYS)
-                cycle = ImprovementCycle.objects.filter(agent=agent, pk=int(ident), created_at__gte=since).first()
+                cycle = ImprovementCycle.objects.filter(agent=agent, pk=number, created_at__gte=since).first()
                 if cycle is not None:
                     return cycle.to_dict()
         raise KeyError(key)
@@ -200,8 +203,9 @@ class LearningKeys(KeyProvider):
             failures = FailurePattern.objects.filter(agent=agent).order_by("pk").values_list("pk", flat=True)
             candidates += [f"{base}failure-patterns/{pk}" for pk in failures[:STATE_Q_LIMIT]]
             snapshots = Snapshot.objects.filter(agent=agent).order_by("pk").values_list("pk", flat=True)
-            if after.startswith(base + "snapshots/") and after[len(base) + 10:].isdigit():
-                snapshots = snapshots.filter(pk__gt=int(after[len(base) + 10:]))
+            after_snapshot = whole_number(after[len(base) + 10:]) if after.startswith(base + "snapshots/") else None
+            if after_snapshot is not None:
+                snapshots = snapshots.filter(pk__gt=after_snapshot)
             candidates += [f"{base}snapshots/{pk:010d}" for pk in snapshots[:limit]]
             numbers = StateVersion.objects.filter(agent=agent).values_list("number", flat=True)
             candidates += [f"{base}versions/v{number}" for number in numbers]

@@ -8,6 +8,8 @@ from pydantic import Field, StrictBool
 
 from qefleet.memory.schemas import In
 
+from .core import stats
+
 Probability = Field(ge=0, le=1)
 
 
@@ -148,9 +150,11 @@ class ABTestIn(In):
     treatment: str = Field(min_length=1, max_length=64, description="The strategy tested against it.")
     name: str = Field("", max_length=200)
     hypothesis: str = Field("", max_length=2000)
-    mde: float = Field(0.10, gt=0, lt=1, description="Minimum detectable effect in success rate (0.10 = 10 points).")
-    power: float = Field(0.80, gt=0, lt=1)
-    control_weight: float = Field(0.5, gt=0, lt=1, description="Share of tasks assigned to the control.")
+    mde: float = Field(0.10, ge=stats.MDE_RANGE[0], le=stats.MDE_RANGE[1],
+                       description="Minimum detectable effect in success rate (0.10 = 10 points).")
+    power: float = Field(0.80, ge=stats.POWER_RANGE[0], le=stats.POWER_RANGE[1])
+    control_weight: float = Field(0.5, ge=stats.CONTROL_WEIGHT_RANGE[0], le=stats.CONTROL_WEIGHT_RANGE[1],
+                                  description="Share of tasks assigned to the control.")
     start: StrictBool = True
 
 

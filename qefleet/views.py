@@ -1,7 +1,11 @@
 """Project-wide views: the answer to an unhandled error outside the API."""
 
+import logging
+
 from django.http import HttpResponseServerError, JsonResponse
 from django.template import loader
+
+logger = logging.getLogger("qefleet.errors")
 
 
 def server_error(request):
@@ -13,6 +17,9 @@ def server_error(request):
     what failed.
     """
     request_id = getattr(request, "id", "")
+    # Django's own record (django.request) reaches no handler with DEBUG off;
+    # this one goes where settings.LOGGING sends qefleet's, traceback and id.
+    logger.error("Unhandled error in %s %s (request %s)", request.method, request.path, request_id, exc_info=True)
     if request.path.startswith("/api/"):
         return JsonResponse({"error": "server_error", "message": "The server failed; quote the request id when "
                              "reporting it.", "request_id": request_id}, status=500)

@@ -15,7 +15,8 @@ from learning.models import OPEN_TEST_STATES, ABArm, ABLook, ABTest, ABTestState
 
 from .. import charts
 from . import common
-from .common import agents_with, as_floats, choice, options
+from ..params import choice, page_number, text
+from .common import agents_with, as_floats, options
 
 ABTESTS_PER_PAGE = 25
 
@@ -27,7 +28,7 @@ class ABTestFilter:
 
     @classmethod
     def from_query(cls, query):
-        return cls(state=choice(query, "state", ABTestState.values), agent=query.get("agent", ""))
+        return cls(state=choice(query, "state", ABTestState.values), agent=text(query, "agent"))
 
     def apply(self, tests):
         if self.state:
@@ -151,7 +152,7 @@ def look_series(test):
 def abtests_context(query):
     test_filter = ABTestFilter.from_query(query)
     return {
-        "filter": test_filter, "page": abtest_page(test_filter, query.get("page")),
+        "filter": test_filter, "page": abtest_page(test_filter, page_number(query)),
         "states": options(ABTestState.values), "agents": options(agents_with("abtests")),
     }
 

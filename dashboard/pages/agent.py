@@ -36,6 +36,7 @@ from learning.tracker import TARGET
 from qefleet.memory.models import AuditEvent, Event
 
 from .. import charts
+from ..params import choice, page_number, text, whole_number
 from . import common
 from .common import LoopEvent, Marker, ScoreSeries, as_datetime64, as_floats, profile_of, safeguard_of
 
@@ -236,12 +237,13 @@ def version_timeline(agent, profile):
             for version in StateVersion.objects.filter(agent=agent).defer("payload").order_by("-number")]
 
 
-def preview_version(timeline, wanted):
+def preview_version(timeline, query):
     """The version whose rollback preview the page shows: the one asked for
-    (?preview=N) or else the newest known-good one."""
-    numbers = [row.version.number for row in timeline]
-    if wanted.isdigit() and int(wanted) in numbers:
-        return int(wanted)
+    (?preview=N) when the agent has it, else the newest known-good one (also
+    ?preview=known-good, the alerts' link)."""
+    wanted = None if query.get("preview") == "known-good" else whole_number(query, "preview", minimum=1)
+    if wanted in {row.version.number for row in timeline}:
+        return wanted
     return next((row.version.number for row in timeline if row.version.known_good), None)
 
 
@@ -310,8 +312,8 @@ def open_alerts(agent):
     return Alert.objects.open().filter(agent=agent)
 
 
-def window_days(value, default=7):
-    return int(value) if value.isdigit() and int(value) in WINDOW_DAYS else default
+def window_days(query, default=7):
+    return int(choice(query, "days", [str(days) for days in WINDOW_DAYS], str(default)))
 
 
 def _agent_charts(agent, profile, guard, since, timeline, rollbacks, loop_events):
@@ -334,10 +336,10 @@ def _agent_charts(agent, profile, guard, since, timeline, rollbacks, loop_events
 
 def agent_context(agent, query):
     profile, guard = profile_of(agent), safeguard_of(agent)
-    days = window_days(query.get("days", ""))
+    days = window_days(query)
     since = timezone.now() - timedelta(days=days)
     timeline = version_timeline(agent, profile)
-    search = query.get("q", "").strip()
+    search = text(query, "q").strip()
     window_rollbacks = rollbacks(agent, since)
     abtests, loop_events = abtest_activity(agent, since)
     return {
@@ -346,9 +348,9 @@ def agent_context(agent, query):
         "applied": applied_strategies(agent), "target": TARGET,
         "charts": _agent_charts(agent, profile, guard, since, timeline, window_rollbacks, loop_events),
         "abtests": abtests, "mitigations": mitigations(agent),
-        "search": search, "q_page": q_table_page(agent, search, query.get("qpage")),
+        "search": search, "q_page": q_table_page(agent, search, page_number(query, "qpage")),
         "decisions": recent_decisions(agent), "failures": failure_patterns(agent),
-        "timeline": timeline, "preview_version": preview_version(timeline, query.get("preview", "")),
+        "timeline": timeline, "preview_version": preview_version(timeline, query),
         "after_rollback": rollback_state(profile, window_rollbacks), "alerts": open_alerts(agent),
         "events": notable_events(agent), "audit": audit_trail(agent), "denials": denials(agent),
     }

@@ -7,11 +7,14 @@ from datetime import timedelta
 from django.core.paginator import Paginator
 from django.utils import timezone
 
+from learning.alerts import MAX_SILENCE
 from learning.models import Alert, AlertState, Severity
 
-from .common import agents_with, choice, options
+from ..params import choice, page_number, text
+from .common import agents_with, options
 
 ALERTS_PER_PAGE = 50
+MINUTES = "%Y-%m-%dT%H:%M"  # what a datetime-local input holds
 ALERT_STATES = {"open": "open (firing or acknowledged)", **{state.value: state.value for state in AlertState},
                 "all": "all"}
 
@@ -25,7 +28,7 @@ class AlertFilter:
     @classmethod
     def from_query(cls, query):
         return cls(state=choice(query, "state", ALERT_STATES, "open"),
-                   severity=choice(query, "severity", Severity.values), agent=query.get("agent", ""))
+                   severity=choice(query, "severity", Severity.values), agent=text(query, "agent"))
 
     def apply(self, alerts):
         if self.state == "open":
@@ -46,10 +49,13 @@ def alert_page(alert_filter, page_number):
 
 def alerts_context(query):
     alert_filter = AlertFilter.from_query(query)
+    now = timezone.now()
     return {
-        "filter": alert_filter, "page": alert_page(alert_filter, query.get("page")),
+        "filter": alert_filter, "page": alert_page(alert_filter, page_number(query)),
         "states": ALERT_STATES.items(), "severities": options(Severity.values),
         "agents": options(agents_with("alerts")),
-        # datetime-local inputs are naive; the silence action reads them as UTC.
-        "silence_default": (timezone.now() + timedelta(hours=1)).strftime("%Y-%m-%dT%H:%M"),
+        # datetime-local inputs are naive; the silence action reads them as UTC
+        # and takes a time from now to MAX_SILENCE ahead.
+        "silence_default": (now + timedelta(hours=1)).strftime(MINUTES),
+        "silence_earliest": now.strftime(MINUTES), "silence_latest": (now + MAX_SILENCE).strftime(MINUTES),
     }

@@ -1,6 +1,7 @@
 """What several pages share: numpy conversions for the charts, the series
 and chart annotations more than one page draws, the agent's optional
-one-to-one rows, and the parsing of a filter's query parameters."""
+one-to-one rows, and a filter's agent ids. (Parameters are read by
+dashboard.params.)"""
 
 import math
 from dataclasses import dataclass
@@ -69,12 +70,6 @@ class LoopEvent:
     at: object
     kind: str
     text: str
-
-
-def choice(query, name, allowed, default=""):
-    """The query parameter `name` when it is one of `allowed`, else `default`."""
-    value = query.get(name, default)
-    return value if value in allowed else default
 
 
 def options(values):

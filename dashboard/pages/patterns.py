@@ -13,7 +13,8 @@ from learning import sharing
 from learning.models import ImportStatus, PatternImport, SharedPattern, SharedPatternStatus, Snapshot
 
 from .. import charts
-from .common import as_datetime64, as_floats, choice, options
+from ..params import choice, page_number
+from .common import as_datetime64, as_floats, options
 
 PATTERNS_PER_PAGE = 50
 
@@ -93,7 +94,7 @@ def patterns_context(query):
         "status": status, "statuses": options(SharedPatternStatus.values),
         "bars": {"confidence": sharing.SHARE_CONFIDENCE, "uses": sharing.SHARE_MIN_USES,
                  "lower_bound": sharing.SHARE_LOWER_BOUND, "confirm_uses": sharing.CONFIRM_USES},
-        "page": shared_pattern_page(status, query.get("page")), "metrics": sharing.fleet_metrics(),
+        "page": shared_pattern_page(status, page_number(query)), "metrics": sharing.fleet_metrics(),
         "import_figure": charts.import_figure(matrix) if matrix.sources else None,
         "history_figure": charts.sharing_history_figure(history) if history else None,
     }

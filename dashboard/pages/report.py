@@ -13,17 +13,18 @@ from learning.core import report_math
 from learning.report import DECISION_COLUMNS, decision_log
 
 from .. import charts
+from ..params import BadParameter
 from .common import LoopEvent, Marker, ScoreSeries, as_datetime64, as_floats
 
 PERIOD_DAYS = (7, 14, 30, 60, 90)
 
 
 def period_of(query, now):
-    """(the period the query asks for, None) or (None, what is wrong with it)."""
+    """The period the query asks for; BadParameter says what is wrong with it."""
     try:
-        return report_math.parse_period(query, now), None
+        return report_math.parse_period(query, now)
     except report_math.PeriodError as error:
-        return None, str(error)
+        raise BadParameter(str(error)) from None
 
 
 def _number(value, digits=3):

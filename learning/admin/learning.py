@@ -25,7 +25,7 @@ from django.urls import reverse
 from django.utils.html import format_html
 
 from learning import abtests, operations, versions
-from learning.core import engine
+from learning.core import engine, stats
 from learning.models import (
     ABArm,
     ABTest,
@@ -49,6 +49,7 @@ from learning.models import (
     Strategy,
 )
 from qefleet.memory.admin import CappedPaginator
+from qefleet.memory.errors import Invalid
 
 from .base import CREATED_RANGE, LearningModelAdmin, RecordAdmin
 
@@ -464,7 +465,8 @@ class ABTestForm(forms.ModelForm):
     control = forms.ModelChoiceField(Strategy.objects.active(), required=False,
                                      help_text="Empty: the agent's own learned policy.")
     treatment = forms.ModelChoiceField(Strategy.objects.active(), help_text="The strategy tested against it.")
-    control_weight = forms.FloatField(initial=0.5, min_value=0.01, max_value=0.99,
+    control_weight = forms.FloatField(initial=0.5, min_value=stats.CONTROL_WEIGHT_RANGE[0],
+                                      max_value=stats.CONTROL_WEIGHT_RANGE[1],
                                       help_text="Share of the task type's tasks that run the control.")
 
     class Meta:
@@ -480,10 +482,11 @@ class ABTestForm(forms.ModelForm):
         data = super().clean()
         if data.get("control") and data.get("control") == data.get("treatment"):
             self.add_error("treatment", "Choose a strategy other than the control.")
-        if not 0 < data.get("mde", 0.1) < 1:
-            self.add_error("mde", "Between 0 and 1 (0.10 = 10 points).")
-        if not 0 < data.get("power", 0.8) < 1:
-            self.add_error("power", "Between 0 and 1.")
+        try:
+            abtests.check_design(data.get("mde", stats.DEFAULT_MDE), data.get("power", stats.DEFAULT_POWER),
+                                 data.get("control_weight", 0.5))
+        except Invalid as error:
+            self.add_error(error.field, str(error))
         if data.get("agent") and ABTest.objects.open().filter(agent=data["agent"],
                                                              task_type=data.get("task_type")).exists():
             self.add_error("task_type", "This agent already has an open A/B test for this task type.")

@@ -75,7 +75,8 @@ def parse_period(query, now):
         return Period(begin, min(now, datetime.combine(last, time(), tzinfo=dt_timezone.utc) + DAY))
     if not days:
         return Period(now - DEFAULT_DAYS * DAY, now)
-    if not days.isdigit() or not 1 <= int(days) <= MAX_DAYS:
+    # ASCII digits only: "²".isdigit() is True and int("²") raises.
+    if not (days.isascii() and days.isdigit()) or len(days) > len(str(MAX_DAYS)) or not 1 <= int(days) <= MAX_DAYS:
         raise PeriodError(f"days must be a whole number from 1 to {MAX_DAYS}.")
     return Period(now - int(days) * DAY, now)
 

@@ -43,6 +43,14 @@ DEFAULT_MDE = 0.10      # minimum detectable effect, absolute success-rate point
 DEFAULT_POWER = 0.80
 MIN_SAMPLES = 100       # the design's sample size, a floor per arm
 SRM_P = 0.001           # strict, so sample-ratio alarms stay rare and worth investigating
+# The designs a test can use, both ends included. With an effect of at least
+# one point and power of at most 0.99 the horizon stays under 92,000 tasks
+# per arm (a test that ends); an effect of at most half leaves base_rate + mde
+# or base_rate - mde a success rate whatever the base rate; each arm gets at
+# least 1 % of the tasks.
+MDE_RANGE = (0.01, 0.5)
+POWER_RANGE = (0.5, 0.99)
+CONTROL_WEIGHT_RANGE = (0.01, 0.99)
 
 OUTCOMES = ("running", "winner", "inconclusive", "loser")
 RUNNING, WINNER, INCONCLUSIVE, LOSER = range(4)

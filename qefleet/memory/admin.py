@@ -148,6 +148,10 @@ class MemoryModelAdmin(JSONFieldsMixin, admin.ModelAdmin):
     show_facets = admin.ShowFacets.NEVER  # facet counts scan the table once per filter
     list_per_page = 50
 
+    def lookup_allowed(self, lookup, value, request=None):
+        # PostgreSQL refuses NUL in text (a 500); a refused lookup is a 400.
+        return "\x00" not in str(value) and super().lookup_allowed(lookup, value, request)
+
     def get_queryset(self, request):
         if not is_expiring(self.model):
             return super().get_queryset(request)

@@ -24,6 +24,13 @@ def _bad_character(text):
     return None
 
 
+def whole_number(text):
+    """The number `text` spells in ASCII digits (at most 18, so it fits a
+    64-bit column), else None: "²".isdigit() is true and int("²") raises, and
+    other scripts' digits are no number a key or cursor of ours holds."""
+    return int(text) if text.isascii() and text.isdigit() and len(text) <= 18 else None
+
+
 def validate_partition(partition):
     if not partition or len(partition) > MAX_PARTITION_LENGTH or not PARTITION_RE.match(partition):
         raise Invalid(

@@ -17,6 +17,9 @@ Name = Field(min_length=1, max_length=200)
 # A row id sent in a body: the database's ids are positive 64-bit integers, and
 # a larger number cannot even be bound as a query parameter.
 RowId = Annotated[int, Field(ge=1, le=2**63 - 1)]
+# A GOAP cost's ceiling: a plan sums at most 100 of them, and the sum must
+# stay a finite number (1e308 + 1e308 is Infinity, which JSON cannot carry).
+MAX_COST = 1e12
 
 
 class In(BaseModel):
@@ -280,7 +283,7 @@ class SessionOut(Owned):
 class GoalIn(In):
     name: str = Name
     conditions: dict[str, Any] = Field(default_factory=dict)
-    cost: float = Field(0, ge=0)
+    cost: float = Field(0, ge=0, le=MAX_COST)
     priority: int = Field(0, ge=-1000, le=1000)
     access_level: Level | None = None
 
@@ -298,7 +301,7 @@ class ActionIn(In):
     name: str = Name
     preconditions: dict[str, Any] = Field(default_factory=dict)
     effects: dict[str, Any] = Field(default_factory=dict)
-    cost: float = Field(1, ge=0)
+    cost: float = Field(1, ge=0, le=MAX_COST)
     agent_type: str = Field("", max_length=64)
     access_level: Level | None = None
 

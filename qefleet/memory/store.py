@@ -16,7 +16,7 @@ from django.utils import timezone
 
 from . import access, providers, rows
 from .errors import Conflict, Forbidden, Invalid, NotFound
-from .keys import validate_key, validate_partition
+from .keys import validate_key, validate_partition, whole_number
 from .models import (
     AccessLevel,
     Agent,
@@ -113,11 +113,10 @@ def readable_page(actor, queryset, limit, cursor, newest_first=False, keep=None)
     """One keyset page of `queryset` rows `actor` may read: (rows, next_cursor)."""
     check_limit(limit)
     after = decode_cursor(cursor)
-    if after is not None and not after.isdigit():
+    after_pk = whole_number(after) if after is not None else None
+    if after is not None and after_pk is None:
         raise Invalid("The cursor is not one this server issued.", "cursor")
-    rows = scan_readable(
-        actor, queryset.filter(visible_q(actor)), "pk", int(after) if after else None, limit, newest_first, keep
-    )
+    rows = scan_readable(actor, queryset.filter(visible_q(actor)), "pk", after_pk, limit, newest_first, keep)
     next_cursor = encode_cursor(rows[limit - 1].pk) if len(rows) > limit else None
     return rows[:limit], next_cursor
 

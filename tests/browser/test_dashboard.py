@@ -1,8 +1,12 @@
 """The dashboard in a real browser (Debian's chromium): logging in, charts
-drawn, acting on alerts, the one-click rollback and its undo, a viewer
+drawn, acting on alerts (acknowledging, silencing with the time the form sends), the one-click rollback and its undo, a viewer
 refused, and pages refreshing in place."""
 
+from datetime import datetime, timedelta
+from datetime import timezone as dt_timezone
+
 import pytest
+from django.utils import timezone
 from playwright.sync_api import expect
 
 from learning import alerts, operations, versions
@@ -81,6 +85,21 @@ def test_an_operator_acknowledges_an_alert_inline(live_server, watched, fleet):
     alert.refresh_from_db()
     assert (alert.state, alert.note) == ("acknowledged", "checking the new test data")
     screenshot(watched, "alerts")
+
+
+def test_an_operator_silences_an_alert_with_the_time_the_form_sends(live_server, watched, fleet):
+    """A datetime-local input sends minutes without an offset; the label says UTC."""
+    alert = Alert.objects.get(agent=fleet, kind="safeguard:rollback")
+    log_in(watched, live_server, "operator", then="/ops/alerts/")
+    item = watched.locator(f"#alert-{alert.pk}")
+    until = (timezone.now() + timedelta(hours=2)).strftime("%Y-%m-%dT%H:%M")
+    item.get_by_label("Silence until (UTC)").fill(until)
+    item.get_by_role("button", name="Silence").click()
+    watched.wait_for_load_state("networkidle")
+    expect(watched.get_by_role("status")).to_contain_text(f"Alert {alert.pk} silenced.")
+    expect(item).to_contain_text(f"silenced until {until.replace('T', ' ')} UTC")
+    alert.refresh_from_db()
+    assert alert.silenced_until == datetime.fromisoformat(until).replace(tzinfo=dt_timezone.utc)
 
 
 def test_the_one_click_rollback_and_its_undo(live_server, watched, users):

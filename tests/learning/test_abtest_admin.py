@@ -56,6 +56,14 @@ def test_the_form_refuses_the_same_strategy_twice_and_a_second_open_test(alice):
     assert ABTest.objects.count() == 1
 
 
+@pytest.mark.parametrize("field, value", [("mde", "1e-300"), ("mde", "0.6"), ("power", "0.9999999999999999")])
+def test_the_form_refuses_a_design_no_test_can_use(alice, field, value):
+    response = staff("admin").post(ADD, add_form(alice, **{field: value}))
+    assert response.status_code == 200
+    assert field in response.context["adminform"].form.errors
+    assert not ABTest.objects.exists()
+
+
 def test_an_admin_aborts_a_running_test(alice):
     test = start_test(alice)
     staff("admin").post(CHANGELIST, {"action": "abort", "_selected_action": [test.pk]})

@@ -46,6 +46,25 @@ def test_it_validates_the_test(root, alice, field, value, status):
     assert not ABTest.objects.exists()
 
 
+@pytest.mark.parametrize("field, value", [
+    ("mde", 1e-300),  # mde squared is 0: the horizon divided by it
+    ("mde", 1e-7), ("power", 0.9999999999999999),  # a horizon of 5e15 tasks: the test never ends
+    ("mde", 0.6),  # neither 0.5 + 0.6 nor 0.5 - 0.6 is a success rate
+    ("power", 0.01), ("control_weight", 1e-300), ("control_weight", 0.999999),
+])
+def test_it_refuses_a_design_no_test_can_use(root, alice, field, value):
+    response = root.client.post("abtests", {**BODY, field: value})
+    assert response.status_code == 422
+    assert response.json()["field"] == field
+    assert not ABTest.objects.exists()
+
+
+def test_the_largest_design_it_accepts_ends_within_a_bounded_horizon(root, alice):
+    response = root.client.post("abtests", {**BODY, "mde": 0.01, "power": 0.99})
+    assert response.status_code == 201
+    assert 90_000 < response.json()["horizon"] < 100_000
+
+
 def test_one_open_test_per_agent_and_task_type(root, alice):
     root.client.post("abtests", BODY)
     response = root.client.post("abtests", {**BODY, "treatment": "adaptive-retry"})

@@ -84,3 +84,19 @@ def test_the_learning_status_endpoint(alice, root):
     assert body["applied_strategies"] == [{"task_type": "unit-tests", "strategy": "adaptive-retry",
                                            "source": "operator"}]
     assert root.client.get("agents/alice/learning").status_code == 200
+
+
+@pytest.mark.parametrize("key", ["versions/v\u00b2", "snapshots/\u00b2", "failure-patterns/\u00b2", "abtests/\u00b2",
+                                 "cycles/\u00b2", "snapshots/\u0667"])
+def test_a_key_whose_number_is_not_ascii_digits_is_not_found(alice, key):
+    run_task(alice)
+    assert alice.client.get(f"{BASE}/{key}").status_code == 404
+
+
+def test_a_listing_cursor_past_a_snapshot_key_that_is_no_number_lists_the_keys_after_it(alice):
+    run_task(alice)
+    # base64 of "phase2/learning/alice/snapshots/²": a cursor this server never issued, still a key to list after
+    cursor = "cGhhc2UyL2xlYXJuaW5nL2FsaWNlL3NuYXBzaG90cy_Csg"
+    response = alice.client.get(f"memory/learning?prefix=phase2/learning/&cursor={cursor}")
+    assert response.status_code == 200
+    assert all(item["key"] > "phase2/learning/alice/snapshots/\u00b2" for item in response.json()["items"])

@@ -135,6 +135,15 @@ def test_it_searches_and_filters_lists(admin_client, rows, alice):
     assert response.status_code == 200 and response.context["cl"].result_count == 1
 
 
+@pytest.mark.parametrize("model, query", [
+    (Agent, {"team": "core\x00"}), (MemoryEntry, {"owner__agent_id__exact": "alice\x00"}),
+    (Event, {"type": "test\x00"}),
+])
+def test_it_answers_400_to_a_filter_value_holding_nul(admin_client, rows, model, query):
+    """PostgreSQL refuses NUL in text (a 500); SQLite matched nothing."""
+    assert admin_client.get(url(model), query).status_code == 400
+
+
 def test_it_shows_expired_rows_not_yet_swept(admin_client, rows):
     response = admin_client.get(url(MemoryEntry), {"expiry": "expired"})
     shown = list(response.context["cl"].result_list)

@@ -1,8 +1,12 @@
 """The other memory tables through the API: create, read, query, update."""
 
+import json
+import math
+
 import pytest
 
-from qefleet.memory.models import ConsensusProposal, GoapPlan, SwarmSession
+from qefleet.memory.models import ConsensusProposal, GoapAction, GoapGoal, GoapPlan, SwarmSession
+from qefleet.memory.schemas import MAX_COST
 
 pytestmark = pytest.mark.django_db
 
@@ -131,6 +135,26 @@ def test_goap_plans_sum_their_action_costs(alice, bob):
     response = bob.client.post("goap/plans", {"goal_id": bob_goal, "sequence": sequence})
     assert response.status_code == 400 and response.json()["field"] == "sequence"
     assert GoapPlan.objects.count() == 1
+
+
+@pytest.mark.parametrize("path, body", [
+    ("goap/actions", {"name": "huge", "cost": 1e308}),
+    ("goap/goals", {"name": "huge", "cost": 1e308}),
+])
+def test_goap_costs_are_bounded(alice, path, body):
+    response = alice.client.post(path, body)
+    assert response.status_code == 422 and response.json()["field"] == "cost"
+    assert not GoapAction.objects.exists() and not GoapGoal.objects.exists()
+
+
+def test_a_plan_of_the_most_costly_actions_has_a_finite_total_cost(alice):
+    """Two actions of cost 1e308 summed to Infinity, which JSON cannot carry."""
+    goal_id = alice.client.post("goap/goals", {"name": "expensive"}).json()["id"]
+    action = alice.client.post("goap/actions", {"name": "dear", "cost": MAX_COST}).json()["id"]
+    response = alice.client.post("goap/plans", {"goal_id": goal_id, "sequence": [action] * 100})
+    assert response.status_code == 201
+    total = json.loads(alice.client.get(f"goap/plans/{response.json()['id']}").content)["total_cost"]
+    assert math.isfinite(total) and total == pytest.approx(100 * MAX_COST)
 
 
 def test_ooda_cycles_move_through_phases(alice):

@@ -9,7 +9,7 @@ import numpy as np
 from django.conf import settings
 
 from learning import sharing
-from learning.core import engine
+from learning.core import engine, stats
 from learning.harness.simulator import STRATEGIES, FleetEnvironment
 from learning.models import AlertState, ImportStatus, Severity, SharedPatternStatus
 from qefleet.memory import roles
@@ -43,7 +43,7 @@ def plan(days, events, samples, seed, now):
     start = end - slots * HOUR
     world = World(seed, now, start, slots, FleetEnvironment(dict(fleet), seed),
                   capture_every=round(min(2.5, max(1.0, days / 36)) * 24),
-                  loop_mde=min(0.9, settings.ABTEST_MDE_POINTS / 100))
+                  loop_mde=min(stats.MDE_RANGE[1], settings.ABTEST_MDE_POINTS / 100))
     rng = np.random.default_rng([seed, 0])
     boundaries = start + HOUR * np.arange(slots + 1)
     recent = boundaries[:-1] >= events_since(now)   # slots whose tasks all fall in the events' 30 days
