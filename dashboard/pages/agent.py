@@ -8,7 +8,21 @@ from dataclasses import dataclass
 from datetime import timedelta
 
 from django.core.paginator import Paginator
-from django.db.models import Avg, Count, F, Max, Min, OuterRef, Q, Subquery, Sum
+from django.db.models import (
+    Avg,
+    BooleanField,
+    Count,
+    ExpressionWrapper,
+    F,
+    Max,
+    Min,
+    OuterRef,
+    Q,
+    Subquery,
+    Sum,
+    Window,
+)
+from django.db.models.functions import RowNumber
 from django.utils import timezone
 
 from learning import operations, tracker
@@ -269,14 +283,19 @@ def notable_events(agent, limit=10):
     return Event.objects.filter(owner=agent, type__in=NOTABLE_EVENTS).order_by("-timestamp")[:limit]
 
 
-def audit_trail(agent, limit=10):
-    """Operators' actions on the agent; agents' refused requests are listed
-    apart (denials), so no number of them can push an action off the panel."""
-    return AuditEvent.objects.filter(target=f"agent:{agent.agent_id}", action__in=operations.AGENT_ACTIONS)[:limit]
-
-
-def denials(agent, limit=5):
-    return AuditEvent.objects.filter(target=f"agent:{agent.agent_id}", action__in=AuditEvent.DENIALS)[:limit]
+def audit_panels(agent, actions=10, refusals=5):
+    """(operators' latest actions on the agent, agents' latest refused
+    requests about it), in one query: listed apart, so no number of refusals
+    can push an action off the panel."""
+    denial = Q(action__in=AuditEvent.DENIALS)
+    rows = list(AuditEvent.objects.filter(target=f"agent:{agent.agent_id}")
+                .filter(Q(action__in=operations.AGENT_ACTIONS) | denial)
+                .annotate(refused=ExpressionWrapper(denial, output_field=BooleanField()))
+                .annotate(rank=Window(RowNumber(), partition_by=F("refused"),
+                                      order_by=[F("at").desc(), F("pk").desc()]))
+                .filter(Q(refused=False, rank__lte=actions) | Q(refused=True, rank__lte=refusals))
+                .order_by("-at", "-pk"))
+    return [row for row in rows if not row.refused], [row for row in rows if row.refused]
 
 
 def latest_snapshot(agent):
@@ -342,6 +361,7 @@ def agent_context(agent, query):
     search = text(query, "q").strip()
     window_rollbacks = rollbacks(agent, since)
     abtests, loop_events = abtest_activity(agent, since)
+    audit, refused = audit_panels(agent)
     return {
         "agent": agent, "profile": profile, "guard": guard, "days": days, "window_days": WINDOW_DAYS,
         "latest": latest_snapshot(agent), "current": current_window(agent, profile),
@@ -352,7 +372,7 @@ def agent_context(agent, query):
         "decisions": recent_decisions(agent), "failures": failure_patterns(agent),
         "timeline": timeline, "preview_version": preview_version(timeline, query),
         "after_rollback": rollback_state(profile, window_rollbacks), "alerts": open_alerts(agent),
-        "events": notable_events(agent), "audit": audit_trail(agent), "denials": denials(agent),
+        "events": notable_events(agent), "audit": audit, "denials": refused,
     }
 
 
