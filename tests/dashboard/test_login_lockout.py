@@ -34,22 +34,23 @@ def admin_user():
     return user
 
 
-def log_in(page, password, username="boss", address="127.0.0.1", **headers):
+def log_in(login_page, password, username="boss", address="127.0.0.1", **headers):
     """A fresh client (no cookie shared with earlier attempts) posting the
     login form as a browser does; returns (response, logged in?)."""
     client = Client(REMOTE_ADDR=address)
-    response = client.post(page, {"username": username, "password": password}, headers=headers)
+    response = client.post(login_page, {"username": username, "password": password}, headers=headers)
     return response, "_auth_user_id" in client.session
 
 
-@pytest.mark.parametrize("page", LOGIN_PAGES)
-def test_it_locks_out_after_the_failure_limit_and_refuses_the_right_password(admin_user, page):
+# Not "page": that name is pytest-playwright's fixture, which would make this a browser test.
+@pytest.mark.parametrize("login_page", LOGIN_PAGES)
+def test_it_locks_out_after_the_failure_limit_and_refuses_the_right_password(admin_user, login_page):
     for _ in range(2):
-        response, logged_in = log_in(page, "wrong")
+        response, logged_in = log_in(login_page, "wrong")
         assert response.status_code == 200 and not logged_in
-    response, logged_in = log_in(page, "wrong")
+    response, logged_in = log_in(login_page, "wrong")
     assert response.status_code == 429 and not logged_in
-    response, logged_in = log_in(page, PASSWORD)
+    response, logged_in = log_in(login_page, PASSWORD)
     assert response.status_code == 429 and not logged_in
     assert "Too many failed logins" in response.content.decode()
 
