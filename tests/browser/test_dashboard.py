@@ -89,7 +89,7 @@ def test_an_operator_acknowledges_an_alert_inline(live_server, watched, fleet):
 
 def test_an_operator_silences_an_alert_with_the_time_the_form_sends(live_server, watched, fleet):
     """A datetime-local input sends minutes without an offset; the label says UTC."""
-    alert = Alert.objects.get(agent=fleet, kind="safeguard:rollback")
+    alert = Alert.objects.get(agent=fleet, kind="safeguard:degraded")
     log_in(watched, live_server, "operator", then="/ops/alerts/")
     item = watched.locator(f"#alert-{alert.pk}")
     until = (timezone.now() + timedelta(hours=2)).strftime("%Y-%m-%dT%H:%M")
