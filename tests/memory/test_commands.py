@@ -19,8 +19,14 @@ def test_register_agent_prints_a_working_token_last(capsys):
 
 
 def test_register_agent_marks_system_agents(capsys):
-    call_command("register_agent", "boss", "--type", "fleet-commander", "--system")
+    call_command("register_agent", "boss", "--type", "fleet-commander", "--system", "--swarm", "qe")
     assert Agent.objects.get(agent_id="boss").is_system
+
+
+def test_register_agent_refuses_a_system_agent_without_a_swarm():
+    with pytest.raises(CommandError, match="--system needs --swarm"):
+        call_command("register_agent", "boss", "--type", "fleet-commander", "--system")
+    assert not Agent.objects.exists()
 
 
 def test_register_agent_rejects_bad_ids():

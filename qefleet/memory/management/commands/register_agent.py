@@ -13,7 +13,8 @@ class Command(BaseCommand):
         parser.add_argument("--type", required=True)
         parser.add_argument("--team", default="")
         parser.add_argument("--swarm", default="")
-        parser.add_argument("--system", action="store_true", help="A system agent administers the swarm's memory.")
+        parser.add_argument("--system", action="store_true",
+                            help="A system agent administers its swarm's memory (needs --swarm).")
         parser.add_argument("--capability", action="append", default=[], dest="capabilities")
 
     def handle(self, agent_id, type, team, swarm, system, capabilities, **options):
@@ -25,6 +26,9 @@ class Command(BaseCommand):
                     raise CommandError(f"{name} must be letters, digits, '-' and '_' only: {value!r}") from None
         if len(agent_id) > 64:
             raise CommandError("agent_id is at most 64 characters.")
+        if system and not swarm:
+            # A system agent administers its own swarm only; without one it would administer nothing.
+            raise CommandError("--system needs --swarm: a system agent administers its own swarm.")
         agent, created = register_agent(agent_id, type, team, swarm, system, capabilities)
         _, plain = issue_token(agent, label="register_agent", actor=cli_actor())
         self.stdout.write(f"{'Registered' if created else 'Updated'} agent {agent.agent_id}. Its token (shown once):")
