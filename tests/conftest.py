@@ -18,6 +18,13 @@ from qefleet.memory import ratelimit
 from qefleet.memory.fleet import issue_token, register_agent
 
 
+def pytest_terminal_summary(terminalreporter, config):
+    # The tests run in a random order (pytest-randomly); this is how to run that order again.
+    seed = getattr(config.option, "randomly_seed", None)
+    if isinstance(seed, int):
+        terminalreporter.write_line(f"Test order: pytest --randomly-seed={seed}")
+
+
 class AgentClient:
     """Calls the API as one agent (or anonymously when token is None)."""
 
