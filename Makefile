@@ -13,7 +13,7 @@ SIM_SEED ?= 1
 # Agents that start held to a poor hand-written strategy the improvement loop should replace.
 PLAYBOOK ?= test-executor,security-scanner
 
-.PHONY: run test bench fuzz faults load install chromium clean
+.PHONY: run test test-clients bench fuzz faults load install chromium clean
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
@@ -55,6 +55,21 @@ test: install chromium
 	$(BIN)/python manage.py makemigrations --check --dry-run
 	$(BIN)/python manage.py check
 	$(BIN)/pytest
+	$(MAKE) --no-print-directory test-clients
+
+# The agent clients, each tested from an environment of its own without
+# Django, against a live server that its tests start from $(VENV).
+CLIENT_VENV := .venv-client
+$(CLIENT_VENV)/.installed: $(shell find clients/python -name '*.py' -o -name pyproject.toml | grep -v egg-info)
+	test -x $(CLIENT_VENV)/bin/python || $(PYTHON) -m venv $(CLIENT_VENV)
+	$(CLIENT_VENV)/bin/pip install -q --upgrade pip
+	$(CLIENT_VENV)/bin/pip install -q --force-reinstall --no-deps ./clients/python
+	$(CLIENT_VENV)/bin/pip install -q './clients/python[test]'
+	touch $@
+
+test-clients: export SECRET_KEY ?= test-only-secret-key
+test-clients: install $(CLIENT_VENV)/.installed
+	cd clients/python && QEFLEET_SERVER_PYTHON=$(CURDIR)/$(BIN)/python $(CURDIR)/$(CLIENT_VENV)/bin/pytest -p no:cacheprovider
 
 # Figures for the targets: prints tables, writes bench-results/bench.json and dashboard.json.
 bench: export SECRET_KEY ?= bench-only-secret-key
@@ -93,4 +108,4 @@ chromium:
 	@command -v chromium >/dev/null || (apt-get update && DEBIAN_FRONTEND=noninteractive apt-get install -y chromium)
 
 clean:
-	rm -rf $(VENV) var staticfiles static/vendor .pytest_cache
+	rm -rf $(VENV) $(CLIENT_VENV) var staticfiles static/vendor .pytest_cache
