@@ -44,15 +44,24 @@ class LiveServer:
         self.port = free_port()
         self.url = f"http://127.0.0.1:{self.port}"
         self.process = None
-        self.log = open(directory / "server.log", "ab")
+        self.log = directory / "server.log"
         # Explicit, so the CI's PostgreSQL and Redis settings never reach this server.
-        self.env = {**os.environ, "DATABASE_URL": f"sqlite:///{self.database}", "SECRET_KEY": "client-tests-only",
-                    "DEBUG": "0", "HTTPS": "0", "QUEUE_BROKER": "orm", "RATE_LIMIT_BACKEND": "database",
-                    "ALLOWED_HOSTS": "127.0.0.1,localhost", "LOG_LEVEL": "WARNING"}
+        self.env = {
+            **os.environ,
+            "DATABASE_URL": f"sqlite:///{self.database}",
+            "SECRET_KEY": "client-tests-only",
+            "DEBUG": "0",
+            "HTTPS": "0",
+            "QUEUE_BROKER": "orm",
+            "RATE_LIMIT_BACKEND": "database",
+            "ALLOWED_HOSTS": "127.0.0.1,localhost",
+            "LOG_LEVEL": "WARNING",
+        }
 
     def manage(self, *args) -> str:
-        return subprocess.run([SERVER_PYTHON, "manage.py", *args], cwd=REPO, env=self.env, check=True,
-                              capture_output=True, text=True).stdout
+        return subprocess.run(
+            [SERVER_PYTHON, "manage.py", *args], cwd=REPO, env=self.env, check=True, capture_output=True, text=True
+        ).stdout
 
     def setup(self) -> dict[str, str]:
         self.manage("migrate", "--noinput")
@@ -60,10 +69,11 @@ class LiveServer:
         return dict(line.split() for line in printed.splitlines() if line.startswith(AGENTS))
 
     def start(self) -> None:
-        self.process = subprocess.Popen(
-            [SERVER_PYTHON, "-m", "gunicorn", "qefleet.wsgi:application", "--bind", f"127.0.0.1:{self.port}",
-             "--workers", "1", "--threads", "4", "--worker-class", "gthread"],
-            cwd=REPO, env=self.env, stdout=self.log, stderr=subprocess.STDOUT)
+        gunicorn = ["-m", "gunicorn", "qefleet.wsgi:application", "--bind", f"127.0.0.1:{self.port}",
+                    "--workers", "1", "--threads", "4", "--worker-class", "gthread"]  # fmt: skip
+        with open(self.log, "ab") as log:  # the child keeps its own copy of the descriptor
+            self.process = subprocess.Popen([SERVER_PYTHON, *gunicorn], cwd=REPO, env=self.env, stdout=log,
+                                            stderr=subprocess.STDOUT)  # fmt: skip
         deadline = time.monotonic() + 30
         while time.monotonic() < deadline:
             try:
@@ -71,7 +81,7 @@ class LiveServer:
                     return
             except httpx.TransportError:
                 time.sleep(0.1)
-        raise RuntimeError(f"The server did not start; see {self.log.name}")
+        raise RuntimeError(f"The server did not start; see {self.log}")
 
     def stop(self) -> None:
         if self.process is not None:
@@ -82,8 +92,9 @@ class LiveServer:
     def executions(self, idempotency_key: str) -> list[tuple]:
         """The server's own rows for one report, read from its database."""
         with sqlite3.connect(self.database) as db:
-            return db.execute("SELECT id, success FROM learning_execution WHERE idempotency_key = ?",
-                              (idempotency_key,)).fetchall()
+            return db.execute(
+                "SELECT id, success FROM learning_execution WHERE idempotency_key = ?", (idempotency_key,)
+            ).fetchall()
 
     def count(self, table: str, **where) -> int:
         clause = " AND ".join(f"{column} = ?" for column in where) or "1"
@@ -163,12 +174,17 @@ class Proxy:
             action = todo.pop(0) if todo else "forward"
             if action == "429":
                 body = b'{"error": "rate_limited", "message": "later"}'
-                client.sendall(b"HTTP/1.1 429 Too Many Requests\r\nRetry-After: 1\r\nContent-Type: application/json\r\n"
-                               b"Content-Length: %d\r\nConnection: close\r\n\r\n%s" % (len(body), body))
+                client.sendall(
+                    b"HTTP/1.1 429 Too Many Requests\r\nRetry-After: 1\r\nContent-Type: application/json\r\n"
+                    b"Content-Length: %d\r\nConnection: close\r\n\r\n%s" % (len(body), body)
+                )
                 return
             # One request per upstream connection: "Connection: close" makes the server end the answer with EOF.
-            lines = [line for line in request.split(b"\r\n\r\n")[0].split(b"\r\n")
-                     if not line.lower().startswith(b"connection:")]
+            lines = [
+                line
+                for line in request.split(b"\r\n\r\n")[0].split(b"\r\n")
+                if not line.lower().startswith(b"connection:")
+            ]
             body = request.split(b"\r\n\r\n", 1)[1]
             with socket.create_connection(("127.0.0.1", self.upstream_port)) as upstream:
                 upstream.sendall(b"\r\n".join(lines) + b"\r\nConnection: close\r\n\r\n" + body)
@@ -202,4 +218,3 @@ def make_client(server, tmp_path):
     yield make
     for client in made:
         client.close()
-

@@ -23,8 +23,14 @@ def test_async_fallback_and_queue_when_nothing_listens(server, tmp_path):
     from conftest import free_port
 
     async def run():
-        async with AsyncClient(f"http://127.0.0.1:{free_port()}", "no-token", "py-async", state_dir=tmp_path,
-                               fallback_after=0.5, report_budget=0.5) as client:
+        async with AsyncClient(
+            f"http://127.0.0.1:{free_port()}",
+            "no-token",
+            "py-async",
+            state_dir=tmp_path,
+            fallback_after=0.5,
+            report_budget=0.5,
+        ) as client:
             async with client.task(Task(type="unit-test")) as t:
                 assert t.recommendation.source == "default"
             return t.delivery, len(client._queue("py-async"))

@@ -11,15 +11,29 @@ from pathlib import Path
 from mcp import ClientSession, StdioServerParameters
 from mcp.client.stdio import stdio_client
 
-TOOLS = {"recommend_strategy", "report_task", "learning_status", "memory_get", "memory_put", "memory_query",
-         "hints_read", "hint_add"}
+TOOLS = {
+    "recommend_strategy",
+    "report_task",
+    "learning_status",
+    "memory_get",
+    "memory_put",
+    "memory_query",
+    "hints_read",
+    "hint_add",
+}
 
 
 async def session_calls(server, state_dir):
     parameters = StdioServerParameters(
         command=str(Path(sys.executable).with_name("qefleet-mcp")),
-        env={**os.environ, "QEFLEET_URL": server.url, "QEFLEET_TOKEN": server.tokens["mcp-agent"],
-             "QEFLEET_AGENT": "mcp-agent", "QEFLEET_STATE_DIR": str(state_dir)})
+        env={
+            **os.environ,
+            "QEFLEET_URL": server.url,
+            "QEFLEET_TOKEN": server.tokens["mcp-agent"],
+            "QEFLEET_AGENT": "mcp-agent",
+            "QEFLEET_STATE_DIR": str(state_dir),
+        },
+    )
     async with stdio_client(parameters) as (read, write), ClientSession(read, write) as session:
         await session.initialize()
         tools = {tool.name: tool for tool in (await session.list_tools()).tools}
@@ -30,12 +44,18 @@ async def session_calls(server, state_dir):
             return json.loads(result.content[0].text)
 
         answers = {"recommend_strategy": await call("recommend_strategy", task_type="unit-test", complexity=0.3)}
-        answers["report_task"] = await call("report_task", ticket=answers["recommend_strategy"]["ticket"],
-                                            success=False, execution_time_ms=1200,
-                                            errors=["AssertionError: 2 tests failed"], coverage=0.7)
+        answers["report_task"] = await call(
+            "report_task",
+            ticket=answers["recommend_strategy"]["ticket"],
+            success=False,
+            execution_time_ms=1200,
+            errors=["AssertionError: 2 tests failed"],
+            coverage=0.7,
+        )
         answers["learning_status"] = await call("learning_status")
-        answers["memory_put"] = await call("memory_put", partition="notes", key="mcp/seen", value={"n": 1},
-                                           access_level="swarm")
+        answers["memory_put"] = await call(
+            "memory_put", partition="notes", key="mcp/seen", value={"n": 1}, access_level="swarm"
+        )
         answers["memory_get"] = await call("memory_get", partition="notes", key="mcp/seen")
         answers["memory_query"] = await call("memory_query", partition="notes", prefix="mcp/")
         answers["hint_add"] = await call("hint_add", key="mcp/tip", value="run the slow suite last")
@@ -55,8 +75,16 @@ def test_every_tool_is_listed_described_and_works_against_the_server(server, tmp
     assert recommended["source"] == "server" and recommended["strategy"]
     reported = answers["report_task"]
     assert reported["queued"] is False
-    assert server.count("learning_execution", id=reported["execution_id"], success=False, error_count=1,
-                        decision_id=recommended["decision_id"].replace("-", "")) == 1
+    assert (
+        server.count(
+            "learning_execution",
+            id=reported["execution_id"],
+            success=False,
+            error_count=1,
+            decision_id=recommended["decision_id"].replace("-", ""),
+        )
+        == 1
+    )
     assert answers["learning_status"]["agent_id"] == "mcp-agent" and answers["learning_status"]["tasks"] >= 1
     assert answers["memory_get"]["value"] == {"n": 1}
     assert [entry["key"] for entry in answers["memory_query"]["items"]] == ["mcp/seen"]

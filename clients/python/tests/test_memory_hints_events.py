@@ -1,14 +1,14 @@
 """Memory entries, hints and events through the client, read back from the server."""
 
 import pytest
-
 from qefleet_client import ApiError
 
 
 def test_memory_entries_put_get_query_delete(make_client):
     client = make_client("py-memory")
-    written = client.memory_put("notes", "runs/flaky", {"tests": ["test_login"]}, ttl_seconds=600,
-                                metadata={"why": "client test"})
+    written = client.memory_put(
+        "notes", "runs/flaky", {"tests": ["test_login"]}, ttl_seconds=600, metadata={"why": "client test"}
+    )
     assert (written.owner, written.version) == ("py-memory", 1)
     assert client.memory_get("notes", "runs/flaky").value == {"tests": ["test_login"]}
     page = client.memory_query("notes", prefix="runs/")

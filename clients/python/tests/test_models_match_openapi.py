@@ -9,12 +9,18 @@ from datetime import datetime
 
 import httpx
 import pytest
-
 from qefleet_client import models
 
 MODELS = [cls for cls in vars(models).values() if isinstance(cls, type) and hasattr(cls, "OPENAPI")]
-JSON_TYPES = {str: "string", int: "integer", float: "number", bool: "boolean", dict: "object", list: "array",
-              datetime: "string"}
+JSON_TYPES = {
+    str: "string",
+    int: "integer",
+    float: "number",
+    bool: "boolean",
+    dict: "object",
+    list: "array",
+    datetime: "string",
+}
 
 
 @pytest.fixture(scope="module")
@@ -63,8 +69,11 @@ def test_model_fields_match_the_servers_schema(openapi, model):
     hints = typing.get_type_hints(model)
     fields = {f.name: f for f in models.wire_fields(model)}
     assert set(fields) == set(schema["properties"]), f"{model.__name__} differs from {model.OPENAPI}"
-    required_here = {name for name, f in fields.items()
-                     if f.default is dataclasses.MISSING and f.default_factory is dataclasses.MISSING}
+    required_here = {
+        name
+        for name, f in fields.items()
+        if f.default is dataclasses.MISSING and f.default_factory is dataclasses.MISSING
+    }
     # What the client cannot do without, the server always sends (a response) or always requires (a request).
     assert required_here <= set(schema.get("required", []))
     for name, prop in schema["properties"].items():
@@ -78,6 +87,18 @@ def test_model_fields_match_the_servers_schema(openapi, model):
 
 def test_every_learning_schema_an_agent_uses_has_a_model(openapi):
     mirrored = {cls.OPENAPI for cls in MODELS}
-    used = {"TaskIn", "ExecutionIn", "ResultIn", "ExecutedActionIn", "RecommendationOut", "ExecutionOut",
-            "LearningOut", "EntryOut", "HintOut", "EventOut", "FeedbackIn", "FeedbackOut"}
+    used = {
+        "TaskIn",
+        "ExecutionIn",
+        "ResultIn",
+        "ExecutedActionIn",
+        "RecommendationOut",
+        "ExecutionOut",
+        "LearningOut",
+        "EntryOut",
+        "HintOut",
+        "EventOut",
+        "FeedbackIn",
+        "FeedbackOut",
+    }
     assert used <= mirrored <= set(openapi)

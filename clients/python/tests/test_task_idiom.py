@@ -6,7 +6,6 @@ import sqlite3
 import time
 
 import pytest
-
 from qefleet_client import Task
 
 
@@ -19,17 +18,18 @@ def test_a_task_block_reports_its_decision_and_time_once(server, make_client):
     assert delivery.execution.execution_id == server.executions(delivery.idempotency_key)[0][0]
     assert len(server.executions(delivery.idempotency_key)) == 1
     with sqlite3.connect(server.database) as db:
-        elapsed, decision = db.execute("SELECT execution_time_ms, decision_id FROM learning_execution WHERE id = ?",
-                                       (delivery.execution.execution_id,)).fetchone()
+        elapsed, decision = db.execute(
+            "SELECT execution_time_ms, decision_id FROM learning_execution WHERE id = ?",
+            (delivery.execution.execution_id,),
+        ).fetchone()
     assert elapsed >= 50
     assert decision is not None
 
 
 def test_an_exception_in_the_block_is_reported_as_a_failure_and_raised(server, make_client):
     client = make_client("py-agent")
-    with pytest.raises(TimeoutError):
-        with client.task({"type": "unit-test"}) as t:
-            raise TimeoutError("the suite hung")
+    with pytest.raises(TimeoutError), client.task({"type": "unit-test"}) as t:
+        raise TimeoutError("the suite hung")
     (row,) = server.executions(t.delivery.idempotency_key)
     assert row[1] == 0  # success = false
     assert server.count("learning_execution", id=row[0], error_count=1) == 1

@@ -3,12 +3,12 @@ how it went, and read and write the swarm's memory."""
 
 __version__ = "0.1.0"
 
-from .client import Client, TaskRun  # noqa: E402
-from .aio import AsyncClient, AsyncTaskRun  # noqa: E402
-from .config import Settings, default_recommendation  # noqa: E402
-from .core import Delivery  # noqa: E402
-from .errors import ApiError, QEFleetError, Unavailable  # noqa: E402
-from .models import (  # noqa: E402
+from .aio import AsyncClient, AsyncTaskRun
+from .client import Client, TaskRun
+from .config import Settings, default_recommendation
+from .core import Delivery
+from .errors import ApiError, QEFleetError, Unavailable
+from .models import (
     Action,
     ErrorInfo,
     Event,
@@ -24,7 +24,26 @@ from .models import (  # noqa: E402
 )
 
 __all__ = [
-    "Action", "ApiError", "AsyncClient", "AsyncTaskRun", "Client", "Delivery", "ErrorInfo", "Event", "Execution",
-    "Feedback", "Hint", "LearningStatus", "MemoryEntry", "Page", "QEFleetError", "Recommendation", "Result",
-    "Settings", "Task", "TaskRun", "Unavailable", "default_recommendation",
+    "Action",
+    "ApiError",
+    "AsyncClient",
+    "AsyncTaskRun",
+    "Client",
+    "Delivery",
+    "ErrorInfo",
+    "Event",
+    "Execution",
+    "Feedback",
+    "Hint",
+    "LearningStatus",
+    "MemoryEntry",
+    "Page",
+    "QEFleetError",
+    "Recommendation",
+    "Result",
+    "Settings",
+    "Task",
+    "TaskRun",
+    "Unavailable",
+    "default_recommendation",
 ]

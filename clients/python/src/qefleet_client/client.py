@@ -5,7 +5,7 @@ from __future__ import annotations
 import time
 import uuid
 from datetime import datetime
-from typing import Any
+from typing import Any, Self
 
 import httpx
 
@@ -51,8 +51,14 @@ class Client(Core):
         attempt = 0
         while True:
             try:
-                outcome = self._http.request(call.method, call.path, json=call.json, params=call.params,
-                                             headers=call.headers, timeout=self._timeout(deadline - time.monotonic()))
+                outcome = self._http.request(
+                    call.method,
+                    call.path,
+                    json=call.json,
+                    params=call.params,
+                    headers=call.headers,
+                    timeout=self._timeout(deadline - time.monotonic()),
+                )
             except httpx.TransportError as error:
                 outcome = error
             delay = next_delay(self.settings, attempt, outcome, deadline - time.monotonic())
@@ -73,9 +79,18 @@ class Client(Core):
         except Unavailable:
             return self._fallback(agent, task)
 
-    def report(self, task: Task | dict, result: Result, *, recommendation: Recommendation | None = None,
-               action: Action | None = None, feedback: Feedback | None = None, next_task: Task | dict | None = None,
-               idempotency_key: str | None = None, agent: str | None = None) -> Delivery:
+    def report(
+        self,
+        task: Task | dict,
+        result: Result,
+        *,
+        recommendation: Recommendation | None = None,
+        action: Action | None = None,
+        feedback: Feedback | None = None,
+        next_task: Task | dict | None = None,
+        idempotency_key: str | None = None,
+        agent: str | None = None,
+    ) -> Delivery:
         """Report how a task went. Retried under one Idempotency-Key, so it
         counts once; if the server stays unreachable it is queued on disk
         and delivered by a later report or `flush()`. Raises ApiError only
@@ -123,29 +138,48 @@ class Client(Core):
     def memory_get(self, partition: str, key: str, swarm: str | None = None) -> MemoryEntry:
         return self._send(self._memory_get_call(partition, key, swarm))
 
-    def memory_put(self, partition: str, key: str, value: Any, *, ttl_seconds: int | None = None,
-                   access_level: str | None = None, metadata: dict | None = None) -> MemoryEntry:
+    def memory_put(
+        self,
+        partition: str,
+        key: str,
+        value: Any,
+        *,
+        ttl_seconds: int | None = None,
+        access_level: str | None = None,
+        metadata: dict | None = None,
+    ) -> MemoryEntry:
         return self._send(self._memory_put_call(partition, key, value, ttl_seconds, access_level, metadata))
 
     def memory_delete(self, partition: str, key: str) -> None:
         return self._send(self._memory_delete_call(partition, key))
 
-    def memory_query(self, partition: str, prefix: str = "", limit: int = 50, cursor: str | None = None,
-                     swarm: str | None = None) -> Page[MemoryEntry]:
+    def memory_query(
+        self, partition: str, prefix: str = "", limit: int = 50, cursor: str | None = None, swarm: str | None = None
+    ) -> Page[MemoryEntry]:
         return self._send(self._memory_query_call(partition, prefix, limit, cursor, swarm))
 
-    def add_hint(self, key: str, value: Any, *, ttl_seconds: int | None = None, access_level: str | None = None) -> Hint:
+    def add_hint(
+        self, key: str, value: Any, *, ttl_seconds: int | None = None, access_level: str | None = None
+    ) -> Hint:
         return self._send(self._hint_post_call(key, value, ttl_seconds, access_level))
 
     def hints(self, prefix: str = "", limit: int = 50, cursor: str | None = None) -> Page[Hint]:
         return self._send(self._hints_call(prefix, limit, cursor))
 
-    def publish_event(self, type: str, payload: dict | None = None, *, ttl_seconds: int | None = None,
-                      access_level: str | None = None) -> Event:
+    def publish_event(
+        self, type: str, payload: dict | None = None, *, ttl_seconds: int | None = None, access_level: str | None = None
+    ) -> Event:
         return self._send(self._event_post_call(type, payload, ttl_seconds, access_level))
 
-    def events(self, type: str | None = None, source: str | None = None, since: datetime | None = None,
-               until: datetime | None = None, limit: int = 50, cursor: str | None = None) -> Page[Event]:
+    def events(
+        self,
+        type: str | None = None,
+        source: str | None = None,
+        since: datetime | None = None,
+        until: datetime | None = None,
+        limit: int = 50,
+        cursor: str | None = None,
+    ) -> Page[Event]:
         return self._send(self._events_call(type, source, since, until, limit, cursor))
 
 
@@ -154,17 +188,32 @@ class TaskRun(TaskRunBase):
     reports for you: a success, or the exception that ended the block as a
     failure (the exception still propagates)."""
 
-    def __enter__(self) -> TaskRun:
+    def __enter__(self) -> Self:
         self._start(self.client.recommend(self.task, self.agent))
         return self
 
-    def report(self, success: bool | Result = True, *, errors=(), execution_time_ms: int | None = None,
-               coverage: float | None = None, user_satisfaction: float | None = None,
-               resource_efficiency: float | None = None, feedback: Feedback | None = None,
-               next_task: Task | dict | None = None) -> Delivery:
+    def report(
+        self,
+        success: bool | Result = True,
+        *,
+        errors=(),
+        execution_time_ms: int | None = None,
+        coverage: float | None = None,
+        user_satisfaction: float | None = None,
+        resource_efficiency: float | None = None,
+        feedback: Feedback | None = None,
+        next_task: Task | dict | None = None,
+    ) -> Delivery:
         result = self._result(success, errors, execution_time_ms, coverage, user_satisfaction, resource_efficiency)
-        self.delivery = self.client.report(self.task, result, recommendation=self.recommendation, feedback=feedback,
-                                           next_task=next_task, idempotency_key=self.idempotency_key, agent=self.agent)
+        self.delivery = self.client.report(
+            self.task,
+            result,
+            recommendation=self.recommendation,
+            feedback=feedback,
+            next_task=next_task,
+            idempotency_key=self.idempotency_key,
+            agent=self.agent,
+        )
         return self.delivery
 
     @property

@@ -21,10 +21,20 @@ def default_recommendation(strategy="sequential-execution", parallelization=0.0,
     nothing for the task type yet. The default matches the server's own
     default catalog strategy (sequential, fixed retries): the safe choice."""
     return Recommendation(
-        decision_id=None, strategy=strategy, parallelization=parallelization, retry_policy=retry_policy,
-        action_key=f"{strategy}:{parallelization:g}:{retry_policy}", state_key="", confidence=0.0,
-        expected_improvement=0.0, reasoning="QE Fleet could not be reached; the configured default strategy.",
-        alternatives=[], explored=False, propensity=1.0, policy_version=None, source="default",
+        decision_id=None,
+        strategy=strategy,
+        parallelization=parallelization,
+        retry_policy=retry_policy,
+        action_key=f"{strategy}:{parallelization:g}:{retry_policy}",
+        state_key="",
+        confidence=0.0,
+        expected_improvement=0.0,
+        reasoning="QE Fleet could not be reached; the configured default strategy.",
+        alternatives=[],
+        explored=False,
+        propensity=1.0,
+        policy_version=None,
+        source="default",
     )
 
 

@@ -7,8 +7,9 @@ from __future__ import annotations
 import dataclasses
 import time
 import uuid
+from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Any, Callable
+from typing import Any
 from urllib.parse import quote
 
 import httpx
@@ -91,8 +92,9 @@ def finish(call: Call, outcome):
             body = outcome.json()
         except ValueError:
             body = {}
-        raise ApiError(outcome.status_code, body.get("error", "error"), body.get("message", outcome.text[:500]),
-                       body.get("field"))
+        raise ApiError(
+            outcome.status_code, body.get("error", "error"), body.get("message", outcome.text[:500]), body.get("field")
+        )
     return call.parse(outcome)
 
 
@@ -135,8 +137,13 @@ class Core:
     # --- learning ---------------------------------------------------------
 
     def _recommend_call(self, agent: str, task: Task) -> Call:
-        return Call("POST", f"/agents/{segment(agent)}/recommendations", self.settings.fallback_after,
-                    parsed(Recommendation), json={"task": to_json(task)})
+        return Call(
+            "POST",
+            f"/agents/{segment(agent)}/recommendations",
+            self.settings.fallback_after,
+            parsed(Recommendation),
+            json={"task": to_json(task)},
+        )
 
     def _fallback(self, agent: str, task: Task) -> Recommendation:
         recommendation = self._last_strategies(agent).recall(task.type) or dataclasses.replace(self.settings.default)
@@ -153,25 +160,48 @@ class Core:
     def _queue(self, agent: str) -> ReportQueue:
         return ReportQueue(self.settings.agent_dir(agent), self.settings.max_queued_reports)
 
-    def _report_body(self, task: Task, result: Result, recommendation: Recommendation | None,
-                     action: Action | None, feedback: Feedback | None, next_task: Task | dict | None) -> dict:
+    def _report_body(
+        self,
+        task: Task,
+        result: Result,
+        recommendation: Recommendation | None,
+        action: Action | None,
+        feedback: Feedback | None,
+        next_task: Task | dict | None,
+    ) -> dict:
         decision_id = recommendation.decision_id if recommendation else None
         if decision_id is None and action is None:
             if recommendation is None:
                 raise ValueError("Report what ran: pass the recommendation it followed, or an action.")
             action = recommendation.action()
-        report = ExecutionReport(task=task, result=result, decision_id=decision_id,
-                                 action=None if decision_id else action, feedback=feedback,
-                                 next_task=as_task(next_task) if next_task is not None else None)
+        report = ExecutionReport(
+            task=task,
+            result=result,
+            decision_id=decision_id,
+            action=None if decision_id else action,
+            feedback=feedback,
+            next_task=as_task(next_task) if next_task is not None else None,
+        )
         return to_json(report)
 
     def _report_call(self, agent: str, body: dict, idempotency_key: str) -> Call:
-        return Call("POST", f"/agents/{segment(agent)}/executions", self.settings.report_budget, parsed(Execution),
-                    json=body, headers={"Idempotency-Key": idempotency_key})
+        return Call(
+            "POST",
+            f"/agents/{segment(agent)}/executions",
+            self.settings.report_budget,
+            parsed(Execution),
+            json=body,
+            headers={"Idempotency-Key": idempotency_key},
+        )
 
     def _feedback_call(self, agent: str, execution_id: int, feedback: Feedback) -> Call:
-        return Call("POST", f"/agents/{segment(agent)}/executions/{execution_id}/feedback", self.settings.call_budget,
-                    parsed(FeedbackReceipt), json=to_json(feedback))
+        return Call(
+            "POST",
+            f"/agents/{segment(agent)}/executions/{execution_id}/feedback",
+            self.settings.call_budget,
+            parsed(FeedbackReceipt),
+            json=to_json(feedback),
+        )
 
     def _learning_call(self, agent: str) -> Call:
         return Call("GET", f"/agents/{segment(agent)}/learning", self.settings.call_budget, parsed(LearningStatus))
@@ -182,39 +212,80 @@ class Core:
         return f"/memory/{segment(partition)}/{quote(key, safe='/')}"
 
     def _memory_get_call(self, partition, key, swarm=None) -> Call:
-        return Call("GET", self._entry_path(partition, key), self.settings.call_budget, parsed(MemoryEntry),
-                    params={"swarm": swarm} if swarm else None)
+        return Call(
+            "GET",
+            self._entry_path(partition, key),
+            self.settings.call_budget,
+            parsed(MemoryEntry),
+            params={"swarm": swarm} if swarm else None,
+        )
 
     def _memory_put_call(self, partition, key, value, ttl_seconds, access_level, metadata) -> Call:
-        return Call("PUT", self._entry_path(partition, key), self.settings.call_budget, parsed(MemoryEntry),
-                    json=to_json(EntryIn(value, ttl_seconds, access_level, metadata)))
+        return Call(
+            "PUT",
+            self._entry_path(partition, key),
+            self.settings.call_budget,
+            parsed(MemoryEntry),
+            json=to_json(EntryIn(value, ttl_seconds, access_level, metadata)),
+        )
 
     def _memory_delete_call(self, partition, key) -> Call:
         return Call("DELETE", self._entry_path(partition, key), self.settings.call_budget, lambda response: None)
 
     def _memory_query_call(self, partition, prefix, limit, cursor, swarm) -> Call:
         params = {"prefix": prefix, "limit": limit, "cursor": cursor, "swarm": swarm}
-        return Call("GET", f"/memory/{segment(partition)}", self.settings.call_budget, paged(MemoryEntry),
-                    params={k: v for k, v in params.items() if v is not None})
+        return Call(
+            "GET",
+            f"/memory/{segment(partition)}",
+            self.settings.call_budget,
+            paged(MemoryEntry),
+            params={k: v for k, v in params.items() if v is not None},
+        )
 
     def _hint_post_call(self, key, value, ttl_seconds, access_level) -> Call:
-        return Call("POST", "/hints", self.settings.call_budget, parsed(Hint),
-                    json=to_json(HintIn(key, value, ttl_seconds, access_level)))
+        return Call(
+            "POST",
+            "/hints",
+            self.settings.call_budget,
+            parsed(Hint),
+            json=to_json(HintIn(key, value, ttl_seconds, access_level)),
+        )
 
     def _hints_call(self, prefix, limit, cursor) -> Call:
         params = {"prefix": prefix, "limit": limit, "cursor": cursor}
-        return Call("GET", "/hints", self.settings.call_budget, paged(Hint),
-                    params={k: v for k, v in params.items() if v is not None})
+        return Call(
+            "GET",
+            "/hints",
+            self.settings.call_budget,
+            paged(Hint),
+            params={k: v for k, v in params.items() if v is not None},
+        )
 
     def _event_post_call(self, type, payload, ttl_seconds, access_level) -> Call:
-        return Call("POST", "/events", self.settings.call_budget, parsed(Event),
-                    json=to_json(EventIn(type, payload or {}, ttl_seconds, access_level)))
+        return Call(
+            "POST",
+            "/events",
+            self.settings.call_budget,
+            parsed(Event),
+            json=to_json(EventIn(type, payload or {}, ttl_seconds, access_level)),
+        )
 
     def _events_call(self, type, source, since, until, limit, cursor) -> Call:
-        params = {"type": type, "source": source, "since": since.isoformat() if since else None,
-                  "until": until.isoformat() if until else None, "limit": limit, "cursor": cursor}
-        return Call("GET", "/events", self.settings.call_budget, paged(Event),
-                    params={k: v for k, v in params.items() if v is not None})
+        params = {
+            "type": type,
+            "source": source,
+            "since": since.isoformat() if since else None,
+            "until": until.isoformat() if until else None,
+            "limit": limit,
+            "cursor": cursor,
+        }
+        return Call(
+            "GET",
+            "/events",
+            self.settings.call_budget,
+            paged(Event),
+            params={k: v for k, v in params.items() if v is not None},
+        )
 
 
 class TaskRunBase:
@@ -239,6 +310,14 @@ class TaskRunBase:
             raise RuntimeError("This task was reported already.")
         if isinstance(success, Result):
             return success
-        elapsed = execution_time_ms if execution_time_ms is not None else round((time.monotonic() - self._started) * 1000)
-        return Result(success=bool(success), execution_time_ms=elapsed, errors=[as_error(e) for e in errors],
-                      coverage=coverage, user_satisfaction=user_satisfaction, resource_efficiency=resource_efficiency)
+        elapsed = (
+            execution_time_ms if execution_time_ms is not None else round((time.monotonic() - self._started) * 1000)
+        )
+        return Result(
+            success=bool(success),
+            execution_time_ms=elapsed,
+            errors=[as_error(e) for e in errors],
+            coverage=coverage,
+            user_satisfaction=user_satisfaction,
+            resource_efficiency=resource_efficiency,
+        )

@@ -49,8 +49,11 @@ class LastStrategies:
 
     def remember(self, task_type: str, recommendation: Recommendation) -> None:
         known = self._read()
-        known[task_type] = {f.name: getattr(recommendation, f.name)
-                            for f in dataclasses.fields(Recommendation) if f.name != "alternatives"}
+        known[task_type] = {
+            f.name: getattr(recommendation, f.name)
+            for f in dataclasses.fields(Recommendation)
+            if f.name != "alternatives"
+        }
         try:
             write_atomically(self.path, known)
         except OSError as error:  # a read-only home must not cost the agent its recommendation

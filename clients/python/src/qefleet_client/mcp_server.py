@@ -41,11 +41,15 @@ Fraction = Annotated[float, Field(ge=0, le=1)]
 
 
 def build(client: Client) -> FastMCP:
-    server = FastMCP("qefleet", instructions=(
-        "QE Fleet learns which strategy works best for each kind of quality-engineering task. "
-        "Before a task call recommend_strategy, run the task the way it says, then call report_task "
-        "with the ticket and the real outcome: that is how the fleet learns. Memory and hints are shared "
-        "notes between agents of the swarm."))
+    server = FastMCP(
+        "qefleet",
+        instructions=(
+            "QE Fleet learns which strategy works best for each kind of quality-engineering task. "
+            "Before a task call recommend_strategy, run the task the way it says, then call report_task "
+            "with the ticket and the real outcome: that is how the fleet learns. Memory and hints are shared "
+            "notes between agents of the swarm."
+        ),
+    )
     tickets: dict[str, tuple[Task, Recommendation]] = {}
 
     @server.tool()
@@ -61,14 +65,27 @@ def build(client: Client) -> FastMCP:
         Returns the strategy, its parallelization (0 = one at a time, 1 = all at once), its retry policy,
         the reasoning, and a ticket to pass to report_task. If QE Fleet is unreachable the answer is a
         fallback (source 'last-known' or 'default') and still usable."""
-        task = Task(type=task_type, complexity=complexity, available_resources=available_resources,
-                    previous_attempts=previous_attempts, required_capabilities=list(required_capabilities),
-                    time_constraint_ms=time_constraint_ms)
+        task = Task(
+            type=task_type,
+            complexity=complexity,
+            available_resources=available_resources,
+            previous_attempts=previous_attempts,
+            required_capabilities=list(required_capabilities),
+            time_constraint_ms=time_constraint_ms,
+        )
         recommendation = client.recommend(task)
         ticket = str(uuid.uuid4())
         tickets[ticket] = (task, recommendation)
-        keep = ("strategy", "parallelization", "retry_policy", "confidence", "reasoning", "explored", "source",
-                "decision_id")
+        keep = (
+            "strategy",
+            "parallelization",
+            "retry_policy",
+            "confidence",
+            "reasoning",
+            "explored",
+            "source",
+            "decision_id",
+        )
         return {"ticket": ticket, **{name: plain(recommendation)[name] for name in keep}}
 
     @server.tool()
@@ -84,12 +101,19 @@ def build(client: Client) -> FastMCP:
         if ticket not in tickets:
             raise ValueError("Unknown ticket: call recommend_strategy first and pass the ticket it returned.")
         task, recommendation = tickets.pop(ticket)
-        result = Result(success=success, execution_time_ms=execution_time_ms, coverage=coverage,
-                        errors=[error_from_text(text) for text in errors])
+        result = Result(
+            success=success,
+            execution_time_ms=execution_time_ms,
+            coverage=coverage,
+            errors=[error_from_text(text) for text in errors],
+        )
         delivery = client.report(task, result, recommendation=recommendation)
         execution = delivery.execution
-        return {"queued": delivery.queued, "execution_id": execution.execution_id if execution else None,
-                "reward": execution.reward if execution else None}
+        return {
+            "queued": delivery.queued,
+            "execution_id": execution.execution_id if execution else None,
+            "reward": execution.reward if execution else None,
+        }
 
     @server.tool()
     def learning_status() -> dict:
@@ -111,8 +135,10 @@ def build(client: Client) -> FastMCP:
         key: Annotated[str, Field(description="Entry key; '/' separates levels.")],
         value: Annotated[Any, Field(description="Any JSON value except null.")],
         ttl_seconds: Annotated[int | None, Field(ge=0, description="Expire after this many seconds.")] = None,
-        access_level: Annotated[Literal["private", "team", "swarm", "public"] | None, Field(
-            description="Who may read it (new entries only; default private).")] = None,
+        access_level: Annotated[
+            Literal["private", "team", "swarm", "public"] | None,
+            Field(description="Who may read it (new entries only; default private)."),
+        ] = None,
     ) -> dict:
         """Write (create or replace) a shared memory entry."""
         return plain(client.memory_put(partition, key, value, ttl_seconds=ttl_seconds, access_level=access_level))
@@ -140,8 +166,9 @@ def build(client: Client) -> FastMCP:
         key: Annotated[str, Field(description="What the hint is about, e.g. 'suite/slow-tests'.")],
         value: Annotated[Any, Field(description="The hint itself: any JSON value.")],
         ttl_seconds: Annotated[int | None, Field(ge=0, description="Expire after this many seconds.")] = None,
-        access_level: Annotated[Literal["private", "team", "swarm", "public"] | None, Field(
-            description="Who may read it; default private.")] = None,
+        access_level: Annotated[
+            Literal["private", "team", "swarm", "public"] | None, Field(description="Who may read it; default private.")
+        ] = None,
     ) -> dict:
         """Leave a hint for other agents."""
         return plain(client.add_hint(key, value, ttl_seconds=ttl_seconds, access_level=access_level))

@@ -303,8 +303,7 @@ def wire_fields(cls) -> list[dataclasses.Field]:
 def to_json(obj) -> Any:
     """A request model as JSON; unset optional fields (None) are left out."""
     if dataclasses.is_dataclass(obj):
-        return {f.name: to_json(value) for f in wire_fields(obj)
-                if (value := getattr(obj, f.name)) is not None}
+        return {f.name: to_json(value) for f in wire_fields(obj) if (value := getattr(obj, f.name)) is not None}
     if isinstance(obj, list | tuple):
         return [to_json(item) for item in obj]
     return obj
