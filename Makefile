@@ -70,6 +70,8 @@ $(CLIENT_VENV)/.installed: $(shell find clients/python -name '*.py' -o -name pyp
 test-clients: export SECRET_KEY ?= test-only-secret-key
 test-clients: install $(CLIENT_VENV)/.installed
 	cd clients/python && QEFLEET_SERVER_PYTHON=$(CURDIR)/$(BIN)/python $(CURDIR)/$(CLIENT_VENV)/bin/pytest -p no:cacheprovider
+	cd clients/typescript && npm ci --no-audit --no-fund --loglevel=error \
+		&& QEFLEET_SERVER_PYTHON=$(CURDIR)/$(BIN)/python npm test
 
 # Figures for the targets: prints tables, writes bench-results/bench.json and dashboard.json.
 bench: export SECRET_KEY ?= bench-only-secret-key
