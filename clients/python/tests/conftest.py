@@ -20,9 +20,11 @@ from pathlib import Path
 import httpx
 import pytest
 
+pytest_plugins = ["pytester"]
+
 REPO = Path(os.environ.get("QEFLEET_SERVER_DIR") or Path(__file__).resolve().parents[3])
 SERVER_PYTHON = os.environ.get("QEFLEET_SERVER_PYTHON") or str(REPO / ".venv" / "bin" / "python")
-AGENTS = ("py-agent", "py-offline", "py-flaky", "py-async", "py-memory", "mcp-agent")
+AGENTS = ("py-agent", "py-offline", "py-flaky", "py-async", "py-memory", "mcp-agent", "py-pytest")
 
 REGISTER = """
 from qefleet.memory.fleet import register_agent, issue_token
