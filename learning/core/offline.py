@@ -19,10 +19,14 @@ overall mean (SHRINKAGE pseudo-observations each step), so a cell seen
 once does not claim to know its rate.
 
 Intervals are percentile bootstrap intervals (the reward model refitted in
-every replicate, one seeded generator, vectorised). Before estimating
+every replicate, one seeded generator, vectorised); the doubly robust one
+is widened by what the cells the logs never saw could change (the target's
+mass there times the room between the model's guess and the logged reward
+range), which no resampling of the rows can show. Before estimating
 anything, `evaluate` refuses, with the reason, when the logs cannot answer:
-no rows, target mass on actions the logs never show in a context (no
-overlap), or too few effective samples.
+no rows, target mass on actions the logs never show (no overlap), or on
+(context, action) cells never logged beyond what the reward model may
+fill in (no overlap), or too few effective samples.
 """
 
 from dataclasses import dataclass
@@ -33,7 +37,8 @@ LEVEL = 0.95
 REPLICATES = 1000
 SHRINKAGE = 5.0
 MIN_EFFECTIVE = 30.0        # effective samples below this: the weights are too uneven to trust
-MAX_UNSUPPORTED = 0.10      # share of the target's mass on (context, action) cells never logged
+MAX_UNLOGGED = 0.01         # share of the target's mass on actions the logs never show at all
+MAX_UNSUPPORTED = 0.25      # share on (context, action) cells never logged: the reward model fills these in
 _CHUNK_CELLS = 4_000_000    # replicate rows x (rows or cells) per block, to bound memory
 
 
@@ -153,6 +158,14 @@ def unsupported_share(logs, target):
     return float((target * ~seen[logs.contexts]).sum(axis=1).mean()) if len(logs) else 0.0
 
 
+def unlogged_share(logs, target):
+    """The target's mean mass on actions no logged row took, in any context:
+    the logging policy gave them no chance, so nothing can be said of them."""
+    taken = np.zeros(logs.n_actions, dtype=bool)
+    taken[logs.actions] = True
+    return float(target[:, ~taken].sum(axis=1).mean()) if len(logs) else 0.0
+
+
 def snips(logs, target):
     weights = importance_weights(logs, target)
     total = weights.sum()
@@ -201,13 +214,20 @@ def check_coverage(logs, target, min_effective=MIN_EFFECTIVE, max_unsupported=MA
     weights = importance_weights(logs, target)
     effective = effective_samples(weights)
     unsupported = unsupported_share(logs, target)
-    if weights.sum() == 0 or unsupported > max_unsupported:
+    unlogged = unlogged_share(logs, target)
+    if weights.sum() == 0 or unlogged > MAX_UNLOGGED:
+        raise NotCovered(
+            "no_overlap",
+            f"The policy puts {unlogged:.0%} of its choices on strategies the logs never show: the logging "
+            "policy never gave them a chance, so the logs cannot say how they would have done.",
+            effective_samples=effective, unsupported=unsupported, unlogged=unlogged)
+    if unsupported > max_unsupported:
         raise NotCovered(
             "no_overlap",
             f"The policy puts {unsupported:.0%} of its choices on strategies the logs never show in those "
             f"states (at most {max_unsupported:.0%} can be filled in by the reward model): the logs cannot "
-            "say how they would have done.",
-            effective_samples=effective, unsupported=unsupported)
+            "say how they would have done there.",
+            effective_samples=effective, unsupported=unsupported, unlogged=unlogged)
     if effective < min_effective:
         raise NotCovered(
             "too_few_effective_samples",
@@ -217,10 +237,25 @@ def check_coverage(logs, target, min_effective=MIN_EFFECTIVE, max_unsupported=MA
     return weights, effective, unsupported
 
 
-def _percentiles(values, point, level):
+def _percentiles(values, point, level, widen=(0.0, 0.0)):
     tail = (1 - level) / 2 * 100
     low, high = np.nanpercentile(values, [tail, 100 - tail])
-    return Estimate(float(point), float(min(low, point)), float(max(high, point)))
+    return Estimate(float(point), float(min(low, point) - widen[0]), float(max(high, point) + widen[1]))
+
+
+def unseen_bounds(logs, target, model):
+    """How far the doubly robust estimate could move if the cells the logs
+    never saw did as badly, or as well, as any logged reward: (down, up).
+    The reward model's guess for them is a guess, and the bootstrap cannot
+    see what no row shows, so the interval owns up to it."""
+    seen = np.zeros(logs.n_contexts * logs.n_actions, dtype=bool)
+    seen[logs.cells] = True
+    unseen = ~seen.reshape(logs.n_contexts, logs.n_actions)[logs.contexts]
+    mass = target * unseen
+    guess = model[logs.contexts]
+    down = float((mass * (guess - logs.rewards.min())).sum(axis=1).mean())
+    up = float((mass * (logs.rewards.max() - guess)).sum(axis=1).mean())
+    return down, up
 
 
 def evaluate(logs, target, level=LEVEL, replicates=REPLICATES, seed=0, shrinkage=SHRINKAGE,
@@ -240,6 +275,7 @@ def evaluate(logs, target, level=LEVEL, replicates=REPLICATES, seed=0, shrinkage
     point_snips = snips(logs, target)
     point_dr = doubly_robust(logs, target, model)
     point_logged = float(logs.rewards.mean())
+    unseen = unseen_bounds(logs, target, model)
 
     cells = logs.cells
     size = logs.n_contexts * logs.n_actions
@@ -280,9 +316,9 @@ def evaluate(logs, target, level=LEVEL, replicates=REPLICATES, seed=0, shrinkage
     draws = {name: np.concatenate(values) for name, values in results.items()}
     return Evaluation(
         snips=_percentiles(draws["snips"], point_snips, level),
-        doubly_robust=_percentiles(draws["dr"], point_dr, level),
+        doubly_robust=_percentiles(draws["dr"], point_dr, level, unseen),
         logged=_percentiles(draws["logged"], point_logged, level),
-        lift=_percentiles(draws["lift"], point_dr - point_logged, level),
+        lift=_percentiles(draws["lift"], point_dr - point_logged, level, unseen),
         effective_samples=effective, rows=n, unsupported=unsupported, level=level,
     )
 
