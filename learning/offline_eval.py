@@ -28,6 +28,7 @@ from functools import cached_property
 import numpy as np
 from django.utils import timezone
 
+from qefleet.memory.errors import Invalid
 from qefleet.memory.models import Agent
 
 from .core import engine, offline, scoring, stats
@@ -37,15 +38,6 @@ from .versions import decode
 MAX_ROWS = 20_000          # the most recent logged tasks evaluated at once
 DEFAULT_WINDOW_DAYS = 30
 METRICS = ("success", "score")
-
-
-class WhatIfError(ValueError):
-    """A request the evaluation cannot take; `field` names the input."""
-
-    def __init__(self, field, message):
-        super().__init__(f"{field}: {message}")
-        self.field = field
-        self.message = message
 
 
 # --- the logs ------------------------------------------------------------------------
@@ -242,11 +234,39 @@ def abtest_outlook(answer, mde=stats.DEFAULT_MDE, power=stats.DEFAULT_POWER, con
             "days_to_horizon": None if days is None else round(days, 1)}
 
 
-def agents_in_scope(agent=None, team=None):
-    """The queryset a what-if covers: one agent, a team, or the fleet."""
+def agents_in_scope(agent=None, team=None, swarm=None):
+    """The agents a what-if covers: one agent, a team, or the fleet (a
+    system agent's: its swarm)."""
     agents = Agent.objects.filter(is_system=False)
+    if swarm is not None:
+        agents = agents.filter(swarm=swarm)
     if agent is not None:
         return agents.filter(pk=agent.pk)
     if team:
         return agents.filter(team=team)
     return agents
+
+
+def policy_for(kind, agent=None, task_type=None, strategy=None, version=None, exploration_rate=None):
+    """The candidate policy a request names, or Invalid naming the field."""
+    if kind == "fixed":
+        if not task_type:
+            raise Invalid("A fixed strategy is for one task type.", "task_type")
+        if not strategy:
+            raise Invalid("Name the strategy to apply.", "strategy")
+        found = Strategy.objects.filter(name=strategy).first()
+        if found is None:
+            raise Invalid(f"Unknown strategy {strategy!r}.", "strategy")
+        return Fixed(task_type, found)
+    if agent is None:
+        raise Invalid(f"A {kind} policy is one agent's.", "agent")
+    if kind == "version":
+        if version is None:
+            raise Invalid("Name the version (its number).", "version")
+        found = StateVersion.objects.filter(agent=agent, number=version).select_related("agent").first()
+        if found is None:
+            raise Invalid(f"{agent.agent_id} has no version v{version} (it may have been pruned).", "version")
+        return VersionPolicy(found)
+    if exploration_rate is None:
+        raise Invalid("Give the exploration rate to evaluate.", "exploration_rate")
+    return CurrentPolicy(float(exploration_rate))

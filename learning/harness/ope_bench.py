@@ -90,7 +90,7 @@ def world_contexts(environment, agent_id):
     contexts = []
     for kind, share in type_share.items():
         for complexity in COMPLEXITY_LEVELS.values():
-            for level, count in CAPABILITY_COUNTS.items():
+            for count in CAPABILITY_COUNTS.values():
                 for resources, weight in zip(RESOURCE_LEVELS, environment.resource_weights):
                     task = {"type": kind, "complexity": complexity, "required_capabilities": ["x"] * count,
                             "previous_attempts": 0, "available_resources": resources}
@@ -328,10 +328,10 @@ def tables(figures):
     study = figures.get("simulation")
     if study:
         lines += [
-            f"Simulated world: {study['seeds']} seeds x {len(study['agents'])} agents x {study['tasks_per_agent']} "
-            f"logged tasks, {study['evaluations']} evaluations ({study['refused']} refused), {study['seconds']} s",
-            f"  {'policy':<34}{'evals':>6}{'refused':>8}{'DR cover':>9}{'SNIPS cov':>10}{'DR med err':>11}"
-            f"{'med ESS':>9}",
+            (f"Simulated world: {study['seeds']} seeds x {len(study['agents'])} agents x {study['tasks_per_agent']} "
+            f"logged tasks, {study['evaluations']} evaluations ({study['refused']} refused), {study['seconds']} s"),
+            (f"  {'policy':<34}{'evals':>6}{'refused':>8}{'DR cover':>9}{'SNIPS cov':>10}{'DR med err':>11}"
+            f"{'med ESS':>9}"),
         ]
         for name, row in study["by_policy"].items():
             def cell(value, fmt):
@@ -341,9 +341,9 @@ def tables(figures):
                          f"{cell(row['dr_median_relative_error'], '>11.2%')}"
                          f"{cell(row['median_effective_samples'], '>9.0f')}")
         lines += [
-            f"  all answered: DR coverage {study['dr_coverage']:.1%} (target >= 90 %), SNIPS coverage "
+            (f"  all answered: DR coverage {study['dr_coverage']:.1%} (target >= 90 %), SNIPS coverage "
             f"{study['snips_coverage']:.1%}; DR median relative error {study['dr_median_relative_error']:.2%} "
-            f"(target <= 5 %), SNIPS {study['snips_median_relative_error']:.2%}",
+            f"(target <= 5 %), SNIPS {study['snips_median_relative_error']:.2%}"),
         ]
         if study["refused_median_relative_error"] is not None:
             lines.append(f"  the refused ones, had they been answered: median relative error "
@@ -351,8 +351,8 @@ def tables(figures):
     bandit = figures.get("open_bandit")
     if bandit:
         lines += ["", "Open Bandit Dataset: Bernoulli TS click rate from the uniform random log",
-                  f"  {'campaign':<10}{'truth':>9}{'clicks':>7}{'estimator':>15}{'estimate':>10}{'95 % interval':>21}"
-                  f"{'rel err':>9}{'covers':>8}{'ESS':>8}"]
+                  (f"  {'campaign':<10}{'truth':>9}{'clicks':>7}{'estimator':>15}{'estimate':>10}{'95 % interval':>21}"
+                  f"{'rel err':>9}{'covers':>8}{'ESS':>8}")]
         for campaign, entry in bandit["campaigns"].items():
             if "refused" in entry:
                 lines.append(f"  {campaign:<10}{entry['truth']:>9.5f}  refused: {entry['refused']['message']}")
