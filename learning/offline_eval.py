@@ -54,7 +54,7 @@ class LoggedTasks:
     score: np.ndarray
     without_propensity: int
     since: object
-    days: float
+    first_at: object  # the earliest logged task's time (None without any)
 
     def __len__(self):
         return len(self.strategy_ids)
@@ -70,10 +70,12 @@ class LoggedTasks:
         return offline.Logs.build(contexts, actions, self.propensities, rewards, max(len(codes), 1), len(strategies))
 
 
-def logged_tasks(agents, task_type=None, days=DEFAULT_WINDOW_DAYS, limit=MAX_ROWS):
+def logged_tasks(agents, task_type=None, days=DEFAULT_WINDOW_DAYS, limit=MAX_ROWS, after=None):
     """The most recent reported decisions of `agents` (a queryset) over the
-    last `days`, optionally of one task type."""
+    last `days` (and `after` a moment), optionally of one task type."""
     since = timezone.now() - timedelta(days=days)
+    if after is not None:
+        since = max(since, after)
     executions = Execution.objects.filter(agent__in=agents, created_at__gte=since)
     if task_type:
         executions = executions.filter(task_type=task_type)
@@ -81,9 +83,10 @@ def logged_tasks(agents, task_type=None, days=DEFAULT_WINDOW_DAYS, limit=MAX_ROW
     values = list(
         executions.filter(decision__isnull=False).order_by("-created_at")[:limit].values_list(
             "agent__agent_id", "decision__task_type", "decision__state_key", "decision__strategy_id",
-            "decision__propensity", "success", "execution_time_ms", "error_count", "satisfaction", "efficiency"))
-    columns = list(zip(*values)) if values else [()] * 10
-    agent_ids, types, keys, strategy_ids, propensities, success, ms, errors, satisfaction, efficiency = columns
+            "decision__propensity", "success", "execution_time_ms", "error_count", "satisfaction", "efficiency",
+            "created_at"))
+    columns = list(zip(*values)) if values else [()] * 11
+    agent_ids, types, keys, strategy_ids, propensities, success, ms, errors, satisfaction, efficiency, times = columns
 
     def optional(column):
         return np.array([np.nan if value is None else value for value in column], dtype=float)
@@ -93,7 +96,7 @@ def logged_tasks(agents, task_type=None, days=DEFAULT_WINDOW_DAYS, limit=MAX_ROW
                                 optional(satisfaction), optional(efficiency)) if values else np.zeros(0)
     return LoggedTasks(np.array(agent_ids, dtype=object), np.array(types, dtype=object),
                        np.array(keys, dtype=object), np.array(strategy_ids, dtype=int),
-                       np.array(propensities, dtype=float), success, score, without, since, float(days))
+                       np.array(propensities, dtype=float), success, score, without, since, min(times, default=None))
 
 
 # --- candidate policies ----------------------------------------------------------------
@@ -103,6 +106,8 @@ def logged_tasks(agents, task_type=None, days=DEFAULT_WINDOW_DAYS, limit=MAX_ROW
 class Fixed:
     task_type: str
     strategy: Strategy
+    logs_after = None
+    in_sample = False
 
     def describe(self):
         return f"always {self.strategy.name} for {self.task_type}"
@@ -149,7 +154,16 @@ def _greedy(applied, q, task_type, state_key, position, default):
 
 @dataclass(frozen=True)
 class VersionPolicy(_LearnedPolicy):
+    """Evaluated on the tasks after its capture only: the tasks that shaped
+    its Q-values would flatter its greedy choices (they favour what got
+    lucky there)."""
+
     version: StateVersion
+    in_sample = False
+
+    @property
+    def logs_after(self):
+        return self.version.created_at
 
     @property
     def epsilon(self):
@@ -175,7 +189,12 @@ class VersionPolicy(_LearnedPolicy):
 
 @dataclass(frozen=True)
 class CurrentPolicy(_LearnedPolicy):
+    """Its Q-values learned from the very tasks it is evaluated on, so the
+    estimate leans optimistic (`in_sample`); a version's is not."""
+
     epsilon: float
+    logs_after = None
+    in_sample = True
 
     def describe(self):
         return f"the current learned policy with exploration {self.epsilon:.3f}"
@@ -199,11 +218,12 @@ def evaluate(agents, policy, days=DEFAULT_WINDOW_DAYS, seed=0, replicates=offlin
     """The policy's estimated success rate and composite score on the logs of
     `agents` (a queryset), or the reason the logs cannot tell."""
     task_type = policy.task_type if isinstance(policy, Fixed) else None
-    tasks = logged_tasks(agents, task_type, days)
+    tasks = logged_tasks(agents, task_type, days, after=policy.logs_after)
     strategies = list(Strategy.objects.order_by("pk"))
     answer = {
         "policy": policy.describe(), "task_type": task_type, "days": days, "rows": len(tasks),
         "without_propensity": tasks.without_propensity, "since": tasks.since.isoformat(),
+        "in_sample": policy.in_sample,
     }
     target = policy.table(tasks, strategies) if len(tasks) else np.zeros((0, len(strategies)))
     try:
@@ -215,7 +235,10 @@ def evaluate(agents, policy, days=DEFAULT_WINDOW_DAYS, seed=0, replicates=offlin
         answer["refused"] = refused.as_dict()
         return answer
     answer["effective_samples"] = answer["success"]["effective_samples"]
-    answer["tasks_per_day"] = round(len(tasks) / days, 2)
+    # Traffic over the time the logs span (an agent a day old has a day of
+    # them, not a month), at least an hour so a burst does not look like a flood.
+    covered_days = (timezone.now() - tasks.first_at).total_seconds() / 86_400
+    answer["tasks_per_day"] = round(len(tasks) / max(covered_days, 1 / 24), 2)
     return answer
 
 

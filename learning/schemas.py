@@ -256,6 +256,7 @@ class WhatIfOut(Schema):
     rows: int
     without_propensity: int
     since: str
+    in_sample: bool = Field(description="The policy learned from the tasks it is evaluated on: leans optimistic.")
     success: WhatIfMetric | None = None
     score: WhatIfMetric | None = None
     effective_samples: float | None = None

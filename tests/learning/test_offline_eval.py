@@ -1,10 +1,13 @@
 """The what-if service: logged decisions joined with their executions,
 estimated for a fixed strategy, a stored version and the current policy."""
 
+from datetime import timedelta
+
 import pytest
+from django.utils import timezone
 
 from learning import offline_eval, versions
-from learning.models import LearningProfile, QEntry, VersionReason
+from learning.models import Execution, LearningProfile, QEntry, Strategy, VersionReason
 
 from .offline_helpers import RATES, STATES, log_tasks, truth
 
@@ -62,9 +65,10 @@ def learn(agent, strategies, best_by_state):
 
 
 def test_a_versions_greedy_policy_is_estimated_from_its_stored_q_values(alice):
-    strategies = log_tasks(alice, 1500, seed=4)
+    strategies = list(Strategy.objects.order_by("pk"))[:4]
     learn(alice, strategies, (0, 1, 2))  # the best strategy of every state
     good = versions.capture(alice, VersionReason.ON_DEMAND)
+    log_tasks(alice, 1500, seed=4)
     learn(alice, strategies, (3, 3, 3))  # then the live state goes wrong
     rolled_back = evaluate(alice, offline_eval.VersionPolicy(good))
     current = evaluate(alice, offline_eval.CurrentPolicy(0.0))
@@ -86,12 +90,13 @@ def test_the_current_policy_with_less_exploration_is_estimated_higher(alice):
 
 def test_the_abtest_outlook_gives_the_lift_and_days_to_the_horizon(alice):
     strategies = log_tasks(alice, 600)
+    Execution.objects.filter(agent=alice).update(created_at=timezone.now() - timedelta(days=20))
     answer = evaluate(alice, offline_eval.Fixed("integration-tests", strategies[2]), days=30)
     outlook = offline_eval.abtest_outlook(answer)
     assert outlook["lift"] == answer["success"]["lift"]
     assert outlook["horizon"] >= 100
-    # 600 tasks in 30 days is 20 a day, half of them in the smaller arm.
-    assert outlook["days_to_horizon"] == pytest.approx(outlook["horizon"] / 10, rel=1e-3)
+    # 600 tasks over the 20 days the logs span is 30 a day, half of them in the smaller arm.
+    assert outlook["days_to_horizon"] == pytest.approx(outlook["horizon"] / 15, rel=1e-2)
 
 
 def test_a_team_scope_pools_its_agents_logs(alice, bob, carol):
@@ -101,3 +106,19 @@ def test_a_team_scope_pools_its_agents_logs(alice, bob, carol):
     answer = offline_eval.evaluate(offline_eval.agents_in_scope(team="core"),
                                    offline_eval.Fixed("integration-tests", strategies[1]), replicates=200)
     assert answer["rows"] == 400
+
+
+def test_a_version_is_judged_on_the_tasks_after_its_capture_only(alice):
+    strategies = log_tasks(alice, 300)
+    learn(alice, strategies, (0, 1, 2))
+    version = versions.capture(alice, VersionReason.ON_DEMAND)
+    assert evaluate(alice, offline_eval.VersionPolicy(version))["refused"]["reason"] == "no_logs"
+    log_tasks(alice, 400, seed=5)
+    assert evaluate(alice, offline_eval.VersionPolicy(version))["rows"] == 400
+
+
+def test_the_current_policy_is_flagged_as_judged_on_its_own_training_tasks(alice):
+    strategies = log_tasks(alice, 300)
+    learn(alice, strategies, (0, 1, 2))
+    assert evaluate(alice, offline_eval.CurrentPolicy(0.1))["in_sample"] is True
+    assert evaluate(alice, offline_eval.Fixed("integration-tests", strategies[0]))["in_sample"] is False

@@ -49,9 +49,9 @@ def test_the_swarm_is_the_default_scope(root, alice, bob, dave):
 
 
 def test_a_version_is_evaluated_for_its_agent(root, alice):
-    log_tasks(alice, 500)
     LearningProfile.objects.get_or_create(agent=alice)
     version = versions.capture(alice, VersionReason.ON_DEMAND)
+    log_tasks(alice, 500)
     response = ask(root.client, policy="version", agent="alice", version=version.number)
     assert response.status_code == 200, response.content
     assert "v1" in response.json()["policy"]
