@@ -37,7 +37,6 @@ from .versions import decode
 
 MAX_ROWS = 20_000          # the most recent logged tasks evaluated at once
 DEFAULT_WINDOW_DAYS = 30
-METRICS = ("success", "score")
 
 
 # --- the logs ------------------------------------------------------------------------
@@ -59,15 +58,16 @@ class LoggedTasks:
     def __len__(self):
         return len(self.strategy_ids)
 
-    def offline_logs(self, metric, strategies):
-        """learning.core.offline.Logs of one metric: contexts coded by (task
-        type, state key), actions by position in `strategies`."""
+    def success_logs(self, strategies):
+        """learning.core.offline.Logs with success as the reward: contexts
+        coded by (task type, state key), actions by position in `strategies`
+        (the score goes beside it, in offline.evaluate_each)."""
         codes = {}
         contexts = [codes.setdefault(key, len(codes)) for key in zip(self.task_types, self.state_keys)]
         position = {strategy.pk: index for index, strategy in enumerate(strategies)}
         actions = np.array([position[pk] for pk in self.strategy_ids], dtype=int)
-        rewards = self.success.astype(float) if metric == "success" else self.score
-        return offline.Logs.build(contexts, actions, self.propensities, rewards, max(len(codes), 1), len(strategies))
+        return offline.Logs.build(contexts, actions, self.propensities, self.success.astype(float),
+                                  max(len(codes), 1), len(strategies))
 
 
 def logged_tasks(agents, task_type=None, days=DEFAULT_WINDOW_DAYS, limit=MAX_ROWS, after=None):
@@ -227,13 +227,13 @@ def evaluate(agents, policy, days=DEFAULT_WINDOW_DAYS, seed=0, replicates=offlin
     }
     target = policy.table(tasks, strategies) if len(tasks) else np.zeros((0, len(strategies)))
     try:
-        for metric in METRICS:
-            result = offline.evaluate(tasks.offline_logs(metric, strategies), target, seed=seed,
-                                      replicates=replicates)
-            answer[metric] = result.as_dict()
+        logs = tasks.success_logs(strategies)
+        results = offline.evaluate_each(logs, target, {"success": logs.rewards, "score": tasks.score}, seed=seed,
+                                        replicates=replicates)
     except offline.NotCovered as refused:
         answer["refused"] = refused.as_dict()
         return answer
+    answer.update({metric: result.as_dict() for metric, result in results.items()})
     answer["effective_samples"] = answer["success"]["effective_samples"]
     # Traffic over the time the logs span (an agent a day old has a day of
     # them, not a month), at least an hour so a burst does not look like a flood.

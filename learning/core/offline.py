@@ -29,7 +29,7 @@ no rows, target mass on actions the logs never show (no overlap), or on
 fill in (no overlap), or too few effective samples.
 """
 
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 import numpy as np
 
@@ -264,6 +264,15 @@ def evaluate(logs, target, level=LEVEL, replicates=REPLICATES, seed=0, shrinkage
     percentile bootstrap interval (rows resampled, the reward model refitted
     per replicate), the lift of the doubly robust estimate over the logged
     mean, the effective sample size; NotCovered when the logs cannot say."""
+    return evaluate_each(logs, target, {"value": logs.rewards}, level, replicates, seed, shrinkage, min_effective,
+                         max_unsupported)["value"]
+
+
+def evaluate_each(logs, target, rewards, level=LEVEL, replicates=REPLICATES, seed=0, shrinkage=SHRINKAGE,
+                  min_effective=MIN_EFFECTIVE, max_unsupported=MAX_UNSUPPORTED):
+    """`evaluate` for several rewards of the same logged rows ({name: array},
+    e.g. success and score), sharing the bootstrap's resampled rows: one
+    draw of replicates serves them all. Returns {name: Evaluation}."""
     target = np.asarray(target, dtype=float)
     if target.shape != (len(logs), logs.n_actions):
         raise ValueError("target must give a probability for every action in every logged row.")
@@ -271,11 +280,12 @@ def evaluate(logs, target, level=LEVEL, replicates=REPLICATES, seed=0, shrinkage
         raise ValueError("each row of target must be a distribution over the actions (sum to 1).")
     weights, effective, unsupported = check_coverage(logs, target, min_effective, max_unsupported)
     n = len(logs)
-    model = reward_model(logs, shrinkage)
-    point_snips = snips(logs, target)
-    point_dr = doubly_robust(logs, target, model)
-    point_logged = float(logs.rewards.mean())
-    unseen = unseen_bounds(logs, target, model)
+    each = {name: replace(logs, rewards=np.asarray(values, dtype=float)) for name, values in rewards.items()}
+    points = {}
+    for name, metric_logs in each.items():
+        model = reward_model(metric_logs, shrinkage)
+        points[name] = (snips(metric_logs, target), doubly_robust(metric_logs, target, model),
+                        float(metric_logs.rewards.mean()), unseen_bounds(metric_logs, target, model))
 
     cells = logs.cells
     size = logs.n_contexts * logs.n_actions
@@ -290,37 +300,38 @@ def evaluate(logs, target, level=LEVEL, replicates=REPLICATES, seed=0, shrinkage
     target_columns[np.arange(n), context_of_row, :] = target
     target_columns = target_columns.reshape(n, -1)
     rng = np.random.default_rng(seed)
-    results = {"snips": [], "dr": [], "logged": [], "lift": []}
+    draws = {name: {"snips": [], "dr": [], "logged": []} for name in each}
     block = max(1, min(replicates, _CHUNK_CELLS // max(n, target_columns.shape[1], len(seen_cells))))
-    weighted_reward = weights * logs.rewards
     for start in range(0, replicates, block):
         count = min(block, replicates - start)
         picks = rng.integers(n, size=(count, n)) + (np.arange(count) * n)[:, None]
         multiplicity = np.bincount(picks.ravel(), minlength=count * n).reshape(count, n).astype(float)
         sum_w = multiplicity @ weights
-        snips_b = (multiplicity @ weighted_reward) / sum_w
-        cell_sums = np.zeros((count, size))
+        weighted = multiplicity * weights
         cell_counts = np.zeros((count, size))
-        cell_sums[:, seen_cells] = multiplicity @ (cell_columns * logs.rewards[:, None])
         cell_counts[:, seen_cells] = multiplicity @ cell_columns
-        models = _reward_model(cell_sums, cell_counts, logs.n_contexts, logs.n_actions, shrinkage)
         mass = (multiplicity @ target_columns).reshape(count, len(seen_contexts), logs.n_actions)
-        direct = (mass * models[:, seen_contexts, :]).sum(axis=(1, 2)) / n
-        residual = logs.rewards[None, :] - models.reshape(count, size)[:, cells]
-        dr_b = direct + (multiplicity * weights * residual).sum(axis=1) / sum_w
-        logged_b = (multiplicity @ logs.rewards) / n
-        results["snips"].append(snips_b)
-        results["dr"].append(dr_b)
-        results["logged"].append(logged_b)
-        results["lift"].append(dr_b - logged_b)
-    draws = {name: np.concatenate(values) for name, values in results.items()}
-    return Evaluation(
-        snips=_percentiles(draws["snips"], point_snips, level),
-        doubly_robust=_percentiles(draws["dr"], point_dr, level, unseen),
-        logged=_percentiles(draws["logged"], point_logged, level),
-        lift=_percentiles(draws["lift"], point_dr - point_logged, level, unseen),
-        effective_samples=effective, rows=n, unsupported=unsupported, level=level,
-    )
+        for name, metric_logs in each.items():
+            values = metric_logs.rewards
+            cell_sums = np.zeros((count, size))
+            cell_sums[:, seen_cells] = multiplicity @ (cell_columns * values[:, None])
+            models = _reward_model(cell_sums, cell_counts, logs.n_contexts, logs.n_actions, shrinkage)
+            direct = (mass * models[:, seen_contexts, :]).sum(axis=(1, 2)) / n
+            residual = values[None, :] - models.reshape(count, size)[:, cells]
+            draws[name]["snips"].append((weighted @ values) / sum_w)
+            draws[name]["dr"].append(direct + (weighted * residual).sum(axis=1) / sum_w)
+            draws[name]["logged"].append((multiplicity @ values) / n)
+    results = {}
+    for name, (point_snips, point_dr, point_logged, unseen) in points.items():
+        snips_b, dr_b, logged_b = (np.concatenate(draws[name][key]) for key in ("snips", "dr", "logged"))
+        results[name] = Evaluation(
+            snips=_percentiles(snips_b, point_snips, level),
+            doubly_robust=_percentiles(dr_b, point_dr, level, unseen),
+            logged=_percentiles(logged_b, point_logged, level),
+            lift=_percentiles(dr_b - logged_b, point_dr - point_logged, level, unseen),
+            effective_samples=effective, rows=n, unsupported=unsupported, level=level,
+        )
+    return results
 
 
 # --- target policies ---------------------------------------------------------------------

@@ -151,3 +151,14 @@ def test_the_lift_is_the_estimate_minus_the_logged_mean():
     result = offline.evaluate(logs, offline.fixed_action(800, logs.n_actions, 0), replicates=200)
     assert result.lift.value == pytest.approx(result.doubly_robust.value - result.logged.value)
     assert result.lift.low <= result.lift.value <= result.lift.high
+
+
+def test_several_rewards_share_one_bootstrap_and_each_matches_its_own_evaluation():
+    logs, _, _ = logged_world(600, seed=9)
+    target = offline.fixed_action(600, logs.n_actions, 1)
+    halved = logs.rewards / 2
+    both = offline.evaluate_each(logs, target, {"success": logs.rewards, "half": halved}, replicates=200, seed=3)
+    alone = offline.evaluate(logs, target, replicates=200, seed=3)
+    assert both["success"] == alone
+    assert both["half"].doubly_robust.value == pytest.approx(alone.doubly_robust.value / 2)
+    assert both["half"].doubly_robust.high == pytest.approx(alone.doubly_robust.high / 2)
