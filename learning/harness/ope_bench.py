@@ -206,6 +206,50 @@ def coverage_study(seeds=50, tasks=1000, first_seed=1, replicates=500, progress=
     }
 
 
+# --- the what-if's own time --------------------------------------------------------------
+
+
+def time_whatif(tasks=1000, seed=1, repeats=7):
+    """Seconds a what-if takes at `tasks` logged tasks of one agent, stored as
+    recommend and report store them (needs a database: the command gives it
+    a throw-away one). Median and slowest of `repeats`."""
+    from learning import offline_eval
+    from learning.models import Decision, Execution, Strategy
+    from qefleet.memory.fleet import register_agent
+
+    agent, _ = register_agent("ope-bench-agent", "test-executor", "core-testing", "ope-bench", False)
+    # Second of its team, so its main task type is integration tests, where one strategy is best everywhere.
+    environment = FleetEnvironment({"ope-bench-peer": "core-testing", agent.agent_id: "core-testing"}, seed)
+    types, keys, actions, propensities, successes, _ = log_agent(environment, agent.agent_id, tasks,
+                                                                np.random.default_rng(seed), tasks)
+    strategies = {strategy.name: strategy for strategy in Strategy.objects.all()}
+    decisions, executions = [], []
+    for number, (kind, key, action, propensity, success) in enumerate(zip(types, keys, actions, propensities,
+                                                                          successes)):
+        strategy = strategies[STRATEGIES[action]]
+        decision = Decision(agent=agent, task_id=f"ope-{number}", task_type=kind, state_key=key, strategy=strategy,
+                            explored=False, propensity=propensity, epsilon=0.0, q_value=0.0)
+        decisions.append(decision)
+        executions.append(Execution(
+            agent=agent, decision=decision, idempotency_key=f"ope-{number}", request_digest="", sequence=number + 1,
+            task_id=decision.task_id, task_type=kind, state_key=key, next_state_key=key, strategy=strategy,
+            success=bool(success), execution_time_ms=2000, reward=0.0, previous_q=0.0, q_value=0.0, response={}))
+    Decision.objects.bulk_create(decisions)
+    Execution.objects.bulk_create(executions)
+    main = environment.main_task_type(agent.agent_id)
+    # The strategy the agent used most for its main task type: a question the logs can answer (a refusal
+    # returns before the bootstrap, so it would time nothing).
+    used_most = STRATEGIES[int(np.bincount(actions[types == main], minlength=len(STRATEGIES)).argmax())]
+    policy = offline_eval.Fixed(main, strategies[used_most])
+    seconds = []
+    for _ in range(repeats):
+        started = time.perf_counter()
+        answer = offline_eval.evaluate(offline_eval.agents_in_scope(agent), policy)
+        seconds.append(time.perf_counter() - started)
+    return {"tasks": tasks, "question": answer["policy"], "median_s": float(np.median(seconds)),
+            "max_s": float(max(seconds)), "refused": answer.get("refused", {}).get("reason")}
+
+
 # --- the Open Bandit Dataset ----------------------------------------------------------------
 
 OBP = "obp==0.5.7"
@@ -325,6 +369,10 @@ def open_bandit_check(cache, replicates=2000):
 
 def tables(figures):
     lines = []
+    timing = figures.get("whatif_time")
+    if timing:
+        lines += [f"What-if at {timing['tasks']} logged tasks ({timing['question']}): median "
+                  f"{timing['median_s']:.3f} s, slowest {timing['max_s']:.3f} s (target < 1 s)", ""]
     study = figures.get("simulation")
     if study:
         lines += [
@@ -335,7 +383,7 @@ def tables(figures):
         ]
         for name, row in study["by_policy"].items():
             def cell(value, fmt):
-                return format(value, fmt) if value is not None else "-"
+                return format(value, fmt) if value is not None else format("-", fmt[:-2].rstrip("."))
             lines.append(f"  {name:<34}{row['evaluations']:>6}{row['refused']:>8}"
                          f"{cell(row['dr_coverage'], '>9.1%')}{cell(row['snips_coverage'], '>10.1%')}"
                          f"{cell(row['dr_median_relative_error'], '>11.2%')}"
