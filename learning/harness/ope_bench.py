@@ -371,8 +371,8 @@ def tables(figures):
     lines = []
     timing = figures.get("whatif_time")
     if timing:
-        lines += [f"What-if at {timing['tasks']} logged tasks ({timing['question']}): median "
-                  f"{timing['median_s']:.3f} s, slowest {timing['max_s']:.3f} s (target < 1 s)", ""]
+        lines += [(f"What-if at {timing['tasks']} logged tasks ({timing['question']}): median "
+                   f"{timing['median_s']:.3f} s, slowest {timing['max_s']:.3f} s (target < 1 s)"), ""]
     study = figures.get("simulation")
     if study:
         lines += [
