@@ -13,7 +13,7 @@ SIM_SEED ?= 1
 # Agents that start held to a poor hand-written strategy the improvement loop should replace.
 PLAYBOOK ?= test-executor,security-scanner
 
-.PHONY: run test test-clients bench fuzz faults load install chromium clean
+.PHONY: run test test-clients bench ope-bench fuzz faults load install chromium clean
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
@@ -82,6 +82,13 @@ bench: install
 
 # Schemathesis over every API operation with FUZZ_EXAMPLES examples per operation and mode
 # (the suite runs 20); prints the status codes each operation answered.
+# Offline evaluation checked against truth: coverage and error over 50 seeds of
+# the simulated world, and the Open Bandit Dataset (obp's source archive, fetched
+# into var/cache on first use); prints tables, writes bench-results/ope.json.
+ope-bench: export SECRET_KEY ?= bench-only-secret-key
+ope-bench: install
+	$(BIN)/python manage.py ope_bench
+
 fuzz: export SECRET_KEY ?= fuzz-only-secret-key
 fuzz: export FUZZ_EXAMPLES ?= 300
 fuzz: install

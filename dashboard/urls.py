@@ -10,6 +10,7 @@ urlpatterns = [
     path("abtests/<int:test_id>/", views.abtest_page, name="dash-abtest"),
     path("abtests/<int:test_id>/abort", views.abort_test, name="dash-abort-test"),
     path("patterns/", views.pattern_sharing, name="dash-patterns"),
+    path("whatif/", views.what_if, name="dash-whatif"),
     path("overhead/", views.learning_overhead, name="dash-overhead"),
     path("report/", views.improvement_report, name="dash-report"),
     path("report.csv", views.improvement_report, {"fmt": "csv"}, name="dash-report-csv"),

@@ -33,6 +33,7 @@ from .pages.fleet import fleet_context
 from .pages.overhead import overhead_context
 from .pages.patterns import patterns_context
 from .pages.report import decisions_csv, download, period_of, report_context
+from .pages.whatif import abtest_outlook_context, version_estimate, whatif_context
 
 
 def answers_bad_parameters(view):
@@ -99,12 +100,17 @@ def abtest_list(request):
 @dashboard_page("learning.view_abtest")
 def abtest_page(request, test_id):
     test = get_object_or_404(abtest_detail(), pk=test_id)
-    return render_page(request, "dashboard/abtest.html", abtest_context(test))
+    return render_page(request, "dashboard/abtest.html", {**abtest_context(test), **abtest_outlook_context(test)})
 
 
 @dashboard_page("learning.view_sharedpattern")
 def pattern_sharing(request):
     return render_page(request, "dashboard/patterns.html", patterns_context(request.GET))
+
+
+@dashboard_page("learning.view_learningprofile")
+def what_if(request):
+    return render_page(request, "dashboard/whatif.html", whatif_context(request.GET))
 
 
 @dashboard_page("learning.view_learningprofile")
@@ -228,4 +234,4 @@ def preview(request, agent_id):
         version = versions_of_agent.filter(known_good=True).order_by("-number").first()
         if version is None:
             raise Http404("No known-good version yet.")
-    return JsonResponse(versions.preview(agent, profile, version))
+    return JsonResponse({**versions.preview(agent, profile, version), "offline": version_estimate(agent, version)})

@@ -6,7 +6,7 @@ from ninja import Header, Query, Router, Status
 from qefleet.memory.routing import ERRORS, agent_for
 from qefleet.memory.errors import Forbidden, Invalid, NotFound
 
-from . import abtests, services, status
+from . import abtests, offline_eval, services, status
 from .models import ABTest, ABTestState, Strategy
 from .schemas import (
     ABTestIn,
@@ -19,6 +19,8 @@ from .schemas import (
     LearningOut,
     RecommendationIn,
     RecommendationOut,
+    WhatIfIn,
+    WhatIfOut,
 )
 
 router = Router(tags=["learning"])
@@ -103,3 +105,20 @@ def list_abtests(request, agent: str | None = None, state: ABTestState | None = 
     page = list(tests[:limit + 1])
     return {"items": [test.to_dict() for test in page[:limit]],
             "next_before": page[limit - 1].pk if len(page) > limit else None}
+
+
+# --- what-if: offline estimates from logged decisions, for system agents -------------------------------------
+
+
+@router.post("/whatif", response={200: WhatIfOut, **ERRORS}, tags=["whatif"])
+def whatif(request, payload: WhatIfIn):
+    """A candidate policy's success rate and composite score on the logged tasks of an agent, a team or the
+    caller's swarm, with 95 % intervals and the effective sample size, or the reason the logs cannot tell."""
+    if not request.agent.is_system:
+        raise Forbidden("Only system agents ask what-if questions.").denied(
+            request.agent, "evaluate", "whatif", "only system agents evaluate policies offline")
+    agent = agent_for(request, payload.agent) if payload.agent else None
+    policy = offline_eval.policy_for(payload.policy, agent, payload.task_type, payload.strategy, payload.version,
+                                     payload.exploration_rate)
+    scope = offline_eval.agents_in_scope(agent, payload.team, swarm=request.agent.swarm)
+    return offline_eval.evaluate(scope, policy, days=payload.days)

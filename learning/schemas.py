@@ -205,3 +205,60 @@ class ABTestOut(Schema):
 class ABTestPage(Schema):
     items: list[ABTestOut]
     next_before: int | None = Field(description="Pass as `before` for the next (older) page.")
+
+
+# --- what-if (offline evaluation) ---------------------------------------------------------
+
+
+class WhatIfIn(In):
+    policy: Literal["fixed", "version", "current"] = Field(
+        description="fixed: always `strategy` for `task_type`; version: the greedy policy of the agent's stored "
+                    "`version`; current: the agent's live learned policy at `exploration_rate`.")
+    agent: str | None = Field(None, min_length=1, max_length=64, description="One agent (needed for version and "
+                                                                            "current); absent: `team` or the swarm.")
+    team: str | None = Field(None, min_length=1, max_length=64)
+    task_type: str | None = Field(None, min_length=1, max_length=64, pattern=r"^[A-Za-z0-9_.:-]+$")
+    strategy: str | None = Field(None, min_length=1, max_length=64)
+    version: int | None = Field(None, ge=1)
+    exploration_rate: float | None = Field(None, ge=0, le=1)
+    days: int = Field(30, ge=1, le=365, description="The window of logged tasks.")
+
+
+class WhatIfEstimate(Schema):
+    value: float
+    low: float
+    high: float
+
+
+class WhatIfMetric(Schema):
+    snips: WhatIfEstimate
+    doubly_robust: WhatIfEstimate
+    logged: WhatIfEstimate
+    lift: WhatIfEstimate
+    effective_samples: float
+    rows: int
+    unsupported: float
+    level: float
+
+
+class WhatIfRefusal(Schema):
+    reason: Literal["no_logs", "no_overlap", "too_few_effective_samples"]
+    message: str
+    effective_samples: float | None = None
+    unsupported: float | None = None
+    unlogged: float | None = None
+
+
+class WhatIfOut(Schema):
+    policy: str
+    task_type: str | None
+    days: int
+    rows: int
+    without_propensity: int
+    since: str
+    in_sample: bool = Field(description="The policy learned from the tasks it is evaluated on: leans optimistic.")
+    success: WhatIfMetric | None = None
+    score: WhatIfMetric | None = None
+    effective_samples: float | None = None
+    tasks_per_day: float | None = None
+    refused: WhatIfRefusal | None = None

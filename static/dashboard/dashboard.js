@@ -137,6 +137,18 @@
     return result;
   }
 
+  // The offline estimate of the version's policy on the tasks logged since its capture.
+  function describeOffline(offline) {
+    if (offline.refused) {
+      return "Expected score: the logs cannot tell (" + offline.rows + " tasks since its capture). " + offline.refused;
+    }
+    return "Expected score from the logs: " + number(offline.score.value, 3) + " (95 % interval " +
+      number(offline.score.low, 3) + " to " + number(offline.score.high, 3) + "; " + number(offline.logged_score, 3) +
+      " as logged), success " + number(offline.success.value * 100, 1) + " % (" + number(offline.success.low * 100, 1) +
+      " to " + number(offline.success.high * 100, 1) + " %), from " + offline.rows + " tasks since its capture, " +
+      "effective sample size " + number(offline.effective_samples, 0) + ".";
+  }
+
   function describePreview(preview) {
     const nodes = [];
     const when = preview.captured_at.slice(0, 19).replace("T", " ");
@@ -148,6 +160,9 @@
       ", " + number(preview.score_now, 3) + " now."));
     facts.appendChild(element("li", "Q entries: " + preview.q_entries.live + " now → " + preview.q_entries.restored +
       " after."));
+    if (preview.offline) {
+      facts.appendChild(element("li", describeOffline(preview.offline)));
+    }
     facts.appendChild(element("li", "Best action changes in " + preview.best_action_changes_total + " state" +
       (preview.best_action_changes_total === 1 ? "" : "s") + "."));
     if (preview.patterns_removed.length) {

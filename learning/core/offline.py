@@ -1,0 +1,352 @@
+"""Offline (counterfactual) evaluation: what a policy would have scored on
+the tasks already logged, from the probability the logging policy gave each
+logged choice. Pure numpy, no Django.
+
+The logs are rows (context, action, propensity, reward); a target policy is
+given by its probability for every action in every logged row's context.
+Two estimators, both self-normalised so a handful of large weights cannot
+push a success rate past 1:
+
+- SNIPS: sum(w * r) / sum(w) with w = target(a | x) / propensity.
+- Doubly robust: the reward model's value of the target (direct part) plus
+  the self-normalised weighted residuals of the logged rewards. With a zero
+  reward model it is SNIPS exactly; with a right model the weights only
+  correct what the model gets wrong.
+
+The reward model is the mean reward of each (context, action) cell, shrunk
+towards the action's mean over all contexts, which is shrunk towards the
+overall mean (SHRINKAGE pseudo-observations each step), so a cell seen
+once does not claim to know its rate.
+
+Intervals are percentile bootstrap intervals (the reward model refitted in
+every replicate, one seeded generator, vectorised); the doubly robust one
+is widened by what the cells the logs never saw could change (the target's
+mass there times the room between the model's guess and the logged reward
+range), which no resampling of the rows can show. Before estimating
+anything, `evaluate` refuses, with the reason, when the logs cannot answer:
+no rows, target mass on actions the logs never show (no overlap), or on
+(context, action) cells never logged beyond what the reward model may
+fill in (no overlap), or too few effective samples.
+"""
+
+from dataclasses import dataclass, replace
+
+import numpy as np
+
+LEVEL = 0.95
+REPLICATES = 1000
+SHRINKAGE = 5.0
+MIN_EFFECTIVE = 30.0        # effective samples below this: the weights are too uneven to trust
+MAX_UNLOGGED = 0.01         # share of the target's mass on actions the logs never show at all
+MAX_UNSUPPORTED = 0.25      # share on (context, action) cells never logged: the reward model fills these in
+_CHUNK_CELLS = 4_000_000    # replicate rows x (rows or cells) per block, to bound memory
+
+
+class NotCovered(Exception):
+    """The logs do not cover the target policy. `reason` is one of
+    "no_logs", "no_overlap", "too_few_effective_samples"; `figures` holds
+    what was measured (effective sample size, unsupported share)."""
+
+    def __init__(self, reason, message, **figures):
+        super().__init__(message)
+        self.reason = reason
+        self.message = message
+        self.figures = figures
+
+    def as_dict(self):
+        return {"reason": self.reason, "message": self.message,
+                **{name: round(float(value), 4) for name, value in self.figures.items()}}
+
+
+@dataclass(frozen=True)
+class Logs:
+    """Logged decisions as integer codes: `contexts` in range(n_contexts),
+    `actions` in range(n_actions), the logging `propensities` of the
+    actions taken (in (0, 1]) and their `rewards`."""
+
+    contexts: np.ndarray
+    actions: np.ndarray
+    propensities: np.ndarray
+    rewards: np.ndarray
+    n_contexts: int
+    n_actions: int
+
+    @classmethod
+    def build(cls, contexts, actions, propensities, rewards, n_contexts=None, n_actions=None):
+        contexts = np.asarray(contexts, dtype=np.int64)
+        actions = np.asarray(actions, dtype=np.int64)
+        propensities = np.asarray(propensities, dtype=float)
+        rewards = np.asarray(rewards, dtype=float)
+        n = len(actions)
+        if not (len(contexts) == len(propensities) == len(rewards) == n):
+            raise ValueError("contexts, actions, propensities and rewards must have one entry per logged row.")
+        if n and not ((propensities > 0) & (propensities <= 1)).all():
+            raise ValueError("every logged propensity must be in (0, 1]: a row without one cannot be weighted.")
+        if n and not np.isfinite(rewards).all():
+            raise ValueError("every reward must be a finite number.")
+        n_contexts = int(n_contexts if n_contexts is not None else (contexts.max() + 1 if n else 0))
+        n_actions = int(n_actions if n_actions is not None else (actions.max() + 1 if n else 0))
+        if n and (contexts.min() < 0 or contexts.max() >= n_contexts or actions.min() < 0
+                  or actions.max() >= n_actions):
+            raise ValueError("context and action codes must lie in range(n_contexts) and range(n_actions).")
+        return cls(contexts, actions, propensities, rewards, n_contexts, n_actions)
+
+    def __len__(self):
+        return len(self.actions)
+
+    @property
+    def cells(self):
+        return self.contexts * self.n_actions + self.actions
+
+
+@dataclass(frozen=True)
+class Estimate:
+    value: float
+    low: float
+    high: float
+
+    def as_dict(self):
+        return {"value": round(self.value, 5), "low": round(self.low, 5), "high": round(self.high, 5)}
+
+
+@dataclass(frozen=True)
+class Evaluation:
+    """A target policy's estimated value on the logs, with 95 % intervals.
+
+    `lift` is the doubly robust estimate minus the logged mean reward (the
+    logging policy's own value), its interval from the same replicates."""
+
+    snips: Estimate
+    doubly_robust: Estimate
+    logged: Estimate
+    lift: Estimate
+    effective_samples: float
+    rows: int
+    unsupported: float
+    level: float
+
+    def as_dict(self):
+        return {"snips": self.snips.as_dict(), "doubly_robust": self.doubly_robust.as_dict(),
+                "logged": self.logged.as_dict(), "lift": self.lift.as_dict(),
+                "effective_samples": round(self.effective_samples, 1), "rows": self.rows,
+                "unsupported": round(self.unsupported, 4), "level": self.level}
+
+
+# --- the pieces ----------------------------------------------------------------------
+
+
+def importance_weights(logs, target):
+    """target(a_i | x_i) / propensity_i for every logged row; `target` is
+    (rows, actions), each row a distribution over the actions."""
+    return target[np.arange(len(logs)), logs.actions] / logs.propensities
+
+
+def effective_samples(weights):
+    """Kish's effective sample size, (sum w)^2 / sum w^2: the number of
+    equally weighted rows that would carry as much information."""
+    weights = np.asarray(weights, dtype=float)
+    square = float((weights * weights).sum())
+    return 0.0 if square == 0 else float(weights.sum()) ** 2 / square
+
+
+def unsupported_share(logs, target):
+    """The target's mean mass on (context, action) cells with no logged row:
+    there the logs say nothing, and a weighting estimator silently drops it."""
+    seen = np.zeros(logs.n_contexts * logs.n_actions, dtype=bool)
+    seen[logs.cells] = True
+    seen = seen.reshape(logs.n_contexts, logs.n_actions)
+    return float((target * ~seen[logs.contexts]).sum(axis=1).mean()) if len(logs) else 0.0
+
+
+def unlogged_share(logs, target):
+    """The target's mean mass on actions no logged row took, in any context:
+    the logging policy gave them no chance, so nothing can be said of them."""
+    taken = np.zeros(logs.n_actions, dtype=bool)
+    taken[logs.actions] = True
+    return float(target[:, ~taken].sum(axis=1).mean()) if len(logs) else 0.0
+
+
+def snips(logs, target):
+    weights = importance_weights(logs, target)
+    total = weights.sum()
+    return float((weights * logs.rewards).sum() / total) if total > 0 else float("nan")
+
+
+def _reward_model(cell_sums, cell_counts, n_contexts, n_actions, shrinkage):
+    """Shrunk cell means from cell sums and counts of shape (..., cells)."""
+    shape = cell_sums.shape[:-1] + (n_contexts, n_actions)
+    sums = cell_sums.reshape(shape)
+    counts = cell_counts.reshape(shape)
+    overall = sums.sum(axis=(-2, -1)) / np.maximum(counts.sum(axis=(-2, -1)), 1e-12)
+    action_mean = ((sums.sum(axis=-2) + shrinkage * overall[..., None])
+                   / (counts.sum(axis=-2) + shrinkage))
+    return (sums + shrinkage * action_mean[..., None, :]) / (counts + shrinkage)
+
+
+def reward_model(logs, shrinkage=SHRINKAGE):
+    """(contexts, actions) predicted rewards from the logs."""
+    size = logs.n_contexts * logs.n_actions
+    sums = np.bincount(logs.cells, weights=logs.rewards, minlength=size).astype(float)
+    counts = np.bincount(logs.cells, minlength=size).astype(float)
+    return _reward_model(sums, counts, logs.n_contexts, logs.n_actions, shrinkage)
+
+
+def doubly_robust(logs, target, model):
+    """The doubly robust estimate with a given (contexts, actions) reward model."""
+    if len(logs) == 0:
+        return float("nan")
+    weights = importance_weights(logs, target)
+    direct = (target * model[logs.contexts]).sum(axis=1)
+    residual = logs.rewards - model[logs.contexts, logs.actions]
+    total = weights.sum()
+    correction = (weights * residual).sum() / total if total > 0 else 0.0
+    return float(direct.mean() + correction)
+
+
+# --- the evaluation ------------------------------------------------------------------
+
+
+def check_coverage(logs, target, min_effective=MIN_EFFECTIVE, max_unsupported=MAX_UNSUPPORTED):
+    """(weights, effective samples, unsupported share), or NotCovered."""
+    if len(logs) == 0:
+        raise NotCovered("no_logs", "There are no logged decisions with a propensity to evaluate from.",
+                         effective_samples=0.0, unsupported=1.0)
+    weights = importance_weights(logs, target)
+    effective = effective_samples(weights)
+    unsupported = unsupported_share(logs, target)
+    unlogged = unlogged_share(logs, target)
+    if weights.sum() == 0 or unlogged > MAX_UNLOGGED:
+        raise NotCovered(
+            "no_overlap",
+            f"The policy puts {unlogged:.0%} of its choices on strategies the logs never show: the logging "
+            "policy never gave them a chance, so the logs cannot say how they would have done.",
+            effective_samples=effective, unsupported=unsupported, unlogged=unlogged)
+    if unsupported > max_unsupported:
+        raise NotCovered(
+            "no_overlap",
+            f"The policy puts {unsupported:.0%} of its choices on strategies the logs never show in those "
+            f"states (at most {max_unsupported:.0%} can be filled in by the reward model): the logs cannot "
+            "say how they would have done there.",
+            effective_samples=effective, unsupported=unsupported, unlogged=unlogged)
+    if effective < min_effective:
+        raise NotCovered(
+            "too_few_effective_samples",
+            f"The logs carry the information of only {effective:.1f} tasks about this policy (at least "
+            f"{min_effective:.0f} are needed): the logging policy rarely chose what this policy would.",
+            effective_samples=effective, unsupported=unsupported)
+    return weights, effective, unsupported
+
+
+def _percentiles(values, point, level, widen=(0.0, 0.0)):
+    tail = (1 - level) / 2 * 100
+    low, high = np.nanpercentile(values, [tail, 100 - tail])
+    return Estimate(float(point), float(min(low, point) - widen[0]), float(max(high, point) + widen[1]))
+
+
+def unseen_bounds(logs, target, model):
+    """How far the doubly robust estimate could move if the cells the logs
+    never saw did as badly, or as well, as any logged reward: (down, up).
+    The reward model's guess for them is a guess, and the bootstrap cannot
+    see what no row shows, so the interval owns up to it."""
+    seen = np.zeros(logs.n_contexts * logs.n_actions, dtype=bool)
+    seen[logs.cells] = True
+    unseen = ~seen.reshape(logs.n_contexts, logs.n_actions)[logs.contexts]
+    mass = target * unseen
+    guess = model[logs.contexts]
+    down = float((mass * (guess - logs.rewards.min())).sum(axis=1).mean())
+    up = float((mass * (logs.rewards.max() - guess)).sum(axis=1).mean())
+    return down, up
+
+
+def evaluate(logs, target, level=LEVEL, replicates=REPLICATES, seed=0, shrinkage=SHRINKAGE,
+             min_effective=MIN_EFFECTIVE, max_unsupported=MAX_UNSUPPORTED):
+    """The target's value on the logs by SNIPS and doubly robust, each with a
+    percentile bootstrap interval (rows resampled, the reward model refitted
+    per replicate), the lift of the doubly robust estimate over the logged
+    mean, the effective sample size; NotCovered when the logs cannot say."""
+    return evaluate_each(logs, target, {"value": logs.rewards}, level, replicates, seed, shrinkage, min_effective,
+                         max_unsupported)["value"]
+
+
+def evaluate_each(logs, target, rewards, level=LEVEL, replicates=REPLICATES, seed=0, shrinkage=SHRINKAGE,
+                  min_effective=MIN_EFFECTIVE, max_unsupported=MAX_UNSUPPORTED):
+    """`evaluate` for several rewards of the same logged rows ({name: array},
+    e.g. success and score), sharing the bootstrap's resampled rows: one
+    draw of replicates serves them all. Returns {name: Evaluation}."""
+    target = np.asarray(target, dtype=float)
+    if target.shape != (len(logs), logs.n_actions):
+        raise ValueError("target must give a probability for every action in every logged row.")
+    if len(logs) and (np.abs(target.sum(axis=1) - 1) > 1e-6).any():
+        raise ValueError("each row of target must be a distribution over the actions (sum to 1).")
+    weights, effective, unsupported = check_coverage(logs, target, min_effective, max_unsupported)
+    n = len(logs)
+    each = {name: replace(logs, rewards=np.asarray(values, dtype=float)) for name, values in rewards.items()}
+    points = {}
+    for name, metric_logs in each.items():
+        model = reward_model(metric_logs, shrinkage)
+        points[name] = (snips(metric_logs, target), doubly_robust(metric_logs, target, model),
+                        float(metric_logs.rewards.mean()), unseen_bounds(metric_logs, target, model))
+
+    cells = logs.cells
+    size = logs.n_contexts * logs.n_actions
+    # Replicates are multiplicities of the rows; sums over a replicate's rows
+    # are matrix products with indicator columns of the cells and contexts
+    # that occur, so nothing is (replicates, rows, actions) in size.
+    seen_cells, cell_of_row = np.unique(cells, return_inverse=True)
+    cell_columns = np.zeros((n, len(seen_cells)))
+    cell_columns[np.arange(n), cell_of_row] = 1.0
+    seen_contexts, context_of_row = np.unique(logs.contexts, return_inverse=True)
+    target_columns = np.zeros((n, len(seen_contexts), logs.n_actions))
+    target_columns[np.arange(n), context_of_row, :] = target
+    target_columns = target_columns.reshape(n, -1)
+    rng = np.random.default_rng(seed)
+    draws = {name: {"snips": [], "dr": [], "logged": []} for name in each}
+    block = max(1, min(replicates, _CHUNK_CELLS // max(n, target_columns.shape[1], len(seen_cells))))
+    for start in range(0, replicates, block):
+        count = min(block, replicates - start)
+        picks = rng.integers(n, size=(count, n)) + (np.arange(count) * n)[:, None]
+        multiplicity = np.bincount(picks.ravel(), minlength=count * n).reshape(count, n).astype(float)
+        sum_w = multiplicity @ weights
+        weighted = multiplicity * weights
+        cell_counts = np.zeros((count, size))
+        cell_counts[:, seen_cells] = multiplicity @ cell_columns
+        mass = (multiplicity @ target_columns).reshape(count, len(seen_contexts), logs.n_actions)
+        for name, metric_logs in each.items():
+            values = metric_logs.rewards
+            cell_sums = np.zeros((count, size))
+            cell_sums[:, seen_cells] = multiplicity @ (cell_columns * values[:, None])
+            models = _reward_model(cell_sums, cell_counts, logs.n_contexts, logs.n_actions, shrinkage)
+            direct = (mass * models[:, seen_contexts, :]).sum(axis=(1, 2)) / n
+            residual = values[None, :] - models.reshape(count, size)[:, cells]
+            draws[name]["snips"].append((weighted @ values) / sum_w)
+            draws[name]["dr"].append(direct + (weighted * residual).sum(axis=1) / sum_w)
+            draws[name]["logged"].append((multiplicity @ values) / n)
+    results = {}
+    for name, (point_snips, point_dr, point_logged, unseen) in points.items():
+        snips_b, dr_b, logged_b = (np.concatenate(draws[name][key]) for key in ("snips", "dr", "logged"))
+        results[name] = Evaluation(
+            snips=_percentiles(snips_b, point_snips, level),
+            doubly_robust=_percentiles(dr_b, point_dr, level, unseen),
+            logged=_percentiles(logged_b, point_logged, level),
+            lift=_percentiles(dr_b - logged_b, point_dr - point_logged, level, unseen),
+            effective_samples=effective, rows=n, unsupported=unsupported, level=level,
+        )
+    return results
+
+
+# --- target policies ---------------------------------------------------------------------
+
+
+def fixed_action(rows, n_actions, action):
+    """Always `action`: what an A/B test would apply."""
+    target = np.zeros((rows, n_actions))
+    target[:, action] = 1.0
+    return target
+
+
+def epsilon_greedy(greedy_mask, epsilon):
+    """Epsilon-greedy over each row's greedy set (a (rows, actions) boolean
+    mask, ties shared), as the learner chooses (engine.choose)."""
+    mask = np.asarray(greedy_mask, dtype=bool)
+    n_actions = mask.shape[1]
+    return epsilon / n_actions + (1 - epsilon) * mask / mask.sum(axis=1, keepdims=True)

@@ -1,0 +1,418 @@
+"""`make ope-bench`: offline evaluation checked against truth, twice.
+
+1. The simulated world (simulator.FleetEnvironment), where every success
+   probability is known: per seed, each agent logs 1,000 tasks with the
+   learner's own epsilon-greedy Q-learning (engine.choose, engine.q_update,
+   the decaying exploration rate: exact propensities), then the estimator
+   evaluates candidate policies from those logs: each fixed strategy on the
+   agent's main task type (an A/B question), the final greedy policy (a
+   version's), the same with the default exploration rate, and the uniform
+   policy. The truth is each policy's exact expected success rate over the
+   world's task distribution. Measured: how often the 95 % intervals cover
+   it, the doubly robust estimate's relative error, and how often the
+   estimator refuses (and whether it refuses the cases it gets wrong).
+2. The Open Bandit Dataset sample (Saito et al., ZOZOTOWN), read from obp
+   0.5.7's source archive, fetched at benchmark time into var/cache (never
+   installed, never vendored): the Bernoulli Thompson sampling policy's
+   click rate estimated from the uniform random log, through the CSV
+   importer operators use (learning.offline_import), against the click rate
+   of the log that policy wrote itself.
+"""
+
+import csv
+import io
+import subprocess
+import sys
+import tarfile
+import time
+from pathlib import Path
+
+import numpy as np
+
+from learning import offline_import
+from learning.core import engine, offline, scoring
+
+from .simulator import COMPLEXITY_LEVELS, RESOURCE_LEVELS, STRATEGIES, FleetEnvironment
+
+# --- the simulated world ---------------------------------------------------------------
+
+TEAMS = {"test-generator": "core-testing", "test-executor": "core-testing", "coverage-analyzer": "core-testing",
+         "performance-tester": "performance-security", "security-scanner": "performance-security"}
+LOGGED_AGENTS = ("test-executor", "coverage-analyzer", "security-scanner")
+CAPABILITY_COUNTS = {"few": 2, "many": 6}
+
+
+def _state(task):
+    vector = engine.state_vector(task["complexity"], len(task["required_capabilities"]), task["previous_attempts"],
+                                 task["available_resources"])
+    return engine.state_key(vector)
+
+
+def log_agent(environment, agent_id, tasks, rng, capture_at):
+    """`tasks` logged decisions of one agent learning as the product does:
+    (task types, state keys, actions, propensities, successes, the Q-table
+    as a version captured after `capture_at` tasks would hold it)."""
+    config = engine.DEFAULT_CONFIG
+    epsilon = config["exploration_rate"]
+    q = {}
+    rows = []
+    version = {}
+    for number in range(tasks):
+        if number == capture_at:
+            version = {key: values.copy() for key, values in q.items()}
+        task = environment.next_task(agent_id)
+        key = (task["type"], _state(task))
+        values = q.setdefault(key, np.zeros(len(STRATEGIES)))
+        choice = engine.choose(values, epsilon, rng)
+        result = environment.outcome(task, STRATEGIES[choice.index])
+        reward = scoring.reward(result["success"], result["execution_time_ms"], len(result["errors"]),
+                                result.get("coverage"))
+        attempts, resources = engine.next_attempt(0, task["available_resources"])
+        next_key = (task["type"], engine.state_key(engine.state_vector(
+            task["complexity"], len(task["required_capabilities"]), attempts, resources)))
+        best_next = float(q[next_key].max()) if next_key in q else 0.0
+        values[choice.index] = engine.q_update(values[choice.index], reward, best_next, config["learning_rate"],
+                                               config["discount_factor"])
+        epsilon = engine.decayed_epsilon(epsilon, config["exploration_decay"], config["min_exploration_rate"])
+        rows.append((task["type"], key[1], choice.index, choice.propensity, float(result["success"])))
+    types, keys, actions, propensities, successes = (np.array(column) for column in zip(*rows))
+    return types, keys, actions.astype(int), propensities.astype(float), successes, version
+
+
+def world_contexts(environment, agent_id):
+    """Every (task type, state key, probability, success rates by strategy)
+    of the agent's task distribution, exactly."""
+    types = environment.task_types(TEAMS[agent_id])
+    main = environment.main_task_type(agent_id)
+    others = [kind for kind in types if kind != main]
+    type_share = {main: environment.primary_share if others else 1.0}
+    type_share.update({kind: (1 - environment.primary_share) / len(others) for kind in others})
+    contexts = []
+    for kind, share in type_share.items():
+        for complexity in COMPLEXITY_LEVELS.values():
+            for count in CAPABILITY_COUNTS.values():
+                for resources, weight in zip(RESOURCE_LEVELS, environment.resource_weights):
+                    task = {"type": kind, "complexity": complexity, "required_capabilities": ["x"] * count,
+                            "previous_attempts": 0, "available_resources": resources}
+                    rates = np.array([environment.success_probability(task, name) for name in STRATEGIES])
+                    probability = share * weight / (len(COMPLEXITY_LEVELS) * len(CAPABILITY_COUNTS))
+                    contexts.append((kind, _state(task), probability, rates))
+    return contexts
+
+
+def _greedy_distribution(q, key, epsilon):
+    values = q.get(key)
+    mask = np.zeros((1, len(STRATEGIES)), dtype=bool)
+    if values is None:
+        mask[0, 0] = True  # nothing learned: the catalog's first strategy, as a fresh agent uses its default
+    else:
+        mask[0] = values == values.max()
+    return offline.epsilon_greedy(mask, epsilon)[0]
+
+
+def candidates(version):
+    """name -> (distribution for a (task type, state key), which logs: "main"
+    (the agent's main task type), "all", or "after" (the tasks after the
+    version's capture, which did not shape its Q-values: on the tasks that
+    did, its greedy choices would look better than they are))."""
+    policies = {f"fixed:{name}": ((lambda key, index=index: np.eye(len(STRATEGIES))[index]), "main")
+                for index, name in enumerate(STRATEGIES)}
+    policies["version greedy"] = ((lambda key: _greedy_distribution(version, key, 0.0)), "after")
+    policies["version explore 0.3"] = (
+        (lambda key: _greedy_distribution(version, key, engine.DEFAULT_CONFIG["exploration_rate"])), "after")
+    policies["uniform"] = ((lambda key: np.full(len(STRATEGIES), 1 / len(STRATEGIES))), "all")
+    return policies
+
+
+def simulate_seed(seed, tasks=1000, replicates=500):
+    """One seed's evaluations: a list of dicts (agent, policy, truth, estimates or refusal)."""
+    environment = FleetEnvironment(TEAMS, seed)
+    rng = np.random.default_rng([seed, 7])
+    results = []
+    for agent_id in LOGGED_AGENTS:
+        types, keys, actions, propensities, successes, version = log_agent(environment, agent_id, tasks, rng,
+                                                                           tasks // 2)
+        main = environment.main_task_type(agent_id)
+        world = world_contexts(environment, agent_id)
+        for name, (policy, which) in candidates(version).items():
+            main_only = which == "main"
+            rows = types == main if main_only else np.ones(len(types), dtype=bool)
+            if which == "after":
+                rows[:tasks // 2] = False
+            codes = {}
+            contexts = np.array([codes.setdefault((kind, key), len(codes))
+                                 for kind, key in zip(types[rows], keys[rows])], dtype=int)
+            logs = offline.Logs.build(contexts, actions[rows], propensities[rows], successes[rows],
+                                      max(len(codes), 1), len(STRATEGIES))
+            target = np.array([policy((kind, key)) for kind, key in zip(types[rows], keys[rows])])
+            relevant = [(p, rates, policy((kind, key))) for kind, key, p, rates in world
+                        if not main_only or kind == main]
+            total = sum(p for p, _, _ in relevant)
+            truth = sum(p * float(rates @ distribution) for p, rates, distribution in relevant) / total
+            record = {"seed": seed, "agent": agent_id, "policy": name, "truth": truth, "rows": int(rows.sum())}
+            try:
+                evaluation = offline.evaluate(logs, target, seed=seed, replicates=replicates)
+            except offline.NotCovered as refused:
+                # What the estimate would have been, to see whether refusing was right.
+                record.update(refused=refused.reason, **refused.figures, unrefused=offline.doubly_robust(
+                    logs, target, offline.reward_model(logs)))
+            else:
+                record.update(evaluation.as_dict())
+            results.append(record)
+    return results
+
+
+def coverage_study(seeds=50, tasks=1000, first_seed=1, replicates=500, progress=None):
+    started = time.perf_counter()
+    records = []
+    for seed in range(first_seed, first_seed + seeds):
+        records.extend(simulate_seed(seed, tasks, replicates))
+        if progress:
+            progress(f"seed {seed}: {len(records)} evaluations")
+    answered = [r for r in records if "refused" not in r]
+    refused = [r for r in records if "refused" in r]
+
+    def covered(record, estimator):
+        return record[estimator]["low"] <= record["truth"] <= record[estimator]["high"]
+
+    def error(record, value):
+        return abs(value - record["truth"]) / record["truth"]
+
+    by_policy = {}
+    for name in sorted({r["policy"] for r in records}):
+        mine = [r for r in answered if r["policy"] == name]
+        by_policy[name] = {
+            "evaluations": sum(r["policy"] == name for r in records), "refused": sum(r["policy"] == name
+                                                                                  for r in refused),
+            "dr_coverage": float(np.mean([covered(r, "doubly_robust") for r in mine])) if mine else None,
+            "snips_coverage": float(np.mean([covered(r, "snips") for r in mine])) if mine else None,
+            "dr_median_relative_error": float(np.median([error(r, r["doubly_robust"]["value"]) for r in mine]))
+            if mine else None,
+            "median_effective_samples": float(np.median([r["effective_samples"] for r in mine])) if mine else None,
+        }
+    return {
+        "seeds": seeds, "tasks_per_agent": tasks, "agents": list(LOGGED_AGENTS), "evaluations": len(records),
+        "answered": len(answered), "refused": len(refused),
+        "dr_coverage": float(np.mean([covered(r, "doubly_robust") for r in answered])),
+        "snips_coverage": float(np.mean([covered(r, "snips") for r in answered])),
+        "dr_median_relative_error": float(np.median([error(r, r["doubly_robust"]["value"]) for r in answered])),
+        "snips_median_relative_error": float(np.median([error(r, r["snips"]["value"]) for r in answered])),
+        "refused_median_relative_error": float(np.median([error(r, r["unrefused"]) for r in refused]))
+        if refused else None,
+        "mean_interval_width": float(np.mean([r["doubly_robust"]["high"] - r["doubly_robust"]["low"]
+                                              for r in answered])),
+        "by_policy": by_policy,
+        "seconds": round(time.perf_counter() - started, 1),
+    }
+
+
+# --- the what-if's own time --------------------------------------------------------------
+
+
+def time_whatif(tasks=1000, seed=1, repeats=7):
+    """Seconds a what-if takes at `tasks` logged tasks of one agent, stored as
+    recommend and report store them (needs a database: the command gives it
+    a throw-away one). Median and slowest of `repeats`."""
+    from learning import offline_eval
+    from learning.models import Decision, Execution, Strategy
+    from qefleet.memory.fleet import register_agent
+
+    agent, _ = register_agent("ope-bench-agent", "test-executor", "core-testing", "ope-bench", False)
+    # Second of its team, so its main task type is integration tests, where one strategy is best everywhere.
+    environment = FleetEnvironment({"ope-bench-peer": "core-testing", agent.agent_id: "core-testing"}, seed)
+    types, keys, actions, propensities, successes, _ = log_agent(environment, agent.agent_id, tasks,
+                                                                np.random.default_rng(seed), tasks)
+    strategies = {strategy.name: strategy for strategy in Strategy.objects.all()}
+    decisions, executions = [], []
+    for number, (kind, key, action, propensity, success) in enumerate(zip(types, keys, actions, propensities,
+                                                                          successes)):
+        strategy = strategies[STRATEGIES[action]]
+        decision = Decision(agent=agent, task_id=f"ope-{number}", task_type=kind, state_key=key, strategy=strategy,
+                            explored=False, propensity=propensity, epsilon=0.0, q_value=0.0)
+        decisions.append(decision)
+        executions.append(Execution(
+            agent=agent, decision=decision, idempotency_key=f"ope-{number}", request_digest="", sequence=number + 1,
+            task_id=decision.task_id, task_type=kind, state_key=key, next_state_key=key, strategy=strategy,
+            success=bool(success), execution_time_ms=2000, reward=0.0, previous_q=0.0, q_value=0.0, response={}))
+    Decision.objects.bulk_create(decisions)
+    Execution.objects.bulk_create(executions)
+    main = environment.main_task_type(agent.agent_id)
+    # The strategy the agent used most for its main task type: a question the logs can answer (a refusal
+    # returns before the bootstrap, so it would time nothing).
+    used_most = STRATEGIES[int(np.bincount(actions[types == main], minlength=len(STRATEGIES)).argmax())]
+    policy = offline_eval.Fixed(main, strategies[used_most])
+    seconds = []
+    for _ in range(repeats):
+        started = time.perf_counter()
+        answer = offline_eval.evaluate(offline_eval.agents_in_scope(agent), policy)
+        seconds.append(time.perf_counter() - started)
+    return {"tasks": tasks, "question": answer["policy"], "median_s": float(np.median(seconds)),
+            "max_s": float(max(seconds)), "refused": answer.get("refused", {}).get("reason")}
+
+
+# --- the Open Bandit Dataset ----------------------------------------------------------------
+
+OBP = "obp==0.5.7"
+ARCHIVE = "obp-0.5.7.tar.gz"
+CAMPAIGNS = ("all", "men", "women")
+POSITIONS = 3
+MONTE_CARLO = 100_000
+
+
+def fetch_archive(cache):
+    """obp's source archive in `cache`, downloaded by pip when missing (its
+    Python pin is for installing, which we never do)."""
+    cache = Path(cache)
+    archive = cache / ARCHIVE
+    if not archive.exists():
+        cache.mkdir(parents=True, exist_ok=True)
+        subprocess.run([sys.executable, "-m", "pip", "download", "--quiet", "--no-deps", "--no-binary", ":all:",
+                        "--ignore-requires-python", "--dest", str(cache), OBP], check=True)
+    return archive
+
+
+def _member(archive, suffix):
+    name = next(member for member in archive.getnames() if member.endswith(suffix))
+    return archive.extractfile(name).read().decode()
+
+
+def parse_prior(text):
+    """{campaign: {"alpha": [...], "beta": [...]}} from prior_bts.yaml, a
+    two-level mapping of number lists (read here to need no YAML library)."""
+    prior, campaign, key = {}, None, None
+    for line in text.splitlines():
+        stripped = line.strip()
+        if not stripped or stripped.startswith("#"):
+            continue
+        if not line.startswith(" ") and stripped.endswith(":"):
+            campaign = prior.setdefault(stripped[:-1], {})
+        elif stripped.endswith(":"):
+            key = stripped[:-1]
+            campaign[key] = []
+        elif stripped.startswith("- "):
+            campaign[key].append(float(stripped[2:]))
+    return prior
+
+
+def thompson_distribution(alpha, beta, draws=MONTE_CARLO, seed=0):
+    """(positions, items): how often Bernoulli Thompson sampling with this
+    prior ranks each item at each of the first positions (sample a rate per
+    item from Beta(alpha, beta), rank by it), by Monte Carlo."""
+    rng = np.random.default_rng(seed)
+    alpha, beta = np.asarray(alpha), np.asarray(beta)
+    counts = np.zeros((POSITIONS, len(alpha)))
+    for start in range(0, draws, 10_000):
+        sampled = rng.beta(alpha, beta, size=(min(10_000, draws - start), len(alpha)))
+        ranked = np.argsort(-sampled, axis=1)[:, :POSITIONS]
+        for position in range(POSITIONS):
+            counts[position] += np.bincount(ranked[:, position], minlength=len(alpha))
+    return counts / draws
+
+
+def _log_csv(text):
+    rows = list(csv.DictReader(io.StringIO(text)))
+    out = io.StringIO()
+    writer = csv.writer(out)
+    writer.writerow(offline_import.LOG_COLUMNS)
+    for row in rows:
+        writer.writerow((f"position-{row['position']}", f"item-{row['item_id']}", row["propensity_score"],
+                         row["click"]))
+    return out.getvalue(), np.array([float(row["click"]) for row in rows])
+
+
+def _policy_csv(distribution):
+    out = io.StringIO()
+    writer = csv.writer(out)
+    writer.writerow(offline_import.POLICY_COLUMNS)
+    for position, row in enumerate(distribution, start=1):
+        for item, probability in enumerate(row):
+            writer.writerow((f"position-{position}", f"item-{item}", repr(float(probability))))
+    return out.getvalue()
+
+
+def open_bandit_check(cache, replicates=2000):
+    with tarfile.open(fetch_archive(cache)) as archive:
+        prior = parse_prior(_member(archive, "obp/policy/conf/prior_bts.yaml"))
+        results = {}
+        for campaign in CAMPAIGNS:
+            random_log, _ = _log_csv(_member(archive, f"obp/dataset/obd/random/{campaign}/{campaign}.csv"))
+            _, bts_clicks = _log_csv(_member(archive, f"obp/dataset/obd/bts/{campaign}/{campaign}.csv"))
+            distribution = thompson_distribution(prior[campaign]["alpha"], prior[campaign]["beta"])
+            # Renormalise after the CSV's float text: each position's row must sum to 1.
+            distribution = distribution / distribution.sum(axis=1, keepdims=True)
+            truth = float(bts_clicks.mean())
+            entry = {"truth": truth, "truth_clicks": int(bts_clicks.sum()), "rows": len(bts_clicks)}
+            try:
+                evaluation = offline_import.evaluate(random_log, _policy_csv(distribution), replicates=replicates)
+            except offline.NotCovered as refused:
+                entry["refused"] = refused.as_dict()
+            else:
+                entry.update(evaluation.as_dict())
+                for estimator in ("snips", "doubly_robust"):
+                    estimate = entry[estimator]
+                    estimate["relative_error"] = abs(estimate["value"] - truth) / truth
+                    estimate["covers"] = estimate["low"] <= truth <= estimate["high"]
+            results[campaign] = entry
+    answered = [entry for entry in results.values() if "refused" not in entry]
+    summary = {"campaigns": results}
+    for estimator in ("snips", "doubly_robust"):
+        summary[estimator] = {
+            "covers_all": len(answered) == len(CAMPAIGNS) and all(e[estimator]["covers"] for e in answered),
+            "mean_relative_error": float(np.mean([e[estimator]["relative_error"] for e in answered]))
+            if answered else None,
+        }
+    return summary
+
+
+# --- printing --------------------------------------------------------------------------------
+
+
+def tables(figures):
+    lines = []
+    timing = figures.get("whatif_time")
+    if timing:
+        lines += [(f"What-if at {timing['tasks']} logged tasks ({timing['question']}): median "
+                   f"{timing['median_s']:.3f} s, slowest {timing['max_s']:.3f} s (target < 1 s)"), ""]
+    study = figures.get("simulation")
+    if study:
+        lines += [
+            (f"Simulated world: {study['seeds']} seeds x {len(study['agents'])} agents x {study['tasks_per_agent']} "
+            f"logged tasks, {study['evaluations']} evaluations ({study['refused']} refused), {study['seconds']} s"),
+            (f"  {'policy':<34}{'evals':>6}{'refused':>8}{'DR cover':>9}{'SNIPS cov':>10}{'DR med err':>11}"
+            f"{'med ESS':>9}"),
+        ]
+        for name, row in study["by_policy"].items():
+            def cell(value, fmt):
+                return format(value, fmt) if value is not None else format("-", fmt[:-2].rstrip("."))
+            lines.append(f"  {name:<34}{row['evaluations']:>6}{row['refused']:>8}"
+                         f"{cell(row['dr_coverage'], '>9.1%')}{cell(row['snips_coverage'], '>10.1%')}"
+                         f"{cell(row['dr_median_relative_error'], '>11.2%')}"
+                         f"{cell(row['median_effective_samples'], '>9.0f')}")
+        lines += [
+            (f"  all answered: DR coverage {study['dr_coverage']:.1%} (target >= 90 %), SNIPS coverage "
+            f"{study['snips_coverage']:.1%}; DR median relative error {study['dr_median_relative_error']:.2%} "
+            f"(target <= 5 %), SNIPS {study['snips_median_relative_error']:.2%}"),
+        ]
+        if study["refused_median_relative_error"] is not None:
+            lines.append(f"  the refused ones, had they been answered: median relative error "
+                         f"{study['refused_median_relative_error']:.2%}")
+    bandit = figures.get("open_bandit")
+    if bandit:
+        lines += ["", "Open Bandit Dataset: Bernoulli TS click rate from the uniform random log",
+                  (f"  {'campaign':<10}{'truth':>9}{'clicks':>7}{'estimator':>15}{'estimate':>10}{'95 % interval':>21}"
+                  f"{'rel err':>9}{'covers':>8}{'ESS':>8}")]
+        for campaign, entry in bandit["campaigns"].items():
+            if "refused" in entry:
+                lines.append(f"  {campaign:<10}{entry['truth']:>9.5f}  refused: {entry['refused']['message']}")
+                continue
+            for estimator in ("snips", "doubly_robust"):
+                e = entry[estimator]
+                lines.append(f"  {campaign:<10}{entry['truth']:>9.5f}{entry['truth_clicks']:>7}{estimator:>15}"
+                             f"{e['value']:>10.5f}   [{e['low']:.5f}, {e['high']:.5f}]{e['relative_error']:>9.2f}"
+                             f"{'yes' if e['covers'] else 'no':>8}{entry['effective_samples']:>8.0f}")
+        for estimator in ("snips", "doubly_robust"):
+            row = bandit[estimator]
+            error = row["mean_relative_error"]
+            lines.append(f"  {estimator}: covers all three: {'yes' if row['covers_all'] else 'no'}; mean relative "
+                         f"error {'-' if error is None else f'{error:.3f}'} (target <= 0.25)")
+    return "\n".join(lines)

@@ -1,0 +1,41 @@
+"""The offline-evaluation benchmark's pieces on small inputs (the full study
+runs in `make ope-bench`)."""
+
+import numpy as np
+import pytest
+
+from learning.harness import ope_bench
+
+PRIOR = """all:
+  alpha:
+    - 1.0
+    - 50.0
+  beta:
+    - 100.0
+    - 50.0
+men:
+  alpha:
+    - 2.0
+  beta:
+    - 3.0
+"""
+
+
+def test_it_reads_the_thompson_sampling_prior():
+    assert ope_bench.parse_prior(PRIOR) == {"all": {"alpha": [1.0, 50.0], "beta": [100.0, 50.0]},
+                                            "men": {"alpha": [2.0], "beta": [3.0]}}
+
+
+def test_the_thompson_distribution_ranks_the_likelier_item_first():
+    distribution = ope_bench.thompson_distribution([1, 50, 5, 5], [100, 50, 100, 100], draws=20_000)
+    assert distribution.shape == (3, 4)
+    assert distribution.sum(axis=1) == pytest.approx(np.ones(3))
+    assert distribution[0, 1] > 0.99
+
+
+def test_one_seed_of_the_coverage_study_evaluates_every_candidate_against_its_truth():
+    records = ope_bench.simulate_seed(3, tasks=300, replicates=100)
+    assert {record["policy"] for record in records} >= {"uniform", "version greedy", "fixed:adaptive-retry"}
+    for record in records:
+        assert 0 < record["truth"] < 1
+        assert "refused" in record or record["doubly_robust"]["low"] <= record["doubly_robust"]["high"]

@@ -1,0 +1,57 @@
+"""Operators' own logs: the CSV importer feeds the same estimator."""
+
+import pytest
+
+from learning import offline_import
+from learning.core import offline
+
+LOGS = "context,action,propensity,reward\n" + "".join(
+    f"c{index % 2},{'a' if index % 4 < 2 else 'b'},0.5,{1 if (index % 4 < 2) == (index % 2 == 0) else 0}\n"
+    for index in range(400))
+
+
+def policy(rows):
+    return "context,action,probability\n" + "".join(f"{c},{a},{p}\n" for c, a, p in rows)
+
+
+def test_it_estimates_a_policy_from_imported_logs():
+    # In c0 action a always succeeds, in c1 action b does: the policy that knows it scores 1.
+    result = offline_import.evaluate(LOGS, policy([("c0", "a", 1), ("c1", "b", 1)]), replicates=200)
+    assert result.doubly_robust.value == pytest.approx(1.0)
+    assert result.snips.value == pytest.approx(1.0)
+    assert result.rows == 400
+
+
+def test_a_policy_on_an_action_never_logged_is_named():
+    with pytest.raises(offline_import.LogImportError) as error:
+        offline_import.evaluate(LOGS, policy([("c0", "z", 1), ("c1", "a", 1)]))
+    assert error.value.field == "policy:2:action"
+
+
+def test_a_missing_column_is_named():
+    with pytest.raises(offline_import.LogImportError, match="propensity"):
+        offline_import.read_logs("context,action,reward\nc,a,1\n")
+
+
+@pytest.mark.parametrize("value", ["0", "1.2", "x", "nan"])
+def test_a_bad_propensity_names_its_line_and_column(value):
+    with pytest.raises(offline_import.LogImportError) as error:
+        offline_import.read_logs(f"context,action,propensity,reward\nc,a,0.5,1\nc,a,{value},1\n")
+    assert error.value.field == "logs:3:propensity"
+
+
+def test_a_context_without_a_distribution_is_named():
+    with pytest.raises(offline_import.LogImportError, match="c1"):
+        offline_import.evaluate(LOGS, policy([("c0", "a", 1)]))
+
+
+def test_probabilities_that_do_not_sum_to_one_are_named():
+    with pytest.raises(offline_import.LogImportError, match="sum"):
+        offline_import.evaluate(LOGS, policy([("c0", "a", 0.5), ("c1", "b", 1)]))
+
+
+def test_a_policy_the_logs_barely_cover_is_refused():
+    logs = "context,action,propensity,reward\n" + "c,a,0.999,1\n" * 500 + "c,b,0.001,0\n" * 2
+    with pytest.raises(offline.NotCovered) as refused:
+        offline_import.evaluate(logs, policy([("c", "b", 1)]))
+    assert refused.value.reason == "too_few_effective_samples"
