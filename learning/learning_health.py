@@ -14,7 +14,7 @@ from qefleet.memory.models import Agent
 
 from . import alerts
 from .core import learning_health as math
-from .models import Decision, Execution, LearningProfile, PatternImport, QEntry, Severity
+from .models import Decision, Execution, PatternImport, QEntry, Severity
 
 WINDOW_TASKS = 100
 WINDOW_LIMITS = (10, 1000)  # what the API accepts as ?tasks=
@@ -36,14 +36,22 @@ ALERT_KINDS = {
 
 
 def task_groups(tasks=WINDOW_TASKS):
-    """The last `tasks` tasks of every agent as `math.TaskGroup`s, and each
-    agent's latest report time: one grouped query."""
+    """The last `tasks` tasks of every agent as `math.TaskGroup`s, each
+    agent's latest report time and whether its learning is on: one grouped query."""
     learned = QEntry.objects.filter(
         agent=OuterRef("agent"), task_type=OuterRef("task_type"), state_key=OuterRef("state_key")
     )
     rows = (
         Execution.objects.filter(sequence__gt=F("agent__learning__task_count") - tasks)
-        .values("agent", "task_type", "state_key", "strategy", "decision__fallback", "decision__explored")
+        .values(
+            "agent",
+            "agent__learning__enabled",
+            "task_type",
+            "state_key",
+            "strategy",
+            "decision__fallback",
+            "decision__explored",
+        )
         .annotate(
             tasks=Count("pk"),
             successes=Count("pk", filter=Q(success=True)),
@@ -53,7 +61,7 @@ def task_groups(tasks=WINDOW_TASKS):
         )
         .order_by()
     )
-    groups, latest = [], {}
+    groups, latest, enabled = [], {}, {}
     for row in rows:
         groups.append(
             math.TaskGroup(
@@ -70,7 +78,8 @@ def task_groups(tasks=WINDOW_TASKS):
             )
         )
         latest[row["agent"]] = max(latest.get(row["agent"], row["latest"]), row["latest"])
-    return groups, latest
+        enabled[row["agent"]] = row["agent__learning__enabled"]
+    return groups, latest, enabled
 
 
 def pattern_use(agent=None):
@@ -112,14 +121,13 @@ class FleetHealth:
 
     def __init__(self, tasks=WINDOW_TASKS):
         self.tasks = tasks
-        groups, self.latest = task_groups(tasks)
+        groups, self.latest, self.enabled = task_groups(tasks)
         self.best = math.best_known(groups)
         by_agent = {}
         for group in groups:
             by_agent.setdefault(group.agent, []).append(group)
         self.agents = {pk: math.health(items, self.best) for pk, items in by_agent.items()}
         self.fleet = math.health(groups, self.best)
-        self.enabled = dict(LearningProfile.objects.values_list("agent", "enabled"))
 
     def of(self, agent_pk):
         return self.agents.get(agent_pk, math.LearningHealth())
@@ -128,13 +136,11 @@ class FleetHealth:
         return math.verdict(self.of(agent_pk), self.enabled.get(agent_pk, True))
 
 
-def as_dict(figures, verdict, tasks, patterns):
-    """One agent's figures as the API and the agent page give them."""
+def figures_dict(figures, tasks):
+    """Figures over a window (one agent's, or the fleet's) as plain numbers."""
     regret = figures.regret
     return {
         "window_tasks": tasks,
-        "verdict": verdict,
-        "verdict_words": math.VERDICT_WORDS[verdict],
         "outcomes": figures.outcomes,
         "outcomes_changing_values": figures.changed,
         "changed_share": figures.changed_share,
@@ -152,7 +158,7 @@ def as_dict(figures, verdict, tasks, patterns):
         "explored_share": figures.explored_share,
         "borrowed_sources": [
             {"source": source, "words": math.source_words(source), "decisions": count}
-            for source, count in sorted(figures.borrowed_by_source.items(), key=lambda i: -i[1])
+            for source, count in sorted(figures.borrowed_by_source.items(), key=lambda item: -item[1])
         ],
         "regret": None
         if regret is None
@@ -164,11 +170,21 @@ def as_dict(figures, verdict, tasks, patterns):
             "cells": regret.cells,
             "min_strategy_tasks": math.MIN_STRATEGY_TASKS,
         },
+    }
+
+
+def as_dict(figures, verdict, tasks, patterns):
+    """One agent's figures, verdict and pattern use, as the API and the pages give them."""
+    return {
+        **figures_dict(figures, tasks),
+        "verdict": verdict,
+        "verdict_words": math.VERDICT_WORDS[verdict],
         "patterns": patterns,
         "thresholds": {
             "min_outcomes": math.MIN_OUTCOMES,
             "min_changed_share": math.MIN_CHANGED_SHARE,
             "max_default_share": math.MAX_DEFAULT_SHARE,
+            "min_strategy_tasks": math.MIN_STRATEGY_TASKS,
         },
     }
 

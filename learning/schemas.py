@@ -153,6 +153,7 @@ class ThresholdsOut(Schema):
     min_outcomes: int
     min_changed_share: float
     max_default_share: float
+    min_strategy_tasks: int = Field(description="Tasks a strategy needs in a (task type, state) to count as known.")
 
 
 class LearningHealthOut(Schema):
