@@ -6,7 +6,7 @@ from ninja import Header, Query, Router, Status
 from qefleet.memory.routing import ERRORS, agent_for
 from qefleet.memory.errors import Forbidden, Invalid, NotFound
 
-from . import abtests, offline_eval, services, status
+from . import abtests, learning_health, offline_eval, services, status
 from .models import ABTest, ABTestState, Strategy
 from .schemas import (
     ABTestIn,
@@ -46,8 +46,10 @@ def feedback(request, agent_id: str, execution_id: int, payload: FeedbackIn):
 
 
 @router.get("/agents/{agent_id}/learning", response={200: LearningOut, **ERRORS})
-def learning_status(request, agent_id: str):
-    return status.learning_status(agent_for(request, agent_id))
+def learning_status(request, agent_id: str, tasks: int = Query(
+        learning_health.WINDOW_TASKS, ge=learning_health.WINDOW_LIMITS[0], le=learning_health.WINDOW_LIMITS[1],
+        description="The window of \"Is it learning?\": the last N tasks of each agent.")):
+    return status.learning_status(agent_for(request, agent_id), tasks)
 
 
 # --- A/B tests: system agents create and read their swarm's; an agent reads its own ------------

@@ -20,7 +20,7 @@ from qefleet.memory import ttl
 from qefleet.memory.models import AuditEvent
 from qefleet.memory.ttl import delete_in_batches
 
-from . import alerts, improvement, sharing, tracker, versions
+from . import alerts, improvement, learning_health, sharing, tracker, versions
 from .models import (
     Decision,
     Execution,
@@ -91,8 +91,8 @@ def capture_versions():
 
 def every_slot():
     """The cycle slot's bookkeeping (the improvement cycle and pattern sharing
-    are jobs of their own)."""
-    return {**record_snapshots(), **capture_versions()}
+    are jobs of their own), and the alert on agents that stopped learning."""
+    return {**record_snapshots(), **capture_versions(), **learning_health.watch_learning()}
 
 
 def prune_history(now=None):

@@ -126,6 +126,63 @@ class AppliedOut(Schema):
     source: str
 
 
+class BorrowedSourceOut(Schema):
+    source: str = Field(description="The decision's source as logged (`fallback`).")
+    words: str
+    decisions: int
+
+
+class RegretOut(Schema):
+    per_task: float = Field(description="Success-rate points lost per task against the fleet's best known strategy "
+                                        "of each (task type, state), 0.05 = 5 points.")
+    low: float = Field(description="95 % interval, sampling error only (README, \"Is it learning?\").")
+    high: float
+    tasks: int = Field(description="The window's tasks in cells where the fleet knows a best strategy.")
+    cells: int
+    min_strategy_tasks: int = Field(description="Tasks a strategy needs in a cell to count as known.")
+
+
+class PatternUseOut(Schema):
+    imports: int = Field(description="Swarm patterns this agent imported.")
+    imports_never_used: int = Field(description="Of them, those no decision of this agent ever came from.")
+    shared_imports: int = Field(description="Imports by swarm mates of patterns this agent shared.")
+    shared_never_used: int = Field(description="Of them, those no decision of the importer ever came from.")
+
+
+class ThresholdsOut(Schema):
+    min_outcomes: int
+    min_changed_share: float
+    max_default_share: float
+    min_strategy_tasks: int = Field(description="Tasks a strategy needs in a (task type, state) to count as known.")
+
+
+class LearningHealthOut(Schema):
+    """"Is it learning?" over the agent's last `window_tasks` tasks."""
+
+    window_tasks: int
+    verdict: Literal["learning", "not-learning", "mostly-default", "too-early", "learning-off"]
+    verdict_words: str
+    outcomes: int = Field(description="Reported tasks in the window.")
+    outcomes_changing_values: int = Field(description="Of them, those whose update moved the learned value.")
+    changed_share: float | None
+    states_seen: int = Field(description="(task type, state) pairs the window's tasks were in.")
+    states_learned: int = Field(description="Of them, those this agent holds learned values for now.")
+    coverage: float | None
+    decisions: int = Field(description="The window's tasks that came with a logged decision.")
+    own: int = Field(description="Decisions from the state's own learned values.")
+    borrowed: int = Field(description="Decisions from another source: a nearby state, an applied strategy, ...")
+    default: int = Field(description="Decisions that fell back to the catalog default.")
+    explored: int
+    own_share: float | None
+    borrowed_share: float | None
+    default_share: float | None
+    explored_share: float | None
+    borrowed_sources: list[BorrowedSourceOut]
+    regret: RegretOut | None
+    patterns: PatternUseOut
+    thresholds: ThresholdsOut
+
+
 class LearningOut(Schema):
     agent_id: str
     enabled: bool
@@ -140,6 +197,7 @@ class LearningOut(Schema):
     policy_version: str | None
     safeguard: SafeguardOut | None
     applied_strategies: list[AppliedOut]
+    learning_health: LearningHealthOut
 
 
 class ABTestIn(In):

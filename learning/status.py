@@ -1,11 +1,12 @@
 """Read-side summaries of an agent's learning."""
 
+from .learning_health import agent_learning_health
 from .models import AppliedStrategy, LearnedPattern, QEntry, Safeguard
 from .services import profile_for
 from .tracker import improvement_report
 
 
-def learning_status(agent):
+def learning_status(agent, tasks):
     profile = profile_for(agent)
     report = improvement_report(agent, profile)
     applied = AppliedStrategy.objects.filter(agent=agent).select_related("strategy").order_by("task_type")
@@ -25,4 +26,5 @@ def learning_status(agent):
         "applied_strategies": [
             {"task_type": item.task_type, "strategy": item.strategy.name, "source": item.source} for item in applied
         ],
+        "learning_health": agent_learning_health(agent, tasks),
     }

@@ -53,6 +53,7 @@ from .. import charts
 from ..params import choice, page_number, text, whole_number
 from . import common
 from .common import LoopEvent, Marker, ScoreSeries, as_datetime64, as_floats, profile_of, safeguard_of
+from .learning_health import agent_learning_panel
 
 WINDOW_DAYS = (1, 7, 30, 90)
 Q_STATES_PER_PAGE = 20
@@ -373,6 +374,7 @@ def agent_context(agent, query):
         "timeline": timeline, "preview_version": preview_version(timeline, query),
         "after_rollback": rollback_state(profile, window_rollbacks), "alerts": open_alerts(agent),
         "events": notable_events(agent), "audit": audit, "denials": refused,
+        **agent_learning_panel(agent),
     }
 
 

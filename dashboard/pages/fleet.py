@@ -19,6 +19,7 @@ from qefleet.memory.models import Agent
 
 from .. import charts
 from .common import as_datetime64, as_floats, profile_of, safeguard_of
+from .learning_health import fleet_learning_panel
 
 SPARK_POINTS = 30
 SPARK_WINDOW = timedelta(hours=24)
@@ -82,4 +83,5 @@ def fleet_context():
         "metrics": sharing.fleet_metrics([row.profile for row in rows if row.profile is not None],
                                          {row.agent.pk: row.improvement for row in changed}),
         "baseline_window": LearningProfile._meta.get_field("baseline_window").default,
+        **fleet_learning_panel(),
     }

@@ -110,6 +110,11 @@ BADGES = {
     ("mitigation", "withdrawn"): ("↺", "withdrawn", "neutral"),
     ("budget", True): ("✓", "within budget", "good"),
     ("budget", False): ("✗", "over budget", "bad"),
+    ("learning-health", "learning"): ("✓", "learning", "good"),
+    ("learning-health", "not-learning"): ("✗", "not learning", "bad"),
+    ("learning-health", "mostly-default"): ("!", "mostly default", "warn"),
+    ("learning-health", "too-early"): ("…", "too early to tell", "neutral"),
+    ("learning-health", "learning-off"): ("○", "learning off", "neutral"),
 }
 
 
