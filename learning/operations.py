@@ -9,12 +9,13 @@ from django.http import Http404
 
 from qefleet.memory.models import AuditEvent
 
-from . import abtests, alerts, improvement, safeguard, sharing, versions
+from . import abtests, alerts, drills, improvement, safeguard, sharing, versions
 from .models import ABTest, ABTestState, Alert, LearningProfile, Rollback, StateVersion, VersionReason
 
 # The actions below audit against `agent:{id}`: the agent page's operator
 # actions are these, never what agents' own requests write there.
-AGENT_ACTIONS = ("rollback", "undo_rollback", "re_enable_learning", "run_cycle", "rebaseline", "capture_version")
+AGENT_ACTIONS = ("rollback", "undo_rollback", "re_enable_learning", "run_cycle", "rebaseline", "capture_version",
+                 "run_drills")
 
 
 @transaction.atomic
@@ -144,3 +145,13 @@ def quarantine_shared(shared_patterns, user, request=None):
         AuditEvent.record(actor, "quarantine_shared_pattern", f"shared_pattern:{shared.pk}", request,
                           pattern=shared.key, source=shared.source.agent_id)
     return quarantined
+
+
+@transaction.atomic
+def run_drills(agent, user, request=None):
+    """The agent's statistics drills, now (learning/drills.py); raises
+    drills.TooFewTasks when it has too few logged tasks to resample."""
+    run = drills.drill(agent, "operator")
+    AuditEvent.record(user.get_username(), "run_drills", f"agent:{agent.agent_id}", request, drill_run=run.pk,
+                      seed=run.seed)
+    return run
