@@ -244,3 +244,24 @@ def fleet_figures(runs):
         "out_of_band": sum(not all(item["in_band"] for item in run.figures["health"]) for run in runs),
         "seconds": max((run.seconds for run in runs), default=None),
     }
+
+
+def agent_health(run):
+    """One drill run as the API and the page show it."""
+    return {
+        "agent": run.agent.agent_id,
+        "drilled_at": run.created_at.isoformat(),
+        "trigger": run.trigger,
+        "seed": run.seed,
+        "logged_tasks": run.logged_tasks,
+        "seconds": round(run.seconds, 3),
+        "in_band": all(item["in_band"] for item in run.figures["health"]),
+        "health": run.figures["health"],
+        "figures": {name: run.figures[name] for name in ("aa", "stable", "drops", "rule", "tasks_per_slot")},
+    }
+
+
+def fleet_health(agents):
+    """The fleet's measured rates and each agent's, over the newest drill run of each of `agents`."""
+    runs = list(DrillRun.objects.filter(agent__in=agents).latest_per_agent())
+    return {"fleet": fleet_figures(runs), "agents": [agent_health(run) for run in runs]}

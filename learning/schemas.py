@@ -205,3 +205,22 @@ class ABTestOut(Schema):
 class ABTestPage(Schema):
     items: list[ABTestOut]
     next_before: int | None = Field(description="Pass as `before` for the next (older) page.")
+
+
+class StatisticsHealthOut(Schema):
+    """An agent's newest statistics drills (learning/drills.py): each rule's measured rate beside its nominal one."""
+
+    agent: str
+    drilled_at: str
+    trigger: str
+    seed: int
+    logged_tasks: int
+    seconds: float
+    in_band: bool
+    health: list[dict[str, Any]]
+    figures: dict[str, Any]
+
+
+class FleetStatisticsHealthOut(Schema):
+    fleet: dict[str, Any]
+    agents: list[StatisticsHealthOut]
