@@ -14,6 +14,7 @@ urlpatterns = [
     path("statistics/", views.statistics_health, name="dash-statistics"),
     path("statistics/<slug:agent_id>/", views.statistics_health, name="dash-agent-statistics"),
     path("statistics/<slug:agent_id>/drill", views.run_drills, name="dash-run-drills"),
+    path("statistics/<slug:agent_id>/calibrate", views.apply_calibration, name="dash-apply-calibration"),
     path("report/", views.improvement_report, name="dash-report"),
     path("report.csv", views.improvement_report, {"fmt": "csv"}, name="dash-report-csv"),
     path("report.json", views.improvement_report, {"fmt": "json"}, name="dash-report-json"),

@@ -207,6 +207,19 @@ def run_drills(request, agent_id):
     return back(request, fallback=reverse("dash-agent-statistics", args=[agent_id]))
 
 
+@operator_action("learning.change_safeguard")
+def apply_calibration(request, agent_id):
+    agent = get_object_or_404(Agent, agent_id=agent_id)
+    run_id = params.whole_number(request.POST, "drill_run", minimum=1)
+    guard = operations.apply_calibration(agent, run_id, request.user, request)
+    if guard is None:
+        messages.info(request, f"The safeguard of {agent_id} already had that setting.")
+    else:
+        messages.success(request, f"The safeguard of {agent_id} now checks the last {guard.window} tasks every "
+                                  f"{guard.check_every}, z {guard.confidence_z}, acting on {guard.consecutive} in a row.")
+    return back(request, fallback=reverse("dash-agent-statistics", args=[agent_id]))
+
+
 @operator_action("learning.change_abtest")
 def abort_test(request, test_id):
     test = operations.abort_test(test_id, request.user, request, params.text(request.POST, "reason").strip())

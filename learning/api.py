@@ -3,9 +3,9 @@
 from django.db.models import Q
 from ninja import Header, Query, Router, Status
 
-from qefleet.memory.routing import ERRORS, agent_for
 from qefleet.memory.errors import Forbidden, Invalid, NotFound
 from qefleet.memory.models import Agent
+from qefleet.memory.routing import ERRORS, agent_for
 
 from . import abtests, drills, services, status
 from .models import ABTest, ABTestState, DrillRun, Strategy

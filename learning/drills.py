@@ -83,9 +83,12 @@ def drill(agent, trigger, seed=None):
     started = time.perf_counter()
     successes, scores, per_slot = logged_outcomes(agent)
     seed = default_seed(agent) if seed is None else seed
-    figures = drills.run_drills(successes, scores, per_slot / 2, rule_of(agent), seed)
+    rule = rule_of(agent)
+    figures = drills.run_drills(successes, scores, per_slot / 2, rule, seed)
     figures["tasks_per_slot"] = per_slot
     figures["health"] = health(figures)
+    if not all(item["in_band"] for item in figures["health"] if item["rule"].startswith("Safeguard")):
+        figures["calibration"] = drills.calibrate(scores, rule, seed + 10)
     with transaction.atomic():
         run = DrillRun.objects.create(
             agent=agent,
@@ -250,6 +253,7 @@ def agent_health(run):
     """One drill run as the API and the page show it."""
     return {
         "agent": run.agent.agent_id,
+        "drill_run": run.pk,
         "drilled_at": run.created_at.isoformat(),
         "trigger": run.trigger,
         "seed": run.seed,
@@ -258,6 +262,7 @@ def agent_health(run):
         "in_band": all(item["in_band"] for item in run.figures["health"]),
         "health": run.figures["health"],
         "figures": {name: run.figures[name] for name in ("aa", "stable", "drops", "rule", "tasks_per_slot")},
+        "calibration": run.figures.get("calibration"),
     }
 
 

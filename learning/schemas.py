@@ -211,6 +211,7 @@ class StatisticsHealthOut(Schema):
     """An agent's newest statistics drills (learning/drills.py): each rule's measured rate beside its nominal one."""
 
     agent: str
+    drill_run: int
     drilled_at: str
     trigger: str
     seed: int
@@ -219,6 +220,7 @@ class StatisticsHealthOut(Schema):
     in_band: bool
     health: list[dict[str, Any]]
     figures: dict[str, Any]
+    calibration: dict[str, Any] | None
 
 
 class FleetStatisticsHealthOut(Schema):

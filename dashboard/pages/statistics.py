@@ -14,14 +14,30 @@ def _fleet_rows(fleet):
     aa, stable = fleet["aa"], fleet["stable"]
     ten = next(item for item in fleet["drops"] if item["points"] == 10)
     return [
-        {"rule": "A/B false winners (A/A tests, a look every slot)", "rate": aa, "nominal": "at most 5 %",
-         "in_band": aa["low"] <= stats.ALPHA},
-        {"rule": f"Stable runs of {drill_math.STABLE_TASKS:,} tasks with a false rollback",
-         "rate": stable["runs_with_rollback"], "nominal": "none", "in_band": stable["rollbacks"] == 0},
-        {"rule": "Stable safeguard checks that warn", "rate": stable["warnings"],
-         "nominal": f"at most {drills.WARNING_SHARE:.0%}", "in_band": stable["warnings"]["low"] <= drills.WARNING_SHARE},
-        {"rule": f"10-point drops acted on within {drill_math.DETECT_WITHIN} tasks", "rate": ten["within"],
-         "nominal": "at least 95 %", "in_band": ten["within"]["high"] >= 0.95},
+        {
+            "rule": "A/B false winners (A/A tests, a look every slot)",
+            "rate": aa,
+            "nominal": "at most 5 %",
+            "in_band": aa["low"] <= stats.ALPHA,
+        },
+        {
+            "rule": f"Stable runs of {drill_math.STABLE_TASKS:,} tasks with a false rollback",
+            "rate": stable["runs_with_rollback"],
+            "nominal": "none",
+            "in_band": stable["rollbacks"] == 0,
+        },
+        {
+            "rule": "Stable safeguard checks that warn",
+            "rate": stable["warnings"],
+            "nominal": f"at most {drills.WARNING_SHARE:.0%}",
+            "in_band": stable["warnings"]["low"] <= drills.WARNING_SHARE,
+        },
+        {
+            "rule": f"10-point drops acted on within {drill_math.DETECT_WITHIN} tasks",
+            "rate": ten["within"],
+            "nominal": "at least 95 %",
+            "in_band": ten["within"]["high"] >= 0.95,
+        },
     ]
 
 
@@ -34,8 +50,10 @@ def statistics_context(agent=None):
         "fleet": fleet,
         "fleet_rows": _fleet_rows(fleet) if fleet else [],
         "agents": [drills.agent_health(run) for run in runs],
-        "undrilled": Agent.objects.exclude(pk__in=[run.agent_id for run in runs]).filter(is_system=False)
-        .order_by("agent_id").values_list("agent_id", flat=True),
+        "undrilled": Agent.objects.exclude(pk__in=[run.agent_id for run in runs])
+        .filter(is_system=False)
+        .order_by("agent_id")
+        .values_list("agent_id", flat=True),
         "agent": agent,
         "detail": drills.agent_health(chosen) if chosen else None,
         "stable_tasks": drill_math.STABLE_TASKS,

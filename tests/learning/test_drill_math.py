@@ -97,3 +97,21 @@ def test_the_same_seed_gives_the_same_figures():
     successes = (scores > 0.65).astype(float)
     first = drills.run_drills(successes, scores, 5, RULE, seed=11, aa_runs=50, stable_runs=2, drop_runs=20)
     assert first == drills.run_drills(successes, scores, 5, RULE, seed=11, aa_runs=50, stable_runs=2, drop_runs=20)
+
+
+def test_calibration_keeps_a_rule_that_meets_its_targets():
+    scores = np.random.default_rng(2).normal(0.8, 0.01, size=1000)
+    proposal = drills.calibrate(scores, RULE, seed=1, stable_runs=2, drop_runs=40)
+    assert proposal["meets"] and not proposal["changed"]
+    assert proposal["rule"] == {"check_every": 10, "window": 20, "threshold_pct": 5.0, "z": 1.96, "consecutive": 3}
+
+
+def test_calibration_quiets_a_noisy_agent():
+    """Scores with a spread of 0.2: a 20-task window warns on about a quarter
+    of stable checks; the proposal has a longer window or a larger z and no
+    false rollback in its drills."""
+    scores = np.clip(np.random.default_rng(3).normal(0.7, 0.2, size=1000), 0, 1)
+    assert drills.stable_drill(scores, RULE, runs=5, seed=1)["warnings"]["rate"] > 0.2
+    proposal = drills.calibrate(scores, RULE, seed=1, stable_runs=5, drop_runs=40)
+    assert proposal["changed"] and proposal["stable_rollbacks"] == 0
+    assert proposal["warnings"]["rate"] < 0.2
