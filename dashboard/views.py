@@ -21,7 +21,7 @@ from django.utils import timezone
 from django.utils.http import url_has_allowed_host_and_scheme
 from django.views.decorators.http import require_GET, require_POST
 
-from learning import alerts, operations, report, versions
+from learning import alerts, drills, operations, report, versions
 from learning.models import LearningProfile, StateVersion
 from qefleet.memory.models import Agent
 
@@ -33,6 +33,7 @@ from .pages.fleet import fleet_context
 from .pages.overhead import overhead_context
 from .pages.patterns import patterns_context
 from .pages.report import decisions_csv, download, period_of, report_context
+from .pages.statistics import statistics_context
 from .pages.whatif import abtest_outlook_context, version_estimate, whatif_context
 
 
@@ -119,6 +120,12 @@ def learning_overhead(request):
 
 
 @dashboard_page("learning.view_learningprofile")
+def statistics_health(request, agent_id=None):
+    agent = get_object_or_404(Agent, agent_id=agent_id) if agent_id else None
+    return render_page(request, "dashboard/statistics.html", statistics_context(agent))
+
+
+@dashboard_page("learning.view_learningprofile")
 def improvement_report(request, agent_id=None, fmt="html"):
     """The fleet's or an agent's improvement report as a page, CSV or JSON."""
     agent = get_object_or_404(Agent, agent_id=agent_id) if agent_id else None
@@ -191,6 +198,32 @@ def run_cycle(request, agent_id):
     level = messages.SUCCESS if cycle is not None else messages.INFO
     messages.add_message(request, level, cycle_message(agent, cycle))
     return back(request, agent)
+
+
+@operator_action("learning.run_cycle")
+def run_drills(request, agent_id):
+    agent = get_object_or_404(Agent, agent_id=agent_id)
+    try:
+        run = operations.run_drills(agent, request.user, request)
+    except drills.TooFewTasks as error:
+        messages.info(request, str(error))
+    else:
+        verdict = "every rule within its band" if drills.agent_health(run)["in_band"] else "a rule out of its band"
+        messages.success(request, f"Drilled {agent_id} in {run.seconds:.1f} s: {verdict}.")
+    return back(request, fallback=reverse("dash-agent-statistics", args=[agent_id]))
+
+
+@operator_action("learning.change_safeguard")
+def apply_calibration(request, agent_id):
+    agent = get_object_or_404(Agent, agent_id=agent_id)
+    run_id = params.whole_number(request.POST, "drill_run", minimum=1)
+    guard = operations.apply_calibration(agent, run_id, request.user, request)
+    if guard is None:
+        messages.info(request, f"The safeguard of {agent_id} already had that setting.")
+    else:
+        messages.success(request, f"The safeguard of {agent_id} now checks the last {guard.window} tasks every "
+                                  f"{guard.check_every}, z {guard.confidence_z}, acting on {guard.consecutive} in a row.")
+    return back(request, fallback=reverse("dash-agent-statistics", args=[agent_id]))
 
 
 @operator_action("learning.change_abtest")

@@ -3,11 +3,12 @@
 from django.db.models import Q
 from ninja import Header, Query, Router, Status
 
-from qefleet.memory.routing import ERRORS, agent_for
 from qefleet.memory.errors import Forbidden, Invalid, NotFound
+from qefleet.memory.models import Agent
+from qefleet.memory.routing import ERRORS, agent_for
 
-from . import abtests, learning_health, offline_eval, services, status
-from .models import ABTest, ABTestState, Strategy
+from . import abtests, drills, learning_health, offline_eval, services, status
+from .models import ABTest, ABTestState, DrillRun, Strategy
 from .schemas import (
     ABTestIn,
     ABTestOut,
@@ -16,9 +17,11 @@ from .schemas import (
     ExecutionOut,
     FeedbackIn,
     FeedbackOut,
+    FleetStatisticsHealthOut,
     LearningOut,
     RecommendationIn,
     RecommendationOut,
+    StatisticsHealthOut,
     WhatIfIn,
     WhatIfOut,
 )
@@ -50,6 +53,23 @@ def learning_status(request, agent_id: str, tasks: int = Query(
         learning_health.WINDOW_TASKS, ge=learning_health.WINDOW_LIMITS[0], le=learning_health.WINDOW_LIMITS[1],
         description="The window of \"Is it learning?\": the last N tasks of each agent.")):
     return status.learning_status(agent_for(request, agent_id), tasks)
+
+
+@router.get("/agents/{agent_id}/statistics-health", response={200: StatisticsHealthOut, **ERRORS})
+def statistics_health(request, agent_id: str):
+    run = DrillRun.objects.filter(agent=agent_for(request, agent_id)).select_related("agent").first()
+    if run is None:
+        raise NotFound("No drills of this agent yet: they run daily once it has 100 policy tasks.")
+    return drills.agent_health(run)
+
+
+@router.get("/statistics-health", response={200: FleetStatisticsHealthOut, **ERRORS})
+def fleet_statistics_health(request):
+    caller = request.agent
+    if not caller.is_system or not caller.swarm:
+        raise Forbidden("Only system agents read the fleet's statistics health.").denied(
+            caller, "read", "statistics-health", "only system agents read the fleet's statistics health")
+    return drills.fleet_health(Agent.objects.filter(swarm=caller.swarm))
 
 
 # --- A/B tests: system agents create and read their swarm's; an agent reads its own ------------

@@ -20,9 +20,10 @@ from qefleet.memory import ttl
 from qefleet.memory.models import AuditEvent
 from qefleet.memory.ttl import delete_in_batches
 
-from . import alerts, improvement, learning_health, sharing, tracker, versions
+from . import alerts, drills, improvement, learning_health, sharing, tracker, versions
 from .models import (
     Decision,
+    DrillRun,
     Execution,
     ImprovementCycle,
     LearningProfile,
@@ -43,6 +44,7 @@ def schedule():
         ("qefleet.learning.cycle_guard", "learning.jobs.cycle_guard", min(5, slot)),
         ("qefleet.learning.share_patterns", "learning.jobs.share_patterns", slot),
         ("qefleet.learning.prune_history", "learning.jobs.prune_history", 24 * 60),
+        ("qefleet.learning.statistics_drills", "learning.jobs.statistics_drills", 24 * 60),
         ("qefleet.learning.watch_schedules", "learning.jobs.watch_schedules", 5),
         ("qefleet.memory.sweep_expired", "learning.jobs.sweep_expired", settings.SWEEP_INTERVAL_MINUTES),
     ]
@@ -73,6 +75,11 @@ def sweep_expired():
     return ttl.sweep_expired()
 
 
+def statistics_drills():
+    """Replay every agent's rules on its own logs (learning/drills.py)."""
+    return drills.drill_all("schedule")
+
+
 def record_snapshots():
     """Snapshot every agent with tasks since its last snapshot."""
     recorded = 0
@@ -97,11 +104,11 @@ def every_slot():
 
 def prune_history(now=None):
     """Delete decisions, executions and snapshots past their 90-day retention,
-    improvement cycles past 30 days, learning-overhead minutes past 7, audit
+    drill runs past 90, improvement cycles past 30 days, learning-overhead minutes past 7, audit
     rows past AUDIT_DENIAL_RETENTION_DAYS (denials) or AUDIT_RETENTION_DAYS."""
     now = now or timezone.now()
     counts = {}
-    for model in (Execution, Decision, Snapshot, ImprovementCycle):
+    for model in (Execution, Decision, Snapshot, DrillRun, ImprovementCycle):
         cutoff = now - timedelta(days=model.RETENTION_DAYS)
         counts[model._meta.db_table] = delete_in_batches(model.objects.filter(created_at__lt=cutoff), "created_at")
     old_minutes = OverheadMinute.objects.filter(minute__lt=now - timedelta(days=OverheadMinute.RETENTION_DAYS))

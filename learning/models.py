@@ -978,3 +978,40 @@ OVERHEAD_BINS = tuple(f"bin{index:02d}" for index in range(latency.BINS))
 for _name in OVERHEAD_BINS:
     OverheadMinute.add_to_class(_name, models.PositiveIntegerField(default=0))
 del _name
+
+
+class DrillTrigger(models.TextChoices):
+    SCHEDULE = "schedule"
+    OPERATOR = "operator"
+    COMMAND = "command"
+
+
+class DrillRunQuerySet(models.QuerySet):
+    def latest_per_agent(self):
+        """Each agent's newest drill run (one query: the newest pk per agent)."""
+        newest = self.values("agent").annotate(newest=models.Max("pk")).values("newest")
+        return self.filter(pk__in=newest).select_related("agent").order_by("agent__agent_id")
+
+
+class DrillRun(models.Model):
+    """One agent's statistics drills (learning/drills.py): its rules replayed
+    on its own logged outcomes, with each measured rate. Kept 90 days."""
+
+    RETENTION_DAYS = 90
+
+    agent = models.ForeignKey(Agent, on_delete=models.CASCADE, related_name="drill_runs")
+    created_at = models.DateTimeField(default=timezone.now, db_index=True)
+    trigger = models.CharField(max_length=16, choices=DrillTrigger.choices)
+    seed = models.BigIntegerField()
+    logged_tasks = models.PositiveIntegerField(help_text="Policy tasks the drills resampled.")
+    seconds = models.FloatField(help_text="Wall time of the drills, reading the logs included.")
+    figures = models.JSONField(default=dict, help_text="The drills' counts, rates and intervals.")
+
+    objects = DrillRunQuerySet.as_manager()
+
+    class Meta:
+        ordering = ["-created_at"]
+        indexes = [models.Index(fields=["agent", "-created_at"], name="drill_run_agent_newest")]
+
+    def __str__(self):
+        return f"drills of {self.agent_id} at {self.created_at:%Y-%m-%d %H:%M}"

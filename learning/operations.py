@@ -9,12 +9,23 @@ from django.http import Http404
 
 from qefleet.memory.models import AuditEvent
 
-from . import abtests, alerts, improvement, safeguard, sharing, versions
-from .models import ABTest, ABTestState, Alert, LearningProfile, Rollback, StateVersion, VersionReason
+from . import abtests, alerts, drills, improvement, safeguard, sharing, versions
+from .models import (
+    ABTest,
+    ABTestState,
+    Alert,
+    DrillRun,
+    LearningProfile,
+    Rollback,
+    Safeguard,
+    StateVersion,
+    VersionReason,
+)
 
 # The actions below audit against `agent:{id}`: the agent page's operator
 # actions are these, never what agents' own requests write there.
-AGENT_ACTIONS = ("rollback", "undo_rollback", "re_enable_learning", "run_cycle", "rebaseline", "capture_version")
+AGENT_ACTIONS = ("rollback", "undo_rollback", "re_enable_learning", "run_cycle", "rebaseline", "capture_version",
+                 "run_drills", "calibrate_safeguard")
 
 
 @transaction.atomic
@@ -144,3 +155,41 @@ def quarantine_shared(shared_patterns, user, request=None):
         AuditEvent.record(actor, "quarantine_shared_pattern", f"shared_pattern:{shared.pk}", request,
                           pattern=shared.key, source=shared.source.agent_id)
     return quarantined
+
+
+@transaction.atomic
+def run_drills(agent, user, request=None):
+    """The agent's statistics drills, now (learning/drills.py); raises
+    drills.TooFewTasks when it has too few logged tasks to resample."""
+    run = drills.drill(agent, "operator")
+    AuditEvent.record(user.get_username(), "run_drills", f"agent:{agent.agent_id}", request, drill_run=run.pk,
+                      seed=run.seed)
+    return run
+
+
+CALIBRATED_FIELDS = {"window": "window", "z": "confidence_z", "consecutive": "consecutive", "check_every": "check_every"}
+
+
+@transaction.atomic
+def apply_calibration(agent, drill_run_id, user, request=None):
+    """Set the agent's safeguard to the setting drill run `drill_run_id`
+    proposed (learning/core/drills.calibrate); returns the Safeguard, or None
+    when it already had that setting. known_good_after grows to at least the
+    new window, which Safeguard.clean asks for."""
+    run = DrillRun.objects.filter(agent=agent, pk=drill_run_id).first()
+    if run is None or not run.figures.get("calibration"):
+        raise Http404("No such drill run with a proposed setting.")
+    proposed = run.figures["calibration"]["rule"]
+    guard, _ = Safeguard.objects.select_for_update().get_or_create(agent=agent)
+    before = {field: getattr(guard, field) for field in CALIBRATED_FIELDS.values()}
+    after = {field: proposed[name] for name, field in CALIBRATED_FIELDS.items()}
+    if before == after:
+        return None
+    for field, value in after.items():
+        setattr(guard, field, value)
+    guard.known_good_after = max(guard.known_good_after, guard.window)
+    guard.full_clean()
+    guard.save()
+    AuditEvent.record(user.get_username(), "calibrate_safeguard", f"agent:{agent.agent_id}", request,
+                      drill_run=run.pk, before=before, after=after)
+    return guard

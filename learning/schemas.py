@@ -320,3 +320,22 @@ class WhatIfOut(Schema):
     effective_samples: float | None = None
     tasks_per_day: float | None = None
     refused: WhatIfRefusal | None = None
+class StatisticsHealthOut(Schema):
+    """An agent's newest statistics drills (learning/drills.py): each rule's measured rate beside its nominal one."""
+
+    agent: str
+    drill_run: int
+    drilled_at: str
+    trigger: str
+    seed: int
+    logged_tasks: int
+    seconds: float
+    in_band: bool
+    health: list[dict[str, Any]]
+    figures: dict[str, Any]
+    calibration: dict[str, Any] | None
+
+
+class FleetStatisticsHealthOut(Schema):
+    fleet: dict[str, Any]
+    agents: list[StatisticsHealthOut]

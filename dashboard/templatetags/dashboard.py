@@ -87,6 +87,8 @@ BADGES = {
     ("abtest", "monitoring"): ("◔", "applied, monitoring", "warn"),
     ("abtest", "kept"): ("✓", "applied and kept", "good"),
     ("abtest", "reverted"): ("↺", "reverted", "bad"),
+    ("band", True): ("✓", "within its band", "good"),
+    ("band", False): ("✗", "out of its band", "bad"),
     ("srm", "ok"): ("✓", "sample ratio ok", "good"),
     ("srm", "mismatch"): ("✗", "sample ratio mismatch", "bad"),
     ("srm", "pending"): ("…", "sample ratio: too few tasks yet", "neutral"),

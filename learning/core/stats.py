@@ -440,17 +440,26 @@ def standard_error(scores):
     return float(scores.std(ddof=1)) / math.sqrt(len(scores)) if len(scores) > 1 else 0.0
 
 
-def judge(scores, reference, reference_spread, threshold_pct, z):
-    """(state, change %) of a window of scores against a reference.
+STATE_CODES = (OK, WARNING, DEGRADED)  # judge_windows' codes 0, 1, 2
 
+
+def judge_windows(means, standard_errors, reference, reference_spread, threshold_pct, z):
+    """The degradation rule on arrays of windows (their means and standard
+    errors; the reference may be an array too): codes into STATE_CODES.
+
+    The one implementation of the rule; `judge` calls it on one window and
+    the drills (learning/core/drills.py) on whole runs x checks arrays.
     Degraded only when the gap to the line exceeds z standard errors of the
     difference: both the window and the reference are estimates."""
+    means = np.asarray(means, dtype=float)
+    line = np.asarray(reference, dtype=float) * (1 - threshold_pct / 100)
+    spread = z * np.sqrt(np.asarray(standard_errors, dtype=float) ** 2 + np.asarray(reference_spread) ** 2)
+    return np.where(means + spread < line, 2, np.where(means < line, 1, 0))
+
+
+def judge(scores, reference, reference_spread, threshold_pct, z):
+    """(state, change %) of a window of scores against a reference."""
     mean = float(scores.mean())
     change = (mean - reference) / reference * 100 if reference else 0.0
-    line = reference * (1 - threshold_pct / 100)
-    spread = z * math.sqrt(standard_error(scores) ** 2 + reference_spread ** 2)
-    if mean + spread < line:
-        return DEGRADED, change
-    if mean < line:
-        return WARNING, change
-    return OK, change
+    code = judge_windows(mean, standard_error(scores), reference, reference_spread, threshold_pct, z)
+    return STATE_CODES[int(code)], change

@@ -13,7 +13,7 @@ pytestmark = pytest.mark.django_db
 
 ARGUMENTS = {"agent_id": "alice", "test_id": 1, "rollback_id": 1, "alert_id": 1, "action": "acknowledge"}
 POST_ONLY = {"dash-abort-test", "dash-rollback", "dash-undo-rollback", "dash-re-enable", "dash-run-cycle",
-             "dash-alert-action"}
+             "dash-alert-action", "dash-run-drills", "dash-apply-calibration"}
 
 
 def url_of(pattern):

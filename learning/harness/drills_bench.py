@@ -1,0 +1,71 @@
+"""The drills' benchmark (`manage.py drills_bench`, part of `make bench`):
+the statistics drills on the simulated fleet's generated history, the fleet's
+measured rates against the issue's targets, and the seconds per agent.
+Nothing here asserts; the table prints each figure beside its target."""
+
+import time
+
+from learning import drills
+from learning.core import drills as drill_math
+from learning.harness import history
+from learning.models import DrillRun
+
+
+def run(days, seed, say):
+    """Seed the simulated history, drill every agent, and return the figures."""
+    history.generate(days, 10_000, 10_000, seed, replace=False, say=say)
+    started = time.perf_counter()
+    summary = drills.drill_all("command")
+    elapsed = time.perf_counter() - started
+    runs = list(DrillRun.objects.latest_per_agent())
+    fleet = drills.fleet_figures(runs)
+    return {
+        "fleet": fleet,
+        "elapsed_seconds": elapsed,
+        "agents": summary["drilled"],
+        "seconds_per_agent": {run.agent.agent_id: run.seconds for run in runs},
+        "health": {run.agent.agent_id: run.figures["health"] for run in runs},
+        "rules": {run.agent.agent_id: run.figures["rule"] for run in runs},
+    }
+
+
+def _rate(item):
+    return f"{item['rate'] * 100:.2f} % [{item['low'] * 100:.2f}, {item['high'] * 100:.2f}] of {item['runs']:,}"
+
+
+def table(figures):
+    fleet = figures["fleet"]
+    ten = next(item for item in fleet["drops"] if item["points"] == 10)
+    slowest = max(figures["seconds_per_agent"].values())
+    rows = [
+        ("A/A false winners, every-slot looks", _rate(fleet["aa"]), "within 1 point of 5 % (the rule's bound)"),
+        (
+            "false rollbacks in stable tasks",
+            f"{fleet['stable']['rollbacks']} in {fleet['stable']['tasks']:,} tasks",
+            f"0 in {figures['agents']} x {drill_math.STABLE_TASKS:,}",
+        ),
+        ("stable runs with a false rollback", _rate(fleet["stable"]["runs_with_rollback"]), "0"),
+        ("stable checks that warn", _rate(fleet["stable"]["warnings"]), ""),
+    ]
+    for item in fleet["drops"]:
+        rows.append(
+            (
+                f"{item['points']}-point drop: acted on within {drill_math.DETECT_WITHIN} tasks",
+                _rate(item["within"]),
+                ">= 95 %" if item is ten else "",
+            )
+        )
+        rows.append(
+            (
+                f"{item['points']}-point drop: delay median / p90, missed",
+                f"{item['median']} / {item['p90']} tasks, {_rate(item['missed'])}",
+                "",
+            )
+        )
+    rows += [
+        ("agents out of band", f"{fleet['out_of_band']} of {figures['agents']}", ""),
+        ("drill seconds, slowest agent", f"{slowest:.2f} s", "<= 10 s per agent per day"),
+        ("drill seconds, whole fleet", f"{figures['elapsed_seconds']:.2f} s", ""),
+    ]
+    width = max(len(name) for name, _, _ in rows)
+    return "\n".join(f"{name:<{width}}  {value:<48}  {target}" for name, value, target in rows)
