@@ -61,6 +61,9 @@ def test_late_and_failing_jobs_raise_one_alert_each():
     from learning.jobs import watch_schedules
     from learning.models import Alert
 
+    # migrate timed the schedules when the test database was built; a slow suite can be
+    # two intervals past that by now, which would make them stale before the test begins.
+    Schedule.objects.update(next_run=timezone.now())
     assert watch_schedules() == {"stale": []}
     # Never succeeded and due two intervals ago: silent for twice its interval.
     Schedule.objects.filter(name=SWEEPER).update(next_run=timezone.now() - timedelta(hours=2))
