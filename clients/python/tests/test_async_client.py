@@ -20,7 +20,7 @@ def test_an_async_task_block_reports_once(server, tmp_path):
 
 
 def test_async_fallback_and_queue_when_nothing_listens(server, tmp_path):
-    from conftest import free_port
+    from live_server import free_port
 
     async def run():
         async with AsyncClient(
