@@ -129,7 +129,10 @@ def make_client(server, tmp_path):
     made = []
 
     def make(agent, url=None, **options):
-        client = Client(url or server.url, server.tokens[agent], agent, state_dir=tmp_path / "state", **options)
+        # Budgets a loaded CI machine cannot exhaust, unless the test sets its own bound.
+        patient = {"timeout": 60.0, "fallback_after": 120.0, "report_budget": 120.0, "call_budget": 120.0}
+        client = Client(url or server.url, server.tokens[agent], agent, state_dir=tmp_path / "state",
+                        **{**patient, **options})  # fmt: skip
         made.append(client)
         return client
 

@@ -67,10 +67,10 @@ class LiveServer:
         with open(self.log, "ab") as log:  # the child keeps its own copy of the descriptor
             self.process = subprocess.Popen([SERVER_PYTHON, *gunicorn], cwd=REPO, env=self.env, stdout=log,
                                             stderr=subprocess.STDOUT)  # fmt: skip
-        deadline = time.monotonic() + 30
+        deadline = time.monotonic() + 120  # a loaded CI machine starts Django slowly
         while time.monotonic() < deadline:
             try:
-                if httpx.get(f"{self.url}/healthz", timeout=1).status_code == 200:
+                if httpx.get(f"{self.url}/healthz", timeout=5).status_code == 200:
                     return
             except httpx.TransportError:
                 time.sleep(0.1)
