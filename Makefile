@@ -13,7 +13,7 @@ SIM_SEED ?= 1
 # Agents that start held to a poor hand-written strategy the improvement loop should replace.
 PLAYBOOK ?= test-executor,security-scanner
 
-.PHONY: run test test-clients bench ope-bench fuzz faults load install chromium clean
+.PHONY: run test test-clients agent-demo bench ope-bench fuzz faults load install chromium clean
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
@@ -72,6 +72,12 @@ test-clients: install $(CLIENT_VENV)/.installed
 	cd clients/python && QEFLEET_SERVER_PYTHON=$(CURDIR)/$(BIN)/python $(CURDIR)/$(CLIENT_VENV)/bin/pytest -p no:cacheprovider
 	cd clients/typescript && npm ci --no-audit --no-fund --loglevel=error \
 		&& QEFLEET_SERVER_PYTHON=$(CURDIR)/$(BIN)/python npm test
+
+# pytest-qefleet on the test suites of three pinned PyPI projects against a
+# local QE Fleet; prints the strategy learned per suite and the wall times.
+agent-demo: export SECRET_KEY ?= demo-only-secret-key
+agent-demo: install $(CLIENT_VENV)/.installed
+	QEFLEET_SERVER_PYTHON=$(CURDIR)/$(BIN)/python $(CLIENT_VENV)/bin/python clients/python/demo/agent_demo.py
 
 # Figures for the targets: prints tables, writes bench-results/bench.json and dashboard.json.
 bench: export SECRET_KEY ?= bench-only-secret-key

@@ -9,105 +9,21 @@ the server, to drop a connection or answer 429 on cue.
 
 from __future__ import annotations
 
-import os
 import socket
-import sqlite3
-import subprocess
 import threading
 import time
-from pathlib import Path
 
-import httpx
 import pytest
+from live_server import LiveServer
 
 pytest_plugins = ["pytester"]
-
-REPO = Path(os.environ.get("QEFLEET_SERVER_DIR") or Path(__file__).resolve().parents[3])
-SERVER_PYTHON = os.environ.get("QEFLEET_SERVER_PYTHON") or str(REPO / ".venv" / "bin" / "python")
 AGENTS = ("py-agent", "py-offline", "py-flaky", "py-async", "py-memory", "mcp-agent", "py-pytest")
-
-REGISTER = """
-from qefleet.memory.fleet import register_agent, issue_token
-for agent_id in {agents!r}:
-    agent, _ = register_agent(agent_id, "test-executor", team="clients", swarm="clients")
-    print(agent_id, issue_token(agent, label="client tests")[1])
-"""
-
-
-def free_port() -> int:
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        return probe.getsockname()[1]
-
-
-class LiveServer:
-    def __init__(self, directory: Path):
-        self.database = directory / "qefleet.sqlite3"
-        self.port = free_port()
-        self.url = f"http://127.0.0.1:{self.port}"
-        self.process = None
-        self.log = directory / "server.log"
-        # Explicit, so the CI's PostgreSQL and Redis settings never reach this server.
-        self.env = {
-            **os.environ,
-            "DATABASE_URL": f"sqlite:///{self.database}",
-            "SECRET_KEY": "client-tests-only",
-            "DEBUG": "0",
-            "HTTPS": "0",
-            "QUEUE_BROKER": "orm",
-            "RATE_LIMIT_BACKEND": "database",
-            "ALLOWED_HOSTS": "127.0.0.1,localhost",
-            "LOG_LEVEL": "WARNING",
-        }
-
-    def manage(self, *args) -> str:
-        return subprocess.run(
-            [SERVER_PYTHON, "manage.py", *args], cwd=REPO, env=self.env, check=True, capture_output=True, text=True
-        ).stdout
-
-    def setup(self) -> dict[str, str]:
-        self.manage("migrate", "--noinput")
-        printed = self.manage("shell", "--no-imports", "-c", REGISTER.format(agents=AGENTS))
-        return dict(line.split() for line in printed.splitlines() if line.startswith(AGENTS))
-
-    def start(self) -> None:
-        gunicorn = ["-m", "gunicorn", "qefleet.wsgi:application", "--bind", f"127.0.0.1:{self.port}",
-                    "--workers", "1", "--threads", "4", "--worker-class", "gthread"]  # fmt: skip
-        with open(self.log, "ab") as log:  # the child keeps its own copy of the descriptor
-            self.process = subprocess.Popen([SERVER_PYTHON, *gunicorn], cwd=REPO, env=self.env, stdout=log,
-                                            stderr=subprocess.STDOUT)  # fmt: skip
-        deadline = time.monotonic() + 30
-        while time.monotonic() < deadline:
-            try:
-                if httpx.get(f"{self.url}/healthz", timeout=1).status_code == 200:
-                    return
-            except httpx.TransportError:
-                time.sleep(0.1)
-        raise RuntimeError(f"The server did not start; see {self.log}")
-
-    def stop(self) -> None:
-        if self.process is not None:
-            self.process.terminate()
-            self.process.wait(timeout=20)
-            self.process = None
-
-    def executions(self, idempotency_key: str) -> list[tuple]:
-        """The server's own rows for one report, read from its database."""
-        with sqlite3.connect(self.database) as db:
-            return db.execute(
-                "SELECT id, success FROM learning_execution WHERE idempotency_key = ?", (idempotency_key,)
-            ).fetchall()
-
-    def count(self, table: str, **where) -> int:
-        clause = " AND ".join(f"{column} = ?" for column in where) or "1"
-        with sqlite3.connect(self.database) as db:
-            return db.execute(f"SELECT count(*) FROM {table} WHERE {clause}", tuple(where.values())).fetchone()[0]
 
 
 @pytest.fixture(scope="session")
 def server(tmp_path_factory):
     live = LiveServer(tmp_path_factory.mktemp("server"))
-    live.tokens = live.setup()
+    live.tokens = live.setup(AGENTS)
     live.start()
     yield live
     live.stop()
@@ -213,7 +129,10 @@ def make_client(server, tmp_path):
     made = []
 
     def make(agent, url=None, **options):
-        client = Client(url or server.url, server.tokens[agent], agent, state_dir=tmp_path / "state", **options)
+        # Budgets a loaded CI machine cannot exhaust, unless the test sets its own bound.
+        patient = {"timeout": 60.0, "fallback_after": 120.0, "report_budget": 120.0, "call_budget": 120.0}
+        client = Client(url or server.url, server.tokens[agent], agent, state_dir=tmp_path / "state",
+                        **{**patient, **options})  # fmt: skip
         made.append(client)
         return client
 

@@ -8,7 +8,10 @@ from qefleet_client import AsyncClient, Task
 
 def test_an_async_task_block_reports_once(server, tmp_path):
     async def run():
-        async with AsyncClient(server.url, server.tokens["py-async"], "py-async", state_dir=tmp_path) as client:
+        patient = {"timeout": 60.0, "fallback_after": 120.0, "report_budget": 120.0, "call_budget": 120.0}
+        async with AsyncClient(
+            server.url, server.tokens["py-async"], "py-async", state_dir=tmp_path, **patient
+        ) as client:
             async with client.task(Task(type="unit-test")) as t:
                 assert t.recommendation.source == "server"
                 await t.report(True, coverage=0.5)
@@ -20,7 +23,7 @@ def test_an_async_task_block_reports_once(server, tmp_path):
 
 
 def test_async_fallback_and_queue_when_nothing_listens(server, tmp_path):
-    from conftest import free_port
+    from live_server import free_port
 
     async def run():
         async with AsyncClient(

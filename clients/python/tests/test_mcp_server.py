@@ -32,6 +32,9 @@ async def session_calls(server, state_dir):
             "QEFLEET_TOKEN": server.tokens["mcp-agent"],
             "QEFLEET_AGENT": "mcp-agent",
             "QEFLEET_STATE_DIR": str(state_dir),
+            # Patience for a loaded machine: a fallback here would not be the server's answer.
+            "QEFLEET_FALLBACK_AFTER": "120",
+            "QEFLEET_TIMEOUT": "60",
         },
     )
     async with stdio_client(parameters) as (read, write), ClientSession(read, write) as session:

@@ -25,7 +25,7 @@ JSON_TYPES = {
 
 @pytest.fixture(scope="module")
 def openapi(server):
-    return httpx.get(f"{server.url}/api/v1/openapi.json").json()["components"]["schemas"]
+    return httpx.get(f"{server.url}/api/v1/openapi.json", timeout=120).json()["components"]["schemas"]
 
 
 def resolve(schema, schemas):

@@ -38,4 +38,3 @@ def test_stopped_server_fallback_queue_and_exactly_once_delivery(running_server,
     assert len(client._queue("py-offline")) == 0
     assert [len(server.executions(key)) for key in keys] == [1, 1, 1]
     assert client.recommend(Task(type="e2e-test")).source == "server"
-

@@ -19,7 +19,10 @@ def fleet_env(monkeypatch, tmp_path, server):
         monkeypatch.setenv("QEFLEET_TOKEN", server.tokens[agent])
         monkeypatch.setenv("QEFLEET_AGENT", agent)
         monkeypatch.setenv("QEFLEET_STATE_DIR", str(tmp_path / "state"))
-        monkeypatch.setenv("QEFLEET_FALLBACK_AFTER", "0.5")
+        # A bound for the unreachable server; patience for the live one on a loaded machine.
+        monkeypatch.setenv("QEFLEET_FALLBACK_AFTER", "0.5" if url == UNREACHABLE else "120")
+        monkeypatch.setenv("QEFLEET_REPORT_BUDGET", "0.5" if url == UNREACHABLE else "120")
+        monkeypatch.setenv("QEFLEET_TIMEOUT", "60")
 
     return use
 

@@ -22,7 +22,9 @@ after(async () => { await server?.stop(); });
 
 /** @param {string} agent @param {Record<string, unknown>} [options] */
 function client(agent, options = {}) {
-  return new QEFleetClient({ url: server.url, token: server.tokens[agent], agent,
+  // Budgets a loaded CI machine cannot exhaust, unless the test sets its own bound.
+  return new QEFleetClient({ url: server.url, token: server.tokens[agent], agent, timeoutMs: 60_000,
+    fallbackAfterMs: 120_000, reportBudgetMs: 120_000, callBudgetMs: 120_000,
     stateDir: mkdtempSync(join(tmpdir(), "qefleet-js-state-")), ...options });
 }
 

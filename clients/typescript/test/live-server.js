@@ -60,7 +60,7 @@ for agent_id in ${JSON.stringify(agents)}:
     const log = openSync(join(this.directory, "server.log"), "a");
     this.process = spawn(PYTHON, ["-m", "gunicorn", "qefleet.wsgi:application", "--bind", `127.0.0.1:${this.port}`,
       "--workers", "1", "--threads", "4", "--worker-class", "gthread"], { cwd: REPO, env: this.env, stdio: ["ignore", log, log] });
-    for (const deadline = Date.now() + 30_000; Date.now() < deadline; await sleep(100)) {
+    for (const deadline = Date.now() + 120_000 /* a loaded CI machine starts Django slowly */; Date.now() < deadline; await sleep(100)) {
       try {
         if ((await fetch(`${this.url}/healthz`)).ok) return;
       } catch { /* not up yet */ }

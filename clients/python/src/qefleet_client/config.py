@@ -44,12 +44,12 @@ class Settings:
     token: str | None = field(default_factory=lambda: os.environ.get("QEFLEET_TOKEN"))
     agent: str | None = field(default_factory=lambda: os.environ.get("QEFLEET_AGENT"))
     # One HTTP attempt's connect/read timeout, seconds.
-    timeout: float = 10.0
+    timeout: float = field(default_factory=lambda: float(os.environ.get("QEFLEET_TIMEOUT", "10")))
     # A recommendation answers within this many seconds, from the server or
     # from the fallback: an agent never waits longer for a strategy.
-    fallback_after: float = 3.0
+    fallback_after: float = field(default_factory=lambda: float(os.environ.get("QEFLEET_FALLBACK_AFTER", "3")))
     # A report keeps retrying this long, then goes to the on-disk queue.
-    report_budget: float = 15.0
+    report_budget: float = field(default_factory=lambda: float(os.environ.get("QEFLEET_REPORT_BUDGET", "15")))
     # Other calls (memory, hints, events, status) retry this long, then raise Unavailable.
     call_budget: float = 15.0
     max_attempts: int = 6

@@ -133,7 +133,7 @@ class FleetRun:
                      "cpus": cpus(), "attempt": history.get("runs", 0) + 1},
         )  # fmt: skip
         # Short budgets: a test run waits at most a few seconds for QE Fleet.
-        self.client = Client(fallback_after=float(os.environ.get("QEFLEET_FALLBACK_AFTER", "3")), report_budget=5.0)
+        self.client = Client(report_budget=float(os.environ.get("QEFLEET_REPORT_BUDGET", "5")))
         self.recommendation = self.client.recommend(self.task)
         self._apply(self.recommendation)
         if self.config.pluginmanager.hasplugin("xdist"):

@@ -1,0 +1,101 @@
+"""make agent-demo: pytest-qefleet on test suites no one here wrote.
+
+Downloads pinned source distributions from PyPI, starts a local QE Fleet
+(see tests/live_server.py), then for each suite: RUNS runs through
+pytest-qefleet (one task type per suite, so a strategy is learned per
+suite), and BASELINE runs each always-sequential and always-parallel
+(one xdist worker per CPU) without the plugin. Prints the strategy learned
+per suite and the wall time of the agent's runs against the two fixed
+strategies. Wall time is measured around the whole pytest process, so
+xdist's start-up is counted where it is paid.
+"""
+
+from __future__ import annotations
+
+import os
+import re
+import statistics
+import subprocess
+import sys
+import tarfile
+import time
+from pathlib import Path
+
+HERE = Path(__file__).resolve().parent
+sys.path.insert(0, str(HERE.parent / "tests"))
+
+from live_server import LiveServer
+from qefleet_client import Client, Task
+from qefleet_client.pytest_plugin import cpus
+
+# Pinned sdists whose archives carry their tests, of different sizes.
+SUITES = {"six": "six==1.17.0", "toolz": "toolz==1.0.0", "more-itertools": "more-itertools==10.5.0"}
+RUNS = int(os.environ.get("DEMO_RUNS", "8"))
+BASELINE = int(os.environ.get("DEMO_BASELINE", "2"))
+AGENT = "demo-test-executor"
+
+
+def fetch(work: Path) -> dict[str, Path]:
+    downloads = work / "sdists"
+    subprocess.run([sys.executable, "-m", "pip", "download", "-q", "--no-deps", "--no-binary", ":all:", "-d",
+                    str(downloads), *SUITES.values()], check=True)  # fmt: skip
+    sources = {}
+    for name, pin in SUITES.items():
+        (archive,) = downloads.glob(f"{pin.split('==')[0].replace('-', '[-_]')}-{pin.split('==')[1]}.tar.gz")
+        with tarfile.open(archive) as tar:
+            tar.extractall(work / "src", filter="data")
+        sources[name] = work / "src" / archive.name.removesuffix(".tar.gz")
+    return sources
+
+
+def timed_pytest(source: Path, env: dict, *args: str) -> tuple[float, str]:
+    started = time.monotonic()
+    done = subprocess.run([sys.executable, "-m", "pytest", "-q", "-p", "no:randomly", *args], cwd=source, env=env, check=False,
+                          capture_output=True, text=True)  # fmt: skip
+    return time.monotonic() - started, done.stdout
+
+
+def main() -> None:
+    work = Path(os.environ.get("DEMO_DIR", HERE.parents[2] / "var" / "agent-demo")).resolve()
+    work.mkdir(parents=True, exist_ok=True)
+    sources = fetch(work)
+    server = LiveServer(work)
+    server.database.unlink(missing_ok=True)
+    token = server.setup((AGENT,))[AGENT]
+    server.start()
+    env = {**os.environ, "QEFLEET_URL": server.url, "QEFLEET_TOKEN": token, "QEFLEET_AGENT": AGENT,
+           "QEFLEET_STATE_DIR": str(work / "state")}  # fmt: skip
+    plain = {k: v for k, v in env.items() if k != "QEFLEET_URL"}
+    rows = []
+    try:
+        for name, source in sources.items():
+            task_type = f"suite-{name}"
+            agent_runs = []
+            for run in range(RUNS):
+                seconds, output = timed_pytest(source, env, "--qefleet-task-type", task_type, "-p", "no:cacheprovider")
+                strategy = next((line.split()[2] for line in output.splitlines() if "qefleet: strategy" in line), "?")
+                agent_runs.append(seconds)
+                print(f"{name:15} run {run + 1:2}/{RUNS}: {strategy:22} {seconds:6.1f} s", flush=True)
+            sequential = [timed_pytest(source, plain)[0] for _ in range(BASELINE)]
+            parallel = [timed_pytest(source, plain, "-n", str(cpus()))[0] for _ in range(BASELINE)]
+            collected = re.search(r"(\d+) tests? collected", timed_pytest(source, plain, "--collect-only")[1])
+            tests = int(collected.group(1)) if collected else 0
+            with Client(server.url, token, AGENT, state_dir=work / "state") as client:
+                learned = next((rec for rec in (client.recommend(Task(type=task_type)) for _ in range(20))
+                                if not rec.explored), None)  # fmt: skip
+            rows.append((name, tests, learned.strategy if learned else "(still exploring)",
+                         statistics.mean(agent_runs), statistics.mean(agent_runs[RUNS // 2:]),
+                         statistics.mean(sequential), statistics.mean(parallel)))  # fmt: skip
+    finally:
+        server.stop()
+    print(f"\n{cpus()} CPUs; {RUNS} agent runs and {BASELINE} runs of each fixed strategy per suite; mean wall seconds")
+    print(f"{'suite':15} {'tests':>6}  {'learned strategy':22} {'agent':>7} {'2nd half':>8} {'always-seq':>10} "
+          f"{'always-par':>10} {'vs seq':>7} {'vs par':>7}")  # fmt: skip
+    for name, tests, strategy, mean, late, seq, par in rows:
+        print(f"{name:15} {tests:6}  {strategy:22} {mean:7.1f} {late:8.1f} {seq:10.1f} {par:10.1f} "
+              f"{(seq - late) / seq:+7.0%} {(par - late) / par:+7.0%}")  # fmt: skip
+    print("(vs seq / vs par: the agent's second-half mean against each fixed strategy; + is time saved)")
+
+
+if __name__ == "__main__":
+    main()
