@@ -254,7 +254,8 @@ def abtest_outlook(answer, mde=stats.DEFAULT_MDE, power=stats.DEFAULT_POWER, con
     smaller_arm = min(control_weight, 1 - control_weight)
     days = horizon / (per_day * smaller_arm) if per_day > 0 else None
     return {"lift": answer["success"]["lift"], "horizon": horizon,
-            "days_to_horizon": None if days is None else round(days, 1)}
+            "days_to_horizon": None if days is None else round(days, 1),
+            "hours_to_horizon": None if days is None else round(days * 24, 1)}
 
 
 def agents_in_scope(agent=None, team=None, swarm=None):
