@@ -86,6 +86,7 @@ def drill(agent, trigger, seed=None):
     rule = rule_of(agent)
     figures = drills.run_drills(successes, scores, per_slot / 2, rule, seed)
     figures["tasks_per_slot"] = per_slot
+    figures["score_mean"], figures["score_sd"] = float(scores.mean()), float(scores.std(ddof=1))
     figures["health"] = health(figures)
     if not all(item["in_band"] for item in figures["health"] if item["rule"].startswith("Safeguard")):
         figures["calibration"] = drills.calibrate(scores, rule, seed + 10)
@@ -261,7 +262,10 @@ def agent_health(run):
         "seconds": round(run.seconds, 3),
         "in_band": all(item["in_band"] for item in run.figures["health"]),
         "health": run.figures["health"],
-        "figures": {name: run.figures[name] for name in ("aa", "stable", "drops", "rule", "tasks_per_slot")},
+        "figures": {
+            name: run.figures[name]
+            for name in ("aa", "stable", "drops", "rule", "tasks_per_slot", "score_mean", "score_sd")
+        },
         "calibration": run.figures.get("calibration"),
     }
 

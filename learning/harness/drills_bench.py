@@ -29,6 +29,8 @@ def run(days, seed, say):
         "health": {run.agent.agent_id: run.figures["health"] for run in runs},
         "rules": {run.agent.agent_id: run.figures["rule"] for run in runs},
         "calibration": {run.agent.agent_id: run.figures.get("calibration") for run in runs},
+        "score_mean": [run.figures["score_mean"] for run in runs],
+        "score_sd": [run.figures["score_sd"] for run in runs],
     }
 
 
@@ -72,16 +74,34 @@ def table(figures):
     proposals = [item for item in figures["calibration"].values() if item]
     if proposals:
         rows += [
-            ("calibrated: agents with a proposal / meeting every target",
-             f"{len(proposals)} / {sum(item['meets'] for item in proposals)}", ""),
-            ("calibrated: false rollbacks", f"{sum(item['stable_rollbacks'] for item in proposals)} in "
-             f"{sum(item['stable_tasks'] for item in proposals):,} tasks", "0"),
-            ("calibrated: checks that warn, median over agents",
-             f"{np.median([item['warnings']['rate'] for item in proposals]) * 100:.1f} %", "<= 10 %"),
-            ("calibrated: 10-point drops within 60 tasks, median over agents",
-             f"{np.median([item['within']['rate'] for item in proposals]) * 100:.1f} %", ">= 95 %"),
+            (
+                "calibrated: agents with a proposal / meeting every target",
+                f"{len(proposals)} / {sum(item['meets'] for item in proposals)}",
+                "",
+            ),
+            (
+                "calibrated: false rollbacks",
+                f"{sum(item['stable_rollbacks'] for item in proposals)} in "
+                f"{sum(item['stable_tasks'] for item in proposals):,} tasks",
+                "0",
+            ),
+            (
+                "calibrated: checks that warn, median over agents",
+                f"{np.median([item['warnings']['rate'] for item in proposals]) * 100:.1f} %",
+                "<= 10 %",
+            ),
+            (
+                "calibrated: 10-point drops within 60 tasks, median over agents",
+                f"{np.median([item['within']['rate'] for item in proposals]) * 100:.1f} %",
+                ">= 95 %",
+            ),
         ]
     rows += [
+        (
+            "per-task score: mean / spread, median over agents",
+            f"{np.median(figures['score_mean']):.3f} / {np.median(figures['score_sd']):.3f}",
+            "",
+        ),
         ("agents out of band", f"{fleet['out_of_band']} of {figures['agents']}", ""),
         ("drill seconds, slowest agent", f"{slowest:.2f} s", "<= 10 s per agent per day"),
         ("drill seconds, whole fleet", f"{figures['elapsed_seconds']:.2f} s", ""),
