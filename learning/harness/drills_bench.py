@@ -80,9 +80,8 @@ def table(figures):
                 "",
             ),
             (
-                "calibrated: false rollbacks",
-                f"{sum(item['stable_rollbacks'] for item in proposals)} in "
-                f"{sum(item['stable_tasks'] for item in proposals):,} tasks",
+                "calibrated: false rollbacks in stable tasks",
+                f"{sum(item['stable_rollbacks'] for item in proposals)} in {sum(item['stable_tasks'] for item in proposals):,}",
                 "0",
             ),
             (
