@@ -56,12 +56,13 @@ test: install chromium
 	$(BIN)/python manage.py check
 	$(BIN)/pytest
 
-# Figures for the targets: prints tables, writes bench-results/bench.json and dashboard.json.
+# Figures for the targets: prints tables, writes bench-results/bench.json, dashboard.json and drills.json.
 bench: export SECRET_KEY ?= bench-only-secret-key
 bench: install
 	$(BIN)/python manage.py vendor_plotly
 	$(BIN)/python manage.py bench
 	$(BIN)/python manage.py bench_dashboard
+	$(BIN)/python manage.py drills_bench
 
 # Schemathesis over every API operation with FUZZ_EXAMPLES examples per operation and mode
 # (the suite runs 20); prints the status codes each operation answered.
