@@ -139,6 +139,10 @@ def drill_all(trigger):
 # --- judging the measured rates ------------------------------------------------------------------
 
 
+def _tasks(value):
+    return "none caught" if value is None else f"{value:.0f} tasks"
+
+
 def _percent(value):
     return f"{value * 100:.1f} %"
 
@@ -198,7 +202,7 @@ def health(figures):
             "nominal": 0.95,
             "in_band": ten["within"]["high"] >= 0.95,
             "finding": f"10-point drops acted on within {ten['within_tasks']} tasks in "
-            f"{_percent(ten['within']['rate'])} of drills (median delay {ten['median']} tasks, "
+            f"{_percent(ten['within']['rate'])} of drills (median delay {_tasks(ten['median'])}, "
             f"design {ten['nominal']})",
             "advice": "This agent's scores are too noisy for the window to see a 10-point drop quickly: raise the "
             "window (fewer, surer checks) or accept the longer delay.",
