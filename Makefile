@@ -79,12 +79,13 @@ agent-demo: export SECRET_KEY ?= demo-only-secret-key
 agent-demo: install $(CLIENT_VENV)/.installed
 	QEFLEET_SERVER_PYTHON=$(CURDIR)/$(BIN)/python $(CLIENT_VENV)/bin/python clients/python/demo/agent_demo.py
 
-# Figures for the targets: prints tables, writes bench-results/bench.json and dashboard.json.
+# Figures for the targets: prints tables, writes bench-results/bench.json, dashboard.json and drills.json.
 bench: export SECRET_KEY ?= bench-only-secret-key
 bench: install
 	$(BIN)/python manage.py vendor_plotly
 	$(BIN)/python manage.py bench
 	$(BIN)/python manage.py bench_dashboard
+	$(BIN)/python manage.py drills_bench
 
 # Schemathesis over every API operation with FUZZ_EXAMPLES examples per operation and mode
 # (the suite runs 20); prints the status codes each operation answered.

@@ -30,6 +30,7 @@ from .pages.abtests import abtest_context, abtest_detail, abtests_context
 from .pages.agent import agent_context, cycle_message
 from .pages.alerts import alerts_context
 from .pages.fleet import fleet_context
+from .pages.incidents import incidents_context
 from .pages.overhead import overhead_context
 from .pages.patterns import patterns_context
 from .pages.report import decisions_csv, download, period_of, report_context
@@ -78,7 +79,7 @@ def render_page(request, template, context):
 
 @dashboard_page("learning.view_learningprofile")
 def fleet(request):
-    return render_page(request, "dashboard/fleet.html", fleet_context())
+    return render_page(request, "dashboard/fleet.html", {**fleet_context(), **incidents_context()})
 
 
 @dashboard_page("learning.view_learningprofile")

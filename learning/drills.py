@@ -86,6 +86,7 @@ def drill(agent, trigger, seed=None):
     rule = rule_of(agent)
     figures = drills.run_drills(successes, scores, per_slot / 2, rule, seed)
     figures["tasks_per_slot"] = per_slot
+    figures["score_mean"], figures["score_sd"] = float(scores.mean()), float(scores.std(ddof=1))
     figures["health"] = health(figures)
     if not all(item["in_band"] for item in figures["health"] if item["rule"].startswith("Safeguard")):
         figures["calibration"] = drills.calibrate(scores, rule, seed + 10)
@@ -136,6 +137,10 @@ def drill_all(trigger):
 
 
 # --- judging the measured rates ------------------------------------------------------------------
+
+
+def _tasks(value):
+    return "none caught" if value is None else f"{value:.0f} tasks"
 
 
 def _percent(value):
@@ -197,7 +202,7 @@ def health(figures):
             "nominal": 0.95,
             "in_band": ten["within"]["high"] >= 0.95,
             "finding": f"10-point drops acted on within {ten['within_tasks']} tasks in "
-            f"{_percent(ten['within']['rate'])} of drills (median delay {ten['median']} tasks, "
+            f"{_percent(ten['within']['rate'])} of drills (median delay {_tasks(ten['median'])}, "
             f"design {ten['nominal']})",
             "advice": "This agent's scores are too noisy for the window to see a 10-point drop quickly: raise the "
             "window (fewer, surer checks) or accept the longer delay.",
@@ -261,7 +266,10 @@ def agent_health(run):
         "seconds": round(run.seconds, 3),
         "in_band": all(item["in_band"] for item in run.figures["health"]),
         "health": run.figures["health"],
-        "figures": {name: run.figures[name] for name in ("aa", "stable", "drops", "rule", "tasks_per_slot")},
+        "figures": {
+            name: run.figures[name]
+            for name in ("aa", "stable", "drops", "rule", "tasks_per_slot", "score_mean", "score_sd")
+        },
         "calibration": run.figures.get("calibration"),
     }
 

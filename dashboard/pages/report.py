@@ -11,10 +11,12 @@ from django.http import HttpResponse, StreamingHttpResponse
 
 from learning.core import report_math
 from learning.report import DECISION_COLUMNS, decision_log
+from qefleet.memory.models import Agent
 
 from .. import charts
 from ..params import BadParameter
 from .common import LoopEvent, Marker, ScoreSeries, as_datetime64, as_floats
+from .incidents import incidents_context
 
 PERIOD_DAYS = (7, 14, 30, 60, 90)
 
@@ -142,6 +144,8 @@ def report_context(data, period, query, agent=None):
         "rollbacks": [(item.agent, row) for item in data.agents for row in item.rollbacks],
         "period_days": PERIOD_DAYS, "days": query.get("days", ""), "start": query.get("start", ""),
         "end": query.get("end", ""), "query": query.urlencode(), "default_days": report_math.DEFAULT_DAYS,
+        **incidents_context(Agent.objects.filter(pk=agent.pk) if agent else None, period.start, period.end,
+                            data.generated_at),
     }
 
 

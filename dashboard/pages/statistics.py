@@ -29,7 +29,7 @@ def _fleet_rows(fleet):
         {
             "rule": "Stable safeguard checks that warn",
             "rate": stable["warnings"],
-            "nominal": f"at most {drills.WARNING_SHARE:.0%}",
+            "nominal": f"at most {drills.WARNING_SHARE * 100:.0f} %",
             "in_band": stable["warnings"]["low"] <= drills.WARNING_SHARE,
         },
         {

@@ -5,6 +5,8 @@ Nothing here asserts; the table prints each figure beside its target."""
 
 import time
 
+import numpy as np
+
 from learning import drills
 from learning.core import drills as drill_math
 from learning.harness import history
@@ -26,11 +28,18 @@ def run(days, seed, say):
         "seconds_per_agent": {run.agent.agent_id: run.seconds for run in runs},
         "health": {run.agent.agent_id: run.figures["health"] for run in runs},
         "rules": {run.agent.agent_id: run.figures["rule"] for run in runs},
+        "calibration": {run.agent.agent_id: run.figures.get("calibration") for run in runs},
+        "score_mean": [run.figures["score_mean"] for run in runs],
+        "score_sd": [run.figures["score_sd"] for run in runs],
     }
 
 
 def _rate(item):
     return f"{item['rate'] * 100:.2f} % [{item['low'] * 100:.2f}, {item['high'] * 100:.2f}] of {item['runs']:,}"
+
+
+def _tasks(value):
+    return "—" if value is None else f"{value:.0f}"
 
 
 def table(figures):
@@ -58,11 +67,40 @@ def table(figures):
         rows.append(
             (
                 f"{item['points']}-point drop: delay median / p90, missed",
-                f"{item['median']} / {item['p90']} tasks, {_rate(item['missed'])}",
+                f"{_tasks(item['median'])} / {_tasks(item['p90'])} tasks, {_rate(item['missed'])}",
                 "",
             )
         )
+    proposals = [item for item in figures["calibration"].values() if item]
+    if proposals:
+        rows += [
+            (
+                "calibrated: agents with a proposal / meeting every target",
+                f"{len(proposals)} / {sum(item['meets'] for item in proposals)}",
+                "",
+            ),
+            (
+                "calibrated: false rollbacks in stable tasks",
+                f"{sum(item['stable_rollbacks'] for item in proposals)} in {sum(item['stable_tasks'] for item in proposals):,}",
+                "0",
+            ),
+            (
+                "calibrated: checks that warn, median over agents",
+                f"{np.median([item['warnings']['rate'] for item in proposals]) * 100:.1f} %",
+                "<= 10 %",
+            ),
+            (
+                "calibrated: 10-point drops within 60 tasks, median over agents",
+                f"{np.median([item['within']['rate'] for item in proposals]) * 100:.1f} %",
+                ">= 95 %",
+            ),
+        ]
     rows += [
+        (
+            "per-task score: mean / spread, median over agents",
+            f"{np.median(figures['score_mean']):.3f} / {np.median(figures['score_sd']):.3f}",
+            "",
+        ),
         ("agents out of band", f"{fleet['out_of_band']} of {figures['agents']}", ""),
         ("drill seconds, slowest agent", f"{slowest:.2f} s", "<= 10 s per agent per day"),
         ("drill seconds, whole fleet", f"{figures['elapsed_seconds']:.2f} s", ""),

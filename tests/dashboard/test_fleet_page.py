@@ -10,9 +10,10 @@ from django.utils import timezone
 from django_q.models import Schedule, Task
 
 from learning import alerts, tracker
-from learning.models import LearningProfile, Safeguard
+from learning.models import LearningProfile, Rollback, Safeguard
 from qefleet.memory.fleet import register_demo_fleet
 from qefleet.memory.models import Agent
+from tests.learning.drill_helpers import logged_history
 from tests.learning.helpers import run_task
 
 pytestmark = pytest.mark.django_db
@@ -127,6 +128,16 @@ def test_it_keeps_to_the_query_budget_for_the_whole_demo_fleet(viewer, django_as
     # Every agent learning against a baseline: the fleet metrics must not ask once per agent.
     LearningProfile.objects.bulk_create([LearningProfile(agent=agent, baseline_score=0.5, task_count=60)
                                          for agent in Agent.objects.all()])
-    with django_assert_max_num_queries(25):
+    # 28: the heartbeat reads two per scheduled job (the daily statistics
+    # drills are one more) and incidents prevented one when there were none.
+    with django_assert_max_num_queries(28):
         response = viewer.get("/ops/")
     assert len(response.context["rows"]) == 17 and response.context["metrics"]["learning_agents"] == 17
+
+
+def test_it_shows_incidents_prevented_with_the_method(viewer, alice):
+    logged_history(alice, tasks=100)
+    Rollback.objects.create(agent=alice, automatic=True, numbers={"reference": 0.8, "window_score": 0.7})
+    page = viewer.get("/ops/").content.decode()
+    section = page[page.index('id="incidents-heading"'):]
+    assert "automatic rollback" in section and "How it is estimated" in section
