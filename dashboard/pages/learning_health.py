@@ -30,7 +30,7 @@ def fleet_learning_panel():
     """The fleet page's panel: every agent's verdict and figures, and the
     fleet's pooled over all agents' windows (a fixed number of queries)."""
     fleet = learning_health.FleetHealth()
-    use = learning_health.pattern_use()
+    use = learning_health.pattern_use(fleet.groups)
     rows = []
     for agent_pk, agent_id in Agent.objects.order_by("team", "agent_id").values_list("pk", "agent_id"):
         patterns = use.get(agent_pk, NO_PATTERNS)
