@@ -144,9 +144,9 @@ class RegretOut(Schema):
 
 class PatternUseOut(Schema):
     imports: int = Field(description="Swarm patterns this agent imported.")
-    imports_never_used: int = Field(description="Of them, those no decision of this agent ever came from.")
+    imports_unused: int = Field(description="Of them, those no decision of this agent's window came from.")
     shared_imports: int = Field(description="Imports by swarm mates of patterns this agent shared.")
-    shared_never_used: int = Field(description="Of them, those no decision of the importer ever came from.")
+    shared_unused: int = Field(description="Of them, those no decision of the importer's window came from.")
 
 
 class ThresholdsOut(Schema):

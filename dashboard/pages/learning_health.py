@@ -21,6 +21,17 @@ def _with_reason(figures):
     return {**figures, "reason": REASONS[figures["verdict"]]}
 
 
+def _with_regret_words(figures):
+    """A table cell's short form of the regret and its 95 % interval: "+5.6 ± 12.5 points"."""
+    regret = figures["regret"]
+    words = (
+        None
+        if regret is None
+        else (f"{regret['per_task'] * 100:+.1f} ± {(regret['high'] - regret['per_task']) * 100:.1f} points")
+    )
+    return {**figures, "regret_words": words}
+
+
 def agent_learning_panel(agent):
     """The agent page's panel: its figures over its last WINDOW_TASKS tasks."""
     return {"learning_health": _with_reason(learning_health.agent_learning_health(agent))}
@@ -30,13 +41,13 @@ def fleet_learning_panel():
     """The fleet page's panel: every agent's verdict and figures, and the
     fleet's pooled over all agents' windows (a fixed number of queries)."""
     fleet = learning_health.FleetHealth()
-    use = learning_health.pattern_use()
+    use = learning_health.pattern_use(fleet.groups)
     rows = []
     for agent_pk, agent_id in Agent.objects.order_by("team", "agent_id").values_list("pk", "agent_id"):
         patterns = use.get(agent_pk, NO_PATTERNS)
         figures = learning_health.as_dict(fleet.of(agent_pk), fleet.verdict(agent_pk), fleet.tasks, patterns)
-        rows.append({"agent_id": agent_id, **_with_reason(figures)})
-    fleet_figures = learning_health.figures_dict(fleet.fleet, fleet.tasks)
+        rows.append({"agent_id": agent_id, **_with_regret_words(_with_reason(figures))})
+    fleet_figures = _with_regret_words(learning_health.figures_dict(fleet.fleet, fleet.tasks))
     fleet_figures["patterns"] = {key: sum(item[key] for item in use.values()) for key in NO_PATTERNS}
     return {
         "learning_rows": rows,

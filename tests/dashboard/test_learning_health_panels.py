@@ -60,3 +60,5 @@ def test_the_fleet_page_gives_each_agent_its_verdict_and_the_fleet_its_figures(v
     assert 'href="/ops/agents/bob/#is-it-learning"' in page
     # Both agents ran one strategy in one state 35 times: that is the fleet's best, and each is measured against it.
     assert fleet["regret"]["tasks"] == 70 and fleet["regret"]["cells"] == 2
+    margin = (fleet["regret"]["high"] - fleet["regret"]["per_task"]) * 100
+    assert f'+0.0 ± {margin:.1f} points <span class="muted">over 70</span>' in page

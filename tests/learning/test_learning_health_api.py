@@ -21,7 +21,7 @@ def test_it_reports_an_agent_that_learns_from_every_outcome(alice):
     assert health["own"] + health["borrowed"] + health["default"] == 30
     assert health["default"] == 1  # the very first task knew nothing yet
     assert health["explored"] == round(health["explored_share"] * 30)
-    assert health["patterns"] == {"imports": 0, "imports_never_used": 0, "shared_imports": 0, "shared_never_used": 0}
+    assert health["patterns"] == {"imports": 0, "imports_unused": 0, "shared_imports": 0, "shared_unused": 0}
 
 
 def test_it_says_values_that_do_not_move(alice):
