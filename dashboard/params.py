@@ -8,8 +8,7 @@ must be, never the value sent, so it is safe to show as it is.
 """
 
 import unicodedata
-from datetime import datetime
-from datetime import timezone as dt_timezone
+from datetime import UTC, datetime
 
 from qefleet.memory.keys import whole_number as number_in
 
@@ -48,6 +47,18 @@ def whole_number(params, name, default=None, minimum=0, maximum=MAX_NUMBER):
     return number
 
 
+def whole_numbers(params, name, minimum=0, maximum=MAX_NUMBER, most=500):
+    """Every value of a repeated parameter (checkboxes), each a whole number
+    as `whole_number` reads it; at most `most` of them."""
+    values = params.getlist(name)
+    if len(values) > most:
+        raise BadParameter(f"{name} may be given at most {most} times.")
+    numbers = [whole_number({name: value}, name, minimum=minimum, maximum=maximum) for value in values]
+    if None in numbers:
+        raise BadParameter(f"{name} must be a whole number from {minimum} to {maximum}.")
+    return numbers
+
+
 def page_number(params, name="page"):
     """A page of a paginated list: 1 or more (a paginator shows the last page
     for a number past it)."""
@@ -71,9 +82,9 @@ def moment(params, name, earliest, latest):
     try:
         value = datetime.fromisoformat(params.get(name, ""))
         if value.tzinfo is None:
-            value = value.replace(tzinfo=dt_timezone.utc)
+            value = value.replace(tzinfo=UTC)
         # In UTC, a time on the calendar's last day with a negative offset is past it.
-        value = value.astimezone(dt_timezone.utc)
+        value = value.astimezone(UTC)
     except (ValueError, OverflowError):
         raise BadParameter(f"{name} must be a date and time, YYYY-MM-DDTHH:MM (UTC) or with an offset.") from None
     if not earliest < value <= latest:

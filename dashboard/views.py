@@ -28,12 +28,13 @@ from qefleet.memory.models import Agent
 from . import params
 from .pages.abtests import abtest_context, abtest_detail, abtests_context
 from .pages.agent import agent_context, cycle_message
-from .pages.alerts import alerts_context
+from .pages.alerts import alerts_context, silence_rule_input
 from .pages.fleet import fleet_context
 from .pages.incidents import incidents_context
 from .pages.overhead import overhead_context
 from .pages.patterns import patterns_context
 from .pages.report import decisions_csv, download, period_of, report_context
+from .pages.rollback import rollback_confirmation, undo_message
 from .pages.statistics import statistics_context
 from .pages.whatif import abtest_outlook_context, version_estimate, whatif_context
 
@@ -46,7 +47,7 @@ def answers_bad_parameters(view):
     def answer(request, *args, **kwargs):
         try:
             return view(request, *args, **kwargs)
-        except params.BadParameter as error:
+        except (params.BadParameter, operations.InvalidAction) as error:
             return HttpResponseBadRequest(str(error), content_type="text/plain; charset=utf-8")
 
     return answer
@@ -158,18 +159,31 @@ def back(request, agent=None, fallback=None):
     return redirect("dash-alerts")
 
 
+def version_to_roll_back_to(query):
+    number = params.whole_number(query, "version", minimum=1)
+    if number is None:
+        raise params.BadParameter("version must name the version to roll back to.")
+    return number
+
+
+@dashboard_page("learning.rollback_agent")
+def confirm_rollback(request, agent_id):
+    """The confirmation step: the preview, and the reason the rollback needs."""
+    agent = get_object_or_404(Agent.objects.select_related("learning"), agent_id=agent_id)
+    number = version_to_roll_back_to(request.GET)
+    return render_page(request, "dashboard/rollback_confirm.html", rollback_confirmation(agent, number))
+
+
 @operator_action("learning.rollback_agent")
 def rollback(request, agent_id):
     agent = get_object_or_404(Agent, agent_id=agent_id)
-    number = params.whole_number(request.POST, "version", minimum=1)
-    if number is None:
-        raise params.BadParameter("version must name the version to roll back to.")
+    number = version_to_roll_back_to(request.POST)
     reason = params.text(request.POST, "reason")
     record = operations.roll_back_to(agent, number, request.user, reason, request)
     if record is None:
         messages.info(request, f"v{number} is already live for {agent_id}; nothing to do.")
     else:
-        messages.success(request, f"Rolled {agent_id} back to v{number}; its learning is disabled until re-enabled.")
+        messages.success(request, f"Rolled {agent_id} back to v{number}; its learning is paused until resumed.")
     return back(request, agent)
 
 
@@ -178,14 +192,23 @@ def undo_rollback(request, agent_id, rollback_id):
     agent = get_object_or_404(Agent, agent_id=agent_id)
     record = operations.undo(agent, rollback_id, request.user, request)
     if record is None:
-        messages.info(request, "That rollback is no longer the live one; nothing to undo.")
+        messages.info(request, f"Rollback #{rollback_id} can no longer be undone; nothing changed.")
     else:
-        messages.success(request, f"Rolled {agent_id} forward to {record.to_version.label}.")
+        messages.success(request, undo_message(agent, record))
     return back(request, agent)
 
 
-@operator_action("learning.reenable_learning")
+@operator_action("learning.pause_learning")
+def pause(request, agent_id):
+    agent = get_object_or_404(Agent, agent_id=agent_id)
+    changed = operations.pause(agent, request.user, params.text(request.POST, "reason"), request)
+    messages.success(request, f"Learning of {agent_id} is {'paused' if changed else 'already off'}.")
+    return back(request, agent)
+
+
+@operator_action("learning.pause_learning")
 def re_enable(request, agent_id):
+    """Resume learning: operations.may_resume says who may (403 otherwise)."""
     agent = get_object_or_404(Agent, agent_id=agent_id)
     changed = operations.re_enable(agent, request.user, request)
     messages.success(request, f"Learning of {agent_id} is {'on again' if changed else 'already on'}.")
@@ -241,18 +264,49 @@ ALERT_ACTIONS = {"acknowledge": "acknowledged", "silence": "silenced", "resolve"
 ALERT_NOTE_LENGTH = 500  # the forms' maxlength
 
 
+def alert_action_input(form, action):
+    """(note, until): a silence needs a time from now to MAX_SILENCE ahead."""
+    note = params.text(form, "note", max_length=ALERT_NOTE_LENGTH)
+    now = timezone.now()
+    return note, params.moment(form, "until", now, now + alerts.MAX_SILENCE) if action == "silence" else None
+
+
 @operator_action("learning.act_on_alert")
 def alert_action(request, alert_id, action):
     if action not in ALERT_ACTIONS:
         raise Http404("No such alert action.")
-    note = params.text(request.POST, "note", max_length=ALERT_NOTE_LENGTH)
-    until = None
-    if action == "silence":
-        now = timezone.now()
-        until = params.moment(request.POST, "until", now, now + alerts.MAX_SILENCE)
+    note, until = alert_action_input(request.POST, action)
     alert = operations.act_on_alert(alert_id, action, request.user, note, until, request)
     messages.success(request, f"Alert {alert.pk} {ALERT_ACTIONS[action]}.")
     return back(request, alert.agent)
+
+
+@operator_action("learning.act_on_alert")
+def alerts_bulk(request):
+    """One action on the alerts a card's checkboxes name: one transaction, one audit row."""
+    action = params.choice(request.POST, "action", operations.ALERT_ACTIONS)
+    if not action:
+        raise params.BadParameter(f"action must be one of: {', '.join(operations.ALERT_ACTIONS)}.")
+    ids = params.whole_numbers(request.POST, "alert", minimum=1)
+    note, until = alert_action_input(request.POST, action)
+    done = operations.act_on_alerts(ids, action, request.user, note, until, request)
+    messages.success(request, f"{len(done)} alert{'s' if len(done) != 1 else ''} {ALERT_ACTIONS[action]}.")
+    return back(request)
+
+
+@operator_action("learning.act_on_alert")
+def create_silence(request):
+    rule, quieted = operations.create_silence(request.user, request=request, **silence_rule_input(request.POST))
+    messages.success(request, f"Silence rule #{rule.pk} ({rule.describe()}) until {rule.until:%Y-%m-%d %H:%M} UTC; "
+                              f"it quieted {quieted} open alert{'s' if quieted != 1 else ''}.")
+    return back(request, fallback=reverse("dash-alerts") + "#silences")
+
+
+@operator_action("learning.act_on_alert")
+def end_silence(request, rule_id):
+    rule = operations.end_silence(rule_id, request.user, request)
+    messages.success(request, f"Silence rule #{rule_id} {'ended' if rule else 'had already ended'}.")
+    return back(request, fallback=reverse("dash-alerts") + "#silences")
 
 
 @dashboard_page("learning.view_learningprofile")

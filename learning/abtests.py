@@ -226,7 +226,8 @@ def _settle(test_id, verdict, srm, discovered, concurrent, now):
         reason = mismatch(srm, test.control.n, test.treatment.n)
         transition(test, ABTestState.ABORTED, reason, now, decision=reason, decided_at=now, finished_at=now)
         alerts.raise_alert("abtest:srm", Severity.WARNING, f"A/B test {test.pk} of {test.agent.agent_id} aborted: "
-                           "sample ratio mismatch", test.verdict, test.agent, dedup_key=f"abtest:srm:{test.pk}")
+                           "sample ratio mismatch", test.verdict, test.agent, dedup_key=f"abtest:srm:{test.pk}",
+                           task_type=test.task_type)
         return ABTestState.ABORTED
     at_horizon = min(arm.n for arm in test.arms.all()) >= test.horizon
     if verdict.outcome in ("winner", "loser") and not discovered:
@@ -354,7 +355,7 @@ def revert(test, reason, now=None, alert=True):
         alerts.raise_alert("abtest:reverted", Severity.WARNING,
                            f"{test.agent.agent_id}: {test.treatment.strategy.name} reverted for {test.task_type}; "
                            f"{reason}", test.verdict.get("monitoring", {}), test.agent,
-                           dedup_key=f"abtest:reverted:{test.pk}")
+                           dedup_key=f"abtest:reverted:{test.pk}", task_type=test.task_type)
 
 
 @transaction.atomic

@@ -12,7 +12,12 @@ A mitigation under which the task type succeeds less often than before is
 withdrawn.
 
 Classes no strategy can fix (validation, parsing, permission, other) are
-recorded too, with adjustment "none", and alert an operator instead.
+recorded too, with adjustment "none", and raise an alert instead: a warning
+when the class's rate rose clearly above the task type's earlier level (a
+fixture or a contract changed: a decision for an operator), else an info
+alert for the inbox's digest. A steady share of assertion failures is tests
+finding bugs, which is their job; alerting on it as news filled the inbox
+with one card per agent and task type that nobody could act on.
 """
 
 from datetime import timedelta
@@ -34,6 +39,7 @@ MIN_IMPLICATING = 3    # failures of a strategy's own tasks that implicate it
 IMPLICATING_MARGIN = 0.10  # how far its class failure rate must exceed the other strategies' pooled rate
 BEFORE_WINDOW = 100    # the task type's latest tasks the "before" rate is measured over
 EVALUATE_AFTER = 50    # tasks of the type after activation before it is judged
+MIN_EARLIER = 50      # earlier tasks of the type before a rise of an unfixable class can be told apart
 RETRY_AFTER = timedelta(days=7)  # an ineffective mitigation is not tried again sooner
 APPLYING = (MitigationState.ACTIVE, MitigationState.EFFECTIVE)
 
@@ -126,13 +132,39 @@ def activate(agent, profile, now=None):
             "adjustment": adjustment, "strategies": implicated,
             "failure_rate_before": round(mitigation.rate_before or 0.0, 4)})
         if adjustment == Adjustment.NONE:
-            alerts.raise_alert("failure:needs_operator", Severity.INFO,
-                               f"{agent.agent_id}: frequent {failure.failure_class} failures in {failure.task_type} "
-                               "need an operator", failure.to_dict(), agent,
-                               dedup_key=f"failure:{agent.agent_id}:{failure.task_type}:{failure.failure_class}")
+            _alert_unfixable(agent, failure, mitigation)
         applied.append({"mitigation": mitigation.pk, "task_type": failure.task_type,
                         "failure_class": failure.failure_class, "adjustment": adjustment, "strategies": implicated})
     return applied
+
+
+def earlier_rate(agent, failure_class, task_type):
+    """(tasks, failures of the class) of the task type's BEFORE_WINDOW tasks
+    before its latest BEFORE_WINDOW: the level the latest is compared with."""
+    earlier = Execution.objects.filter(agent=agent, task_type=task_type).order_by("-sequence")
+    classes = list(earlier.values_list("failure_classes", flat=True)[BEFORE_WINDOW:2 * BEFORE_WINDOW])
+    return len(classes), sum(failure_class in found.split(",") for found in classes)
+
+
+def _alert_unfixable(agent, failure, mitigation):
+    """A frequent class no strategy fixes: a warning when its rate rose
+    clearly (stats.rate_fell, read backwards: the earlier window's rate lies
+    below the latest's) over at least MIN_EARLIER earlier tasks, else info."""
+    tasks, failures = earlier_rate(agent, failure.failure_class, failure.task_type)
+    rate_now = mitigation.rate_before or 0.0
+    rose = tasks >= MIN_EARLIER and stats.rate_fell(mitigation.failures_before, mitigation.tasks_before,
+                                                    failures, tasks)
+    numbers = {**failure.to_dict(), "rate_now": round(rate_now, 4), "tasks_now": mitigation.tasks_before,
+               "rate_earlier": round(failures / tasks, 4) if tasks else None, "tasks_earlier": tasks}
+    where = f"{agent.agent_id}: {failure.failure_class} failures in {failure.task_type}"
+    if rose:
+        severity, summary = Severity.WARNING, (f"{where} rose from {failures / tasks:.0%} to {rate_now:.0%} of tasks: "
+                                               "check the inputs, fixtures or the contract under test")
+    else:
+        severity, summary = Severity.INFO, (f"{where} are {rate_now:.0%} of the latest {mitigation.tasks_before} "
+                                            "tasks, no rise: tests finding failures; no strategy change helps")
+    alerts.raise_alert("failure:needs_operator", severity, summary, numbers, agent, task_type=failure.task_type,
+                       dedup_key=f"failure:{agent.agent_id}:{failure.task_type}:{failure.failure_class}")
 
 
 def evaluate(agent, now=None):

@@ -13,7 +13,7 @@ import uuid
 import numpy as np
 from django.core.exceptions import ValidationError
 from django.db import connections, models, transaction
-from django.db.models import Sum
+from django.db.models import Q, Sum
 from django.db.models.signals import post_delete, post_save
 from django.dispatch import receiver
 from django.utils import timezone
@@ -129,6 +129,8 @@ class LearningProfile(models.Model):
                                      help_text="The version the live state started from (the timeline has the history).")
     live_since_task = models.PositiveIntegerField(default=0, help_text="Task count when the live version went live.")
     imports_patterns = models.BooleanField(default=True, help_text="Import the patterns its swarm shares.")
+    disabled_by = models.CharField(max_length=150, blank=True, help_text=(
+        "The operator whose action (pause, rollback or undo) turned learning off; empty when the safeguard did."))
     updated_at = models.DateTimeField(auto_now=True)
 
     objects = LearningProfileQuerySet.as_manager()
@@ -535,15 +537,52 @@ class Rollback(models.Model):
     actor = models.CharField(max_length=150, blank=True, help_text="The operator, for a manual rollback.")
     reason = models.TextField(blank=True)
     numbers = models.JSONField(default=dict, blank=True, help_text="The degradation that triggered it.")
+    undo_of = models.OneToOneField("self", null=True, blank=True, on_delete=models.SET_NULL, related_name="undone_by",
+                                   help_text="The rollback this one undid (an undo restores the state before it).")
     created_at = models.DateTimeField(default=timezone.now, db_index=True)
+
+    # How long an undo stays safe: the tasks the agent may report after the
+    # rollback. Past them, the state the rollback replaced is too old to put
+    # back blindly (what was learned since would be thrown away, and the
+    # safeguard's verdicts were about a different state); a normal rollback
+    # to the version, with its preview, is still there.
+    UNDO_TASKS = 500
 
     class Meta:
         ordering = ["-created_at"]
         permissions = [("rollback_agent", "Can roll an agent back or forward"),
-                       ("reenable_learning", "Can re-enable an agent's learning")]
+                       ("reenable_learning", "Can re-enable an agent's learning"),
+                       ("pause_learning", "Can pause and resume an agent's learning")]
 
     def __str__(self):
         return f"{self.agent_id}: {self.from_version} -> {self.to_version}"
+
+    @property
+    def is_undo(self):
+        return self.undo_of_id is not None
+
+    @property
+    def task_count(self):
+        """The agent's tasks when it happened (the state captured just before
+        holds them), None once that capture is pruned."""
+        return self.from_version.task_count if self.from_version is not None else None
+
+    def undo_until_task(self):
+        """The agent's task count up to which this rollback may be undone."""
+        return None if self.task_count is None else self.task_count + self.UNDO_TASKS
+
+    def undo_refusal(self, profile, latest):
+        """Why this rollback cannot be undone now (`latest` is the agent's
+        latest rollback), or "" when it can."""
+        if self.is_undo:
+            return "it is itself an undo; roll back to a version instead"
+        if latest is None or latest.pk != self.pk:
+            return "a later rollback or undo replaced it"
+        if self.from_version is None:
+            return "the state before it is no longer stored"
+        if profile.task_count > self.undo_until_task():
+            return f"the agent has reported more than {self.UNDO_TASKS} tasks since"
+        return ""
 
 
 class Severity(models.TextChoices):
@@ -558,9 +597,74 @@ class AlertState(models.TextChoices):
     RESOLVED = "resolved"
 
 
+# Most severe first; keyed by value (an enum member hashes by its name).
+SEVERITY_RANK = {Severity.HIGH.value: 0, Severity.WARNING.value: 1, Severity.INFO.value: 2}
+
+
 class AlertQuerySet(models.QuerySet):
     def open(self):
         return self.exclude(state=AlertState.RESOLVED)
+
+    def silenced(self, now):
+        return self.filter(silenced_until__gt=now)
+
+    def audible(self, now):
+        return self.filter(Q(silenced_until__isnull=True) | Q(silenced_until__lte=now))
+
+
+class SilenceRuleQuerySet(models.QuerySet):
+    def active(self, now):
+        return self.filter(until__gt=now)
+
+
+class SilenceRule(models.Model):
+    """Quiets the alerts it matches, raised or open, until a time: an empty
+    field matches anything. It ends on its own at `until`; the alerts it
+    quieted are heard again from then on (their `silenced_until` is its end)."""
+
+    kind = models.CharField(max_length=32, blank=True, help_text="An alert kind, e.g. failure:needs_operator.")
+    agent = models.ForeignKey(Agent, null=True, blank=True, on_delete=models.CASCADE, related_name="silence_rules")
+    task_type = models.CharField(max_length=64, blank=True)
+    severity = models.CharField(max_length=8, choices=Severity.choices, blank=True)
+    until = models.DateTimeField()
+    comment = models.CharField(max_length=500, blank=True, help_text="Why, for whoever reads the list next.")
+    created_by = models.CharField(max_length=150, blank=True)
+    created_at = models.DateTimeField(default=timezone.now)
+
+    objects = SilenceRuleQuerySet.as_manager()
+
+    class Meta:
+        ordering = ["-until"]
+
+    def __str__(self):
+        return f"silence {self.describe()} until {self.until:%Y-%m-%d %H:%M} UTC"
+
+    def describe(self):
+        parts = [f"{name} {value}" for name, value in (
+            ("kind", self.kind), ("agent", self.agent.agent_id if self.agent_id else ""),
+            ("task type", self.task_type), ("severity", self.severity)) if value]
+        return ", ".join(parts) or "every alert"
+
+    TOO_WIDE = ("kind, agent, task_type or severity must narrow the silence: "
+                "one that matches every alert would silence the whole fleet.")
+
+    def narrows(self):
+        return bool(self.kind or self.agent_id or self.task_type or self.severity)
+
+    def clean(self):
+        if not self.narrows():
+            raise ValidationError({"kind": self.TOO_WIDE})
+
+    def matching(self, alerts):
+        """`alerts` (a queryset) narrowed to those this rule matches."""
+        for field in ("kind", "agent_id", "task_type", "severity"):
+            if getattr(self, field):
+                alerts = alerts.filter(**{field: getattr(self, field)})
+        return alerts
+
+    def matches(self, alert):
+        return all(not getattr(self, field) or getattr(self, field) == getattr(alert, field)
+                   for field in ("kind", "agent_id", "task_type", "severity"))
 
 
 class Alert(models.Model):
@@ -568,6 +672,7 @@ class Alert(models.Model):
 
     agent = models.ForeignKey(Agent, null=True, blank=True, on_delete=models.CASCADE, related_name="alerts")
     kind = models.CharField(max_length=32)
+    task_type = models.CharField(max_length=64, blank=True, help_text="The task type it is about, if any.")
     severity = models.CharField(max_length=8, choices=Severity.choices)
     state = models.CharField(max_length=16, choices=AlertState.choices, default=AlertState.FIRING)
     dedup_key = models.CharField(max_length=200)
@@ -575,6 +680,8 @@ class Alert(models.Model):
     numbers = models.JSONField(default=dict, blank=True, help_text="What was measured when it fired.")
     occurrences = models.PositiveIntegerField(default=1)
     silenced_until = models.DateTimeField(null=True, blank=True)
+    silenced_by = models.ForeignKey(SilenceRule, null=True, blank=True, on_delete=models.SET_NULL, related_name="alerts",
+                                    help_text="The silence rule that quieted it, if one did.")
     acknowledged_by = models.CharField(max_length=150, blank=True)
     acknowledged_at = models.DateTimeField(null=True, blank=True)
     note = models.TextField(blank=True)

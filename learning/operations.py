@@ -4,8 +4,10 @@ a second click on the same target is a no-op, never a second action.
 The one write path for operators: the dashboard's buttons and the admin's
 actions both call these functions, so both leave the same audit row."""
 
+from django.core.exceptions import PermissionDenied
 from django.db import transaction
 from django.http import Http404
+from django.utils import timezone
 
 from qefleet.memory.models import AuditEvent
 
@@ -18,20 +20,30 @@ from .models import (
     LearningProfile,
     Rollback,
     Safeguard,
+    SilenceRule,
     StateVersion,
     VersionReason,
 )
 
 # The actions below audit against `agent:{id}`: the agent page's operator
 # actions are these, never what agents' own requests write there.
-AGENT_ACTIONS = ("rollback", "undo_rollback", "re_enable_learning", "run_cycle", "rebaseline", "capture_version",
-                 "run_drills", "calibrate_safeguard")
+AGENT_ACTIONS = ("rollback", "undo_rollback", "pause_learning", "re_enable_learning", "run_cycle", "rebaseline",
+                 "capture_version", "run_drills", "calibrate_safeguard")
+ALERT_ACTIONS = ("acknowledge", "silence", "resolve")
+
+
+class InvalidAction(ValueError):
+    """An operator action the input does not allow; the message names the
+    field (the dashboard answers it with 400)."""
 
 
 @transaction.atomic
-def roll_back_to(agent, number, user, reason="", request=None):
-    """Roll back to version `number`; returns the Rollback, or None when that
+def roll_back_to(agent, number, user, reason, request=None):
+    """Roll back to version `number` for `reason` (required: the audit trail
+    and the agent page say why); returns the Rollback, or None when that
     version is already live with nothing learned since."""
+    if not reason.strip():
+        raise InvalidAction("reason must say why you roll back.")
     profile = LearningProfile.locked(agent)
     target = StateVersion.objects.filter(agent=agent, number=number).first()
     if target is None:
@@ -44,16 +56,22 @@ def roll_back_to(agent, number, user, reason="", request=None):
     return record
 
 
+def latest_rollback(agent):
+    return Rollback.objects.filter(agent=agent).select_related("from_version", "to_version").defer(
+        "from_version__payload", "to_version__payload").order_by("-created_at", "-pk").first()
+
+
 @transaction.atomic
 def undo(agent, rollback_id, user, request=None):
-    """Roll forward to the state captured just before rollback `rollback_id`;
-    None when that rollback is no longer the live one (already undone)."""
+    """Put back the state captured just before rollback `rollback_id`: an
+    undo, recorded as one (`undo_of`). None when it can no longer be undone
+    (already undone, replaced by a later rollback, past its window, or an
+    undo itself: there is no undo of an undo)."""
     profile = LearningProfile.locked(agent)
     rollback = Rollback.objects.filter(agent=agent, pk=rollback_id).select_related("from_version").first()
     if rollback is None:
         raise Http404("No such rollback.")
-    if profile.live_version_id != rollback.to_version_id or Rollback.objects.filter(
-            agent=agent, created_at__gt=rollback.created_at).exists():
+    if rollback.undo_refusal(profile, latest_rollback(agent)):
         return None
     record = safeguard.roll_forward(agent, profile, rollback, actor=user.get_username())
     AuditEvent.record(user.get_username(), "undo_rollback", f"agent:{agent.agent_id}", request,
@@ -61,33 +79,119 @@ def undo(agent, rollback_id, user, request=None):
     return record
 
 
+def may_resume(user, profile):
+    """Admins resume any agent's learning; an operator with the pause
+    permission what they turned off themselves (a pause, a rollback or an
+    undo), not what the safeguard turned off: that is the admins' review."""
+    if user.has_perm("learning.reenable_learning"):
+        return True
+    return user.has_perm("learning.pause_learning") and bool(profile.disabled_by) and (
+        profile.disabled_by == user.get_username())
+
+
 @transaction.atomic
-def re_enable(agent, user, request=None):
-    """Learning on again; False when it already was."""
+def pause(agent, user, reason, request=None):
+    """Learning off for now (recommendations go on from what was learned);
+    False when it already was off."""
+    if not reason.strip():
+        raise InvalidAction("reason must say why you pause learning.")
     profile = LearningProfile.locked(agent)
-    if profile.enabled:
+    if not profile.enabled:
         return False
-    safeguard.re_enable(profile)
-    AuditEvent.record(user.get_username(), "re_enable_learning", f"agent:{agent.agent_id}", request)
+    safeguard.freeze(profile, by=user.get_username())
+    AuditEvent.record(user.get_username(), "pause_learning", f"agent:{agent.agent_id}", request, reason=reason,
+                      task=profile.task_count)
     return True
 
 
 @transaction.atomic
-def act_on_alert(alert_id, action, user, note="", until=None, request=None):
-    alert = Alert.objects.select_for_update().filter(pk=alert_id).first()
-    if alert is None:
-        raise Http404("No such alert.")
-    if action == "acknowledge":
-        alerts.acknowledge(alert, user.get_username(), note)
-    elif action == "silence":
-        alerts.silence(alert, until)
-    elif action == "resolve":
-        alerts.resolve(alert, note)
-    else:
-        raise ValueError(action)
-    AuditEvent.record(user.get_username(), f"alert_{action}", f"alert:{alert.pk}", request, note=note,
+def re_enable(agent, user, request=None):
+    """Learning on again (resume); False when it already was. PermissionDenied
+    when this user may not resume it (may_resume)."""
+    profile = LearningProfile.locked(agent)
+    if profile.enabled:
+        return False
+    if not may_resume(user, profile):
+        raise PermissionDenied("Only an admin re-enables learning the safeguard turned off.")
+    safeguard.re_enable(profile)
+    AuditEvent.record(user.get_username(), "re_enable_learning", f"agent:{agent.agent_id}", request,
+                      task=profile.task_count)
+    return True
+
+
+@transaction.atomic
+def act_on_alerts(alert_ids, action, user, note="", until=None, request=None):
+    """Acknowledge, silence or resolve alerts, one or a group, in one
+    transaction with one audit row; every id must name an alert, else
+    nothing changes. Returns the alerts."""
+    if action not in ALERT_ACTIONS:
+        raise InvalidAction(f"action must be one of: {', '.join(ALERT_ACTIONS)}.")
+    if action == "silence" and until is None:
+        raise InvalidAction("until must say when the silence ends.")
+    ids = sorted(set(alert_ids))
+    if not ids:
+        raise InvalidAction("alert must name at least one alert.")
+    found = list(Alert.objects.select_for_update().filter(pk__in=ids).order_by("pk"))
+    if len(found) != len(ids):
+        raise InvalidAction("alert must name existing alerts only.")
+    actor = user.get_username()
+    for alert in found:
+        if action == "acknowledge":
+            alerts.acknowledge(alert, actor, note)
+        elif action == "silence":
+            alerts.silence(alert, until)
+        else:
+            alerts.resolve(alert, note)
+    target = f"alert:{ids[0]}" if len(ids) == 1 else f"alerts:{len(ids)}"
+    AuditEvent.record(actor, f"alert_{action}", target, request, note=note, alerts=ids,
                       until=until.isoformat() if until else None)
-    return alert
+    return found
+
+
+def act_on_alert(alert_id, action, user, note="", until=None, request=None):
+    """One alert (the admin's action and the one-alert URL); 404 when it does not exist."""
+    if not Alert.objects.filter(pk=alert_id).exists():
+        raise Http404("No such alert.")
+    return act_on_alerts([alert_id], action, user, note, until, request)[0]
+
+
+def create_silence(user, until, kind="", agent=None, task_type="", severity="", comment="", request=None):
+    """A silence rule, applied at once to the open alerts it matches and from
+    now on to those raised; returns it with how many open alerts it quieted."""
+    rule = SilenceRule(kind=kind, agent=agent, task_type=task_type, severity=severity, until=until, comment=comment,
+                       created_by=user.get_username(), created_at=timezone.now())
+    return save_silence(rule, user, request)
+
+
+@transaction.atomic
+def save_silence(rule, user, request=None):
+    """Store a new or edited silence rule (the dashboard's form and the
+    admin), and quiet the open alerts it matches until it ends; returns it
+    with how many open alerts it quieted."""
+    if not rule.narrows():
+        raise InvalidAction(rule.TOO_WIDE)
+    created = rule.pk is None
+    rule.save()
+    if not created:  # an edit: what it no longer matches, or no longer this long, it quiets no more
+        alerts.release(rule)
+    quieted = alerts.apply_rule(rule)
+    AuditEvent.record(user.get_username(), "create_silence" if created else "change_silence", f"silence:{rule.pk}",
+                      request, rule=rule.describe(), until=rule.until.isoformat(), comment=rule.comment,
+                      quieted=quieted)
+    return rule, quieted
+
+
+@transaction.atomic
+def end_silence(rule_id, user, request=None):
+    """End a silence rule now; None when it had already ended."""
+    rule = SilenceRule.objects.select_for_update().filter(pk=rule_id).first()
+    if rule is None:
+        raise Http404("No such silence rule.")
+    if rule.until <= timezone.now():
+        return None
+    alerts.end_rule(rule)
+    AuditEvent.record(user.get_username(), "end_silence", f"silence:{rule.pk}", request, rule=rule.describe())
+    return rule
 
 
 def run_cycle(agent, user, request=None):

@@ -27,7 +27,6 @@ from .models import (
     VersionReason,
 )
 
-
 REFERENCE_TASKS = 200  # the most policy tasks the reference averages (since the last restore)
 
 
@@ -192,20 +191,23 @@ def _act(agent, profile, guard, numbers):
     return True
 
 
-def freeze(profile):
+def freeze(profile, by=""):
+    """Learning off; `by` names the operator whose action it was ("" for the
+    safeguard): they may turn it on again themselves (operations.may_resume)."""
     profile.enabled = False
-    profile.save(update_fields=["enabled", "updated_at"])
+    profile.disabled_by = by
+    profile.save(update_fields=["enabled", "disabled_by", "updated_at"])
 
 
-def roll_back(agent, profile, target, automatic, actor="", reason="", numbers=None):
+def roll_back(agent, profile, target, automatic, actor="", reason="", numbers=None, undo_of=None):
     """The design's rollback sequence, inside the caller's transaction (a
     savepoint, so a failed restore leaves the old state fully live)."""
     with transaction.atomic():
         before = versions.capture(agent, VersionReason.BEFORE_ROLLBACK, profile)
         versions.restore(agent, target, profile)
-        freeze(profile)
+        freeze(profile, by="" if automatic else actor)
         record = Rollback.objects.create(agent=agent, from_version=before, to_version=target, automatic=automatic,
-                                         actor=actor, reason=reason, numbers=numbers or {})
+                                         actor=actor, reason=reason, numbers=numbers or {}, undo_of=undo_of)
         abtests.on_rollback(agent, target)
         mitigations.withdraw_since(agent, target)
         sharing.quarantine_since(agent, target, f"{agent.agent_id} was rolled back to {target.label}")
@@ -217,6 +219,7 @@ def roll_back(agent, profile, target, automatic, actor="", reason="", numbers=No
             guard.save(update_fields=["reference_version", "reference_score", "reference_spread"])
         emit(agent, "learning:rollback", {
             "rollback_id": record.pk, "trigger": "automatic" if automatic else "manual",
+            "undo_of": undo_of.pk if undo_of else None,
             "from": before.label, "to": target.label, "degradation": numbers or {}, "at": record.created_at.isoformat(),
         })
         # Only the safeguard's own rollback asks the operators to look: an
@@ -233,11 +236,11 @@ def roll_forward(agent, profile, rollback, actor):
     """Undo a rollback: restore the state captured just before it."""
     if rollback.from_version is None:
         raise versions.RestoreError("The state before this rollback is no longer kept.")
-    return roll_back(agent, profile, rollback.from_version, automatic=False, actor=actor,
-                     reason=f"undo of rollback {rollback.pk}")
+    return roll_back(agent, profile, rollback.from_version, automatic=False, actor=actor, undo_of=rollback)
 
 
 def re_enable(profile):
-    """Learning on again after an operator reviewed a rollback."""
+    """Learning on again after an operator reviewed a rollback or a pause."""
     profile.enabled = True
-    profile.save(update_fields=["enabled", "updated_at"])
+    profile.disabled_by = ""
+    profile.save(update_fields=["enabled", "disabled_by", "updated_at"])

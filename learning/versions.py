@@ -22,6 +22,7 @@ from .models import (
     LiveCause,
     LiveVersion,
     QEntry,
+    Rollback,
     Safeguard,
     StateVersion,
     Strategy,
@@ -134,6 +135,9 @@ def prune(agent):
         return
     doomed -= set(LiveVersion.objects.filter(agent=agent, live_until__isnull=True).values_list("version_id", flat=True))
     doomed -= set(Safeguard.objects.filter(agent=agent).values_list("reference_version_id", flat=True))
+    # The state before the latest rollback: its undo needs it while the undo is available.
+    doomed -= set(Rollback.objects.filter(agent=agent).order_by("-created_at", "-pk").values_list(
+        "from_version_id", flat=True)[:1])
     # Versions leave the timeline with them.
     versions.filter(pk__in=doomed).delete()
 

@@ -322,6 +322,9 @@ EMAIL_HOST = env_str("EMAIL_HOST", "localhost")
 EMAIL_PORT = env_int("EMAIL_PORT", 25, minimum=1)
 ALERT_WEBHOOK_URL = os.environ.get("ALERT_WEBHOOK_URL", "")
 ALERT_WEBHOOK_SECRET = env_str("ALERT_WEBHOOK_SECRET", "") if not ALERT_WEBHOOK_URL else env_str("ALERT_WEBHOOK_SECRET")
+# A Slack incoming webhook (or anything that takes Slack's message body:
+# Mattermost, Rocket.Chat, Discord's /slack endpoint); its URL is its secret.
+ALERT_SLACK_WEBHOOK_URL = os.environ.get("ALERT_SLACK_WEBHOOK_URL", "")
 
 LOGGING = {
     "version": 1,

@@ -54,6 +54,7 @@ from ..params import choice, page_number, text, whole_number
 from . import common
 from .common import LoopEvent, Marker, ScoreSeries, as_datetime64, as_floats, profile_of, safeguard_of
 from .learning_health import agent_learning_panel
+from .rollback import action_sentence, rollback_state
 
 WINDOW_DAYS = (1, 7, 30, 90)
 Q_STATES_PER_PAGE = 20
@@ -111,7 +112,7 @@ def chart_markers(agent, since, rollbacks):
             continue  # the latest one, from before the window: for the after-rollback panel only
         target = rollback.to_version.label if rollback.to_version else "a pruned version"
         how = "automatic" if rollback.automatic else rollback.actor
-        kind = "undo" if rollback.reason.startswith("undo of rollback") else "rollback"
+        kind = f"undo of rollback #{rollback.undo_of_id}" if rollback.is_undo else "rollback"
         markers.append(Marker(rollback.created_at, f"{kind} to {target} ({how})"))
     for event in AuditEvent.objects.filter(target=f"agent:{agent.agent_id}", action="re_enable_learning", at__gte=since):
         markers.append(Marker(event.at, f"re-enabled by {event.actor}"))
@@ -237,7 +238,6 @@ class VersionRow:
     version: StateVersion
     periods: list
     is_live: bool
-    can_roll_back: bool  # the live version too, once tasks were learned since it went live
 
 
 def version_timeline(agent, profile):
@@ -246,9 +246,7 @@ def version_timeline(agent, profile):
     for period in LiveVersion.objects.filter(agent=agent).order_by("-live_from")[:200]:
         periods.setdefault(period.version_id, []).append(period)
     live_pk = profile.live_version_id if profile else None
-    learned_since = profile is not None and profile.task_count > profile.live_since_task
-    return [VersionRow(version, periods.get(version.pk, []), version.pk == live_pk,
-                       version.pk != live_pk or learned_since)
+    return [VersionRow(version, periods.get(version.pk, []), version.pk == live_pk)
             for version in StateVersion.objects.filter(agent=agent).defer("payload").order_by("-number")]
 
 
@@ -260,24 +258,6 @@ def preview_version(timeline, query):
     if wanted in {row.version.number for row in timeline}:
         return wanted
     return next((row.version.number for row in timeline if row.version.known_good), None)
-
-
-@dataclass
-class RollbackState:
-    """After a rollback: what the operator can do next."""
-
-    rollback: Rollback
-    can_undo: bool
-
-
-def rollback_state(profile, rollbacks):
-    latest = rollbacks[-1] if rollbacks else None
-    if latest is None or profile is None:
-        return None
-    can_undo = latest.to_version_id == profile.live_version_id and latest.from_version_id is not None
-    if profile.enabled and not can_undo:
-        return None
-    return RollbackState(latest, can_undo)
 
 
 def notable_events(agent, limit=10):
@@ -296,6 +276,8 @@ def audit_panels(agent, actions=10, refusals=5):
                                       order_by=[F("at").desc(), F("pk").desc()]))
                 .filter(Q(refused=False, rank__lte=actions) | Q(refused=True, rank__lte=refusals))
                 .order_by("-at", "-pk"))
+    for row in rows:
+        row.sentence = "" if row.refused else action_sentence(row)
     return [row for row in rows if not row.refused], [row for row in rows if row.refused]
 
 

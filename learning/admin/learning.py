@@ -24,7 +24,7 @@ from django.db import models
 from django.urls import reverse
 from django.utils.html import format_html
 
-from learning import abtests, operations, versions
+from learning import abtests, alerts, operations, versions
 from learning.core import engine, stats
 from learning.models import (
     ABArm,
@@ -44,6 +44,7 @@ from learning.models import (
     QEntry,
     Rollback,
     Safeguard,
+    SilenceRule,
     Snapshot,
     StateVersion,
     Strategy,
@@ -440,8 +441,8 @@ class AlertAdmin(LearningModelAdmin):
         return False  # alerts change through their actions only
 
     def _act(self, request, queryset, action):
-        for alert in queryset:
-            operations.act_on_alert(alert.pk, action, request.user, "from the admin", request=request)
+        operations.act_on_alerts(list(queryset.values_list("pk", flat=True)), action, request.user, "from the admin",
+                                 request=request)
         self.message_user(request, f"{queryset.count()} alert(s): {action}.", messages.SUCCESS)
 
     @admin.action(description="Acknowledge", permissions=["act"])
@@ -454,6 +455,27 @@ class AlertAdmin(LearningModelAdmin):
 
     def has_act_permission(self, request):
         return request.user.has_perm("learning.act_on_alert")
+
+
+@admin.register(SilenceRule)
+class SilenceRuleAdmin(LearningModelAdmin):
+    """Admins edit silence rules here; saving one goes through
+    operations.save_silence, so it is audited and quiets what it matches."""
+
+    list_display = ["__str__", "comment", "created_by", "created_at"]
+    list_filter = ["kind", "severity"]
+    search_fields = ["=agent__agent_id", "kind", "task_type", "comment"]
+    autocomplete_fields = ["agent"]
+    readonly_fields = ["created_by", "created_at"]
+
+    def save_model(self, request, obj, form, change):
+        if not change:
+            obj.created_by = request.user.get_username()
+        operations.save_silence(obj, request.user, request)  # the form's clean() refused a rule matching everything
+
+    def delete_model(self, request, obj):
+        alerts.release(obj)
+        super().delete_model(request, obj)
 
 
 # --- the improvement loop ------------------------------------------------------------

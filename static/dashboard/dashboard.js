@@ -176,7 +176,7 @@
       facts.appendChild(element("li", name.replace(/_/g, " ") + ": " + number(change.live, 4) + " now → " +
         number(change.restored, 4) + " after."));
     });
-    facts.appendChild(element("li", "Learning is disabled after a rollback until an admin re-enables it."));
+    facts.appendChild(element("li", "Learning pauses after a rollback; the operator who rolled back, or an admin, resumes it."));
     nodes.push(facts);
     if (preview.best_action_changes.length) {
       nodes.push(table(["Task type", "State", "Best now", "Best after"], preview.best_action_changes.slice(0, 8).map(

@@ -95,10 +95,12 @@ def test_it_explains_recent_decisions_and_lists_failure_patterns(viewer, alice):
     assert failure.failure_class == "timeout" and escape(failure.mitigation) in page
 
 
-def test_it_lists_versions_with_one_click_rollback_for_operators_only(viewer, operator, alice, history):
+def test_it_links_each_version_but_the_live_one_to_a_rollback_confirmation_for_operators(viewer, operator, alice,
+                                                                                        history):
     versions.capture(alice, VersionReason.ON_DEMAND)
     operator_page = operator.get("/ops/agents/alice/").content.decode()
-    assert "Roll back to v1" in operator_page and "Roll back to v2" not in operator_page  # v2 is live
+    assert 'href="/ops/agents/alice/rollback/confirm?version=1"' in operator_page
+    assert "Roll back to v1…" in operator_page and "Roll back to v2" not in operator_page  # v2 is live
     assert 'data-preview-url="/ops/agents/alice/preview?version=1"' in operator_page
     viewer_page = viewer.get("/ops/agents/alice/").content.decode()
     assert "Roll back to v1" not in viewer_page and "Preview v1" in viewer_page
@@ -111,21 +113,20 @@ def test_it_previews_the_version_asked_for_or_the_known_good_one(viewer, alice, 
     assert viewer.get("/ops/agents/alice/?preview=known-good").context["preview_version"] == 1
 
 
-def test_after_a_rollback_it_offers_undo_re_enable_and_further_rollback(operator, admin, alice, history):
-    operator.post("/ops/agents/alice/rollback", {"version": "1"})
+def test_after_a_rollback_it_offers_undo_resume_and_another_rollback(operator, admin, alice, history):
+    operator.post("/ops/agents/alice/rollback", {"version": "1", "reason": "score slipping"})
     rollback = Rollback.objects.get()
     page = operator.get("/ops/agents/alice/").content.decode()
-    assert "After the rollback" in page and "learning off" in page
-    assert f'action="/ops/agents/alice/rollbacks/{rollback.pk}/undo"' in page and "Roll back further" in page
-    assert "Re-enable learning" not in page and "Only an admin can re-enable learning" in page
+    assert "After the rollback" in page and "Learning paused" in page and "“score slipping”" in page
+    assert f'action="/ops/agents/alice/rollbacks/{rollback.pk}/undo"' in page and "Roll back to another version" in page
+    assert "Resume learning" in page  # the operator's own rollback: theirs to resume
     assert "learning:rollback" in page  # the event; the operator's own rollback raises no alert
-    assert "Re-enable learning" in admin.get("/ops/agents/alice/").content.decode()
     admin.post("/ops/agents/alice/re-enable")
     operator.post(f"/ops/agents/alice/rollbacks/{rollback.pk}/undo")
-    assert LearningProfile.objects.get(agent=alice).enabled is False  # an undo is a rollback too
+    assert LearningProfile.objects.get(agent=alice).enabled is False  # an undo pauses learning like a rollback
     score = json.loads(operator.get("/ops/agents/alice/").context["charts"]["score"])
     labels = {annotation["text"] for annotation in score["layout"]["annotations"]}
-    assert {"rollback to v1 (operator)", "re-enabled by admin", "undo to v2 (operator)"} <= labels
+    assert {"rollback to v1 (operator)", "re-enabled by admin", f"undo of rollback #{rollback.pk} to v2 (operator)"} <= labels
 
 
 @pytest.fixture

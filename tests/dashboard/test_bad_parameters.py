@@ -24,7 +24,6 @@ ARABIC_SEVEN = "\u0667"  # int() reads it as 7: still not a number a URL should 
     ("/ops/report/?days={}", "days"),
     ("/ops/report.csv?days={}", "days"),
     ("/ops/agents/alice/decisions.csv?days={}", "days"),
-    ("/ops/alerts/?page={}", "page"),
     ("/ops/abtests/?page={}", "page"),
     ("/ops/patterns/?page={}", "page"),
 ])

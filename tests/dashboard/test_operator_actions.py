@@ -7,7 +7,7 @@ from django.contrib.auth.models import Group, User
 from django.test import Client
 from django.utils import timezone
 
-from learning import alerts, versions
+from learning import alerts, safeguard, versions
 from learning.models import Alert, Rollback, VersionReason
 from qefleet.memory.models import AuditEvent
 from tests.dashboard.helpers import client_for
@@ -42,7 +42,7 @@ def test_an_operator_rolls_back_once_even_when_clicking_twice(alice, learned):
 
 def test_undo_rolls_forward_once(alice, learned):
     operator = client_for("operator")
-    operator.post("/ops/agents/alice/rollback", {"version": "1"})
+    operator.post("/ops/agents/alice/rollback", {"version": "1", "reason": "bad deploy"})
     rollback = Rollback.objects.get()
     for _ in range(2):
         operator.post(f"/ops/agents/alice/rollbacks/{rollback.pk}/undo")
@@ -55,17 +55,18 @@ def test_an_operators_own_rollback_and_undo_raise_no_alert(alice, learned):
     # The operator acted and the audit trail says so: an alert would ask the
     # operators to look at what one of them just did.
     operator = client_for("operator")
-    operator.post("/ops/agents/alice/rollback", {"version": "1"})
+    operator.post("/ops/agents/alice/rollback", {"version": "1", "reason": "bad deploy"})
     operator.post(f"/ops/agents/alice/rollbacks/{Rollback.objects.get().pk}/undo")
     assert Rollback.objects.count() == 2
     assert not Alert.objects.exists()
     assert AuditEvent.objects.filter(action__in=("rollback", "undo_rollback")).count() == 2
 
 
-def test_only_admins_re_enable_learning(alice, learned):
-    client_for("operator").post("/ops/agents/alice/rollback", {"version": "1"})
+def test_only_admins_re_enable_learning_the_safeguard_turned_off(alice, learned):
+    safeguard.roll_back(alice, profile(alice), learned, automatic=True, reason="3 consecutive degraded checks")
     assert client_for("operator").post("/ops/agents/alice/re-enable").status_code == 403
     assert profile(alice).enabled is False
+    assert client_for("viewer").post("/ops/agents/alice/re-enable").status_code == 403
     assert client_for("admin").post("/ops/agents/alice/re-enable").status_code == 302
     assert profile(alice).enabled is True
     assert AuditEvent.objects.filter(action="re_enable_learning").count() == 1
@@ -81,9 +82,11 @@ def test_refusals_change_nothing(alice, learned):
     user.groups.add(Group.objects.get(name="operator"))
     strict = Client(enforce_csrf_checks=True)
     strict.force_login(user)
-    assert strict.post("/ops/agents/alice/rollback", {"version": "1"}).status_code == 403
-    assert client_for("operator").post("/ops/agents/alice/rollback", {"version": "x"}).status_code == 400
-    assert client_for("operator").post("/ops/agents/alice/rollback", {"version": "9"}).status_code == 404
+    assert strict.post("/ops/agents/alice/rollback", {"version": "1", "reason": "r"}).status_code == 403
+    assert client_for("operator").post("/ops/agents/alice/rollback", {"version": "x", "reason": "r"}).status_code == 400
+    assert client_for("operator").post("/ops/agents/alice/rollback", {"version": "9", "reason": "r"}).status_code == 404
+    no_reason = client_for("operator").post("/ops/agents/alice/rollback", {"version": "1", "reason": "  "})
+    assert no_reason.status_code == 400 and "reason" in no_reason.content.decode()
     assert versions.checksum(versions.learned_state(alice, profile(alice))) == before
     assert not Rollback.objects.exists() and not AuditEvent.objects.exclude(action="token_issue").exists()
 

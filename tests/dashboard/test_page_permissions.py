@@ -11,9 +11,11 @@ from tests.conftest import make_agent
 
 pytestmark = pytest.mark.django_db
 
-ARGUMENTS = {"agent_id": "alice", "test_id": 1, "rollback_id": 1, "alert_id": 1, "action": "acknowledge"}
+ARGUMENTS = {"agent_id": "alice", "test_id": 1, "rollback_id": 1, "alert_id": 1, "action": "acknowledge",
+             "rule_id": 1}
 POST_ONLY = {"dash-abort-test", "dash-rollback", "dash-undo-rollback", "dash-re-enable", "dash-run-cycle",
-             "dash-alert-action", "dash-run-drills", "dash-apply-calibration"}
+             "dash-alert-action", "dash-pause", "dash-alerts-bulk", "dash-create-silence", "dash-end-silence",
+             "dash-run-drills", "dash-apply-calibration"}
 
 
 def url_of(pattern):

@@ -30,6 +30,7 @@ from learning.models import (
     Rollback,
     Safeguard,
     SharedPattern,
+    SilenceRule,
     Snapshot,
     StateVersion,
     Strategy,
@@ -102,7 +103,7 @@ def test_it_registers_every_learning_table_on_the_fast_base_class():
     registered = {model for model in admin.site._registry if model._meta.app_label == "learning"}
     # Versions, safeguards, alerts and the improvement loop have their own tests.
     assert registered == LEARNING_MODELS | {StateVersion, LiveVersion, Safeguard, Rollback, Alert, ABTest,
-                                            ImprovementCycle, Mitigation, SharedPattern, PatternImport}
+                                            ImprovementCycle, Mitigation, SharedPattern, PatternImport, SilenceRule}
     for model in registered:
         model_admin = admin.site._registry[model]
         assert isinstance(model_admin, memory_admin.MemoryModelAdmin), model

@@ -3,8 +3,7 @@ rollbacks, shared patterns, alerts, the world) and small pure helpers."""
 
 import uuid
 from dataclasses import dataclass, field
-from datetime import datetime
-from datetime import timezone as dt_timezone
+from datetime import UTC, datetime
 
 import numpy as np
 
@@ -38,7 +37,7 @@ def pattern_numbers(uses, wins):
 
 def utc(at):
     """Epoch seconds as an aware UTC datetime."""
-    return datetime.fromtimestamp(at, tz=dt_timezone.utc)
+    return datetime.fromtimestamp(at, tz=UTC)
 
 
 def aware(at):
@@ -151,9 +150,6 @@ class RollbackRecord:
     task_index: int
     undo_of: "RollbackRecord" = None
     pk: int = None
-
-    def text(self):
-        return f"undo of rollback {self.undo_of.pk}" if self.undo_of else self.reason
 
 
 @dataclass(eq=False)

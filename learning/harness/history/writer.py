@@ -170,6 +170,7 @@ class Writer:
         for past in self.pasts:
             self.profile[past.agent_id] = LearningProfile(
                 agent=self.agent(past), enabled=past.enabled, exploration_rate=epsilon(past.learned),
+                disabled_by=_disabled_by(past),
                 task_count=past.n, baseline_score=past.baseline, baseline_set_at=aware(past.baseline_at),
                 baseline_task=0)
         LearningProfile.objects.bulk_create(self.profile.values())
@@ -376,7 +377,8 @@ class Writer:
                 row = Rollback.objects.create(
                     agent=self.agent(past), from_version_id=record.from_version.pk,
                     to_version_id=record.to_version.pk, automatic=record.automatic, actor=record.actor,
-                    reason=record.text(), numbers=record.numbers, created_at=aware(record.created_at))
+                    reason=record.reason, numbers=record.numbers, created_at=aware(record.created_at),
+                    undo_of_id=record.undo_of.pk if record.undo_of else None)
                 record.pk = row.pk
                 count += 1
         return count
@@ -699,3 +701,11 @@ class Writer:
             agents.append(agent)
         Agent.objects.bulk_update(agents, ["performance", "last_heartbeat_at"])
         return len(agents)
+
+
+def _disabled_by(past):
+    """Who turned the agent's learning off, as safeguard.freeze records it: the
+    operator of a manual rollback or undo, "" for the safeguard (or when on)."""
+    if past.enabled or not past.rollbacks or past.rollbacks[-1].automatic:
+        return ""
+    return past.rollbacks[-1].actor
