@@ -7,7 +7,7 @@ from django.db import migrations, models
 
 class Migration(migrations.Migration):
     dependencies = [
-        ("learning", "0018_control_wins_state_and_withdrawn_label"),
+        ("learning", "0021_alert_inbox_silences_undo_pause"),
         ("memory", "0007_memory_entry_key_per_swarm"),
     ]
 
