@@ -15,6 +15,13 @@ pytestmark = pytest.mark.django_db
 SWEEPER = "qefleet.memory.sweep_expired"
 
 
+@pytest.fixture(autouse=True)
+def schedules_due_now():
+    """migrate timed the schedules when the test database was built; a slow suite can be
+    two intervals past that by the time a test here runs, which makes every job stale."""
+    Schedule.objects.update(next_run=timezone.now())
+
+
 def test_migrate_leaves_exactly_one_sweeper_schedule():
     # post_migrate has run when the test database was built.
     schedule = Schedule.objects.get(name=SWEEPER)
@@ -61,9 +68,6 @@ def test_late_and_failing_jobs_raise_one_alert_each():
     from learning.jobs import watch_schedules
     from learning.models import Alert
 
-    # migrate timed the schedules when the test database was built; a slow suite can be
-    # two intervals past that by now, which would make them stale before the test begins.
-    Schedule.objects.update(next_run=timezone.now())
     assert watch_schedules() == {"stale": []}
     # Never succeeded and due two intervals ago: silent for twice its interval.
     Schedule.objects.filter(name=SWEEPER).update(next_run=timezone.now() - timedelta(hours=2))
