@@ -87,10 +87,11 @@ def pattern_use(groups, agent=None):
         "agent", "shared__source", "shared__task_type", "shared__strategy"
     ):
         unused = (importer, task_type, strategy) not in used
-        for pk, prefix in ((importer, "imports"), (source, "shared")):
-            counts = use.setdefault(pk, dict(NO_PATTERNS))
-            counts["imports" if prefix == "imports" else "shared_imports"] += 1
-            counts[f"{prefix}_unused"] += unused
+        taken, given = use.setdefault(importer, dict(NO_PATTERNS)), use.setdefault(source, dict(NO_PATTERNS))
+        taken["imports"] += 1
+        taken["imports_unused"] += unused
+        given["shared_imports"] += 1
+        given["shared_unused"] += unused
     return use
 
 
@@ -100,13 +101,12 @@ class FleetHealth:
     def __init__(self, tasks=WINDOW_TASKS):
         self.tasks = tasks
         self.groups, self.enabled = task_groups(tasks)
-        groups = self.groups
-        self.best = math.best_known(groups)
+        self.best = math.best_known(self.groups)
         by_agent = {}
-        for group in groups:
+        for group in self.groups:
             by_agent.setdefault(group.agent, []).append(group)
         self.agents = {pk: math.health(items, self.best) for pk, items in by_agent.items()}
-        self.fleet = math.health(groups, self.best)
+        self.fleet = math.health(self.groups, self.best)
 
     def of(self, agent_pk):
         return self.agents.get(agent_pk, math.LearningHealth())
