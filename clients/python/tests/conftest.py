@@ -17,7 +17,7 @@ import pytest
 from live_server import LiveServer
 
 pytest_plugins = ["pytester"]
-AGENTS = ("py-agent", "py-offline", "py-flaky", "py-async", "py-memory", "mcp-agent", "py-pytest")
+AGENTS = ("py-agent", "py-offline", "py-flaky", "py-async", "py-memory", "mcp-agent", "py-pytest", "py-abtest")
 
 
 @pytest.fixture(scope="session")

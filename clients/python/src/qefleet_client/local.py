@@ -49,10 +49,11 @@ class LastStrategies:
 
     def remember(self, task_type: str, recommendation: Recommendation) -> None:
         known = self._read()
+        # The strategy and its scalars: the alternatives and an A/B test's arm belong to that one decision.
         known[task_type] = {
             f.name: getattr(recommendation, f.name)
             for f in dataclasses.fields(Recommendation)
-            if f.name != "alternatives"
+            if f.name not in ("alternatives", "abtest")
         }
         try:
             write_atomically(self.path, known)
