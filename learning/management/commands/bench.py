@@ -60,7 +60,9 @@ class Command(BaseCommand):
     def quality(self, seed, project_seeds, variant_seeds):
         """Gap closed per world over consecutive seeds from `seed`, each seed
         on a fleet of its own (quality.py)."""
-        worlds = {"project": quality.measure(range(seed, seed + project_seeds), "project", self.stdout.write)}
+        worlds = {}
+        if project_seeds:
+            worlds["project"] = quality.measure(range(seed, seed + project_seeds), "project", self.stdout.write)
         if variant_seeds:
             for variant in quality.VARIANTS:
                 if variant != "project":
