@@ -128,7 +128,9 @@ class LearningProfile(models.Model):
     live_version = models.ForeignKey("StateVersion", null=True, blank=True, on_delete=models.SET_NULL, related_name="+",
                                      help_text="The version the live state started from (the timeline has the history).")
     live_since_task = models.PositiveIntegerField(default=0, help_text="Task count when the live version went live.")
-    imports_patterns = models.BooleanField(default=True, help_text="Import the patterns its swarm shares.")
+    imports_patterns = models.BooleanField(default=True, help_text=(
+        "Learn from its swarm: choose by the swarm's pooled values besides its own, and import the patterns the "
+        "swarm shares. Off: it learns alone (its outcomes still go to the pool)."))
     updated_at = models.DateTimeField(auto_now=True)
 
     objects = LearningProfileQuerySet.as_manager()

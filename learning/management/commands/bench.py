@@ -29,10 +29,12 @@ class Command(BaseCommand):
                             help="Seeds of the project world for learning quality.")
         parser.add_argument("--variant-seeds", type=int, default=VARIANT_SEEDS,
                             help="Seeds of each variant world (0 leaves them out).")
+        parser.add_argument("--variants", default=",".join(name for name in quality.VARIANTS if name != "project"),
+                            help="Comma-separated variant worlds to measure.")
         parser.add_argument("--quality-only", action="store_true",
                             help="Only the learning-quality figures (no latency, growth, cycle or sharing).")
 
-    def handle(self, tasks, growth_tasks, out, seed, project_seeds, variant_seeds, quality_only, **options):
+    def handle(self, tasks, growth_tasks, out, seed, project_seeds, variant_seeds, variants, quality_only, **options):
         if settings.DEBUG:
             self.stderr.write("DEBUG is on: Django records every query, so figures will be pessimistic.")
         setup_test_environment()
@@ -43,7 +45,7 @@ class Command(BaseCommand):
         original = connection.creation.create_test_db(verbosity=0, autoclobber=True)
 
         def learning_quality():
-            return self.quality(seed, project_seeds, variant_seeds)
+            return self.quality(seed, project_seeds, variant_seeds, variants.split(","))
 
         try:
             if quality_only:
@@ -57,14 +59,14 @@ class Command(BaseCommand):
         self.stdout.write(quality_table(figures["learning_quality"]) if quality_only else table(figures))
         self.stdout.write(f"JSON written to {write_json(figures, out)}")
 
-    def quality(self, seed, project_seeds, variant_seeds):
+    def quality(self, seed, project_seeds, variant_seeds, variants):
         """Gap closed per world over consecutive seeds from `seed`, each seed
         on a fleet of its own (quality.py)."""
         worlds = {}
         if project_seeds:
             worlds["project"] = quality.measure(range(seed, seed + project_seeds), "project", self.stdout.write)
         if variant_seeds:
-            for variant in quality.VARIANTS:
+            for variant in variants:
                 if variant != "project":
                     worlds[variant] = quality.measure(range(seed, seed + variant_seeds), variant, self.stdout.write)
         return worlds
