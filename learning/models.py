@@ -128,7 +128,9 @@ class LearningProfile(models.Model):
     live_version = models.ForeignKey("StateVersion", null=True, blank=True, on_delete=models.SET_NULL, related_name="+",
                                      help_text="The version the live state started from (the timeline has the history).")
     live_since_task = models.PositiveIntegerField(default=0, help_text="Task count when the live version went live.")
-    imports_patterns = models.BooleanField(default=True, help_text="Import the patterns its swarm shares.")
+    imports_patterns = models.BooleanField(default=True, help_text=(
+        "Learn from its swarm: choose by the swarm's pooled values besides its own, and import the patterns the "
+        "swarm shares. Off: it learns alone (its outcomes still go to the pool)."))
     disabled_by = models.CharField(max_length=150, blank=True, help_text=(
         "The operator whose action (pause, rollback or undo) turned learning off; empty when the safeguard did."))
     updated_at = models.DateTimeField(auto_now=True)
@@ -217,6 +219,29 @@ class QEntry(models.Model):
         return f"Q({self.task_type} {self.state_key}, {self.strategy_id}) = {self.q_value:.3f}"
 
 
+class PooledValue(models.Model):
+    """What a swarm knows of one strategy at one abstract state of a task
+    type (engine.abstract_keys: the complexity x capability bucket, or "*"
+    for the whole task type): the mean of its agents' recent outcomes there.
+    Every agent of the swarm writes it, each report with one atomic UPDATE
+    (services.pool_outcome), so none is lost."""
+
+    swarm = models.CharField(max_length=80, help_text="The agents' swarm, or agent:<pk> for an agent without one.")
+    task_type = models.CharField(max_length=64)
+    abstract_key = models.CharField(max_length=24)
+    strategy = models.ForeignKey(Strategy, on_delete=models.PROTECT, related_name="+")
+    value = models.FloatField(default=0.0)
+    visits = models.PositiveIntegerField(default=0)
+    updated_at = models.DateTimeField(auto_now=True)
+
+    class Meta:
+        constraints = [models.UniqueConstraint(fields=["swarm", "task_type", "abstract_key", "strategy"],
+                                               name="one_pooled_value")]
+
+    def __str__(self):
+        return f"{self.swarm} {self.task_type} {self.abstract_key} {self.strategy_id}: {self.value:.3f}"
+
+
 class Decision(models.Model):
     """One recommendation: what was chosen, how, and with what probability."""
 
@@ -234,7 +259,11 @@ class Decision(models.Model):
     epsilon = models.FloatField()
     q_value = models.FloatField()
     fallback = models.CharField(max_length=16, blank=True, help_text=(
-        "How the choice was made: '' (this state's Q-values), nearest, applied, shared, default or abtest."))
+        "How the choice was made: '' (this state's own Q-values, blended with the swarm's pooled values by the "
+        "agent's visits), pooled (the agent never saw this state: its swarm's values for the state's "
+        "complexity x capability bucket, backed off to the task type), pooled-type (neither the agent nor its "
+        "swarm saw the bucket: the swarm's values for the task type), nearest, applied, shared, default or "
+        "abtest."))
     abtest_arm = models.ForeignKey("ABArm", null=True, blank=True, on_delete=models.SET_NULL, related_name="+",
                                    help_text="The A/B test arm this task was assigned to.")
     created_at = models.DateTimeField(default=timezone.now, db_index=True)

@@ -28,6 +28,7 @@ from .models import (
     FailurePattern,
     LearnedPattern,
     LearningProfile,
+    PooledValue,
     QEntry,
     Safeguard,
     Strategy,
@@ -54,6 +55,7 @@ DECISION = rows.Query(Decision, "id", "agent", extra={
     "reported_id": f"(SELECT E.id FROM {Execution._meta.db_table} E WHERE E.decision_id = T.id)"})
 EXECUTION_BY_KEY = rows.Query(Execution, "agent", "idempotency_key")
 Q_ENTRIES = rows.Query(QEntry, "agent", "task_type", "state_key__in")
+POOLED = rows.Query(PooledValue, "swarm", "task_type", "abstract_key__in")
 PATTERNS_OF_TYPE = rows.Query(LearnedPattern, "agent", "task_type")
 FAILURE_PATTERNS = rows.Query(FailurePattern, "agent", "task_type", "failure_class__in")
 
@@ -88,32 +90,62 @@ def task_state(task):
 # --- recommendation ----------------------------------------------------------------
 
 
-def _known_values(agent, task_type, vector, key, strategies):
-    """Q-values and visits of the state (or of the nearest visited state of the
-    task type), with how they were found: "" (this state), "nearest" or None."""
-    index = {strategy.pk: position for position, strategy in enumerate(strategies)}
-    q = np.zeros(len(strategies))
-    visits = np.zeros(len(strategies), dtype=int)
+def pool_of(agent):
+    """The pool an agent's outcomes go to and its recommendations read: its
+    swarm's, or its own when it has no swarm."""
+    return agent.swarm or f"agent:{agent.pk}"
 
-    def fill(entries):
+
+def _levels(agent, task_type, vector, key, strategies, with_pool):
+    """(values, visits) per action at each level, finest first: the agent's
+    own Q entries of this state, then (with_pool) the swarm's pooled values
+    for the state's bucket and for the task type."""
+    index = {strategy.pk: position for position, strategy in enumerate(strategies)}
+
+    def level(entries, value_of):
+        values, visits = np.zeros(len(strategies)), np.zeros(len(strategies), dtype=int)
         for entry in entries:
             if entry.strategy_id in index:
-                q[index[entry.strategy_id]] = entry.q_value
+                values[index[entry.strategy_id]] = value_of(entry)
                 visits[index[entry.strategy_id]] = entry.visits
+        return values, visits
 
-    own = Q_ENTRIES(agent, task_type, [key])
-    if own:
-        fill(own)
-        return q, visits, "", key
+    levels = [level(Q_ENTRIES(agent, task_type, [key]), lambda entry: entry.q_value)]
+    if with_pool:
+        pooled = POOLED(pool_of(agent), task_type, engine.abstract_keys(vector))
+        for abstract_key in engine.abstract_keys(vector):
+            levels.append(level([row for row in pooled if row.abstract_key == abstract_key], lambda row: row.value))
+    return levels
+
+
+def _known_values(agent, profile, task_type, vector, key, strategies):
+    """Q-values and visits to choose by, how they were found ("" this
+    state's own, blended with the swarm's; "pooled" or "pooled-type" the
+    swarm's only; "nearest"; or None: nothing known), the state they came
+    from for "nearest", and the visits of the cell the choice is made in
+    (for the exploration rate)."""
+    levels = _levels(agent, task_type, vector, key, strategies, profile.imports_patterns)
+    own_visits = int(levels[0][1].sum())
+    pooled_visits = [int(visits.sum()) for _, visits in levels[1:]]
+    if own_visits or any(pooled_visits):
+        q, visits = engine.backed_off(levels)
+        how = "" if own_visits else ("pooled" if pooled_visits[0] else "pooled-type")
+        # The cell: the state's bucket in the swarm, or the state itself for an agent that learns alone.
+        return q, visits, how, None, pooled_visits[0] if pooled_visits else own_visits
     neighbours = engine.neighbour_keys(vector)
     by_key = {}
     for entry in Q_ENTRIES(agent, task_type, [neighbour for _, neighbour in neighbours]):
         by_key.setdefault(entry.state_key, []).append(entry)
+    index = {strategy.pk: position for position, strategy in enumerate(strategies)}
+    q, visits = np.zeros(len(strategies)), np.zeros(len(strategies), dtype=int)
     for _, neighbour in neighbours:
         if neighbour in by_key:
-            fill(by_key[neighbour])
-            return q, visits, "nearest", neighbour
-    return q, visits, None, None
+            for entry in by_key[neighbour]:
+                if entry.strategy_id in index:
+                    q[index[entry.strategy_id]] = entry.q_value
+                    visits[index[entry.strategy_id]] = entry.visits
+            return q, visits, "nearest", neighbour, 0
+    return q, visits, None, None, 0
 
 
 def _policy(agent, task_type, strategies, q, learned, visits=None):
@@ -160,7 +192,11 @@ def _reasoning(strategies, choice, epsilon, q, visits, how, detail, source_key, 
         return f"Using {strategy.name}, the strategy applied for this task type (by {origin})."
     if how == "":
         return (f"Exploiting: {strategy.name} has the highest Q-value in this state "
-                f"({q[position]:.3f} over {visits[position]} visits).")
+                f"({q[position]:.3f} over {visits[position]} visits, blended with its swarm's by those visits).")
+    if how in ("pooled", "pooled-type"):
+        level = "tasks like this one" if how == "pooled" else "this task type"
+        return (f"This state is new to this agent; its swarm's outcomes on {level} favour {strategy.name} "
+                f"(value {q[position]:.3f} over {visits[position]} pooled visits).")
     if how == "nearest":
         return (f"This state is new; the nearest visited state ({source_key}) favours {strategy.name} "
                 f"(Q {q[position]:.3f} over {visits[position]} visits).")
@@ -199,7 +235,7 @@ def recommend(agent, task):
     if not strategies:
         raise Conflict("The strategy catalog has no active strategy.")
     vector, key = task_state(task)
-    q, visits, learned, source_key = _known_values(agent, task.type, vector, key, strategies)
+    q, visits, learned, source_key, cell_visits = _known_values(agent, profile, task.type, vector, key, strategies)
     arm = abtests.assigned_arm(agent, task.type, task.id) if profile.enabled else None
     positions = {strategy.pk: position for position, strategy in enumerate(strategies)}
     if arm is not None and arm.strategy_id in positions:
@@ -209,7 +245,8 @@ def recommend(agent, task):
                      f"this task runs its {arm.role} arm, {strategies[choice.index].name}.")
     else:
         greedy, how, detail, mitigated_for = _policy(agent, task.type, strategies, q, learned, visits)
-        epsilon = profile.exploration_rate if profile.enabled else 0.0
+        epsilon = engine.cell_epsilon(profile.exploration_rate, cell_visits,
+                                      profile.min_exploration_rate) if profile.enabled else 0.0
         choice = engine.choose(q, epsilon, rng(), greedy)
         reasoning = _reasoning(strategies, choice, epsilon, q, visits, how, detail, source_key, mitigated_for)
         if arm is not None and arm.strategy_id is None:
@@ -445,11 +482,38 @@ def _update_q(agent, profile, task_type, state_key, next_key, strategy, reward):
             rows.insert(entry)
         else:
             rows.update(entry, ("q_value", "visits", "updated_at"))
+        pool_outcome(agent, task_type, state_key, strategy, reward + profile.discount_factor * max_next)
         profile.exploration_rate = engine.decayed_epsilon(
             profile.exploration_rate, profile.exploration_decay, profile.min_exploration_rate)
     profile.task_count += 1
     rows.update(profile, ("exploration_rate", "task_count", "updated_at"))
     return entry, previous_q
+
+
+def _pool_upsert_sql(vendor):
+    """One statement that counts an outcome in the pooled rows named in its
+    VALUES (creating them at the first): engine.pooled_step in SQL, so the
+    database applies each agent's update to the row as it is, under its row
+    lock, and concurrent agents lose none."""
+    table = PooledValue._meta.db_table
+    least = "MIN" if vendor == "sqlite" else "LEAST"
+    return (f"INSERT INTO {table} (swarm, task_type, abstract_key, strategy_id, value, visits, updated_at) "
+            f"VALUES (%s, %s, %s, %s, %s, 1, %s), (%s, %s, %s, %s, %s, 1, %s) "
+            f"ON CONFLICT (swarm, task_type, abstract_key, strategy_id) DO UPDATE SET "
+            f"value = {table}.value + (excluded.value - {table}.value) / {least}({table}.visits + 1, {engine.POOL_MEMORY}), "
+            f"visits = {table}.visits + 1, updated_at = excluded.updated_at")
+
+
+def pool_outcome(agent, task_type, state_key, strategy, target):
+    """Count one outcome (its Q-learning target) in the agent's pool, at each
+    abstract level of its state."""
+    connection = transaction.get_connection()
+    now = PooledValue._meta.get_field("updated_at").get_db_prep_value(timezone.now(), connection)
+    params = []
+    for abstract_key in engine.abstract_keys(engine.parse_state_key(state_key)):
+        params += [pool_of(agent), task_type, abstract_key, strategy.pk, float(target), now]
+    with connection.cursor() as cursor:
+        cursor.execute(_pool_upsert_sql(connection.vendor), params)
 
 
 def _learn_patterns(agent, profile, task_type, strategy, result, classes):

@@ -136,6 +136,85 @@ def neighbour_keys(vector, radius=2):
     return keys
 
 
+# --- fleet learning: pooled values, back-off, exploration per cell -----------------
+#
+# The learner is a contextual bandit with Q-learning's update: the state is
+# the task as the agent describes it, and the next state (one more attempt)
+# is rarely visited, so gamma * max Q(s') is almost always 0. What limits it
+# at a hundred tasks per agent is evidence, so the swarm's agents pool it:
+# per (task type, abstract state) the swarm keeps one value per strategy,
+# each agent's own Q-values take over as its own visits grow, and a state
+# the agent has not seen borrows from the coarser levels instead of the
+# catalog default.
+
+# The abstract levels, finest first: the state's (complexity, capability)
+# bucket without the resource, attempt and time split, then the task type.
+TYPE_KEY = "*"
+# Visits at which a finer level's value and the coarser one weigh the same:
+# weight n / (n + prior) for the finer. The agent's own state against its
+# swarm's: EVIDENCE_PRIOR. The swarm's bucket against its task type: less,
+# since a task type's best strategy changes from bucket to bucket.
+EVIDENCE_PRIOR = 5
+BUCKET_PRIOR = 1
+TYPE_PRIOR = 1  # the coarsest level blends into 0 (nothing known)
+LEVEL_PRIORS = (EVIDENCE_PRIOR, BUCKET_PRIOR, TYPE_PRIOR)
+# A pooled value is the mean of the last ~POOL_MEMORY outcomes (a running
+# mean, then an exponential one): it forgets, so a world that changes, or
+# a poisoned agent's outcomes, wash out.
+POOL_MEMORY = 50
+# Epsilon shrinks by this factor per visit of the cell the choice is made in.
+CELL_EXPLORATION_DECAY = 0.97
+
+
+def bucket_key(vector):
+    """"0.5,0.6": the state's complexity and capability features only."""
+    return f"{vector[0]:.1f},{vector[1]:.1f}"
+
+
+def abstract_keys(vector):
+    """The pooled levels of a state, finest first: (bucket key, TYPE_KEY)."""
+    return bucket_key(vector), TYPE_KEY
+
+
+def evidence_weight(visits, prior=EVIDENCE_PRIOR):
+    """How much a level's own value counts against the coarser one: n / (n + prior)."""
+    return visits / (visits + prior)
+
+
+def backed_off(levels, priors=None):
+    """Values per action from (values, visits) pairs per level, finest first.
+
+    Each level blends into what the coarser levels know by its own visits,
+    weight n / (n + prior) with the level's prior (default LEVEL_PRIORS);
+    where the coarser levels know nothing of an action, the level's value
+    stands alone, and an action never seen at a level takes the coarser
+    value. Nothing known anywhere: 0. Returns (values, visits of the finest
+    level that has any)."""
+    priors = LEVEL_PRIORS if priors is None else priors
+    value = np.zeros(len(levels[0][0]))
+    evidence = np.zeros(len(levels[0][0]), dtype=int)
+    for (values, visits), prior in reversed(list(zip(levels, priors))):
+        n = np.asarray(visits, dtype=float)
+        weight = np.where(evidence > 0, n / (n + prior), (n > 0).astype(float))
+        value = weight * np.asarray(values, dtype=float) + (1 - weight) * value
+        evidence = np.where(n > 0, np.asarray(visits, dtype=int), evidence)
+    return value, evidence
+
+
+def pooled_step(value, target, visits, memory=POOL_MEMORY):
+    """A pooled value after one more outcome: the running mean of the targets
+    for the first `memory` visits, then an exponential mean with step 1/memory.
+    services writes it as one SQL UPDATE, so concurrent agents lose none."""
+    return value + (target - value) / min(visits + 1, memory)
+
+
+def cell_epsilon(epsilon, cell_visits, floor, decay=CELL_EXPLORATION_DECAY):
+    """The exploration rate where the choice is made: the agent's epsilon
+    x decay per visit the cell has had, never below the floor (unless the
+    agent's epsilon is below it: 0 turns exploration off)."""
+    return min(epsilon, max(floor, epsilon * decay ** cell_visits))
+
+
 def action_key(strategy, parallelization, retry_policy):
     return f"{strategy}:{parallelization:.1f}:{retry_policy}"
 

@@ -36,11 +36,12 @@ import psycopg
 from django.conf import settings
 from django.core.management import call_command
 from django.db import DEFAULT_DB_ALIAS, connections
-from django.db.models import Sum
+from django.db.models import Case, Q, Sum, Value, When
 from django.utils import timezone
 from psycopg import sql
 
-from learning.models import Execution, QEntry, Rollback
+from learning.core import engine
+from learning.models import Execution, PooledValue, QEntry, Rollback
 from learning.versions import decode
 from qefleet.memory.fleet import SWARM, issue_token, register_agent
 from qefleet.memory.models import Agent, Event
@@ -159,9 +160,16 @@ def check_accounting(accepted):
     answer to a degraded score) restores an older Q-table and turns learning
     off, so a rolled-back agent's visits must equal those of the version its
     last rollback restored. An agent with learning off otherwise (frozen) is
-    left out of the visits check and named. Returns the figures and whether
-    they agree."""
+    left out of the visits check and named. The swarm's pooled rows, which
+    every agent writes and no rollback rewrites, gain one visit per level
+    (bucket and task type) for every report that learned. Returns the
+    figures and whether they agree."""
     executions = Execution.objects.count()
+    # A report whose safeguard check rolled the agent back learned first, then turned learning off.
+    learned = Execution.objects.filter(Q(response__learning_enabled=True) | Q(response__rolled_back=True)).count()
+    pooled = dict(PooledValue.objects.annotate(level=Case(When(abstract_key=engine.TYPE_KEY, then=Value("type")),
+                                                           default=Value("bucket")))
+                  .values_list("level").annotate(Sum("visits")).order_by())
     visits = dict(QEntry.objects.values_list("agent__agent_id").annotate(Sum("visits")).order_by())
     learning = set(Agent.objects.filter(learning__enabled=True).values_list("agent_id", flat=True))
     restored = {}
@@ -187,7 +195,10 @@ def check_accounting(accepted):
         "rolled_back": sorted(agent_id for agent_id in restored if agent_id in expected),
         "agents_left_out": left_out,
         "mismatched_agents": mismatched,
-        "ok": executions == sum(accepted.values()) and not mismatched,
+        "learned_reports": learned,
+        "pooled_visits": pooled,
+        "ok": (executions == sum(accepted.values()) and not mismatched
+               and pooled.get("bucket", 0) == pooled.get("type", 0) == learned),
     }
 
 

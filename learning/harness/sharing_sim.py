@@ -1,21 +1,25 @@
-"""The learning speed-up from pattern sharing, measured on the simulated fleet.
+"""The learning speed-up from sharing, measured on the simulated fleet.
 
-Imports only inform recommendations where an agent knows nothing of its own
-(services: after its own and nearest states and its applied strategy), so
-the measurement puts agents in front of task types others already learned:
+An agent that learns from its swarm (`imports_patterns`, on by default)
+chooses by the swarm's pooled values per (task type, complexity x
+capability bucket), backed off to the task type (services, engine), and
+imports the `task_type:strategy` patterns its swarm shares for task types
+it knows nothing of. The pooled values are the granularity that carries in
+this world, where a task type's best strategy changes between buckets; a
+task-type pattern mixes good and bad buckets and passes the sharing bar
+only after hundreds of tasks. The measurement puts agents in front of task
+types others already learned:
 
 1. Teachers, one per task type of each team in `teams`, learn their main
    task type for `teacher_tasks` tasks each, with the sharing job running
-   every `slot_tasks` tasks per agent (a fast cycle slot). In this world a
-   pattern needs many tasks to pass the sharing bar: a task type's best
-   strategy changes between buckets, so a `task_type:strategy` pattern
-   mixes good and bad buckets, and its first patterns pass 0.8 after
-   roughly 300-800 tasks of one agent. Hence 1,000 teacher tasks, and two
-   teams (5 task types) by default to keep the run near 100 s.
+   every `slot_tasks` tasks per agent (a fast cycle slot). 1,000 teacher
+   tasks let patterns pass the sharing bar too, and two teams (5 task
+   types) keep the run short.
 2. Newcomers join the same swarm and teams: per task type `pairs` that
-   import what the swarm shares and `pairs` that do not
-   (`imports_patterns=False`), so half of the measured swarm imports. They
-   work `learner_tasks` tasks each, the sharing job still running every slot.
+   learn from the swarm and `pairs` that do not (`imports_patterns=False`:
+   they learn alone, from their own outcomes only, though those still go to
+   the pool). They work `learner_tasks` tasks each, the sharing job still
+   running every slot.
 
 For each newcomer, tasks-to-threshold is the task number at which its
 success rate over the last `window` tasks first reaches `threshold`; the

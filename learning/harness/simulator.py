@@ -148,8 +148,12 @@ class FleetEnvironment:
     """
 
     def __init__(self, agents, seed=None, primary_share=PRIMARY_SHARE, resource_weights=RESOURCE_WEIGHTS,
-                 poison=None):
+                 poison=None, strategies=STRATEGIES, complexity_levels=None, capability_levels=None):
         self.agents = dict(agents)
+        # The world's shape; variant worlds (learning/harness/quality.py) change it.
+        self.strategies = tuple(strategies)
+        self.complexity_levels = dict(complexity_levels or COMPLEXITY_LEVELS)
+        self.capability_levels = dict(capability_levels or CAPABILITY_LEVELS)
         self.poison = poison
         self._poisoned_tasks = set()
         self.seed = int(seed) if seed is not None else int(np.random.SeedSequence().entropy % (2**63))
@@ -166,38 +170,38 @@ class FleetEnvironment:
         kinds = TEAM_TASK_TYPES.get(team, DEFAULT_TASK_TYPES)
         return tuple(f"{team or 'fleet'}:{kind}" for kind in kinds)
 
-    @staticmethod
-    def buckets():
-        return [(c, k) for k in CAPABILITY_LEVELS for c in COMPLEXITY_LEVELS]
+    def buckets(self):
+        return [(c, k) for k in self.capability_levels for c in self.complexity_levels]
 
     def table(self, task_type):
         """{bucket: {strategy: Arm}} for a task type, drawn once per seed."""
         if task_type not in self._tables:
             rng = np.random.default_rng([self.seed, _crc(task_type), 1])
-            offset = int(rng.integers(len(STRATEGIES)))
+            strategies = self.strategies
+            offset = int(rng.integers(len(strategies)))
             table = {}
-            for c_index, complexity in enumerate(COMPLEXITY_LEVELS):
-                for k_index, capabilities in enumerate(CAPABILITY_LEVELS):
+            for c_index, complexity in enumerate(self.complexity_levels):
+                for k_index, capabilities in enumerate(self.capability_levels):
                     # One complexity step shifts the best by 1, few/many by 2:
                     # neighbouring buckets never share their best strategy.
                     dominated = task_type.partition(":")[2] in DOMINATED_KINDS
-                    best = offset if dominated else (offset + c_index + 2 * k_index) % len(STRATEGIES)
-                    base_ms = (1500 + 12_000 * COMPLEXITY_LEVELS[complexity]) * (1 + 0.15 * k_index)
+                    best = offset if dominated else (offset + c_index + 2 * k_index) % len(strategies)
+                    base_ms = (1500 + 12_000 * self.complexity_levels[complexity]) * (1 + 0.15 * k_index)
                     arms = {}
-                    for index, name in enumerate(STRATEGIES):
+                    for index, name in enumerate(strategies):
                         low, high = BEST_SUCCESS if index == best else OTHER_SUCCESS
                         arms[name] = Arm(float(rng.uniform(low, high)),
-                                         base_ms * SPEED[name] * float(rng.uniform(0.85, 1.15)))
+                                         base_ms * SPEED.get(name, 1.0) * float(rng.uniform(0.85, 1.15)))
                     table[(complexity, capabilities)] = arms
             self._tables[task_type] = table
         return self._tables[task_type]
 
-    @staticmethod
-    def bucket(task):
-        """(complexity level, capability level) of a task body."""
-        complexity = min(COMPLEXITY_LEVELS, key=lambda name: abs(COMPLEXITY_LEVELS[name] - task["complexity"]))
+    def bucket(self, task):
+        """(complexity level, capability level) of a task body: the nearest levels."""
+        levels, counts = self.complexity_levels, self.capability_levels
+        complexity = min(levels, key=lambda name: abs(levels[name] - task["complexity"]))
         count = len(task.get("required_capabilities", []))
-        capabilities = "few" if count < 5 else "many"
+        capabilities = min(counts, key=lambda name: abs(counts[name][0] - count))
         return complexity, capabilities
 
     def arms(self, task):
@@ -252,9 +256,9 @@ class FleetEnvironment:
         self._counts[agent_id] += 1
         poisoned = self.poison is not None and self.poison.covers(agent_id, self._counts[agent_id])
         task_type = self._task_type(agent_id, rng)
-        complexity = list(COMPLEXITY_LEVELS.values())[int(rng.integers(len(COMPLEXITY_LEVELS)))]
-        level = list(CAPABILITY_LEVELS)[int(rng.integers(len(CAPABILITY_LEVELS)))]
-        counts = CAPABILITY_LEVELS[level]
+        complexity = list(self.complexity_levels.values())[int(rng.integers(len(self.complexity_levels)))]
+        level = list(self.capability_levels)[int(rng.integers(len(self.capability_levels)))]
+        counts = self.capability_levels[level]
         count = counts[int(rng.integers(len(counts)))]
         capabilities = [CAPABILITY_POOL[int(i)] for i in rng.choice(len(CAPABILITY_POOL), size=count, replace=False)]
         resources = RESOURCE_LEVELS[int(rng.choice(len(RESOURCE_LEVELS), p=self.resource_weights))]
@@ -287,7 +291,8 @@ class FleetEnvironment:
     def outcome(self, task, strategy):
         """A result body for `task` run with `strategy`; the same for the same
         seed, task and strategy."""
-        index = STRATEGIES.index(strategy) if strategy in STRATEGIES else len(STRATEGIES) + _crc(strategy) % 1000
+        names = self.strategies
+        index = names.index(strategy) if strategy in names else len(names) + _crc(strategy) % 1000
         rng = np.random.default_rng([self.seed, _crc(task["id"]), _crc(task["type"]), index, 3])
         arm = self.arm(task, strategy)
         if task["id"] in self._poisoned_tasks:

@@ -28,7 +28,7 @@ def mark_undos(apps, schema_editor):
 
 class Migration(migrations.Migration):
     dependencies = [
-        ("learning", "0018_control_wins_state_and_withdrawn_label"),
+        ("learning", "0019_pooled_values"),
         ("memory", "0007_memory_entry_key_per_swarm"),
     ]
 
