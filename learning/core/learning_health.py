@@ -31,6 +31,8 @@ DEFAULT = "default"
 # is still counted as borrowed, and named by its value.
 SOURCE_WORDS = {
     OWN: "its own learned values for the state",
+    "pooled": "its swarm's pooled values for the state's bucket",
+    "pooled-type": "its swarm's pooled values for the task type",
     "nearest": "a nearby state's learned values",
     "applied": "the strategy applied for the task type",
     "shared": "a pattern imported from its swarm",
