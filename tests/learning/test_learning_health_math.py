@@ -47,7 +47,8 @@ def test_every_source_but_own_and_default_is_borrowed_even_one_it_does_not_know(
         None,
     ]
     assert lh.source_words("nearest") == "a nearby state's learned values"
-    assert lh.source_words("pooled") == "borrowed values (pooled)"
+    assert lh.source_words("pooled") == "its swarm's pooled values for the state's bucket"
+    assert lh.source_words("from-elsewhere") == "borrowed values (from-elsewhere)"
 
 
 def test_it_counts_outcomes_decisions_sources_and_exploration():
