@@ -86,8 +86,10 @@ def heartbeat(now=None):
     for job in jobs():
         row = rows.get(job.name)
         runs = Task.objects.filter(group=job.name).order_by("-stopped")
-        last_ok = runs.filter(success=True).only("started", "stopped", "result").first()
-        last_run = runs.only("success", "stopped").first()
+        # One query per job while its last run succeeded (the usual case), a second only after a failure.
+        last_run = runs.only("success", "started", "stopped", "result").first()
+        last_ok = (last_run if last_run is None or last_run.success
+                   else runs.filter(success=True).only("started", "stopped", "result").first())
         beat = {"job": job, "next_run": row.next_run if row else None, "last_success": None, "duration_ms": None,
                 "result": None, "failed": bool(last_run and not last_run.success), "stale": None}
         if last_ok is not None:
