@@ -13,7 +13,7 @@ SIM_SEED ?= 1
 # Agents that start held to a poor hand-written strategy the improvement loop should replace.
 PLAYBOOK ?= test-executor,security-scanner
 
-.PHONY: run test bench fuzz faults load install chromium clean
+.PHONY: run test bench fuzz faults load install chromium axe clean
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
@@ -50,7 +50,7 @@ run: install
 	wait
 
 test: export SECRET_KEY ?= test-only-secret-key
-test: install chromium
+test: install chromium axe
 	$(BIN)/python manage.py vendor_plotly
 	$(BIN)/python manage.py makemigrations --check --dry-run
 	$(BIN)/python manage.py check
@@ -91,6 +91,13 @@ load: install
 # The browser tests drive Debian's chromium; Playwright never downloads a browser.
 chromium:
 	@command -v chromium >/dev/null || (apt-get update && DEBIAN_FRONTEND=noninteractive apt-get install -y chromium)
+
+# axe-core (the accessibility checker the browser tests run inside each page),
+# from the npm registry into var/node/; installed once, never committed.
+AXE_VERSION ?= 4.10.3
+axe: var/node/node_modules/axe-core/axe.min.js
+var/node/node_modules/axe-core/axe.min.js:
+	npm install --silent --no-save --no-package-lock --prefix var/node axe-core@$(AXE_VERSION)
 
 clean:
 	rm -rf $(VENV) var staticfiles static/vendor .pytest_cache

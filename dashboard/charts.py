@@ -69,6 +69,27 @@ def _moment(at):
     return at.replace(tzinfo=None).isoformat()
 
 
+HOUR_MS = 3_600_000
+
+
+def _time_axis(*moments, title="time (UTC)"):
+    """A time axis readable at any span: under a day of points (one point
+    included) it spans at least an hour either side and writes times and the
+    date once, never plotly's sub-second ticks; longer spans keep plotly's
+    own date ticks."""
+    axis = {"gridcolor": GRID, "linecolor": GRID, "title": {"text": title}, "type": "date",
+            "hoverformat": "%Y-%m-%d %H:%M UTC"}
+    known = np.concatenate([np.asarray(group, dtype="datetime64[ms]") for group in moments]) if moments else []
+    known = known[~np.isnat(known)] if len(known) else known
+    if not len(known):
+        return axis
+    first, last = known.min(), known.max()
+    if last - first < np.timedelta64(1, "D"):
+        pad = np.timedelta64(HOUR_MS, "ms")
+        axis.update(range=[str(first - pad), str(last + pad)], tickformat="%H:%M\n%Y-%m-%d")
+    return axis
+
+
 def _loop_traces(events):
     """One trace of symbols per kind of improvement-loop event, on an axis of
     their own (y2, 0-1), each event described on hover."""
@@ -104,11 +125,12 @@ def score_figure(series, baseline=None, reference=None, threshold_pct=None, mark
         levels.append((reference, f"safeguard reference {reference:.3f}", "solid", GOOD))
         if threshold_pct is not None:
             line = reference * (1 - threshold_pct / 100)
-            levels.append((line, f"-{threshold_pct:g} % line {line:.3f}", "dash", WARN, "top"))
-    for level in levels:
-        shape, label = _level(*level)
-        shapes.append(shape)
-        annotations.append(label)
+            levels.append((line, f"-{threshold_pct:g} % line {line:.3f}", "dash", WARN))
+    # Reference lines are named in the legend, never at the plot's edge, where
+    # close levels would write over each other.
+    ends = [series.at[0], series.at[-1]] if len(series.at) else []
+    level_traces = [{"type": "scatter", "x": ends, "y": [y, y], "mode": "lines", "name": text, "hoverinfo": "skip",
+                     "line": {"dash": dash, "width": 1.5, "color": color}} for y, text, dash, color in levels]
     for index, marker in enumerate(markers):
         moment = _moment(marker.at)
         shapes.append({"type": "line", "xref": "x", "yref": "paper", "x0": moment, "x1": moment, "y0": 0, "y1": 1,
@@ -117,8 +139,8 @@ def score_figure(series, baseline=None, reference=None, threshold_pct=None, mark
         annotations.append({"xref": "x", "yref": "paper", "x": moment, "y": 1 - 0.09 * (index % 3),
                             "text": marker.label, "showarrow": False, "xanchor": "left", "bgcolor": "white",
                             "font": {"size": 11}})
-    return _json([trace, *loop], _layout(
-        shapes=shapes, annotations=annotations, showlegend=bool(loop),
+    return _json([trace, *level_traces, *loop], _layout(
+        shapes=shapes, annotations=annotations, showlegend=True, xaxis=_time_axis(series.at),
         yaxis={"title": {"text": "score (0-1)"}, "gridcolor": GRID, "zeroline": False},
         yaxis2={"overlaying": "y", "range": [0, 1], "visible": False, "fixedrange": True}))
 
@@ -133,7 +155,8 @@ def compare_figure(series):
     traces = [{"type": "scatter", "x": item.at, "y": item.score, "mode": "lines", "name": name,
                "line": {"dash": COMPARE_DASHES[index % len(COMPARE_DASHES)], "width": 2}}
               for index, (name, item) in enumerate(series)]
-    return _json(traces, _layout(yaxis={"title": {"text": "score (0-1)"}, "gridcolor": GRID, "zeroline": False}))
+    return _json(traces, _layout(xaxis=_time_axis(*(item.at for _, item in series)),
+                                 yaxis={"title": {"text": "score (0-1)"}, "gridcolor": GRID, "zeroline": False}))
 
 
 COMPONENTS = (
@@ -149,7 +172,8 @@ def components_figure(series):
     """The five components of the composite score (absent ones stay empty)."""
     traces = [{"type": "scatter", "x": series.at, "y": getattr(series, name), "mode": "lines", "name": label,
                "line": {"dash": dash, "width": 1.8}} for name, label, dash in COMPONENTS]
-    return _json(traces, _layout(yaxis={"title": {"text": "0-1"}, "range": [0, 1.05], "gridcolor": GRID}))
+    return _json(traces, _layout(xaxis=_time_axis(series.at),
+                                 yaxis={"title": {"text": "0-1"}, "range": [0, 1.05], "gridcolor": GRID}))
 
 
 TWO_AXES_MARGIN = {"l": 56, "r": 64, "t": 36, "b": 44}
@@ -171,6 +195,7 @@ def exploration_figure(epsilon_at, epsilon, versions_at, q_entries):
          "name": "Q entries (at each version)", "line": {"shape": "hv", "dash": "dash", "color": WARN}, "yaxis": "y2"},
     ]
     return _json(traces, _layout(
+        xaxis=_time_axis(epsilon_at, versions_at),
         yaxis={"title": {"text": "epsilon"}, "rangemode": "tozero", "gridcolor": GRID},
         yaxis2=_right_axis("Q entries", tickformat=",d"), margin=TWO_AXES_MARGIN,
     ))

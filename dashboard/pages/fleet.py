@@ -120,6 +120,12 @@ def change_band(change, target):
     return "below-zero" if change < 0 else "below-target" if change < target else "on-target"
 
 
+# The sort keys and how the sort select names them (a column heading sorts too).
+SORT_WORDS = {"state": "state, worst first", "-state": "state, best first", "agent": "agent, A-Z",
+              "-agent": "agent, Z-A", "team": "team, A-Z", "-team": "team, Z-A", "score": "score, lowest first",
+              "-score": "score, highest first", "change": "change, lowest first", "-change": "change, highest first",
+              "trend": "trend, falling first", "-trend": "trend, rising first", "alerts": "open alerts, most first",
+              "-alerts": "open alerts, fewest first"}
 SORTS = {
     "agent": lambda row: row.agent.agent_id,
     "team": lambda row: (row.agent.team or "", row.agent.agent_id),
@@ -180,7 +186,7 @@ def fleet_context(query=None):
     teams = sorted({row.agent.team for row in rows if row.agent.team})
     chosen = {"state": choice(query, "state", STATES), "trend": choice(query, "trend", TRENDS),
               "team": choice(query, "team", teams)}
-    sort = choice(query, "sort", [*SORTS, *(f"-{key}" for key in SORTS)], "state")
+    sort = choice(query, "sort", list(SORT_WORDS), "state")
     shown = [row for row in rows if (not chosen["state"] or row.state == chosen["state"])
              and (not chosen["trend"] or row.trend == chosen["trend"])
              and (not chosen["team"] or row.agent.team == chosen["team"])]
@@ -194,6 +200,7 @@ def fleet_context(query=None):
     changed = [row for row in rows if row.improvement is not None]
     return {
         "rows": shown, "all_rows": len(rows), "tiles": tiles, "sort": sort, "chosen": chosen,
+        "sorts": list(SORT_WORDS.items()),
         "filters": {"state": [(value, STATE_WORDS[value]) for value in STATES],
                     "trend": [(value, value if value != "unknown" else "no trend yet") for value in TRENDS],
                     "team": [(team, team) for team in teams]},

@@ -63,7 +63,9 @@ def test_the_agent_page_draws_its_charts_with_annotations(live_server, watched, 
     expect(score).to_contain_text("rollback to v1 (operator)")
     expect(score).to_contain_text("re-enabled by admin")
     expect(score).to_contain_text("baseline")
-    for chart in ("components-chart", "exploration-chart"):
+    for title, chart in (("The five components", "components-chart"), ("Exploration and Q-table size",
+                                                                           "exploration-chart")):
+        watched.get_by_text(title).click()  # folded until asked for
         expect(watched.locator(f'[data-figure="{chart}"] .main-svg').first).to_be_visible()
     expect(watched.locator("#rollback-preview")).to_contain_text("Rolling back to v1")
     expect(watched.locator("#q-states tbody tr").first).to_contain_text("unit-tests")
@@ -116,9 +118,9 @@ def test_the_one_click_rollback_and_its_undo(live_server, watched, users):
     expect(panel).to_contain_text("Learning is off")
     expect(watched.locator("#agent-summary")).to_contain_text("learning off")
     activity = watched.locator("#agent-activity")
-    expect(activity).to_contain_text("operator: rollback to v1")
+    expect(activity).to_contain_text("operator rolled back chaos-engineer to v1")
     expect(activity).not_to_contain_text("rolled back by operator")  # no alert about the operator's own action
-    expect(activity).to_contain_text("learning:rollback")
+    expect(activity).to_contain_text("An operator rolled back from")
     assert live_checksum(agent) == good.checksum and profile(agent).enabled is False
     screenshot(watched, "agent-after-rollback")
 
