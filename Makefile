@@ -33,11 +33,14 @@ install: $(VENV)/.installed
 # Ctrl-C's SIGINT itself and gets SIGTERM only if it is still up 10 s later: a
 # second signal during its shutdown can deadlock it (django-q2 issue 346).
 run: export DEBUG ?= 1
+run: export ACCESS_LOG ?= var/log/access.log
 run: install
 	$(BIN)/python manage.py vendor_plotly
 	$(BIN)/python manage.py migrate --noinput
 	$(BIN)/python manage.py load_demo
-	@echo "Serving on http://$(HOST):$(PORT)/  (dashboard: /ops/, admin: /admin/, API docs: /api/v1/docs)"
+	@mkdir -p $(dir $(ACCESS_LOG))
+	@echo "Serving on http://$(HOST):$(PORT)/ops/  (admin: /admin/, API docs: /api/v1/docs); log in with a login above."
+	@echo "Request lines go to $(ACCESS_LOG) (tail -f it); this terminal shows the simulator's summaries."
 	@stop() { kill $$web $$sim 2>/dev/null; \
 	          for i in $$(seq $$1); do kill -0 $$cluster 2>/dev/null || break; sleep 0.5; done; \
 	          kill $$cluster 2>/dev/null; wait; }; \
