@@ -13,7 +13,7 @@ SIM_SEED ?= 1
 # Agents that start held to a poor hand-written strategy the improvement loop should replace.
 PLAYBOOK ?= test-executor,security-scanner
 
-.PHONY: run test test-clients agent-demo bench ope-bench fuzz faults load install chromium clean
+.PHONY: run test test-clients agent-demo bench ope-bench fuzz faults load install chromium axe clean
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
@@ -33,11 +33,14 @@ install: $(VENV)/.installed
 # Ctrl-C's SIGINT itself and gets SIGTERM only if it is still up 10 s later: a
 # second signal during its shutdown can deadlock it (django-q2 issue 346).
 run: export DEBUG ?= 1
+run: export ACCESS_LOG ?= var/log/access.log
 run: install
 	$(BIN)/python manage.py vendor_plotly
 	$(BIN)/python manage.py migrate --noinput
 	$(BIN)/python manage.py load_demo
-	@echo "Serving on http://$(HOST):$(PORT)/  (dashboard: /ops/, admin: /admin/, API docs: /api/v1/docs)"
+	@mkdir -p $(dir $(ACCESS_LOG))
+	@echo "Serving on http://$(HOST):$(PORT)/ops/  (admin: /admin/, API docs: /api/v1/docs); log in with a login above."
+	@echo "Request lines go to $(ACCESS_LOG) (tail -f it); this terminal shows the simulator's summaries."
 	@stop() { kill $$web $$sim 2>/dev/null; \
 	          for i in $$(seq $$1); do kill -0 $$cluster 2>/dev/null || break; sleep 0.5; done; \
 	          kill $$cluster 2>/dev/null; wait; }; \
@@ -50,7 +53,7 @@ run: install
 	wait
 
 test: export SECRET_KEY ?= test-only-secret-key
-test: install chromium
+test: install chromium axe
 	$(BIN)/python manage.py vendor_plotly
 	$(BIN)/python manage.py makemigrations --check --dry-run
 	$(BIN)/python manage.py check
@@ -122,6 +125,13 @@ load: install
 # The browser tests drive Debian's chromium; Playwright never downloads a browser.
 chromium:
 	@command -v chromium >/dev/null || (apt-get update && DEBIAN_FRONTEND=noninteractive apt-get install -y chromium)
+
+# axe-core (the accessibility checker the browser tests run inside each page),
+# from the npm registry into var/node/; installed once, never committed.
+AXE_VERSION ?= 4.10.3
+axe: var/node/node_modules/axe-core/axe.min.js
+var/node/node_modules/axe-core/axe.min.js:
+	npm install --silent --no-save --no-package-lock --prefix var/node axe-core@$(AXE_VERSION)
 
 clean:
 	rm -rf $(VENV) $(CLIENT_VENV) var staticfiles static/vendor .pytest_cache

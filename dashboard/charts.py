@@ -15,6 +15,8 @@ import math
 
 import numpy as np
 import plotly.io as pio
+from django.utils.html import format_html
+from django.utils.safestring import mark_safe
 
 INK = "#1f2933"
 MUTED = "#616e7c"
@@ -67,6 +69,27 @@ def _moment(at):
     return at.replace(tzinfo=None).isoformat()
 
 
+HOUR_MS = 3_600_000
+
+
+def _time_axis(*moments, title="time (UTC)"):
+    """A time axis readable at any span: under a day of points (one point
+    included) it spans at least an hour either side and writes times and the
+    date once, never plotly's sub-second ticks; longer spans keep plotly's
+    own date ticks."""
+    axis = {"gridcolor": GRID, "linecolor": GRID, "title": {"text": title}, "type": "date",
+            "hoverformat": "%Y-%m-%d %H:%M UTC"}
+    known = np.concatenate([np.asarray(group, dtype="datetime64[ms]") for group in moments]) if moments else []
+    known = known[~np.isnat(known)] if len(known) else known
+    if not len(known):
+        return axis
+    first, last = known.min(), known.max()
+    if last - first < np.timedelta64(1, "D"):
+        pad = np.timedelta64(HOUR_MS, "ms")
+        axis.update(range=[str(first - pad), str(last + pad)], tickformat="%H:%M\n%Y-%m-%d")
+    return axis
+
+
 def _loop_traces(events):
     """One trace of symbols per kind of improvement-loop event, on an axis of
     their own (y2, 0-1), each event described on hover."""
@@ -102,11 +125,12 @@ def score_figure(series, baseline=None, reference=None, threshold_pct=None, mark
         levels.append((reference, f"safeguard reference {reference:.3f}", "solid", GOOD))
         if threshold_pct is not None:
             line = reference * (1 - threshold_pct / 100)
-            levels.append((line, f"-{threshold_pct:g} % line {line:.3f}", "dash", WARN, "top"))
-    for level in levels:
-        shape, label = _level(*level)
-        shapes.append(shape)
-        annotations.append(label)
+            levels.append((line, f"-{threshold_pct:g} % line {line:.3f}", "dash", WARN))
+    # Reference lines are named in the legend, never at the plot's edge, where
+    # close levels would write over each other.
+    ends = [series.at[0], series.at[-1]] if len(series.at) else []
+    level_traces = [{"type": "scatter", "x": ends, "y": [y, y], "mode": "lines", "name": text, "hoverinfo": "skip",
+                     "line": {"dash": dash, "width": 1.5, "color": color}} for y, text, dash, color in levels]
     for index, marker in enumerate(markers):
         moment = _moment(marker.at)
         shapes.append({"type": "line", "xref": "x", "yref": "paper", "x0": moment, "x1": moment, "y0": 0, "y1": 1,
@@ -115,10 +139,24 @@ def score_figure(series, baseline=None, reference=None, threshold_pct=None, mark
         annotations.append({"xref": "x", "yref": "paper", "x": moment, "y": 1 - 0.09 * (index % 3),
                             "text": marker.label, "showarrow": False, "xanchor": "left", "bgcolor": "white",
                             "font": {"size": 11}})
-    return _json([trace, *loop], _layout(
-        shapes=shapes, annotations=annotations, showlegend=bool(loop),
+    return _json([trace, *level_traces, *loop], _layout(
+        shapes=shapes, annotations=annotations, showlegend=True, xaxis=_time_axis(series.at),
         yaxis={"title": {"text": "score (0-1)"}, "gridcolor": GRID, "zeroline": False},
         yaxis2={"overlaying": "y", "range": [0, 1], "visible": False, "fixedrange": True}))
+
+
+# Lines of agents compared on one chart: told apart by dash and named in the legend.
+COMPARE_DASHES = ("solid", "dash", "dot", "dashdot")
+
+
+def compare_figure(series):
+    """The composite score of two to four agents over one window, one line
+    each (named in the legend, each with its own dash)."""
+    traces = [{"type": "scatter", "x": item.at, "y": item.score, "mode": "lines", "name": name,
+               "line": {"dash": COMPARE_DASHES[index % len(COMPARE_DASHES)], "width": 2}}
+              for index, (name, item) in enumerate(series)]
+    return _json(traces, _layout(xaxis=_time_axis(*(item.at for _, item in series)),
+                                 yaxis={"title": {"text": "score (0-1)"}, "gridcolor": GRID, "zeroline": False}))
 
 
 COMPONENTS = (
@@ -134,7 +172,8 @@ def components_figure(series):
     """The five components of the composite score (absent ones stay empty)."""
     traces = [{"type": "scatter", "x": series.at, "y": getattr(series, name), "mode": "lines", "name": label,
                "line": {"dash": dash, "width": 1.8}} for name, label, dash in COMPONENTS]
-    return _json(traces, _layout(yaxis={"title": {"text": "0-1"}, "range": [0, 1.05], "gridcolor": GRID}))
+    return _json(traces, _layout(xaxis=_time_axis(series.at),
+                                 yaxis={"title": {"text": "0-1"}, "range": [0, 1.05], "gridcolor": GRID}))
 
 
 TWO_AXES_MARGIN = {"l": 56, "r": 64, "t": 36, "b": 44}
@@ -156,35 +195,89 @@ def exploration_figure(epsilon_at, epsilon, versions_at, q_entries):
          "name": "Q entries (at each version)", "line": {"shape": "hv", "dash": "dash", "color": WARN}, "yaxis": "y2"},
     ]
     return _json(traces, _layout(
+        xaxis=_time_axis(epsilon_at, versions_at),
         yaxis={"title": {"text": "epsilon"}, "rangemode": "tozero", "gridcolor": GRID},
         yaxis2=_right_axis("Q entries", tickformat=",d"), margin=TWO_AXES_MARGIN,
     ))
 
 
-def sparkline_figure(at, score):
-    """A tiny score line for the fleet table (no axes, drawn as a static plot)."""
-    trace = {"type": "scatter", "x": at, "y": score, "mode": "lines", "line": {"color": ACCENT, "width": 1.5},
-             "hoverinfo": "skip"}
-    return _json([trace], {"height": 36, "width": 140, "margin": {"l": 2, "r": 2, "t": 2, "b": 2},
-                           "paper_bgcolor": "rgba(0,0,0,0)", "plot_bgcolor": "rgba(0,0,0,0)", "showlegend": False,
-                           "xaxis": {"visible": False}, "yaxis": {"visible": False}})
+SPARK_WIDTH, SPARK_HEIGHT = 120, 30
+BAR_WIDTH, BAR_HEIGHT = 120, 18
+BAND_COLOURS = {"below-zero": "#a3211a", "below-target": "#b7791f", "on-target": GOOD}
+
+
+def _svg(width, height, label, body):
+    """An inline SVG; `body` is markup built here from numbers and constants only."""
+    return format_html('<svg class="inline-chart" width="{}" height="{}" viewBox="0 0 {} {}" role="img" '
+                       'aria-label="{}">{}</svg>', width, height, width, height, label, mark_safe(body))
+
+
+def sparkline_svg(score, axis, baseline=None, target=None):
+    """A score line drawn inline (no script, nothing to load) on the fleet's
+    shared axis (low, high), with the agent's baseline (dotted) and target
+    (dashed) marked, so lines of different agents compare; None under two points."""
+    points = [(index, value) for index, value in enumerate(score) if not math.isnan(value)]
+    if len(points) < 2:
+        return None
+    low, high = axis
+    last = len(score) - 1
+
+    def y(value):
+        return SPARK_HEIGHT - 2 - (value - low) / (high - low) * (SPARK_HEIGHT - 4)
+
+    path = " ".join(f"{index / last * (SPARK_WIDTH - 2) + 1:.1f},{y(value):.1f}" for index, value in points)
+    levels = "".join(f'<line x1="0" x2="{SPARK_WIDTH}" y1="{y(level):.1f}" y2="{y(level):.1f}" stroke="{colour}" '
+                     f'stroke-dasharray="{dash}"/>'
+                     for level, colour, dash in ((baseline, MUTED, "1 2"), (target, GOOD, "4 2"))
+                     if level is not None and low <= level <= high)
+    body = f'{levels}<polyline points="{path}" fill="none" stroke="{ACCENT}" stroke-width="1.5"/>'
+    words = f"score from {points[0][1]:.3f} to {points[-1][1]:.3f}"
+    if baseline is not None:
+        words += f"; baseline {baseline:.3f} dotted, target {target:.3f} dashed"
+    return _svg(SPARK_WIDTH, SPARK_HEIGHT, words, body)
+
+
+def change_bar(change, axis, target):
+    """A change vs baseline as a bar from zero on the fleet's shared axis
+    (low, high), zero and the target marked, coloured by where it stands
+    (the page writes the same in words beside it)."""
+    low, high = axis
+
+    def x(value):
+        return (value - low) / (high - low) * (BAR_WIDTH - 2) + 1
+
+    start, end = sorted((x(0), x(change)))
+    colour = BAND_COLOURS["below-zero" if change < 0 else "below-target" if change < target else "on-target"]
+    body = (f'<rect x="{start:.1f}" y="4" width="{max(end - start, 1):.1f}" height="{BAR_HEIGHT - 8}" fill="{colour}"/>'
+            f'<line x1="{x(0):.1f}" x2="{x(0):.1f}" y1="0" y2="{BAR_HEIGHT}" stroke="{INK}" stroke-width="1.5"/>'
+            f'<line x1="{x(target):.1f}" x2="{x(target):.1f}" y1="0" y2="{BAR_HEIGHT}" stroke="{GOOD}" '
+            'stroke-dasharray="3 2" stroke-width="1.5"/>')
+    return _svg(BAR_WIDTH, BAR_HEIGHT, f"{change * 100:+.1f} % against a target of +{target * 100:g} %", body)
 
 
 def fleet_change_figure(agent_ids, changes, target):
     """Each agent's change of score against its improvement baseline, with
-    the improvement target; bars carry their value as text."""
+    the improvement target; bars coloured below zero / below target / on
+    target, and each carries its value and that verdict as text."""
     values = np.asarray(changes, dtype=float) * 100
-    trace = {"type": "bar", "x": values, "y": list(agent_ids), "orientation": "h", "marker": {"color": ACCENT},
-             "text": [f"{value:+.1f} %" for value in values], "textposition": "outside", "name": "change vs baseline"}
+    bands = ["below-zero" if value < 0 else "below-target" if value < target * 100 else "on-target"
+             for value in values]
+    marks = {"below-zero": "▼", "below-target": "▽", "on-target": "▲"}
+    trace = {"type": "bar", "x": values, "y": list(agent_ids), "orientation": "h",
+             "marker": {"color": [BAND_COLOURS[band] for band in bands]},
+             "text": [f"{marks[band]} {value:+.1f} %" for value, band in zip(values, bands)],
+             "textposition": "outside", "cliponaxis": False, "name": "change vs baseline",
+             "hovertemplate": "%{y}: %{x:+.1f} %<extra></extra>"}
     shape = {"type": "line", "xref": "x", "yref": "paper", "x0": target * 100, "x1": target * 100, "y0": 0, "y1": 1,
              "line": {"dash": "dash", "color": GOOD, "width": 1.5}}
     label = {"xref": "x", "yref": "paper", "x": target * 100, "y": 1, "yanchor": "bottom",
              "text": f"target +{target * 100:g} %", "showarrow": False, "font": {"color": GOOD, "size": 11}}
     return _json([trace], _layout(
         height=max(160, 26 * len(values) + 70), hovermode="closest", shapes=[shape], annotations=[label],
-        xaxis={"title": {"text": "change of the composite score vs baseline (%)"}, "gridcolor": GRID,
-               "zeroline": True, "zerolinecolor": MUTED},
-        yaxis={"autorange": "reversed", "automargin": True}, margin={"l": 8, "r": 48, "t": 28, "b": 40},
+        xaxis={"title": {"text": "change of the composite score vs baseline (%); ▼ below zero, ▽ below target, "
+                                 "▲ on target"}, "gridcolor": GRID, "zeroline": True, "zerolinecolor": INK,
+               "zerolinewidth": 1.5},
+        yaxis={"autorange": "reversed", "automargin": True}, margin={"l": 8, "r": 64, "t": 28, "b": 44},
     ))
 
 

@@ -14,7 +14,7 @@ from functools import wraps
 from django.conf import settings
 from django.contrib import messages
 from django.contrib.auth.decorators import login_required, permission_required
-from django.http import Http404, HttpResponseBadRequest, JsonResponse
+from django.http import Http404, JsonResponse
 from django.shortcuts import get_object_or_404, redirect, render
 from django.urls import reverse
 from django.utils import timezone
@@ -29,6 +29,7 @@ from . import params
 from .pages.abtests import abtest_context, abtest_detail, abtests_context
 from .pages.agent import agent_context, cycle_message
 from .pages.alerts import alerts_context, silence_rule_input
+from .pages.compare import compare_context
 from .pages.fleet import fleet_context
 from .pages.incidents import incidents_context
 from .pages.overhead import overhead_context
@@ -36,19 +37,23 @@ from .pages.patterns import patterns_context
 from .pages.report import decisions_csv, download, period_of, report_context
 from .pages.rollback import rollback_confirmation, undo_message
 from .pages.statistics import statistics_context
+from .pages.timeline import timeline_context
 from .pages.whatif import abtest_outlook_context, version_estimate, whatif_context
 
 
 def answers_bad_parameters(view):
     """A parameter the view cannot use answers 400 with the reader's message,
-    which names the parameter (as plain text: it never holds what was sent)."""
+    which names the parameter (it never holds what was sent); a name that
+    matches nothing answers 404. Both as a dashboard page, whatever DEBUG says."""
 
     @wraps(view)
     def answer(request, *args, **kwargs):
         try:
             return view(request, *args, **kwargs)
         except (params.BadParameter, operations.InvalidAction) as error:
-            return HttpResponseBadRequest(str(error), content_type="text/plain; charset=utf-8")
+            return render(request, "dashboard/error.html", {"status": 400, "message": str(error)}, status=400)
+        except Http404:
+            return render(request, "dashboard/error.html", {"status": 404}, status=404)
 
     return answer
 
@@ -80,7 +85,17 @@ def render_page(request, template, context):
 
 @dashboard_page("learning.view_learningprofile")
 def fleet(request):
-    return render_page(request, "dashboard/fleet.html", {**fleet_context(), **incidents_context()})
+    return render_page(request, "dashboard/fleet.html", {**fleet_context(request.GET), **incidents_context()})
+
+
+@dashboard_page("learning.view_learningprofile")
+def timeline(request):
+    return render_page(request, "dashboard/timeline.html", timeline_context(request.GET))
+
+
+@dashboard_page("learning.view_learningprofile")
+def compare(request):
+    return render_page(request, "dashboard/compare.html", compare_context(request.GET))
 
 
 @dashboard_page("learning.view_learningprofile")

@@ -332,3 +332,12 @@ LOGGING = {
     "handlers": {"console": {"class": "logging.StreamHandler"}},
     "loggers": {"qefleet": {"handlers": ["console"], "level": env_str("LOG_LEVEL", "INFO")}},
 }
+# ACCESS_LOG=path sends the development server's request lines (django.server)
+# to that file instead of the terminal, where they buried everything else
+# (`make run` sets var/log/access.log).
+ACCESS_LOG = env_str("ACCESS_LOG", "")
+if ACCESS_LOG:
+    LOGGING["formatters"] = {"access": {"format": "%(asctime)s %(message)s"}}
+    LOGGING["handlers"]["access_file"] = {"class": "logging.FileHandler", "filename": ACCESS_LOG, "delay": True,
+                                          "formatter": "access"}
+    LOGGING["loggers"]["django.server"] = {"handlers": ["access_file"], "level": "INFO", "propagate": False}

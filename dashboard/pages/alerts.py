@@ -18,7 +18,7 @@ from .common import agents_with, options
 # The most alerts a page lists (the newest); past it the page says so. An
 # inbox that long is a storm a silence rule should quiet, not a list to read.
 MAX_ALERTS = 500
-MINUTES = "%Y-%m-%dT%H:%M"  # what a datetime-local input holds
+MINUTES = "%Y-%m-%dT%H:%M"  # what the time inputs hold: ISO, 24-hour
 ALERT_STATES = {"open": "open (firing or acknowledged)", **{state.value: state.value for state in AlertState},
                 "all": "all"}
 ENDED_RULES_SHOWN = timedelta(days=1)  # ended silence rules stay listed this long
@@ -131,9 +131,9 @@ def alerts_context(query):
         "agents": options(agents_with("alerts")), "kinds": kinds, "kind_titles": KIND_TITLES,
         "active_rules": active_rules, "ended_rules": ended_rules,
         "rule_kind": choice(query, "kind", kinds),
-        # datetime-local inputs are naive; the silence actions read them as UTC
+        # the time inputs are naive; the silence actions read them as UTC
         # and take a time from now to MAX_SILENCE ahead.
         "silence_default": (now + timedelta(hours=1)).strftime(MINUTES),
         "rule_default": (now + timedelta(hours=4)).strftime(MINUTES),
-        "silence_earliest": now.strftime(MINUTES), "silence_latest": (now + MAX_SILENCE).strftime(MINUTES),
+        "silence_latest": (now + MAX_SILENCE).strftime(MINUTES),
     }

@@ -7,6 +7,7 @@ import csv
 import itertools
 import json
 
+import numpy as np
 from django.http import HttpResponse, StreamingHttpResponse
 
 from learning.core import report_math
@@ -105,6 +106,10 @@ def _within(period, items):
     return [item for item in items if period.start <= item.at <= period.end]
 
 
+def _has_values(*arrays):
+    return any(len(values) and not np.isnan(values).all() for values in arrays)
+
+
 def _figures(data, period):
     if data.fleet is not None:
         summary, markers, events = data.fleet, [], []
@@ -115,7 +120,9 @@ def _figures(data, period):
     figures = {
         "score": charts.score_figure(series, baseline=summary.baseline, target=data.target,
                                      markers=_within(period, markers), events=_within(period, events)),
-        "components": charts.components_figure(series),
+        # An empty chart says nothing; the page says why there is none.
+        "components": charts.components_figure(series) if _has_values(
+            series.success_rate, series.time_score, series.error_free, series.satisfaction, series.efficiency) else None,
     }
     if data.fleet is not None:
         changed = [item for item in data.agents if item.improvement is not None]

@@ -1,9 +1,48 @@
 import math
+from datetime import timezone as dt_timezone
 
 from django import template
+from django.utils import timezone
 from django.utils.html import format_html
 
+from .. import words
+
 register = template.Library()
+
+
+@register.filter
+def state_words(key):
+    """A state key in words: "complexity 0.5, 2 capabilities, first attempt, ..."."""
+    return words.state_words(key)
+
+
+@register.filter
+def event_sentence(event):
+    """A learning event (its type and payload) as a sentence."""
+    return words.event_sentence(event.type, event.payload)
+
+
+@register.filter
+def audit_sentence(row):
+    """An audit row as "who did what to what"."""
+    return words.action_sentence(row.actor, row.action, row.target)
+
+
+@register.filter
+def job_result(result):
+    """A scheduled job's result dict in words."""
+    return words.job_result_sentence(result)
+
+
+@register.simple_tag
+def when(moment, seconds=True):
+    """A moment as ISO 24-hour UTC with how long ago it was beside it."""
+    if moment is None:
+        return ""
+    shown = moment.astimezone(dt_timezone.utc)
+    text = f"{shown:%Y-%m-%d %H:%M:%S}" if seconds else f"{shown:%Y-%m-%d %H:%M}"
+    return format_html('<time datetime="{}">{} UTC</time> <span class="ago">({})</span>', moment.isoformat(), text,
+                       words.ago(moment, timezone.now()))
 
 
 @register.filter
@@ -110,6 +149,18 @@ BADGES = {
     ("mitigation", "effective"): ("✓", "effective", "good"),
     ("mitigation", "ineffective"): ("✗", "ineffective", "bad"),
     ("mitigation", "withdrawn"): ("↺", "withdrawn", "neutral"),
+    ("triage", "healthy"): ("✓", "healthy", "good"),
+    ("triage", "warning"): ("!", "warning", "warn"),
+    ("triage", "degraded"): ("✗", "degraded", "bad"),
+    ("triage", "learning-off"): ("○", "learning off", "bad"),
+    ("triage", "waiting"): ("…", "no verdict yet", "neutral"),
+    ("band", "below-zero"): ("▼", "below zero", "bad"),
+    ("band", "below-target"): ("▽", "below target", "warn"),
+    ("band", "on-target"): ("▲", "on target", "good"),
+    ("trend", "rising"): ("↗", "rising", "good"),
+    ("trend", "falling"): ("↘", "falling", "bad"),
+    ("trend", "flat"): ("→", "flat", "neutral"),
+    ("trend", "unknown"): ("…", "no trend yet", "neutral"),
     ("budget", True): ("✓", "within budget", "good"),
     ("budget", False): ("✗", "over budget", "bad"),
     ("learning-health", "learning"): ("✓", "learning", "good"),

@@ -40,12 +40,15 @@ def pages():
         ("report, fleet", reverse("dash-report")),
         ("report, agent", reverse("dash-agent-report", args=["test-generator"])),
         ("overhead", reverse("dash-overhead")),
+        ("timeline", reverse("dash-timeline")),
+        ("timeline, 30 days", reverse("dash-timeline") + "?days=30"),
+        ("compare", reverse("dash-compare") + "?agent=test-generator&agent=quality-gate&agent=test-executor"),
     ]
 
 
 def measure(client, path, samples):
-    """(durations ms, queries of the last request, largest figure JSON bytes)."""
-    durations, queries, largest = [], 0, 0
+    """(durations ms, queries of the last request, bytes of all its chart JSON)."""
+    durations, queries, charts = [], 0, 0
     for _ in range(samples):
         with CaptureQueriesContext(connection) as captured:
             start = time.perf_counter()
@@ -54,8 +57,8 @@ def measure(client, path, samples):
         if response.status_code != 200:
             raise RuntimeError(f"{path} answered {response.status_code}")
         queries = len(captured.captured_queries)
-        largest = max([len(body.encode()) for body in FIGURE.findall(response.content.decode())] + [0])
-    return durations, queries, largest
+        charts = sum(len(body.encode()) for body in FIGURE.findall(response.content.decode()))
+    return durations, queries, charts
 
 
 def run(samples, say, days=90, events=1_000_000, metrics=200_000):
@@ -69,9 +72,9 @@ def run(samples, say, days=90, events=1_000_000, metrics=200_000):
                "admin": {}}
     for name, path in pages():
         client.get(path)  # warm the template and query caches once
-        durations, queries, largest = measure(client, path, samples)
+        durations, queries, charts = measure(client, path, samples)
         figures["pages"][name] = {"path": path, "ms": percentiles(durations), "queries": queries,
-                                  "largest_figure_bytes": largest}
+                                  "chart_json_bytes": charts}
     for name, model in ADMIN_TABLES.items():
         path = reverse(f"admin:{model._meta.app_label}_{model._meta.model_name}_changelist")
         client.get(path)
@@ -85,8 +88,8 @@ def table(figures):
     rows = [(f"page: {name} (p95)", f"{page['ms']['p95']:.0f} ms", "<= 300 ms") for name, page in
             figures["pages"].items()]
     rows += [(f"page: {name} queries", f"{page['queries']}", "<= 25") for name, page in figures["pages"].items()]
-    rows += [(f"page: {name} largest chart JSON", f"{page['largest_figure_bytes'] / 1024:.0f} KB", "<= 300 KB")
-             for name, page in figures["pages"].items() if page["largest_figure_bytes"]]
+    rows += [(f"page: {name} chart JSON", f"{page['chart_json_bytes'] / 1024:.0f} KB", "<= 300 KB")
+             for name, page in figures["pages"].items() if page["chart_json_bytes"]]
     rows += [(f"admin list: {name}, {entry['rows']:,} rows (p50)", f"{entry['ms']['p50']:.0f} ms", "<= 1000 ms")
              for name, entry in figures["admin"].items()]
     width = max(len(name) for name, _, _ in rows)

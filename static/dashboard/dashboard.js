@@ -71,6 +71,7 @@
       region.innerHTML = update.innerHTML;
       serverHtml.set(region.id, update.innerHTML);
       drawAll(region);
+      markScrollingTables();
     });
     document.querySelectorAll("[data-figure]").forEach(function (chart) {
       if (chart.closest("[data-live]")) {
@@ -214,7 +215,36 @@
     }
   });
 
+  // A table box that scrolls sideways (a wide table on a phone) must be
+  // reachable by keyboard to scroll: it becomes a named, focusable region.
+  function markScrollingTables() {
+    document.querySelectorAll(".table-wrap").forEach(function (box) {
+      const scrolls = box.scrollWidth > box.clientWidth + 1;
+      if (scrolls && !box.hasAttribute("tabindex")) {
+        const heading = box.closest("section") && box.closest("section").querySelector("h2, h3");
+        box.tabIndex = 0;
+        box.setAttribute("role", "region");
+        box.setAttribute("aria-label", (heading ? heading.textContent.trim() : "Table") + " (scrolls sideways)");
+      } else if (!scrolls && box.getAttribute("role") === "region") {
+        box.removeAttribute("tabindex");
+        box.removeAttribute("role");
+        box.removeAttribute("aria-label");
+      }
+    });
+  }
+
+  // A chart drawn inside a closed <details> has no width: redraw it on opening.
+  document.addEventListener("toggle", function (event) {
+    if (event.target.open && window.Plotly) {
+      event.target.querySelectorAll(".js-plotly-plot").forEach(function (chart) {
+        window.Plotly.Plots.resize(chart);
+      });
+    }
+  }, true);
+  window.addEventListener("resize", markScrollingTables);
+
   document.addEventListener("DOMContentLoaded", function () {
+    markScrollingTables();
     document.querySelectorAll("[data-live]").forEach(function (region) {
       serverHtml.set(region.id, region.innerHTML);
     });

@@ -7,6 +7,7 @@ var/screenshots/ for review.
 """
 
 import os
+from pathlib import Path
 
 import pytest
 from django.contrib.auth.models import Group, User
@@ -97,3 +98,15 @@ def watched(page: Page):
     yield page
     page.wait_for_load_state("networkidle")
     assert problems == []
+
+
+AXE = Path(__file__).resolve().parents[2] / "var" / "node" / "node_modules" / "axe-core" / "axe.min.js"
+
+
+@pytest.fixture(scope="session")
+def axe_source():
+    """axe-core's script, installed from the npm registry by `make axe` (the
+    test target runs it) into var/node/, never committed."""
+    if not AXE.exists():
+        pytest.fail(f"axe-core is not installed at {AXE}: run `make axe`.")
+    return AXE.read_text(encoding="utf-8")

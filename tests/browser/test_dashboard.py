@@ -46,7 +46,8 @@ def test_an_operator_logs_in_and_sees_the_fleet(live_server, watched, fleet):
     log_in(watched, live_server, "operator")
     expect(watched.get_by_role("heading", name="Fleet overview")).to_be_visible()
     expect(watched.locator("#fleet-agents tbody tr")).to_have_count(17)
-    expect(watched.locator('[data-figure="spark-test-generator"] .main-svg').first).to_be_visible()
+    row = watched.locator("#fleet-agents tbody tr", has=watched.get_by_role("link", name="test-generator"))
+    expect(row.locator("td.trend svg.inline-chart")).to_be_visible()
     expect(watched.locator('[data-figure="fleet-change"] .main-svg').first).to_be_visible()
     expect(watched.locator('[data-figure="fleet-change"]')).to_contain_text("target +20 %")
     expect(watched.locator("#heartbeat tbody tr").first).to_contain_text("qefleet.")
@@ -60,7 +61,9 @@ def test_the_agent_page_draws_its_charts_with_annotations(live_server, watched, 
     expect(score).to_contain_text("rollback to v1 (operator)")
     expect(score).to_contain_text("re-enabled by admin")
     expect(score).to_contain_text("baseline")
-    for chart in ("components-chart", "exploration-chart"):
+    for title, chart in (("The five components", "components-chart"), ("Exploration and Q-table size",
+                                                                           "exploration-chart")):
+        watched.get_by_text(title).click()  # folded until asked for
         expect(watched.locator(f'[data-figure="{chart}"] .main-svg').first).to_be_visible()
     expect(watched.locator("#rollback-preview")).to_contain_text("Rolling back to v1")
     expect(watched.locator("#q-states tbody tr").first).to_contain_text("unit-tests")

@@ -17,12 +17,30 @@ pytestmark = pytest.mark.django_db
 
 def test_it_writes_numpy_arrays_and_escapes_markup():
     at = np.array(["2026-01-01T00:00", "2026-01-01T00:10"], dtype="datetime64[ms]")
-    figure = json.loads(charts.sparkline_figure(at, np.array([0.5, np.nan])))
+    figure = json.loads(charts.compare_figure([("a", common.ScoreSeries(1, 20, at, np.array([0.5, np.nan]),
+                                                                        *[np.array([])] * 5))]))
     assert figure["data"][0]["x"] == ["2026-01-01T00:00:00.000", "2026-01-01T00:10:00.000"]
     assert figure["data"][0]["y"] == [0.5, None]
     text = charts.fleet_change_figure(["</script><b>"], [0.1], 0.2)
     assert "</script>" not in text and "<b>" not in text
     assert json.loads(text)["data"][0]["y"] == ["</script><b>"]
+
+
+def test_sparklines_share_one_axis_and_mark_the_baseline_and_target():
+    steep = charts.sparkline_svg(np.array([0.5, 0.9]), (0.4, 1.0), baseline=0.5, target=0.6)
+    gentle = charts.sparkline_svg(np.array([0.5, 0.55]), (0.4, 1.0))
+    assert steep.count("<line") == 2 and gentle.count("<line") == 0
+    rise = [float(point.split(",")[1]) for point in steep.split('points="')[1].split('"')[0].split()]
+    small = [float(point.split(",")[1]) for point in gentle.split('points="')[1].split('"')[0].split()]
+    assert rise[0] == small[0] and rise[0] - rise[1] > 4 * (small[0] - small[1])
+    assert charts.sparkline_svg(np.array([0.5, np.nan]), (0.4, 1.0)) is None
+
+
+def test_change_bars_are_coloured_by_where_they_stand():
+    assert charts.BAND_COLOURS["below-zero"] in charts.change_bar(-0.05, (-0.1, 0.3), 0.2)
+    assert charts.BAND_COLOURS["below-target"] in charts.change_bar(0.05, (-0.1, 0.3), 0.2)
+    assert charts.BAND_COLOURS["on-target"] in charts.change_bar(0.25, (-0.1, 0.3), 0.2)
+    assert "+25.0 % against a target of +20 %" in charts.change_bar(0.25, (-0.1, 0.3), 0.2)
 
 
 def test_the_score_series_follows_the_snapshots(alice):

@@ -31,7 +31,8 @@ def test_it_shows_an_agents_month_with_its_charts(viewer, alice_history):
     score = figure(page, "report-score")
     assert score["data"][0]["name"] == "composite score" and len(score["data"][0]["y"]) == 30
     labels = [note["text"] for note in score["layout"]["annotations"]]
-    assert "baseline 0.694" in labels and "target +20 % 0.832" in labels
+    legend = [trace["name"] for trace in score["data"]]
+    assert "baseline 0.694" in legend and "target +20 % 0.832" in legend
     assert any(label.startswith("rollback #") for label in labels)
     assert [trace["name"] for trace in figure(page, "report-components")["data"]][:2] == [
         "success rate", "time (1 - ms/30 000)"]

@@ -23,7 +23,7 @@ URLS = ("/ops/report/", "/ops/report.csv", "/ops/report.json", "/ops/agents/alic
 def test_it_answers_400_to_a_malformed_period(viewer, url, query, message):
     make_agent("alice")
     response = viewer.get(f"{url}?{query}")
-    assert response.status_code == 400 and response.content.decode() == message
+    assert response.status_code == 400 and message in response.content.decode()  # on a styled page
 
 
 def test_it_uses_the_dates_asked_for(viewer):

@@ -1,0 +1,92 @@
+"""Every dashboard page over a simulated month, at 1440 px (a desktop) and
+390 px (a phone): no horizontal overflow of the page, no serious or critical
+accessibility violation that axe-core (run inside the page) finds, and a
+screenshot of each under var/screenshots/ to look at.
+
+One seeded month and one login serve every page (the data setup is the
+slow part); the problems of all pages are collected and reported together."""
+
+import io
+
+import pytest
+from django.core.management import call_command
+
+from learning.harness.history import constants as history_constants
+from learning.models import ABTest, Rollback
+from tests.browser.helpers import log_in, screenshot, visit
+
+pytestmark = [pytest.mark.browser, pytest.mark.django_db(transaction=True, serialized_rollback=True)]
+
+WIDTHS = (1440, 390)
+
+
+@pytest.fixture
+def month(users, monkeypatch):
+    """30 days of history for the 17 demo agents, made lighter (as test_report's)."""
+    monkeypatch.setattr(history_constants, "BASE_TASKS_PER_HOUR", 4)
+    monkeypatch.setattr(history_constants, "EXPERIENCES", 300)
+    monkeypatch.setattr(history_constants, "CYCLE_SECONDS", 86400)
+    call_command("seed_history", "--days", 30, "--events", 500, "--samples", 100, stdout=io.StringIO())
+    return Rollback.objects.select_related("agent").earliest("created_at").agent
+
+
+def pages(agent_id, abtest_id):
+    """(screenshot name, path, HTTP status) of every page an operator opens."""
+    return [
+        ("fleet", "/ops/", 200),
+        ("fleet-filtered", "/ops/?state=healthy&sort=-change", 200),
+        ("agent", f"/ops/agents/{agent_id}/", 200),
+        ("alerts", "/ops/alerts/", 200),
+        ("timeline", "/ops/timeline/", 200),
+        ("compare", f"/ops/compare/?agent={agent_id}&agent=test-generator&agent=quality-gate", 200),
+        ("abtests", "/ops/abtests/", 200),
+        ("abtest", f"/ops/abtests/{abtest_id}/", 200),
+        ("patterns", "/ops/patterns/", 200),
+        ("overhead", "/ops/overhead/", 200),
+        ("report-fleet", "/ops/report/", 200),
+        ("report-agent", f"/ops/agents/{agent_id}/report/", 200),
+        ("not-found", "/ops/agents/nobody/", 404),
+        ("bad-request", "/ops/report/?days=forever", 400),
+    ]
+
+
+def overflow(page):
+    """How many px the page is wider than the window (0: none)."""
+    return page.evaluate("document.documentElement.scrollWidth - window.innerWidth")
+
+
+def serious_violations(page, axe_source):
+    page.add_script_tag(content=axe_source)
+    violations = page.evaluate("""async () => (await axe.run(document, {resultTypes: ['violations']})).violations
+        .filter((v) => v.impact === 'serious' || v.impact === 'critical')
+        .map((v) => v.id + ': ' + v.nodes.slice(0, 3).map((n) => n.target.join(' ')).join(' | '))""")
+    return violations
+
+
+@pytest.fixture
+def page_without_csp(browser):
+    """A page whose CSP lets Playwright add axe-core's script (the dashboard's
+    own CSP allows no inline script); the pages' CSP is tested elsewhere."""
+    context = browser.new_context(bypass_csp=True)
+    yield context.new_page()
+    context.close()
+
+
+def test_every_page_fits_both_widths_and_passes_axe(live_server, page_without_csp, month, axe_source):
+    page = page_without_csp
+    abtest = ABTest.objects.order_by("pk").first()
+    log_in(page, live_server, "admin")
+    problems = []
+    for width in WIDTHS:
+        page.set_viewport_size({"width": width, "height": 900})
+        for name, path, status in pages(month.agent_id, abtest.pk):
+            response = page.goto(f"{live_server.url}{path}")
+            page.wait_for_load_state("networkidle")
+            if response.status != status:
+                problems.append(f"{name} {width}: HTTP {response.status}, expected {status}")
+            if (extra := overflow(page)) > 0:
+                problems.append(f"{name} {width}: {extra} px of horizontal overflow")
+            problems += [f"{name} {width}: axe {violation}" for violation in serious_violations(page, axe_source)]
+            screenshot(page, f"{name}-{width}")
+    visit(page, f"{live_server.url}/ops/")
+    assert not problems, "\n".join(problems)

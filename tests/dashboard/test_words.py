@@ -1,0 +1,42 @@
+"""The words an operator reads instead of stored codes."""
+
+from datetime import timedelta
+
+from django.utils import timezone
+
+from dashboard import words
+
+
+def test_a_state_key_reads_as_words():
+    assert words.state_words("0.5,0.2,0.0,0.9,1.0") == (
+        "complexity 0.5, 2 capabilities, first attempt, resources 0.9, no time limit")
+    assert words.state_words("0.8,0.1,0.2,0.5,0.2") == (
+        "complexity 0.8, 1 capability, 3rd attempt, resources 0.5, time limit about 1 min")
+    assert words.state_words("not a state") == "not a state"
+
+
+def test_events_read_as_sentences_without_codes():
+    rollback = words.event_sentence("learning:rollback", {"trigger": "automatic", "from": "v7", "to": "v5"})
+    assert rollback == "The safeguard rolled back from v7 to v5"
+    failure = words.event_sentence("learning:failure_detected", {"task_type": "unit-tests", "failure_class": "timeout"})
+    assert failure == "A new kind of failure: timeout in unit-tests"
+    assert words.event_sentence("learning:something_new", {}) == "Something new"
+    assert "learning:" not in words.event_sentence("learning:rollback_dry_run", {"change_pct": -7.5})
+
+
+def test_audit_rows_and_job_results_read_as_sentences():
+    assert words.action_sentence("operator", "rollback", "agent:alice") == "operator rolled back alice"
+    assert words.action_sentence("operator", "alert_silence", "alert:12") == "operator silenced alert #12"
+    assert words.job_result_sentence({"lost": None}) == "lost cycle: none"
+    assert words.job_result_sentence({"snapshots": 3, "versions": 0}) == "snapshots: 3; versions: 0"
+    assert words.job_result_sentence({"stale": []}) == "late jobs: none"
+    assert words.job_result_sentence(None) == "nothing to report"
+
+
+def test_moments_say_how_long_ago():
+    now = timezone.now()
+    assert words.ago(now - timedelta(seconds=10), now) == "just now"
+    assert words.ago(now - timedelta(minutes=3), now) == "3 min ago"
+    assert words.ago(now - timedelta(hours=5), now) == "5 h ago"
+    assert words.ago(now - timedelta(days=3), now) == "3 days ago"
+    assert words.ago(now + timedelta(minutes=4), now) == "in 4 min"
