@@ -45,6 +45,10 @@ def pages(agent_id, abtest_id):
         ("overhead", "/ops/overhead/", 200),
         ("report-fleet", "/ops/report/", 200),
         ("report-agent", f"/ops/agents/{agent_id}/report/", 200),
+        ("rollback-confirmation", f"/ops/agents/{agent_id}/rollback/confirm?version=1", 200),
+        ("whatif", f"/ops/whatif/?agent={agent_id}", 200),
+        ("statistics", "/ops/statistics/", 200),
+        ("statistics-agent", f"/ops/statistics/{agent_id}/", 200),
         ("not-found", "/ops/agents/nobody/", 404),
         ("bad-request", "/ops/report/?days=forever", 400),
     ]
