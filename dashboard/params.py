@@ -77,8 +77,8 @@ def choice(params, name, allowed, default=""):
 
 def moment(params, name, earliest, latest):
     """An ISO 8601 date and time from `earliest` to `latest` (aware), as an
-    aware UTC datetime. A time without an offset is UTC: a browser's
-    datetime-local input sends one, and the form's label says UTC."""
+    aware UTC datetime. A time without an offset is UTC: the console's ISO
+    time inputs send one, and their labels say UTC."""
     try:
         value = datetime.fromisoformat(params.get(name, ""))
         if value.tzinfo is None:
