@@ -117,9 +117,10 @@ def _group(agent_ids, records, threshold, window, early):
     }
 
 
-def _decisions(agent_ids, fallback):
-    """How many decisions of these agents used `fallback`, and their success rate."""
-    stats = Execution.objects.filter(agent__agent_id__in=agent_ids, decision__fallback=fallback).aggregate(
+def _decisions(agent_ids, *fallbacks):
+    """How many decisions of these agents were made one of the ways
+    `fallbacks` names, and their success rate."""
+    stats = Execution.objects.filter(agent__agent_id__in=agent_ids, decision__fallback__in=fallbacks).aggregate(
         n=Count("pk"), successes=Count("pk", filter=Q(success=True)))
     return {"decisions": stats["n"], "success": stats["successes"] / stats["n"] if stats["n"] else None}
 
@@ -177,6 +178,7 @@ def measure_speedup(transport=None, seed=1, teacher_tasks=1000, learner_tasks=10
                                    importers["median_tasks_to_threshold_expected"]),
         "shared_by_teachers": shared_by_teachers,
         "imports": PatternImport.objects.filter(agent__agent_id__in=by_role["importer"]).count(),
-        "shared_decisions": _decisions(by_role["importer"], "shared"),
+        # What the swarm told the importers where they knew nothing: its pooled values or a shared pattern.
+        "shared_decisions": _decisions(by_role["importer"], "pooled", "pooled-type", "shared"),
         "default_decisions": _decisions(by_role["non_importer"], "default"),
     }

@@ -31,7 +31,7 @@ def test_a_small_run_compares_importers_with_non_importers(monkeypatch):
     assert figures["imports"] >= 1
     assert not PatternImport.objects.filter(agent__learning__imports_patterns=False).exists()
     assert LearningProfile.objects.filter(imports_patterns=False).count() == 2
-    assert figures["shared_decisions"]["decisions"] >= 1  # imports informed the importers' first tasks
+    assert figures["shared_decisions"]["decisions"] >= 1  # the swarm informed the importers' first tasks
     # Two agents a group: a resampled median is one agent's figure or their
     # mean, so the 95 % bootstrap interval spans the extreme ratios, with an
     # agent that never reached the threshold counted as learner_tasks + 1.

@@ -156,6 +156,9 @@ def test_it_is_judged_ineffective_and_not_retried_soon(alice):
 
 def test_a_drop_the_data_does_not_support_is_not_effective(alice):
     no_exploration(alice)
+    # Alone, its failing choice stays its choice until its own Q-value falls below the untried strategies'
+    # (with its swarm's pool, its own failures reach the pool too and the choice moves sooner).
+    LearningProfile.objects.filter(agent=alice).update(imports_patterns=False)
     succeed(alice, 62)
     fail(alice, 38, "OutOfMemoryError", "heap exhausted")  # before: 38 %
     mitigations.activate(alice, LearningProfile.objects.get(agent=alice))
