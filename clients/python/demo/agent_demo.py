@@ -18,6 +18,7 @@ import statistics
 import subprocess
 import sys
 import tarfile
+import tempfile
 import time
 from pathlib import Path
 
@@ -56,7 +57,9 @@ def timed_pytest(source: Path, env: dict, *args: str) -> tuple[float, str]:
 
 
 def main() -> None:
-    work = Path(os.environ.get("DEMO_DIR", HERE.parents[2] / "var" / "agent-demo")).resolve()
+    # Outside this repository: pytest finds a suite's rootdir by walking up, and
+    # under var/ it would take the server's pyproject.toml for the suite's own.
+    work = Path(os.environ.get("DEMO_DIR", Path(tempfile.gettempdir()) / "qefleet-agent-demo")).resolve()
     work.mkdir(parents=True, exist_ok=True)
     sources = fetch(work)
     server = LiveServer(work)
