@@ -88,7 +88,7 @@ def event_sentence(event_type, payload):
 # An operator action (AuditEvent.action) -> what it did, in words; a target's kind -> its name.
 ACTION_WORDS = {
     "rollback": "rolled back",
-    "undo_rollback": "undid the rollback of",
+    "undo_rollback": "undid a rollback of",
     "pause_learning": "paused the learning of",
     "re_enable_learning": "resumed the learning of",
     "run_drills": "ran the statistics drills of",
@@ -108,15 +108,33 @@ ACTION_WORDS = {
     "access_denied": "was refused access to",
     "rate_limited": "was rate-limited on",
 }
-TARGET_WORDS = {"alert": "alert #{}", "alerts": "{} alerts", "silence": "silence rule #{}", "abtest": "A/B test #{}", "shared_pattern": "shared pattern {}", "agent": "{}"}
+TARGET_WORDS = {"alert": "alert #{}", "alerts": "{} alerts", "silence": "silence rule #{}", "abtest": "A/B test #{}",
+                "shared_pattern": "shared pattern {}", "agent": "{}"}
 
 
-def action_sentence(actor, action, target):
-    """`operator`, `rollback`, `agent:x` -> "operator rolled back x";
+def _reason(detail):
+    return f": “{detail['reason']}”" if detail.get("reason") else ""
+
+
+# What an action's audit detail (as learning/operations.py records it) adds to the sentence.
+ACTION_DETAILS = {
+    "rollback": lambda detail: f" from {detail.get('from_')} to {detail.get('to')}{_reason(detail)}",
+    "undo_rollback": lambda detail: f" (rollback #{detail.get('rollback')}; {detail.get('to')} live again)",
+    "pause_learning": _reason,
+    "rebaseline": lambda detail: f" at task {detail['task']}" if "task" in detail else "",
+    "capture_version": lambda detail: f" ({detail['version']})" if "version" in detail else "",
+}
+
+
+def action_sentence(actor, action, target, detail=None):
+    """`operator`, `rollback`, `agent:x` -> "operator rolled back x", and with
+    its audit detail "... from v3 to v1: “score slipping”";
     `alert_silence`, `alert:12` -> "operator silenced alert #12"."""
     kind, _, name = (target or "").partition(":")
     what = TARGET_WORDS.get(kind, f"{kind} {{}}").format(name) if name else kind
-    return f"{actor} {ACTION_WORDS.get(action, action.replace('_', ' '))} {what}".strip()
+    sentence = f"{actor} {ACTION_WORDS.get(action, action.replace('_', ' '))} {what}".strip()
+    details = ACTION_DETAILS.get(action)
+    return sentence + (details(detail) if details and isinstance(detail, dict) else "")
 
 
 def _value_words(value):

@@ -54,7 +54,7 @@ from ..params import choice, page_number, text, whole_number
 from . import common
 from .common import LoopEvent, Marker, ScoreSeries, as_datetime64, as_floats, profile_of, safeguard_of
 from .learning_health import agent_learning_panel
-from .rollback import action_sentence, rollback_state
+from .rollback import rollback_state
 
 WINDOW_DAYS = (1, 7, 30, 90)
 Q_STATES_PER_PAGE = 20
@@ -276,8 +276,6 @@ def audit_panels(agent, actions=10, refusals=5):
                                       order_by=[F("at").desc(), F("pk").desc()]))
                 .filter(Q(refused=False, rank__lte=actions) | Q(refused=True, rank__lte=refusals))
                 .order_by("-at", "-pk"))
-    for row in rows:
-        row.sentence = "" if row.refused else action_sentence(row)
     return [row for row in rows if not row.refused], [row for row in rows if row.refused]
 
 

@@ -56,24 +56,3 @@ def rollback_state(profile, rollbacks):
     if profile.enabled and refusal:
         return None
     return RollbackState(latest, refusal)
-
-
-# An audit row of the agent page's operator actions, as a sentence; `detail`
-# is what operations.py recorded with it.
-ACTION_SENTENCES = {
-    "rollback": lambda detail: (
-        f"rolled back from {detail.get('from_')} to {detail.get('to')}"
-        + (f": “{detail['reason']}”" if detail.get("reason") else "")
-    ),
-    "undo_rollback": lambda detail: f"undid rollback #{detail.get('rollback')} ({detail.get('to')} live again)",
-    "pause_learning": lambda detail: "paused learning" + (f": “{detail['reason']}”" if detail.get("reason") else ""),
-    "re_enable_learning": lambda detail: "resumed learning",
-    "run_cycle": lambda detail: "ran the improvement cycle",
-    "rebaseline": lambda detail: f"started a new improvement baseline at task {detail.get('task')}",
-    "capture_version": lambda detail: f"captured {detail.get('version')}",
-}
-
-
-def action_sentence(entry):
-    words = ACTION_SENTENCES.get(entry.action)
-    return words(entry.detail) if words else entry.action.replace("_", " ")

@@ -44,7 +44,7 @@ def _actions(since, actions=None):
         rows = rows.filter(action__in=actions)
     rows = rows.order_by("-at").values_list("at", "actor", "action", "target", "detail")[:LIMIT]
     return [Entry(at, target.partition(":")[2] if target.startswith("agent:") else (detail or {}).get("agent"),
-                  actor, words.action_sentence(actor, action, target), "action")
+                  actor, words.action_sentence(actor, action, target, detail), "action")
             for at, actor, action, target, detail in rows]
 
 

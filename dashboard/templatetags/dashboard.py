@@ -25,7 +25,7 @@ def event_sentence(event):
 @register.filter
 def audit_sentence(row):
     """An audit row as "who did what to what"."""
-    return words.action_sentence(row.actor, row.action, row.target)
+    return words.action_sentence(row.actor, row.action, row.target, row.detail)
 
 
 @register.filter

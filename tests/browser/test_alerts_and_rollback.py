@@ -154,7 +154,7 @@ def test_rollback_with_confirmation_and_reason_then_undo(live_server, watched, u
     panel = watched.locator("#after-rollback")
     expect(panel).to_contain_text("“score slipping since the deploy”")
     expect(panel).to_contain_text("It stays available until the agent has reported task")
-    expect(watched.locator("#agent-activity")).to_contain_text("operator rolled back from")
+    expect(watched.locator("#agent-activity")).to_contain_text("operator rolled back chaos-engineer from")
     screenshot(watched, "agent-after-rollback")
     rollback = Rollback.objects.get()
     panel.get_by_role("button", name=f"Undo rollback #{rollback.pk}").click()
@@ -162,7 +162,7 @@ def test_rollback_with_confirmation_and_reason_then_undo(live_server, watched, u
     expect(watched.get_by_role("status")).to_contain_text(f"Undid rollback #{rollback.pk} of chaos-engineer")
     expect(panel).to_contain_text("After the undo")
     expect(panel.get_by_role("button", name="Undo rollback")).to_have_count(0)  # no undo of the undo
-    expect(watched.locator("#agent-activity")).to_contain_text(f"operator undid rollback #{rollback.pk}")
+    expect(watched.locator("#agent-activity")).to_contain_text(f"operator undid a rollback of chaos-engineer (rollback #{rollback.pk};")
     screenshot(watched, "agent-after-undo")
 
 

@@ -26,7 +26,7 @@ def test_an_operator_pauses_with_a_reason_and_resumes(learning):
     operator.post("/ops/agents/alice/pause", {"reason": "staging is down"})
     assert profile(learning).enabled is False and profile(learning).disabled_by == "operator"
     page = operator.get("/ops/agents/alice/").content.decode()
-    assert "Learning paused" in page and "Resume learning" in page and "operator paused learning: “staging is down”" in page
+    assert "Learning paused" in page and "Resume learning" in page and "operator paused the learning of alice: “staging is down”" in page
     operator.post("/ops/agents/alice/re-enable")
     assert profile(learning).enabled is True and profile(learning).disabled_by == ""
     assert list(AuditEvent.objects.order_by("pk").values_list("action", flat=True).filter(

@@ -51,7 +51,7 @@ def test_the_reason_is_audited_and_shown(operator, learned):
     assert AuditEvent.objects.get(action="rollback").detail["reason"] == "score slipping since the deploy"
     assert Rollback.objects.get().reason == "score slipping since the deploy"
     page = operator.get("/ops/agents/alice/").content.decode()
-    assert "operator rolled back from v3 to v1: “score slipping since the deploy”" in page
+    assert "operator rolled back alice from v3 to v1: “score slipping since the deploy”" in page
 
 
 @pytest.mark.parametrize("query, status", [("", 400), ("?version=x", 400), ("?version=9", 404)])

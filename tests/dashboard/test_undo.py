@@ -32,7 +32,7 @@ def test_an_undo_is_worded_and_recorded_as_one(alice, rolled_back):
     undo = Rollback.objects.exclude(pk=rolled_back.pk).get()
     assert undo.undo_of == rolled_back and undo.is_undo and undo.reason == ""
     assert f"Undid rollback #{rolled_back.pk} of alice: {rolled_back.from_version.label}, the state before it" in page
-    assert "After the undo" in page and f"operator undid rollback #{rolled_back.pk}" in page
+    assert "After the undo" in page and f"operator undid a rollback of alice (rollback #{rolled_back.pk};" in page
     assert "rolled back from" not in page.split("After the undo")[1].split("</section>")[0]
     assert AuditEvent.objects.get(action="undo_rollback").detail["rollback"] == rolled_back.pk
 

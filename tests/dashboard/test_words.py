@@ -27,6 +27,12 @@ def test_events_read_as_sentences_without_codes():
 def test_audit_rows_and_job_results_read_as_sentences():
     assert words.action_sentence("operator", "rollback", "agent:alice") == "operator rolled back alice"
     assert words.action_sentence("operator", "alert_silence", "alert:12") == "operator silenced alert #12"
+    rollback = {"from_": "v3", "to": "v1", "reason": "score slipping"}
+    assert (words.action_sentence("operator", "rollback", "agent:alice", rollback)
+            == "operator rolled back alice from v3 to v1: “score slipping”")
+    undo = {"rollback": 12, "to": "v3"}
+    assert (words.action_sentence("operator", "undo_rollback", "agent:alice", undo)
+            == "operator undid a rollback of alice (rollback #12; v3 live again)")
     assert words.job_result_sentence({"lost": None}) == "lost cycle: none"
     assert words.job_result_sentence({"snapshots": 3, "versions": 0}) == "snapshots: 3; versions: 0"
     assert words.job_result_sentence({"stale": []}) == "late jobs: none"
