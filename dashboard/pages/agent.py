@@ -58,6 +58,7 @@ from .rollback import rollback_state
 
 WINDOW_DAYS = (1, 7, 30, 90)
 Q_STATES_PER_PAGE = 20
+VERSIONS_SHOWN = 8
 # The events worth an operator's eye; training and snapshot events are too many.
 NOTABLE_EVENTS = ("learning:rollback", "learning:rollback_dry_run", "learning:failure_detected",
                   "learning:pattern_discovered")
@@ -250,6 +251,13 @@ def version_timeline(agent, profile):
             for version in StateVersion.objects.filter(agent=agent).defer("payload").order_by("-number")]
 
 
+def recent_and_older(timeline, recent=VERSIONS_SHOWN):
+    """The versions an operator weighs first (the newest few, and the live one
+    wherever it is) and the rest, which the page folds away."""
+    shown = [row for index, row in enumerate(timeline) if index < recent or row.is_live]
+    return shown, [row for row in timeline if row not in shown]
+
+
 def preview_version(timeline, query):
     """The version whose rollback preview the page shows: the one asked for
     (?preview=N) when the agent has it, else the newest known-good one (also
@@ -343,6 +351,7 @@ def agent_context(agent, query):
     window_rollbacks = rollbacks(agent, since)
     abtests, loop_events = abtest_activity(agent, since)
     audit, refused = audit_panels(agent)
+    versions, older_versions = recent_and_older(timeline)
     return {
         "agent": agent, "profile": profile, "guard": guard, "days": days, "window_days": WINDOW_DAYS,
         "latest": latest_snapshot(agent), "current": current_window(agent, profile),
@@ -351,7 +360,7 @@ def agent_context(agent, query):
         "abtests": abtests, "mitigations": mitigations(agent),
         "search": search, "q_page": q_table_page(agent, search, page_number(query, "qpage")),
         "decisions": recent_decisions(agent), "failures": failure_patterns(agent),
-        "timeline": timeline, "preview_version": preview_version(timeline, query),
+        "versions": versions, "older_versions": older_versions, "preview_version": preview_version(timeline, query),
         "after_rollback": rollback_state(profile, window_rollbacks), "alerts": open_alerts(agent),
         "events": notable_events(agent), "audit": audit, "denials": refused,
         **agent_learning_panel(agent),
