@@ -18,7 +18,7 @@ from django.db.models import Case, Count, ExpressionWrapper, F, FloatField, Inte
 
 from qefleet.memory.models import Agent
 
-from . import versions
+from . import incidents, versions
 from .core import report_math, stats
 from .models import (
     ABTest,
@@ -227,6 +227,8 @@ class Report:
     generated_at: datetime
     fleet: FleetSummary | None
     agents: list
+    # learning.incidents.prevented over the report's agents and period
+    incidents_prevented: dict = field(default_factory=dict)
     notes: tuple = NOTES
 
     def to_dict(self):
@@ -613,7 +615,9 @@ def build(period, now, agent=None):
         point.patterns, point.q_entries, point.exploration_rate = info.patterns, info.q_entries, info.exploration_rate
     fleet = _fleet(reports, period) if agent is None and reports else None
     return Report(scope=agent.agent_id if agent else "fleet", start=period.start, end=period.end,
-                  days=period.days, target=TARGET, generated_at=now, fleet=fleet, agents=reports)
+                  days=period.days, target=TARGET, generated_at=now, fleet=fleet, agents=reports,
+                  incidents_prevented=incidents.prevented(Agent.objects.filter(pk__in=pks), period.start, period.end,
+                                                          now))
 
 
 # --- the decision log -------------------------------------------------------------------------

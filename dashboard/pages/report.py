@@ -12,12 +12,10 @@ from django.http import HttpResponse, StreamingHttpResponse
 
 from learning.core import report_math
 from learning.report import DECISION_COLUMNS, decision_log
-from qefleet.memory.models import Agent
 
 from .. import charts
 from ..params import BadParameter
 from .common import LoopEvent, Marker, ScoreSeries, as_datetime64, as_floats
-from .incidents import incidents_context
 
 PERIOD_DAYS = (7, 14, 30, 60, 90)
 
@@ -151,8 +149,7 @@ def report_context(data, period, query, agent=None):
         "rollbacks": [(item.agent, row) for item in data.agents for row in item.rollbacks],
         "period_days": PERIOD_DAYS, "days": query.get("days", ""), "start": query.get("start", ""),
         "end": query.get("end", ""), "query": query.urlencode(), "default_days": report_math.DEFAULT_DAYS,
-        **incidents_context(Agent.objects.filter(pk=agent.pk) if agent else None, period.start, period.end,
-                            data.generated_at),
+        "incidents_prevented": {**data.incidents_prevented, "days": None},
     }
 
 
@@ -191,6 +188,15 @@ def csv_rows(data):
                     yield (name, who, "", field, item)
             else:
                 yield ("summary", who, "", name, value)
+    found = plain["incidents_prevented"]
+    for row in found["incidents"]:
+        for name, value in row.items():
+            yield ("incidents_prevented", row["agent"], f"{row['kind']} at {row['at']}", name, value)
+    for total in found["per_agent"]:
+        for name in ("incidents", "tasks", "harm"):
+            yield ("incidents_prevented", total["agent"], "total", name, total[name])
+    for name in ("harm", "tasks", "cap"):
+        yield ("incidents_prevented", "", "", name, found[name])
 
 
 # A spreadsheet evaluates a cell that starts with one of these (after blanks;

@@ -119,3 +119,19 @@ def _is_number(cell):
     except ValueError:
         return False
     return True
+
+
+def test_both_downloads_carry_the_incidents_prevented(viewer, alice):
+    from learning.models import Rollback
+    from tests.learning.drill_helpers import logged_history
+
+    logged_history(alice, tasks=100)
+    Rollback.objects.create(agent=alice, automatic=True, numbers={"reference": 0.8, "window_score": 0.7})
+    found = viewer.get("/ops/agents/alice/report.json?days=7").json()["incidents_prevented"]
+    (incident,) = found["incidents"]
+    assert incident["agent"] == "alice" and incident["kind"] == "rollback" and incident["drop"] == pytest.approx(0.1)
+    assert found["harm"] == pytest.approx(incident["drop"] * incident["tasks"])
+    rows = [row for row in rows_of(viewer.get("/ops/agents/alice/report.csv?days=7"))
+            if row["section"] == "incidents_prevented"]
+    assert {"drop", "tasks", "harm"} <= {row["field"] for row in rows}
+    assert next(row for row in rows if row["agent"] == "" and row["field"] == "harm")["value"] == str(found["harm"])
