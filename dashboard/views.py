@@ -35,7 +35,7 @@ from .pages.incidents import incidents_context
 from .pages.overhead import overhead_context
 from .pages.patterns import patterns_context
 from .pages.report import decisions_csv, download, period_of, report_context
-from .pages.rollback import rollback_confirmation, undo_message
+from .pages.rollback import preview_in_words, rollback_confirmation, undo_message
 from .pages.statistics import statistics_context
 from .pages.timeline import timeline_context
 from .pages.whatif import abtest_outlook_context, version_estimate, whatif_context
@@ -337,4 +337,5 @@ def preview(request, agent_id):
         version = versions_of_agent.filter(known_good=True).order_by("-number").first()
         if version is None:
             raise Http404("No known-good version yet.")
-    return JsonResponse({**versions.preview(agent, profile, version), "offline": version_estimate(agent, version)})
+    return JsonResponse({**preview_in_words(versions.preview(agent, profile, version)),
+                         "offline": version_estimate(agent, version)})

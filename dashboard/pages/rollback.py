@@ -8,6 +8,7 @@ from django.http import Http404
 
 from learning.models import Rollback, StateVersion
 
+from .. import words
 from .common import profile_of
 
 
@@ -56,3 +57,10 @@ def rollback_state(profile, rollbacks):
     if profile.enabled and refusal:
         return None
     return RollbackState(latest, refusal)
+
+
+def preview_in_words(preview):
+    """A rollback preview (learning.versions.preview) with each changed state in words."""
+    for change in preview["best_action_changes"]:
+        change["state_words"] = words.state_words(change["state"])
+    return preview

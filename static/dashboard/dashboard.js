@@ -181,7 +181,7 @@
     nodes.push(facts);
     if (preview.best_action_changes.length) {
       nodes.push(table(["Task type", "State", "Best now", "Best after"], preview.best_action_changes.slice(0, 8).map(
-        function (change) { return [change.task_type, change.state, change.live || "—", change.restored || "—"]; })));
+        function (change) { return [change.task_type, change.state_words, change.live || "—", change.restored || "—"]; })));
     }
     return nodes;
   }

@@ -98,6 +98,9 @@ def test_the_preview_shows_what_a_rollback_changes(alice, learned):
     assert body["version"] == "v1" and body["known_good"] is True
     assert body["q_entries"]["restored"] < body["q_entries"]["live"]
     assert body["largest_q_changes"] and "exploration_rate" in body["config_changes"]
+    assert body["best_action_changes"]
+    for change in body["best_action_changes"]:  # each state in words, as the page shows it
+        assert change["state_words"].startswith("complexity ") and "capabilit" in change["state_words"]
     assert all(name.startswith("unit-tests:") for name in body["patterns_removed"] + body["patterns_added"])
     assert client_for("viewer").get("/ops/agents/alice/preview?version=7").status_code == 404
     assert Client().get("/ops/agents/alice/preview").status_code == 302  # login first
