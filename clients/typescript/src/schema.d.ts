@@ -562,6 +562,40 @@ export interface paths {
         patch?: never;
         trace?: never;
     };
+    "/api/v1/agents/{agent_id}/statistics-health": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /** Statistics Health */
+        get: operations["learning_api_statistics_health"];
+        put?: never;
+        post?: never;
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/api/v1/statistics-health": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /** Fleet Statistics Health */
+        get: operations["learning_api_fleet_statistics_health"];
+        put?: never;
+        post?: never;
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
     "/api/v1/abtests": {
         parameters: {
             query?: never;
@@ -591,6 +625,27 @@ export interface paths {
         get: operations["learning_api_get_abtest"];
         put?: never;
         post?: never;
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/api/v1/whatif": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        get?: never;
+        put?: never;
+        /**
+         * Whatif
+         * @description A candidate policy's success rate and composite score on the logged tasks of an agent, a team or the
+         *     caller's swarm, with 95 % intervals and the effective sample size, or the reason the logs cannot tell.
+         */
+        post: operations["learning_api_whatif"];
         delete?: never;
         options?: never;
         head?: never;
@@ -1682,6 +1737,92 @@ export interface components {
             /** Source */
             source: string;
         };
+        /** BorrowedSourceOut */
+        BorrowedSourceOut: {
+            /**
+             * Source
+             * @description The decision's source as logged (`fallback`).
+             */
+            source: string;
+            /** Words */
+            words: string;
+            /** Decisions */
+            decisions: number;
+        };
+        /**
+         * LearningHealthOut
+         * @description "Is it learning?" over the agent's last `window_tasks` tasks.
+         */
+        LearningHealthOut: {
+            /** Window Tasks */
+            window_tasks: number;
+            /**
+             * Verdict
+             * @enum {string}
+             */
+            verdict: "learning" | "not-learning" | "mostly-default" | "too-early" | "learning-off";
+            /** Verdict Words */
+            verdict_words: string;
+            /**
+             * Outcomes
+             * @description Reported tasks in the window.
+             */
+            outcomes: number;
+            /**
+             * Outcomes Changing Values
+             * @description Of them, those whose update moved the learned value.
+             */
+            outcomes_changing_values: number;
+            /** Changed Share */
+            changed_share: number | null;
+            /**
+             * States Seen
+             * @description (task type, state) pairs the window's tasks were in.
+             */
+            states_seen: number;
+            /**
+             * States Learned
+             * @description Of them, those this agent holds learned values for now.
+             */
+            states_learned: number;
+            /** Coverage */
+            coverage: number | null;
+            /**
+             * Decisions
+             * @description The window's tasks that came with a logged decision.
+             */
+            decisions: number;
+            /**
+             * Own
+             * @description Decisions from the state's own learned values.
+             */
+            own: number;
+            /**
+             * Borrowed
+             * @description Decisions from another source: a nearby state, an applied strategy, ...
+             */
+            borrowed: number;
+            /**
+             * Default
+             * @description Decisions that fell back to the catalog default.
+             */
+            default: number;
+            /** Explored */
+            explored: number;
+            /** Own Share */
+            own_share: number | null;
+            /** Borrowed Share */
+            borrowed_share: number | null;
+            /** Default Share */
+            default_share: number | null;
+            /** Explored Share */
+            explored_share: number | null;
+            /** Borrowed Sources */
+            borrowed_sources: components["schemas"]["BorrowedSourceOut"][];
+            regret: components["schemas"]["RegretOut"] | null;
+            patterns: components["schemas"]["PatternUseOut"];
+            thresholds: components["schemas"]["ThresholdsOut"];
+        };
         /** LearningOut */
         LearningOut: {
             /** Agent Id */
@@ -1709,6 +1850,114 @@ export interface components {
             safeguard: components["schemas"]["SafeguardOut"] | null;
             /** Applied Strategies */
             applied_strategies: components["schemas"]["AppliedOut"][];
+            learning_health: components["schemas"]["LearningHealthOut"];
+        };
+        /** PatternUseOut */
+        PatternUseOut: {
+            /**
+             * Imports
+             * @description Swarm patterns this agent imported.
+             */
+            imports: number;
+            /**
+             * Imports Unused
+             * @description Of them, those no decision of this agent's window came from.
+             */
+            imports_unused: number;
+            /**
+             * Shared Imports
+             * @description Imports by swarm mates of patterns this agent shared.
+             */
+            shared_imports: number;
+            /**
+             * Shared Unused
+             * @description Of them, those no decision of the importer's window came from.
+             */
+            shared_unused: number;
+        };
+        /** RegretOut */
+        RegretOut: {
+            /**
+             * Per Task
+             * @description Success-rate points lost per task against the fleet's best known strategy of each (task type, state), 0.05 = 5 points.
+             */
+            per_task: number;
+            /**
+             * Low
+             * @description 95 % interval, sampling error only (README, "Is it learning?").
+             */
+            low: number;
+            /** High */
+            high: number;
+            /**
+             * Tasks
+             * @description The window's tasks in cells where the fleet knows a best strategy.
+             */
+            tasks: number;
+            /** Cells */
+            cells: number;
+            /**
+             * Min Strategy Tasks
+             * @description Tasks a strategy needs in a cell to count as known.
+             */
+            min_strategy_tasks: number;
+        };
+        /** ThresholdsOut */
+        ThresholdsOut: {
+            /** Min Outcomes */
+            min_outcomes: number;
+            /** Min Changed Share */
+            min_changed_share: number;
+            /** Max Default Share */
+            max_default_share: number;
+            /**
+             * Min Strategy Tasks
+             * @description Tasks a strategy needs in a (task type, state) to count as known.
+             */
+            min_strategy_tasks: number;
+        };
+        /**
+         * StatisticsHealthOut
+         * @description An agent's newest statistics drills (learning/drills.py): each rule's measured rate beside its nominal one.
+         */
+        StatisticsHealthOut: {
+            /** Agent */
+            agent: string;
+            /** Drill Run */
+            drill_run: number;
+            /** Drilled At */
+            drilled_at: string;
+            /** Trigger */
+            trigger: string;
+            /** Seed */
+            seed: number;
+            /** Logged Tasks */
+            logged_tasks: number;
+            /** Seconds */
+            seconds: number;
+            /** In Band */
+            in_band: boolean;
+            /** Health */
+            health: {
+                [key: string]: unknown;
+            }[];
+            /** Figures */
+            figures: {
+                [key: string]: unknown;
+            };
+            /** Calibration */
+            calibration: {
+                [key: string]: unknown;
+            } | null;
+        };
+        /** FleetStatisticsHealthOut */
+        FleetStatisticsHealthOut: {
+            /** Fleet */
+            fleet: {
+                [key: string]: unknown;
+            };
+            /** Agents */
+            agents: components["schemas"]["StatisticsHealthOut"][];
         };
         /** ABTestOut */
         ABTestOut: {
@@ -1860,6 +2109,103 @@ export interface components {
              * @description Pass as `before` for the next (older) page.
              */
             next_before: number | null;
+        };
+        /** WhatIfEstimate */
+        WhatIfEstimate: {
+            /** Value */
+            value: number;
+            /** Low */
+            low: number;
+            /** High */
+            high: number;
+        };
+        /** WhatIfMetric */
+        WhatIfMetric: {
+            snips: components["schemas"]["WhatIfEstimate"];
+            doubly_robust: components["schemas"]["WhatIfEstimate"];
+            logged: components["schemas"]["WhatIfEstimate"];
+            lift: components["schemas"]["WhatIfEstimate"];
+            /** Effective Samples */
+            effective_samples: number;
+            /** Rows */
+            rows: number;
+            /** Unsupported */
+            unsupported: number;
+            /** Level */
+            level: number;
+        };
+        /** WhatIfOut */
+        WhatIfOut: {
+            /** Policy */
+            policy: string;
+            /** Task Type */
+            task_type: string | null;
+            /** Days */
+            days: number;
+            /** Rows */
+            rows: number;
+            /** Without Propensity */
+            without_propensity: number;
+            /** Since */
+            since: string;
+            /**
+             * In Sample
+             * @description The policy learned from the tasks it is evaluated on: leans optimistic.
+             */
+            in_sample: boolean;
+            success?: components["schemas"]["WhatIfMetric"] | null;
+            score?: components["schemas"]["WhatIfMetric"] | null;
+            /** Effective Samples */
+            effective_samples?: number | null;
+            /** Tasks Per Day */
+            tasks_per_day?: number | null;
+            refused?: components["schemas"]["WhatIfRefusal"] | null;
+        };
+        /** WhatIfRefusal */
+        WhatIfRefusal: {
+            /**
+             * Reason
+             * @enum {string}
+             */
+            reason: "no_logs" | "no_overlap" | "too_few_effective_samples";
+            /** Message */
+            message: string;
+            /** Effective Samples */
+            effective_samples?: number | null;
+            /** Unsupported */
+            unsupported?: number | null;
+            /** Unlogged */
+            unlogged?: number | null;
+        };
+        /** WhatIfIn */
+        WhatIfIn: {
+            /**
+             * Policy
+             * @description fixed: always `strategy` for `task_type`; version: the greedy policy of the agent's stored `version`; current: the agent's live learned policy at `exploration_rate`.
+             * @enum {string}
+             */
+            policy: "fixed" | "version" | "current";
+            /**
+             * Agent
+             * @description One agent (needed for version and current); absent: `team` or the swarm.
+             */
+            agent?: string | null;
+            /** Team */
+            team?: string | null;
+            /** Task Type */
+            task_type?: string | null;
+            /** Strategy */
+            strategy?: string | null;
+            /** Version */
+            version?: number | null;
+            /** Exploration Rate */
+            exploration_rate?: number | null;
+            /**
+             * Days
+             * @description The window of logged tasks.
+             * @default 30
+             */
+            days: number;
         };
     };
     responses: never;
@@ -7125,7 +7471,10 @@ export interface operations {
     };
     learning_api_learning_status: {
         parameters: {
-            query?: never;
+            query?: {
+                /** @description The window of "Is it learning?": the last N tasks of each agent. */
+                tasks?: number;
+            };
             header?: never;
             path: {
                 agent_id: string;
@@ -7141,6 +7490,228 @@ export interface operations {
                 };
                 content: {
                     "application/json": components["schemas"]["LearningOut"];
+                };
+            };
+            /** @description Bad Request */
+            400: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorOut"];
+                };
+            };
+            /** @description Unauthorized */
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorOut"];
+                };
+            };
+            /** @description Forbidden */
+            403: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorOut"];
+                };
+            };
+            /** @description Not Found */
+            404: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorOut"];
+                };
+            };
+            /** @description Conflict */
+            409: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorOut"];
+                };
+            };
+            /** @description Request Entity Too Large */
+            413: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorOut"];
+                };
+            };
+            /** @description Unsupported Media Type */
+            415: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorOut"];
+                };
+            };
+            /** @description Unprocessable Entity */
+            422: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorOut"];
+                };
+            };
+            /** @description Too Many Requests */
+            429: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorOut"];
+                };
+            };
+            /** @description Service Unavailable */
+            503: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorOut"];
+                };
+            };
+        };
+    };
+    learning_api_statistics_health: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                agent_id: string;
+            };
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description OK */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["StatisticsHealthOut"];
+                };
+            };
+            /** @description Bad Request */
+            400: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorOut"];
+                };
+            };
+            /** @description Unauthorized */
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorOut"];
+                };
+            };
+            /** @description Forbidden */
+            403: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorOut"];
+                };
+            };
+            /** @description Not Found */
+            404: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorOut"];
+                };
+            };
+            /** @description Conflict */
+            409: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorOut"];
+                };
+            };
+            /** @description Request Entity Too Large */
+            413: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorOut"];
+                };
+            };
+            /** @description Unsupported Media Type */
+            415: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorOut"];
+                };
+            };
+            /** @description Unprocessable Entity */
+            422: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorOut"];
+                };
+            };
+            /** @description Too Many Requests */
+            429: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorOut"];
+                };
+            };
+            /** @description Service Unavailable */
+            503: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorOut"];
+                };
+            };
+        };
+    };
+    learning_api_fleet_statistics_health: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description OK */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["FleetStatisticsHealthOut"];
                 };
             };
             /** @description Bad Request */
@@ -7482,6 +8053,120 @@ export interface operations {
                 };
                 content: {
                     "application/json": components["schemas"]["ABTestOut"];
+                };
+            };
+            /** @description Bad Request */
+            400: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorOut"];
+                };
+            };
+            /** @description Unauthorized */
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorOut"];
+                };
+            };
+            /** @description Forbidden */
+            403: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorOut"];
+                };
+            };
+            /** @description Not Found */
+            404: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorOut"];
+                };
+            };
+            /** @description Conflict */
+            409: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorOut"];
+                };
+            };
+            /** @description Request Entity Too Large */
+            413: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorOut"];
+                };
+            };
+            /** @description Unsupported Media Type */
+            415: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorOut"];
+                };
+            };
+            /** @description Unprocessable Entity */
+            422: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorOut"];
+                };
+            };
+            /** @description Too Many Requests */
+            429: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorOut"];
+                };
+            };
+            /** @description Service Unavailable */
+            503: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorOut"];
+                };
+            };
+        };
+    };
+    learning_api_whatif: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        requestBody: {
+            content: {
+                "application/json": components["schemas"]["WhatIfIn"];
+            };
+        };
+        responses: {
+            /** @description OK */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["WhatIfOut"];
                 };
             };
             /** @description Bad Request */

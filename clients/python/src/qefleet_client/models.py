@@ -219,6 +219,74 @@ class AppliedStrategy:
 
 
 @dataclass
+class BorrowedSource:
+    OPENAPI = "BorrowedSourceOut"
+    source: str
+    words: str
+    decisions: int
+
+
+@dataclass
+class Regret:
+    """Success-rate points lost per task against the fleet's best known strategy (0.05 = 5 points)."""
+
+    OPENAPI = "RegretOut"
+    per_task: float
+    low: float
+    high: float
+    tasks: int
+    cells: int
+    min_strategy_tasks: int
+
+
+@dataclass
+class PatternUse:
+    OPENAPI = "PatternUseOut"
+    imports: int
+    imports_unused: int
+    shared_imports: int
+    shared_unused: int
+
+
+@dataclass
+class LearningThresholds:
+    OPENAPI = "ThresholdsOut"
+    min_outcomes: int
+    min_changed_share: float
+    max_default_share: float
+    min_strategy_tasks: int
+
+
+@dataclass
+class LearningHealth:
+    """"Is it learning?" over the agent's last `window_tasks` tasks."""
+
+    OPENAPI = "LearningHealthOut"
+    window_tasks: int
+    verdict: Literal["learning", "not-learning", "mostly-default", "too-early", "learning-off"]
+    verdict_words: str
+    outcomes: int
+    outcomes_changing_values: int
+    changed_share: float | None
+    states_seen: int
+    states_learned: int
+    coverage: float | None
+    decisions: int
+    own: int
+    borrowed: int
+    default: int
+    explored: int
+    own_share: float | None
+    borrowed_share: float | None
+    default_share: float | None
+    explored_share: float | None
+    borrowed_sources: list[BorrowedSource]
+    regret: Regret | None
+    patterns: PatternUse
+    thresholds: LearningThresholds
+
+
+@dataclass
 class LearningStatus:
     OPENAPI = "LearningOut"
     agent_id: str
@@ -234,6 +302,7 @@ class LearningStatus:
     policy_version: str | None
     safeguard: Safeguard | None
     applied_strategies: list[AppliedStrategy]
+    learning_health: LearningHealth
 
 
 @dataclass
