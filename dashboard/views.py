@@ -247,7 +247,7 @@ def run_drills(request, agent_id):
     except drills.TooFewTasks as error:
         messages.info(request, str(error))
     else:
-        verdict = "every rule within its band" if drills.agent_health(run)["in_band"] else "a rule out of its band"
+        verdict = drills.STATE_SENTENCES[drills.run_state(run.figures["health"])]
         messages.success(request, f"Drilled {agent_id} in {run.seconds:.1f} s: {verdict}.")
     return back(request, fallback=reverse("dash-agent-statistics", args=[agent_id]))
 

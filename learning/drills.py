@@ -147,32 +147,51 @@ def _percent(value):
     return f"{value * 100:.1f} %"
 
 
+NEAR_CERTAIN_ADVICE = (
+    "The success rate is near 0 or 1, where the interval's normal approximation fails: test a larger minimum "
+    "effect (mde) so each arm has more tasks, or test fleet-wide."
+)
+
+
 def health(figures):
     """Each rule's measured rate against its nominal one: [{rule, measured,
-    nominal, in_band, finding, advice}]. A rate is out of its band when its
-    interval lies wholly on the wrong side of the target (or, for the target
-    of none, when any happened)."""
+    nominal, state, in_band, finding, advice}]. A rate is out of its band
+    when its interval lies wholly on the wrong side of the target (or, for
+    the target of none, when any happened). A target that even the fastest
+    rule misses on these logs is out of reach: no setting meets it, so it
+    raises no alert, and the finding says what limits it."""
     aa, stable, rule = figures["aa"], figures["stable"], figures["rule"]
     ten = next(item for item in figures["drops"] if item["points"] == 10)
+    fastest = next(item for item in figures["fastest"]["drops"] if item["points"] == 10)
     slots_per_day = 86_400 / settings.CYCLE_SLOT_SECONDS
     horizon_days = aa["horizon"] / max(figures["tasks_per_slot"] / 2 * slots_per_day, 1e-9)
     rollbacks = stable["runs_with_rollback"]
-    return [
+    verdicts = aa["verdicts"]
+    detection = detection_state(ten["within"], fastest["within"])
+    items = [
+        {
+            "rule": "A/B verdicts in A/A tests",
+            "measured": verdicts["rate"],
+            "nominal": stats.ALPHA,
+            "state": at_most(verdicts, stats.ALPHA),
+            "finding": f"A/A tests ended in a verdict, winner or loser, in {_percent(verdicts['rate'])} (interval "
+            f"{_percent(verdicts['low'])} to {_percent(verdicts['high'])}) against the rule's two-sided level of 5 %",
+            "advice": NEAR_CERTAIN_ADVICE,
+        },
         {
             "rule": "A/B false winners",
             "measured": aa["rate"],
             "nominal": stats.ALPHA,
-            "in_band": aa["low"] <= stats.ALPHA,
+            "state": at_most(aa, stats.ALPHA),
             "finding": f"A/A false winners {_percent(aa['rate'])} (interval {_percent(aa['low'])} to "
-            f"{_percent(aa['high'])}) against the design's at most 5 %",
-            "advice": "The success rate is near 0 or 1, where the interval's normal approximation fails: test "
-            "a larger minimum effect (mde) so each arm has more tasks, or test fleet-wide.",
+            f"{_percent(aa['high'])}): one side of the 5 % level, so about 2.5 % by design and at most 5 %",
+            "advice": NEAR_CERTAIN_ADVICE,
         },
         {
             "rule": "A/B horizon",
             "measured": horizon_days,
             "nominal": HORIZON_DAYS,
-            "in_band": horizon_days <= HORIZON_DAYS,
+            "state": _band(horizon_days <= HORIZON_DAYS),
             "finding": f"an A/B test's horizon of {aa['horizon']} tasks per arm takes {horizon_days:.0f} days "
             f"at this agent's traffic",
             "advice": "Too little traffic for the horizon: test a larger minimum effect (mde), or give the "
@@ -182,7 +201,7 @@ def health(figures):
             "rule": "Safeguard false rollbacks",
             "measured": stable["per_1000_tasks"],
             "nominal": 0,
-            "in_band": rollbacks["hits"] == 0,
+            "state": _band(rollbacks["hits"] == 0),
             "finding": f"{stable['rollbacks']} false rollbacks in {stable['tasks']:,} stable tasks "
             f"({rollbacks['hits']} of {rollbacks['runs']} runs of {stable['tasks_per_run']:,} tasks)",
             "advice": "The world drifts within the log or the window is too short for this agent's noise: "
@@ -192,64 +211,116 @@ def health(figures):
             "rule": "Safeguard warnings",
             "measured": stable["warnings"]["rate"],
             "nominal": WARNING_SHARE,
-            "in_band": stable["warnings"]["low"] <= WARNING_SHARE,
+            "state": at_most(stable["warnings"], WARNING_SHARE),
             "finding": f"{_percent(stable['warnings']['rate'])} of stable checks warn (window {rule['window']} tasks)",
             "advice": "Warnings this often say little: raise the safeguard's window.",
         },
         {
             "rule": "Safeguard detection (10 points)",
             "measured": ten["within"]["rate"],
-            "nominal": 0.95,
-            "in_band": ten["within"]["high"] >= 0.95,
+            "nominal": DETECTED_SHARE,
+            "state": detection,
             "finding": f"10-point drops acted on within {ten['within_tasks']} tasks in "
             f"{_percent(ten['within']['rate'])} of drills (median delay {_tasks(ten['median'])}, "
-            f"design {ten['nominal']})",
-            "advice": "This agent's scores are too noisy for the window to see a 10-point drop quickly: raise the "
-            "window (fewer, surer checks) or accept the longer delay.",
+            f"design {ten['nominal']}); the fastest rule on the same draws, tuned in hindsight, in "
+            f"{_percent(fastest['within']['rate'])} (median {_tasks(fastest['median'])})"
+            + (f": out of reach, as even that rule misses it; at a per-task spread of {figures['score_sd']:.2f} "
+               "the target needs quieter scores, not another setting" if detection == OUT_OF_REACH else ""),
+            "advice": "A faster rule catches these drops in time on this agent's logs: apply the calibrated "
+            "setting below, or check more often (a smaller check_every).",
         },
     ]
+    for item in items:
+        item["in_band"] = item["state"] != OUT_OF_BAND
+    return items
+
+
+IN_BAND, OUT_OF_BAND, OUT_OF_REACH = "in-band", "out-of-band", "out-of-reach"
+DETECTED_SHARE = 0.95  # the target share of 10-point drops acted on within DETECT_WITHIN tasks
+
+
+STATE_SENTENCES = {
+    IN_BAND: "every rule within its band",
+    OUT_OF_BAND: "a rule out of its band",
+    OUT_OF_REACH: "every rule within its band but a target out of reach at this agent's noise",
+}
+
+
+def _band(within):
+    return IN_BAND if within else OUT_OF_BAND
+
+
+def at_most(rate, bound):
+    """A measured rate against an upper bound: out of band when its whole interval lies above it."""
+    return _band(rate["low"] <= bound)
+
+
+def detection_state(within, fastest_within=None):
+    """The detection target against the share of drops the rule caught in
+    time and the fastest rule's (None: not drilled, so never out of reach)."""
+    if within["high"] >= DETECTED_SHARE:
+        return IN_BAND
+    reachable = fastest_within is None or fastest_within["high"] >= DETECTED_SHARE
+    return OUT_OF_BAND if reachable else OUT_OF_REACH
+
+
+def run_state(health_items):
+    """One drill run's state: out of band when any rule is, else out of reach when any target is."""
+    states = {item.get("state", _band(item["in_band"])) for item in health_items}
+    for state in (OUT_OF_BAND, OUT_OF_REACH):
+        if state in states:
+            return state
+    return IN_BAND
 
 
 # --- the fleet ----------------------------------------------------------------------------------
 
 
-def fleet_figures(runs):
-    """The fleet's rates: the latest run of every agent, counts summed and intervals recomputed."""
-    runs = list(runs)
-    aa_hits = sum(run.figures["aa"]["hits"] for run in runs)
-    aa_runs = sum(run.figures["aa"]["runs"] for run in runs)
-    stable = [run.figures["stable"] for run in runs]
-    drops = []
+def _summed(rates):
+    """One rate from several (hits and runs summed, the interval recomputed)."""
+    rates = list(rates)
+    return drills.rate(sum(item["hits"] for item in rates), sum(item["runs"] for item in rates))
+
+
+def _fleet_drops(per_run):
+    """The fleet's delay figures per drop size from each run's list of them (DROP_POINTS order)."""
+    fleet = []
     for index, points in enumerate(drills.DROP_POINTS):
-        items = [run.figures["drops"][index] for run in runs]
+        items = [drops[index] for drops in per_run]
         delays = [delay for item in items for delay in item["delays"]]
-        total = sum(item["runs"] for item in items)
-        drops.append(
+        fleet.append(
             {
                 "points": points,
-                "runs": total,
-                "missed": drills.rate(sum(item["missed"]["hits"] for item in items), total),
-                "within": drills.rate(sum(item["within"]["hits"] for item in items), total),
+                "runs": sum(item["runs"] for item in items),
+                "missed": _summed(item["missed"] for item in items),
+                "within": _summed(item["within"] for item in items),
                 "median": float(np.median(delays)) if delays else None,
                 "p90": float(np.percentile(delays, 90)) if delays else None,
             }
         )
+    return fleet
+
+
+def fleet_figures(runs):
+    """The fleet's rates: the latest run of every agent, counts summed and
+    intervals recomputed. Runs drilled before a figure existed ("verdicts",
+    "fastest") are left out of that figure's sums."""
+    runs = list(runs)
+    stable = [run.figures["stable"] for run in runs]
     return {
         "agents": len(runs),
-        "aa": drills.rate(aa_hits, aa_runs),
+        "aa": _summed(run.figures["aa"] for run in runs),
+        "aa_verdicts": _summed(run.figures["aa"]["verdicts"] for run in runs if "verdicts" in run.figures["aa"]),
         "stable": {
-            "runs_with_rollback": drills.rate(
-                sum(item["runs_with_rollback"]["hits"] for item in stable),
-                sum(item["runs_with_rollback"]["runs"] for item in stable),
-            ),
+            "runs_with_rollback": _summed(item["runs_with_rollback"] for item in stable),
             "rollbacks": sum(item["rollbacks"] for item in stable),
             "tasks": sum(item["tasks"] for item in stable),
-            "warnings": drills.rate(
-                sum(item["warnings"]["hits"] for item in stable), sum(item["warnings"]["runs"] for item in stable)
-            ),
+            "warnings": _summed(item["warnings"] for item in stable),
         },
-        "drops": drops,
-        "out_of_band": sum(not all(item["in_band"] for item in run.figures["health"]) for run in runs),
+        "drops": _fleet_drops([run.figures["drops"] for run in runs]),
+        "fastest": _fleet_drops([run.figures["fastest"]["drops"] for run in runs if "fastest" in run.figures]),
+        "out_of_band": sum(run_state(run.figures["health"]) == OUT_OF_BAND for run in runs),
+        "out_of_reach": sum(run_state(run.figures["health"]) == OUT_OF_REACH for run in runs),
         "seconds": max((run.seconds for run in runs), default=None),
     }
 
@@ -265,10 +336,12 @@ def agent_health(run):
         "logged_tasks": run.logged_tasks,
         "seconds": round(run.seconds, 3),
         "in_band": all(item["in_band"] for item in run.figures["health"]),
-        "health": run.figures["health"],
+        "state": run_state(run.figures["health"]),
+        "health": [{"state": _band(item["in_band"]), **item} for item in run.figures["health"]],
         "figures": {
             name: run.figures[name]
-            for name in ("aa", "stable", "drops", "rule", "tasks_per_slot", "score_mean", "score_sd")
+            for name in ("aa", "stable", "drops", "fastest", "rule", "tasks_per_slot", "score_mean", "score_sd")
+            if name in run.figures
         },
         "calibration": run.figures.get("calibration"),
     }

@@ -330,7 +330,9 @@ class StatisticsHealthOut(Schema):
     seed: int
     logged_tasks: int
     seconds: float
-    in_band: bool
+    in_band: bool = Field(description="No rule out of its band (a target out of reach at the agent's noise is not).")
+    state: str = Field(description="in-band, out-of-band (a rule to change), or out-of-reach (a target no "
+                       "rule meets at this agent's noise, so nothing to change).")
     health: list[dict[str, Any]]
     figures: dict[str, Any]
     calibration: dict[str, Any] | None

@@ -10,33 +10,40 @@ from qefleet.memory.models import Agent
 
 
 def _fleet_rows(fleet):
-    """The fleet's rules: (rule, measured rate, its interval and runs, nominal, within the band)."""
+    """The fleet's rules: (rule, measured rate, its interval and runs, nominal, band state)."""
     aa, stable = fleet["aa"], fleet["stable"]
     ten = next(item for item in fleet["drops"] if item["points"] == 10)
+    fastest = next((item for item in fleet["fastest"] if item["points"] == 10), None)
     return [
         {
-            "rule": "A/B false winners (A/A tests, a look every slot)",
+            "rule": "A/A tests ending in a verdict, winner or loser (a look every slot)",
+            "rate": fleet["aa_verdicts"],
+            "nominal": "5 % (the rule's two-sided level)",
+            "state": drills.at_most(fleet["aa_verdicts"], stats.ALPHA),
+        },
+        {
+            "rule": "A/A tests naming a false winner",
             "rate": aa,
-            "nominal": "at most 5 %",
-            "in_band": aa["low"] <= stats.ALPHA,
+            "nominal": "about 2.5 % (one side), at most 5 %",
+            "state": drills.at_most(aa, stats.ALPHA),
         },
         {
             "rule": f"Stable runs of {drill_math.STABLE_TASKS:,} tasks with a false rollback",
             "rate": stable["runs_with_rollback"],
             "nominal": "none",
-            "in_band": stable["rollbacks"] == 0,
+            "state": drills.IN_BAND if stable["rollbacks"] == 0 else drills.OUT_OF_BAND,
         },
         {
             "rule": "Stable safeguard checks that warn",
             "rate": stable["warnings"],
             "nominal": f"at most {drills.WARNING_SHARE * 100:.0f} %",
-            "in_band": stable["warnings"]["low"] <= drills.WARNING_SHARE,
+            "state": drills.at_most(stable["warnings"], drills.WARNING_SHARE),
         },
         {
             "rule": f"10-point drops acted on within {drill_math.DETECT_WITHIN} tasks",
             "rate": ten["within"],
-            "nominal": "at least 95 %",
-            "in_band": ten["within"]["high"] >= 0.95,
+            "nominal": f"at least {drills.DETECTED_SHARE * 100:.0f} %",
+            "state": drills.detection_state(ten["within"], fastest["within"] if fastest else None),
         },
     ]
 
@@ -49,6 +56,9 @@ def statistics_context(agent=None):
     return {
         "fleet": fleet,
         "fleet_rows": _fleet_rows(fleet) if fleet else [],
+        # Each drop size beside the fastest rule's figures for it (empty when no run has them).
+        "detection": [(drop, next((item for item in fleet["fastest"] if item["points"] == drop["points"]), {}))
+                      for drop in fleet["drops"]] if fleet else [],
         "agents": [drills.agent_health(run) for run in runs],
         "undrilled": Agent.objects.exclude(pk__in=[run.agent_id for run in runs])
         .filter(is_system=False)

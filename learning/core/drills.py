@@ -7,10 +7,11 @@ the rule's real code (learning/core/stats.py):
 - **A/A tests** (`aa_drill`): both arms draw from the same logged
   successes, and the A/B decision (`stats._judge`, which `decide` calls) looks
   after every cycle slot's tasks until its first verdict that is not
-  "running". A "winner" is a false winner. A task's success is all the
-  decision reads, and drawing a 0/1 outcome with replacement from the log is
-  a binomial draw at the logged success rate, which is how the counts between
-  two looks are drawn (`stats.simulate_false_winners`).
+  "running". Any verdict is false: the rule is a two-sided test at 5 %, so
+  about 5 % of A/A tests end in one, half of them naming a false winner. A
+  task's success is all the decision reads, and drawing a 0/1 outcome with
+  replacement from the log is a binomial draw at the logged success rate,
+  which is how the counts between two looks are drawn (`stats.simulate_verdicts`).
 - **Stable streams** (`stable_drill`): the safeguard's degradation rule
   (`stats.judge_windows`, which `judge` calls) every `check_every` tasks on
   streams resampled from the logged scores, against a reference measured the
@@ -21,6 +22,10 @@ the rule's real code (learning/core/stats.py):
   a random point lowered by 5, 10 or 20 points (of the 0-100 score the
   safeguard judges): how many tasks after the drop the action comes, and how
   often it never comes within the drill's horizon.
+- **The fastest rule** (`fastest_rule`), on the same draws, for reference:
+  a CUSUM per drop size given in hindsight the lowest threshold at which it
+  never acts on the stable streams. It says how fast a drop can be caught on
+  this agent's noise at all; a target it misses is out of reach.
 
 The streams are a moving-block bootstrap (blocks of BLOCK consecutive logged
 tasks): a world that drifts inside the log shows up as excess false alarms,
@@ -148,14 +153,19 @@ def actions(states, consecutive):
 
 
 def aa_drill(successes, tasks_per_look, runs, seed, mde=stats.DEFAULT_MDE, power=stats.DEFAULT_POWER):
-    """False winners of `runs` A/A tests on the logged 0/1 `successes`, looked
-    at every `tasks_per_look` tasks per arm (one cycle slot's share)."""
+    """`runs` A/A tests on the logged 0/1 `successes`, looked at every
+    `tasks_per_look` tasks per arm (one cycle slot's share): the false
+    winners (the rate itself, designed for about alpha/2 and at most alpha)
+    and, under "verdicts", the tests that ended in any verdict, winner or
+    loser (the rule's two-sided level, alpha)."""
     base_rate = float(np.mean(successes))
     horizon = stats.samples_per_arm(mde, power, base_rate=base_rate)
     look_every = max(1, min(int(tasks_per_look), horizon))
-    share = stats.simulate_false_winners(rate=base_rate, horizon=horizon, look_every=look_every, trials=runs, seed=seed)
+    shares = stats.simulate_verdicts(base_rate, base_rate, horizon, look_every, runs, seed)
+    winners = round(shares["winner"] * runs)
     return {
-        **rate(round(share * runs), runs),
+        **rate(winners, runs),
+        "verdicts": rate(winners + round(shares["loser"] * runs), runs),
         "horizon": horizon,
         "look_every": look_every,
         "base_rate": base_rate,
@@ -163,13 +173,45 @@ def aa_drill(successes, tasks_per_look, runs, seed, mde=stats.DEFAULT_MDE, power
     }
 
 
-def stable_drill(scores, rule, runs, seed, tasks=STABLE_TASKS):
-    """False rollbacks and warnings of the rule on `runs` stable streams of `tasks` tasks."""
+@dataclass(frozen=True)
+class Draws:
+    """Resampled streams of task scores and the reference each run holds;
+    `before` (drops only): the tasks of each run before its drop."""
+
+    streams: np.ndarray
+    reference: np.ndarray
+    spread: np.ndarray
+    rng: np.random.Generator
+    before: np.ndarray = None
+
+
+def stable_draws(scores, runs, seed, tasks=STABLE_TASKS):
     rng = np.random.default_rng(seed)
     streams = block_streams(scores, runs, tasks, rng)
-    reference, spread = references(scores, runs, rng)
+    return Draws(streams, *references(scores, runs, rng), rng)
+
+
+def drop_draws(scores, rule, points, runs, seed, horizon=DROP_HORIZON):
+    """Streams whose every score falls by `points` / 100 after one full
+    window of stable tasks, at a random point of the rule's check cycle."""
+    rng = np.random.default_rng(seed)
+    before = rule.window + rng.integers(0, rule.check_every, size=runs)
+    length = rule.window + rule.check_every + horizon
+    streams = block_streams(scores, runs, length, rng)
+    streams -= np.where(np.arange(length) >= before[:, None], points / 100, 0.0)
+    return Draws(streams, *references(scores, runs, rng), rng, before)
+
+
+def stable_drill(scores, rule, runs, seed, tasks=STABLE_TASKS):
+    """False rollbacks and warnings of the rule on `runs` stable streams of `tasks` tasks."""
+    return stable_result(stable_draws(scores, runs, seed, tasks), rule)
+
+
+def stable_result(draws, rule):
+    runs, tasks = draws.streams.shape
     checks = check_positions(rule, tasks)
-    states = window_states(streams, np.broadcast_to(checks, (runs, len(checks))), reference, spread, rule)
+    states = window_states(draws.streams, np.broadcast_to(checks, (runs, len(checks))), draws.reference,
+                           draws.spread, rule)
     fired = actions(states, rule.consecutive)
     rollbacks = int(fired.sum())
     return {
@@ -188,22 +230,28 @@ def drop_drill(scores, rule, points, runs, seed, horizon=DROP_HORIZON, within=DE
     """Detection delay (tasks from the drop to the action) and misses of the
     rule when every task's score falls by `points` / 100 at a random point of
     the check cycle, after one full window of stable tasks."""
-    rng = np.random.default_rng(seed)
-    # The drop comes after one full window, at a random point of the check cycle.
-    before = rule.window + rng.integers(0, rule.check_every, size=runs)
-    length = rule.window + rule.check_every + horizon
-    streams = block_streams(scores, runs, length, rng)
-    streams -= np.where(np.arange(length) >= before[:, None], points / 100, 0.0)
-    reference, spread = references(scores, runs, rng)
+    return drop_result(drop_draws(scores, rule, points, runs, seed, horizon), rule, points, horizon, within)
+
+
+def drop_result(draws, rule, points, horizon=DROP_HORIZON, within=DETECT_WITHIN):
+    runs, length = draws.streams.shape
     checks = check_positions(rule, length)
-    states = window_states(streams, np.broadcast_to(checks, (runs, len(checks))), reference, spread, rule)
-    since = checks - before[:, None]
-    fired = actions(states, rule.consecutive) & (since > 0) & (since <= horizon)
+    states = window_states(draws.streams, np.broadcast_to(checks, (runs, len(checks))), draws.reference,
+                           draws.spread, rule)
+    fired = actions(states, rule.consecutive)
+    return {**delays_of(fired, checks, draws, horizon, within), "points": points, "nominal": rule.nominal_delay}
+
+
+def delays_of(fired, positions, draws, horizon, within):
+    """The delay figures of a rule that acted where `fired` (runs x positions,
+    `positions` the task counts at which it could act) on drop draws."""
+    runs = len(fired)
+    since = positions - draws.before[:, None]
+    fired = fired & (since > 0) & (since <= horizon)
     detected = fired.any(axis=1)
     delays = since[np.arange(runs), np.argmax(fired, axis=1)][detected]
-    low, high = median_interval(delays, rng)
+    low, high = median_interval(delays, draws.rng)
     return {
-        "points": points,
         "runs": runs,
         "horizon": horizon,
         "missed": rate(int((~detected).sum()), runs),
@@ -214,18 +262,54 @@ def drop_drill(scores, rule, points, runs, seed, horizon=DROP_HORIZON, within=DE
         "median_high": high,
         "p90": float(np.percentile(delays, 90)) if len(delays) else None,
         "delays": delays.astype(int).tolist(),
-        "nominal": rule.nominal_delay,
     }
 
 
+# --- the fastest rule, for reference ---------------------------------------------------------
+
+
+def cusum_paths(streams, reference, slack):
+    """Page's CUSUM for a fall in the mean score, after every task:
+    S = max(0, S + reference - score - slack), runs x tasks."""
+    paths = np.empty_like(streams)
+    level = np.zeros(len(streams))
+    for task in range(streams.shape[1]):
+        level = np.maximum(0.0, level + reference - streams[:, task] - slack)
+        paths[:, task] = level
+    return paths
+
+
+def fastest_rule(stable, drops, horizon=DROP_HORIZON, within=DETECT_WITHIN):
+    """How fast each drop can be caught on these draws at all. For each of
+    `drops`, pairs of (drop points, Draws): Page's CUSUM tuned for that drop
+    (the rule with the least worst-case mean delay at a given false-alarm
+    rate, Moustakides 1986), its threshold set in hindsight just above the
+    highest it reached on the `stable` draws, so that it never acts falsely
+    there and acts as early as that allows; its delays on the drop's draws.
+    When even it misses a target, the target needs quieter scores, not
+    another setting of the safeguard."""
+    results = []
+    for points, draws in drops:
+        slack = points / 200  # half the drop: the CUSUM's choice for a shift of that size
+        threshold = float(cusum_paths(stable.streams, stable.reference, slack).max())
+        paths = cusum_paths(draws.streams, draws.reference, slack)
+        positions = np.arange(1, draws.streams.shape[1] + 1)
+        delays = delays_of(paths > threshold, positions, draws, horizon, within)
+        results.append({**delays, "points": points, "threshold": threshold})
+    return {"drops": results}
+
+
 def run_drills(successes, scores, tasks_per_look, rule, seed, aa_runs=120, stable_runs=20, drop_runs=200):
-    """All three drills on one agent's logs: {"aa", "stable", "drops", "rule"}."""
+    """All three drills on one agent's logs, and the fastest rule on the same
+    draws: {"aa", "stable", "drops", "fastest", "rule"}."""
+    stable = stable_draws(scores, stable_runs, seed + 1)
+    drops = [(points, drop_draws(scores, rule, points, drop_runs, seed + 2 + index))
+             for index, points in enumerate(DROP_POINTS)]
     return {
         "aa": aa_drill(successes, tasks_per_look, aa_runs, seed),
-        "stable": stable_drill(scores, rule, stable_runs, seed + 1),
-        "drops": [
-            drop_drill(scores, rule, points, drop_runs, seed + 2 + index) for index, points in enumerate(DROP_POINTS)
-        ],
+        "stable": stable_result(stable, rule),
+        "drops": [drop_result(draws, rule, points) for points, draws in drops],
+        "fastest": fastest_rule(stable, drops),
         "rule": asdict(rule),
     }
 

@@ -15,9 +15,14 @@ error rate that can be stated. The rule (`decide`, one test at a time):
   "inconclusive".
 - A winner that violates a guardrail (time, errors) stays a winner but lists
   the guardrails in `blocked_by`; the caller does not apply it.
-- Only the treatment's side wins, so between two identical strategies a false
-  winner has probability at most alpha/2 (sequential part, any number of
-  looks) + alpha/2 (the one fixed look) = alpha.
+- The rule is a two-sided test at level alpha: between two identical
+  strategies the fixed look alone ends in a verdict either way (a false
+  winner or a false loser) with probability alpha, alpha/2 on each side.
+  The always-valid early stops add to that, in theory up to alpha on both
+  sides together (so a false winner has probability at most alpha), in practice about
+  half a point at a look every 10 tasks, as the sequence is conservative:
+  `simulate_verdicts` measures it, and the statistics drills
+  (learning/core/drills.py) measure it on each agent's own logs.
 - Across the fleet's concurrent tests the caller controls the false discovery
   rate with `benjamini_hochberg` over the verdicts' p-values.
 
@@ -25,7 +30,7 @@ Success rates carry the Agresti-Caffo adjustment (one success and one failure
 added to each arm), so 0/n and n/n never give a zero-width interval. The
 always-valid sequence is the two-sided normal-mixture boundary (Robbins;
 Howard et al. 2021) on that estimate. Its variance is estimated from the data,
-so the guarantee is asymptotic; `simulate_false_winners` checks it at the
+so the guarantee is asymptotic; `simulate_verdicts` checks it at the
 sample sizes the fleet uses.
 """
 
@@ -398,10 +403,11 @@ def off_policy_value(chosen, rewards, propensities):
     return estimate, total * total / float((weights * weights).sum())
 
 
-def _winner_share(control_rate, treatment_rate, horizon, look_every, trials, seed, alpha):
-    """Share of simulated tests that end in "winner" when the rule is applied
-    every `look_every` tasks per arm and the test stops at its first
-    verdict that is not "running"."""
+def simulate_verdicts(control_rate, treatment_rate, horizon=None, look_every=20, trials=2000, seed=0, alpha=ALPHA):
+    """How simulated tests end when the rule is applied every `look_every`
+    tasks per arm and each test stops at its first verdict that is not
+    "running": {"winner": share, "loser": share, "inconclusive": share}.
+    Horizon default: samples_per_arm()."""
     horizon = horizon or samples_per_arm(alpha=alpha)
     if look_every < 1 or trials < 1:
         raise ValueError("look_every and trials must be at least 1.")
@@ -415,19 +421,19 @@ def _winner_share(control_rate, treatment_rate, horizon, look_every, trials, see
     codes, _, _ = _judge(successes_c, looks, successes_t, looks, horizon, alpha)
     first_stop = np.argmax(codes != RUNNING, axis=1)  # the horizon look never runs on, so one exists
     final = codes[np.arange(trials), first_stop]
-    return float(np.mean(final == WINNER))
+    return {OUTCOMES[code]: float(np.mean(final == code)) for code in (WINNER, LOSER, INCONCLUSIVE)}
 
 
 def simulate_false_winners(rate=0.8, horizon=None, look_every=20, trials=2000, seed=0, alpha=ALPHA):
     """A/A: both arms succeed at `rate`; the share of tests that still name a
-    winner (should be at most alpha). Horizon default: samples_per_arm()."""
-    return _winner_share(rate, rate, horizon, look_every, trials, seed, alpha)
+    winner (about alpha/2, one side of the two-sided level, and at most alpha)."""
+    return simulate_verdicts(rate, rate, horizon, look_every, trials, seed, alpha)["winner"]
 
 
 def simulate_power(delta, base_rate=0.5, horizon=None, look_every=20, trials=2000, seed=0, alpha=ALPHA):
     """The treatment succeeds `delta` more often; the share of tests that
     find it the winner. Horizon default: samples_per_arm()."""
-    return _winner_share(base_rate, base_rate + delta, horizon, look_every, trials, seed, alpha)
+    return simulate_verdicts(base_rate, base_rate + delta, horizon, look_every, trials, seed, alpha)["winner"]
 
 
 # --- the degradation rule (the safeguard's, and an applied winner's monitoring) ---------

@@ -21,9 +21,10 @@ def drilled(alice, bob):
 def test_the_page_shows_the_fleets_rates_beside_their_nominal_ones(viewer, drilled):
     page = viewer.get("/ops/statistics/").content.decode()
     fleet = drills.fleet_figures(drilled)
-    assert "A/B false winners (A/A tests, a look every slot)" in page and "at most 5 %" in page
+    assert "A/A tests ending in a verdict, winner or loser" in page and "5 % (the rule&#x27;s two-sided level)" in page
+    assert "A/A tests naming a false winner" in page and "about 2.5 % (one side), at most 5 %" in page
     assert f"of {fleet['aa']['runs']}" in page
-    assert "The newest drills of 2 agents, their counts summed; 1 of them" in page
+    assert "The newest drills of 2 agents, their counts summed;\n    1 of them have a rule out of its band" in page
     assert 'href="/ops/statistics/bob/"' in page
     assert "Drill now" not in page  # a viewer cannot drill
 

@@ -106,3 +106,24 @@ def test_the_fleet_sums_counts_and_recomputes_intervals(alice, bob):
     assert fleet["aa"]["runs"] == sum(run.figures["aa"]["runs"] for run in runs)
     assert fleet["aa"]["hits"] == sum(run.figures["aa"]["hits"] for run in runs)
     assert fleet["stable"]["tasks"] == sum(run.figures["stable"]["tasks"] for run in runs)
+
+
+def test_a_detection_target_the_fastest_rule_misses_is_out_of_reach_not_out_of_band():
+    caught = {"high": 0.40}
+    assert drills.detection_state({"high": 0.97}, caught) == drills.IN_BAND
+    assert drills.detection_state({"high": 0.10}, caught) == drills.OUT_OF_REACH
+    assert drills.detection_state({"high": 0.10}, {"high": 0.99}) == drills.OUT_OF_BAND
+    assert drills.detection_state({"high": 0.10}) == drills.OUT_OF_BAND  # drilled before the fastest rule existed
+
+
+def test_an_out_of_reach_target_raises_no_alert_and_the_run_says_so(alice):
+    """Scores a coin flip decides (a spread near 0.4): no rule catches a
+    10-point drop within 60 tasks, so the detection finding is out of reach;
+    it is not what an alert asks an operator to change."""
+    logged_history(alice, tasks=1000, success_rate=0.5, tasks_per_hour=200)
+    run = drills.drill(alice, DrillTrigger.COMMAND, seed=4)
+    detection = next(item for item in run.figures["health"] if item["rule"].startswith("Safeguard detection"))
+    assert detection["state"] == drills.OUT_OF_REACH and detection["in_band"]
+    assert "out of reach" in detection["finding"]
+    alert = Alert.objects.open().filter(kind=drills.ALERT_KIND).first()
+    assert alert is None or not any("10-point" in finding for finding in alert.numbers["findings"])
