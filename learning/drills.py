@@ -89,7 +89,10 @@ def drill(agent, trigger, seed=None):
     figures["score_mean"], figures["score_sd"] = float(scores.mean()), float(scores.std(ddof=1))
     figures["health"] = health(figures)
     if not all(item["in_band"] for item in figures["health"] if item["rule"].startswith("Safeguard")):
-        figures["calibration"] = drills.calibrate(scores, rule, seed + 10)
+        detection = next(item for item in figures["health"] if item["rule"] == DETECTION_RULE)
+        figures["calibration"] = drills.calibrate(
+            scores, rule, seed + 10, detection_in_reach=detection["state"] != OUT_OF_REACH
+        )
     with transaction.atomic():
         run = DrillRun.objects.create(
             agent=agent,
@@ -147,6 +150,7 @@ def _percent(value):
     return f"{value * 100:.1f} %"
 
 
+DETECTION_RULE = "Safeguard detection (10 points)"
 NEAR_CERTAIN_ADVICE = (
     "The success rate is near 0 or 1, where the interval's normal approximation fails: test a larger minimum "
     "effect (mde) so each arm has more tasks, or test fleet-wide."
@@ -216,7 +220,7 @@ def health(figures):
             "advice": "Warnings this often say little: raise the safeguard's window.",
         },
         {
-            "rule": "Safeguard detection (10 points)",
+            "rule": DETECTION_RULE,
             "measured": ten["within"]["rate"],
             "nominal": DETECTED_SHARE,
             "state": detection,
