@@ -79,9 +79,13 @@ class Command(BaseCommand):
         parser.add_argument("--worker-class", choices=("sync", "gthread"), default=None,
                             help="gunicorn worker class (default: sync on SQLite, gthread on PostgreSQL).")
         parser.add_argument("--threads", type=int, default=2, help="Threads per gthread worker (default 2).")
-        parser.add_argument("--rate-limit", type=int, default=3000,
-                            help="RATE_LIMIT_PER_MINUTE per agent for the server (default 3000, the production "
-                                 "default; the fleet sends about 9 requests/s per agent).")
+        # The fleet is closed-loop, as fast as the server answers: on a quiet
+        # machine its busiest agents send over 40 requests/s, past the production
+        # default of 3000 a minute. That is the test's load, not an agent to
+        # refuse; a limit it never reaches still pays the limiter's upsert.
+        parser.add_argument("--rate-limit", type=int, default=20_000,
+                            help="RATE_LIMIT_PER_MINUTE per agent for the server (default 20000: counted on every "
+                                 "request, never reached by the closed-loop fleet).")
         parser.add_argument("--expired-rows", type=int, default=20_000,
                             help="Expired events seeded before the second phase for the TTL sweep (default 20000).")
         parser.add_argument("--seed", type=int, default=1, help="Seed of the simulated tasks and outcomes.")
