@@ -25,7 +25,7 @@ from django.db.models import (
 from django.db.models.functions import RowNumber
 from django.utils import timezone
 
-from learning import operations, tracker
+from learning import operations, shadow, tracker
 from learning.core import scoring
 from learning.models import (
     OPEN_TEST_STATES,
@@ -363,6 +363,7 @@ def agent_context(agent, query):
         "versions": versions, "older_versions": older_versions, "preview_version": preview_version(timeline, query),
         "after_rollback": rollback_state(profile, window_rollbacks), "alerts": open_alerts(agent),
         "events": notable_events(agent), "audit": audit, "denials": refused,
+        "shadow": shadow.figures(agent, profile) if profile else None,
         **agent_learning_panel(agent),
     }
 
