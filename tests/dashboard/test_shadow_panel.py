@@ -44,6 +44,7 @@ def test_the_panel_shows_the_figures_and_the_rule_in_words(in_shadow):
     assert f"{figures['agreement'] * 100:.0f} %" in page
     assert "4 reported (196 to go)" in page and "Promotes to active when" in page
     assert "Promote to active" not in page and "Put in shadow" not in page  # a viewer acts on nothing
+    assert "own choice (propensity 1); the learned policy would have chosen" in page
 
 
 def test_promoting_needs_the_confirmation_and_a_reason_and_is_audited(in_shadow):
