@@ -62,10 +62,12 @@ def test_an_active_agent_says_so(alice):
     assert recommend(alice)["mode"] == "active"
 
 
-def test_an_unknown_own_strategy_is_a_bad_request_naming_the_field(in_shadow, alice):
-    response = in_shadow.client.post(f"agents/{in_shadow.agent_id}/recommendations",
+def test_an_unknown_own_strategy_is_a_bad_request_naming_the_field_in_either_mode(in_shadow, bob):
+    for agent in (in_shadow, bob):
+        response = agent.client.post(f"agents/{agent.agent_id}/recommendations",
                                      {"task": task(), "own_strategy": "no-such-strategy"})
-    assert response.status_code == 400 and "own_strategy" in response.content.decode()
+        assert response.status_code == 400 and "own_strategy" in response.content.decode()
+    assert not Decision.objects.exists()
 
 
 def test_putting_in_shadow_and_promoting_are_audited_with_their_reasons(in_shadow, operator):
