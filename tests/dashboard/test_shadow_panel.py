@@ -74,3 +74,15 @@ def test_the_fleet_page_marks_filters_and_counts_agents_in_shadow(in_shadow):
     only = viewer.get("/ops/?mode=shadow").content.decode()
     assert 'href="/ops/agents/alice/"' in only and 'href="/ops/agents/bob/"' not in only
     assert viewer.get("/ops/?mode=nonsense").status_code == 400
+
+
+def test_an_operator_resumes_their_pause_in_shadow(alice):
+    run_task(alice)
+    operator = client_for("operator")
+    operator.post("/ops/agents/alice/pause", {"reason": "a bad deploy"})
+    assert "Resume in shadow" in operator.get("/ops/agents/alice/").content.decode()
+    operator.post("/ops/agents/alice/re-enable", {"mode": "shadow"})
+    assert profile(alice).enabled and profile(alice).in_shadow
+    page = operator.get("/ops/agents/alice/").content.decode()
+    assert "operator resumed the learning of alice in shadow" in page
+    assert operator.post("/ops/agents/alice/re-enable", {"mode": "sideways"}).status_code == 400
