@@ -109,7 +109,6 @@ BADGES = {
     ("learning", True): ("●", "learning on", "good"),
     ("learning", False): ("○", "learning off", "bad"),
     ("mode", "shadow"): ("◐", "in shadow", "warn"),
-    ("mode", "active"): ("●", "active", "good"),
     ("severity", "high"): ("▲", "high", "bad"),
     ("severity", "warning"): ("!", "warning", "warn"),
     ("severity", "info"): ("i", "info", "neutral"),
