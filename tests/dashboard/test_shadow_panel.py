@@ -86,3 +86,13 @@ def test_an_operator_resumes_their_pause_in_shadow(alice):
     page = operator.get("/ops/agents/alice/").content.decode()
     assert "operator resumed the learning of alice in shadow" in page
     assert operator.post("/ops/agents/alice/re-enable", {"mode": "sideways"}).status_code == 400
+
+
+def test_is_it_learning_does_not_say_an_agent_in_shadow_chooses_by_what_it_learned(alice):
+    run_task(alice)
+    client_for("operator").post("/ops/agents/alice/shadow", {"reason": "new agent"})
+    for _ in range(35):
+        run_task(alice)
+    page = client_for("viewer").get("/ops/agents/alice/").content.decode()
+    assert "most of its decisions are its own choices (shadow mode)" in page
+    assert "mostly come from what it learned" not in page
