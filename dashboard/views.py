@@ -223,10 +223,33 @@ def pause(request, agent_id):
 
 @operator_action("learning.pause_learning")
 def re_enable(request, agent_id):
-    """Resume learning: operations.may_resume says who may (403 otherwise)."""
+    """Resume learning, in shadow when asked: operations.may_resume says who
+    may (403 otherwise)."""
     agent = get_object_or_404(Agent, agent_id=agent_id)
-    changed = operations.re_enable(agent, request.user, request)
-    messages.success(request, f"Learning of {agent_id} is {'on again' if changed else 'already on'}.")
+    in_shadow = params.choice(request.POST, "mode", ["active", "shadow"], "active") == "shadow"
+    changed = operations.re_enable(agent, request.user, request, in_shadow=in_shadow)
+    how = " in shadow" if in_shadow else ""
+    messages.success(request, f"Learning of {agent_id} is {'on again' + how if changed else 'already on'}.")
+    return back(request, agent)
+
+
+@operator_action("learning.shadow_learning")
+def put_in_shadow(request, agent_id):
+    agent = get_object_or_404(Agent, agent_id=agent_id)
+    changed = operations.put_in_shadow(agent, request.user, params.text(request.POST, "reason"), request)
+    messages.success(request, f"{agent_id} is {'now' if changed else 'already'} in shadow: it runs its own choices "
+                              "while the learned policy's are logged.")
+    return back(request, agent)
+
+
+@operator_action("learning.shadow_learning")
+def promote(request, agent_id):
+    agent = get_object_or_404(Agent, agent_id=agent_id)
+    if params.text(request.POST, "confirm") != "yes":
+        raise params.BadParameter("confirm must be ticked: promoting hands the choices to the learned policy.")
+    changed = operations.promote(agent, request.user, params.text(request.POST, "reason"), request)
+    messages.success(request, f"{agent_id} is {'promoted to' if changed else 'already'} active: the learned policy "
+                              "chooses its strategies.")
     return back(request, agent)
 
 

@@ -91,6 +91,8 @@ ACTION_WORDS = {
     "undo_rollback": "undid a rollback of",
     "pause_learning": "paused the learning of",
     "re_enable_learning": "resumed the learning of",
+    "shadow_learning": "put",
+    "promote_shadow": "promoted",
     "run_drills": "ran the statistics drills of",
     "calibrate_safeguard": "applied calibrated safeguard settings to",
     "run_cycle": "ran the improvement cycle of",
@@ -121,6 +123,9 @@ ACTION_DETAILS = {
     "rollback": lambda detail: f" from {detail.get('from_')} to {detail.get('to')}{_reason(detail)}",
     "undo_rollback": lambda detail: f" (rollback #{detail.get('rollback')}; {detail.get('to')} live again)",
     "pause_learning": _reason,
+    "re_enable_learning": lambda detail: " in shadow" if detail.get("mode") == "shadow" else "",
+    "shadow_learning": lambda detail: f" in shadow{_reason(detail)}",
+    "promote_shadow": lambda detail: f" from shadow to active{_reason(detail)}",
     "rebaseline": lambda detail: f" at task {detail['task']}" if "task" in detail else "",
     "capture_version": lambda detail: f" ({detail['version']})" if "version" in detail else "",
 }

@@ -31,7 +31,7 @@ router = Router(tags=["learning"])
 
 @router.post("/agents/{agent_id}/recommendations", response={200: RecommendationOut, **ERRORS}, exclude_unset=True)
 def recommend(request, agent_id: str, payload: RecommendationIn):
-    return services.recommend(agent_for(request, agent_id), payload.task)
+    return services.recommend(agent_for(request, agent_id), payload.task, payload.own_strategy)
 
 
 @router.post("/agents/{agent_id}/executions", response={200: ExecutionOut, 201: ExecutionOut, **ERRORS})

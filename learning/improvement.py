@@ -37,6 +37,7 @@ from .models import (
     Execution,
     FailurePattern,
     ImprovementCycle,
+    LearningMode,
     LearningProfile,
     PatternImport,
     Strategy,
@@ -275,7 +276,9 @@ def run_all(now=None, slot=None, trigger="schedule"):
     now = now or timezone.now()
     slot = slot or slot_start(now)
     cycles = []
-    for profile in LearningProfile.objects.filter(enabled=True, task_count__gt=0).select_related("agent"):
+    # An agent in shadow runs its own choices: no A/B test would get its tasks.
+    for profile in LearningProfile.objects.filter(enabled=True, task_count__gt=0).exclude(
+            mode=LearningMode.SHADOW).select_related("agent"):
         cycle = run_agent_steps(profile.agent, slot, now, trigger, profile)
         if cycle is not None:
             cycles.append(cycle)

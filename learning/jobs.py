@@ -20,7 +20,7 @@ from qefleet.memory import ttl
 from qefleet.memory.models import AuditEvent
 from qefleet.memory.ttl import delete_in_batches
 
-from . import alerts, drills, improvement, learning_health, sharing, tracker, versions
+from . import alerts, drills, improvement, learning_health, shadow, sharing, tracker, versions
 from .models import (
     Decision,
     DrillRun,
@@ -98,8 +98,10 @@ def capture_versions():
 
 def every_slot():
     """The cycle slot's bookkeeping (the improvement cycle and pattern sharing
-    are jobs of their own), and the alert on agents that stopped learning."""
-    return {**record_snapshots(), **capture_versions(), **learning_health.watch_learning()}
+    are jobs of their own), the alert on agents that stopped learning and the
+    promotion of agents in shadow that meet the rule."""
+    return {**record_snapshots(), **capture_versions(), **learning_health.watch_learning(),
+            **shadow.promote_ready()}
 
 
 def prune_history(now=None):

@@ -11,6 +11,7 @@ import time
 import uuid
 
 import numpy as np
+from django.conf import settings
 from django.core.exceptions import ValidationError
 from django.db import connections, models, transaction
 from django.db.models import Q, Sum
@@ -108,9 +109,22 @@ class LearningProfileQuerySet(models.QuerySet):
         return self.select_related("live_version").defer("live_version__payload")
 
 
+class LearningMode(models.TextChoices):
+    ACTIVE = "active", "active"
+    SHADOW = "shadow", "shadow"
+
+
+def initial_mode():
+    """A new agent's learning mode: shadow when SHADOW_NEW_AGENTS is set."""
+    return LearningMode.SHADOW if settings.SHADOW_NEW_AGENTS else LearningMode.ACTIVE
+
+
 class LearningProfile(models.Model):
     """An agent's learning config and counters. Config changes apply from the
-    next task on; `exploration_rate` is the current epsilon and decays."""
+    next task on; `exploration_rate` is the current epsilon and decays.
+
+    In shadow mode the agent runs its own choice (learning/shadow.py): the
+    server still learns from every report and logs what it would have chosen."""
 
     agent = models.OneToOneField(Agent, on_delete=models.CASCADE, related_name="learning")
     enabled = models.BooleanField(default=True)
@@ -133,9 +147,34 @@ class LearningProfile(models.Model):
         "swarm shares. Off: it learns alone (its outcomes still go to the pool)."))
     disabled_by = models.CharField(max_length=150, blank=True, help_text=(
         "The operator whose action (pause, rollback or undo) turned learning off; empty when the safeguard did."))
+    mode = models.CharField(max_length=8, choices=LearningMode.choices, default=initial_mode, help_text=(
+        "active: recommendations are the learned policy's. shadow: the agent keeps its own (or the default) "
+        "choice while the server learns and logs what it would have chosen, until promoted."))
+    shadow_since = models.DateTimeField(null=True, blank=True, help_text="When the agent last went into shadow.")
     updated_at = models.DateTimeField(auto_now=True)
 
     objects = LearningProfileQuerySet.as_manager()
+
+    def save(self, *args, **kwargs):
+        # shadow_since belongs to the mode, however the mode was set (a new
+        # agent under SHADOW_NEW_AGENTS, an operation, the admin).
+        if (self.mode == LearningMode.SHADOW) != (self.shadow_since is not None):
+            self.shadow_since = timezone.now() if self.mode == LearningMode.SHADOW else None
+            if kwargs.get("update_fields") is not None:
+                kwargs["update_fields"] = {*kwargs["update_fields"], "shadow_since"}
+        super().save(*args, **kwargs)
+
+    @property
+    def in_shadow(self):
+        return self.mode == LearningMode.SHADOW
+
+    def set_mode(self, mode):
+        """Shadow or active from now on; False when it already was."""
+        if self.mode == mode:
+            return False
+        self.mode = mode
+        self.save(update_fields=["mode", "updated_at"])
+        return True
 
     def __str__(self):
         return f"learning of {self.agent_id}"
@@ -263,9 +302,12 @@ class Decision(models.Model):
         "agent's visits), pooled (the agent never saw this state: its swarm's values for the state's "
         "complexity x capability bucket, backed off to the task type), pooled-type (neither the agent nor its "
         "swarm saw the bucket: the swarm's values for the task type), nearest, applied, shared, default or "
-        "abtest."))
+        "abtest, or shadow (the agent's own choice, the learned one in shadow_strategy)."))
     abtest_arm = models.ForeignKey("ABArm", null=True, blank=True, on_delete=models.SET_NULL, related_name="+",
                                    help_text="The A/B test arm this task was assigned to.")
+    shadow_strategy = models.ForeignKey(Strategy, null=True, blank=True, on_delete=models.PROTECT, related_name="+",
+                                        help_text="In shadow mode: what the learned policy would have chosen "
+                                                  "(`strategy` is the agent's own choice, which ran).")
     created_at = models.DateTimeField(default=timezone.now, db_index=True)
 
     class Meta:
@@ -581,7 +623,8 @@ class Rollback(models.Model):
         ordering = ["-created_at"]
         permissions = [("rollback_agent", "Can roll an agent back or forward"),
                        ("reenable_learning", "Can re-enable an agent's learning"),
-                       ("pause_learning", "Can pause and resume an agent's learning")]
+                       ("pause_learning", "Can pause and resume an agent's learning"),
+                       ("shadow_learning", "Can put an agent's learning in shadow and promote it")]
 
     def __str__(self):
         return f"{self.agent_id}: {self.from_version} -> {self.to_version}"

@@ -70,13 +70,16 @@ class LoggedTasks:
                                   max(len(codes), 1), len(strategies))
 
 
-def logged_tasks(agents, task_type=None, days=DEFAULT_WINDOW_DAYS, limit=MAX_ROWS, after=None):
+def logged_tasks(agents, task_type=None, days=DEFAULT_WINDOW_DAYS, limit=MAX_ROWS, after=None, before=None):
     """The most recent reported decisions of `agents` (a queryset) over the
-    last `days` (and `after` a moment), optionally of one task type."""
+    last `days` (and `after` a moment, and before `before`), optionally of
+    one task type."""
     since = timezone.now() - timedelta(days=days)
     if after is not None:
         since = max(since, after)
     executions = Execution.objects.filter(agent__in=agents, created_at__gte=since)
+    if before is not None:
+        executions = executions.filter(created_at__lt=before)
     if task_type:
         executions = executions.filter(task_type=task_type)
     without = executions.filter(decision__isnull=True).count()

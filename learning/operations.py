@@ -11,12 +11,13 @@ from django.utils import timezone
 
 from qefleet.memory.models import AuditEvent
 
-from . import abtests, alerts, drills, improvement, safeguard, sharing, versions
+from . import abtests, alerts, drills, improvement, safeguard, shadow, sharing, versions
 from .models import (
     ABTest,
     ABTestState,
     Alert,
     DrillRun,
+    LearningMode,
     LearningProfile,
     Rollback,
     Safeguard,
@@ -28,7 +29,7 @@ from .models import (
 # The actions below audit against `agent:{id}`: the agent page's operator
 # actions are these, never what agents' own requests write there.
 AGENT_ACTIONS = ("rollback", "undo_rollback", "pause_learning", "re_enable_learning", "run_cycle", "rebaseline",
-                 "capture_version", "run_drills", "calibrate_safeguard")
+                 "capture_version", "run_drills", "calibrate_safeguard", "shadow_learning", "promote_shadow")
 ALERT_ACTIONS = ("acknowledge", "silence", "resolve")
 
 
@@ -105,18 +106,51 @@ def pause(agent, user, reason, request=None):
 
 
 @transaction.atomic
-def re_enable(agent, user, request=None):
+def re_enable(agent, user, request=None, in_shadow=False):
     """Learning on again (resume); False when it already was. PermissionDenied
-    when this user may not resume it (may_resume)."""
+    when this user may not resume it (may_resume). `in_shadow` resumes it in
+    shadow mode (after a rollback: the learned state earns its way back),
+    which also needs the shadow permission."""
     profile = LearningProfile.locked(agent)
     if profile.enabled:
         return False
     if not may_resume(user, profile):
         raise PermissionDenied("Only an admin re-enables learning the safeguard turned off.")
+    if in_shadow and not user.has_perm("learning.shadow_learning"):
+        raise PermissionDenied("Resuming in shadow needs the shadow permission.")
     safeguard.re_enable(profile)
+    if in_shadow:
+        profile.set_mode(LearningMode.SHADOW)
     AuditEvent.record(user.get_username(), "re_enable_learning", f"agent:{agent.agent_id}", request,
+                      task=profile.task_count, mode=profile.mode)
+    return True
+
+
+@transaction.atomic
+def put_in_shadow(agent, user, reason, request=None):
+    """Shadow mode from the next recommendation on (learning/shadow.py);
+    False when the agent already was in shadow."""
+    if not reason.strip():
+        raise InvalidAction("reason must say why the agent goes into shadow.")
+    profile = LearningProfile.locked(agent)
+    if not profile.set_mode(LearningMode.SHADOW):
+        return False
+    AuditEvent.record(user.get_username(), "shadow_learning", f"agent:{agent.agent_id}", request, reason=reason,
                       task=profile.task_count)
     return True
+
+
+@transaction.atomic
+def promote(agent, user, reason, request=None):
+    """Out of shadow: the learned policy chooses again. Audited with the
+    shadow figures it was promoted on; False when the agent was active."""
+    if not reason.strip():
+        raise InvalidAction("reason must say why you promote the agent.")
+    profile = LearningProfile.locked(agent)
+    if not profile.in_shadow:
+        return False
+    return shadow.record_promotion(agent, profile, user.get_username(), reason, shadow.figures(agent, profile),
+                                   request)
 
 
 @transaction.atomic

@@ -142,8 +142,9 @@ def check(agent, profile, guard, current):
     alerts.resolve_healthy(agent, guard.healthy_checks, profile.enabled)
     rolled_back = False
     # With learning off (frozen, or rolled back awaiting review) the state
-    # cannot drift further: an operator has been alerted and decides.
-    if guard.consecutive_degraded >= guard.consecutive and profile.enabled:
+    # cannot drift further: an operator has been alerted and decides. In
+    # shadow the scores are the agent's own choices, not the learned state's.
+    if guard.consecutive_degraded >= guard.consecutive and profile.enabled and not profile.in_shadow:
         rolled_back = _act(agent, profile, guard, {
             "window_score": round(float(scores.mean()), 4), "reference": round(guard.reference_score, 4),
             "change_pct": round(guard.change_pct, 2), "checks": guard.consecutive_degraded,

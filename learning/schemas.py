@@ -26,6 +26,9 @@ class TaskIn(In):
 
 class RecommendationIn(In):
     task: TaskIn
+    own_strategy: str | None = Field(None, min_length=1, max_length=64, description=(
+        "The catalog strategy the agent intends to run. Used in shadow mode, where the agent's own choice is what "
+        "runs (absent: the catalog default); must name an active strategy in any mode."))
 
 
 class Alternative(Schema):
@@ -54,6 +57,9 @@ class RecommendationOut(Schema):
     propensity: float
     policy_version: str | None = Field(description="The live state version and the updates since it, e.g. v12+37.")
     abtest: AbtestRef | None = Field(None, description="Present when a running A/B test chose the strategy.")
+    mode: Literal["active", "shadow"] = Field(description=(
+        "shadow: the agent's own choice (or the catalog default) with propensity 1; the learned policy's choice is "
+        "logged, not returned (README, \"Shadow mode\")."))
 
 
 class ExecutedActionIn(In):
@@ -183,9 +189,48 @@ class LearningHealthOut(Schema):
     thresholds: ThresholdsOut
 
 
+class WhatIfRefusal(Schema):
+    reason: Literal["no_logs", "no_overlap", "too_few_effective_samples"]
+    message: str
+    effective_samples: float | None = None
+    unsupported: float | None = None
+    unlogged: float | None = None
+
+
+class ShadowEstimate(Schema):
+    value: float
+    low: float = Field(description="95 % interval (bootstrap; the learned one widened for cells no log shows).")
+    high: float
+
+
+class ShadowOut(Schema):
+    """An agent in shadow (learning/shadow.py): what it ran against what the learned policy would have chosen."""
+
+    since: str
+    decisions: int = Field(description="Recommendations answered in shadow since `since`.")
+    reported: int = Field(description="Of them, those reported: the estimates' tasks.")
+    agreement: float | None = Field(description="Share of shadow decisions where the learned choice was the "
+                                                "agent's own.")
+    estimator: Literal["doubly robust"] = Field(description=(
+        "The learned policy's success rate is estimated doubly robustly, with a reward model from these tasks and "
+        "the reference logs (its swarm's and its own from before shadow): the agent's own choices are "
+        "deterministic, so importance weighting alone cannot estimate a policy that disagrees with them."))
+    reference_tasks: int = Field(description="Logged tasks the reward model borrows from.")
+    own: ShadowEstimate | None = Field(description="The agent's own success rate on its shadow tasks (observed).")
+    learned: ShadowEstimate | None = Field(description="The learned policy's estimated success rate on them.")
+    lift: ShadowEstimate | None = Field(description="learned − own, success-rate points as a fraction.")
+    refused: WhatIfRefusal | None = Field(description="Why the logs cannot estimate the learned policy, if so.")
+    margin: float = Field(description="The lower bound of `lift` must exceed this to promote (0.02 = 2 points).")
+    min_decisions: int
+    promotes: bool = Field(description="The rule is met: the next cycle slot promotes the agent to active.")
+    rule_words: str
+
+
 class LearningOut(Schema):
     agent_id: str
     enabled: bool
+    mode: Literal["active", "shadow"]
+    shadow: ShadowOut | None = Field(description="Present in shadow mode.")
     exploration_rate: float
     tasks: int
     q_entries: int
@@ -297,14 +342,6 @@ class WhatIfMetric(Schema):
     rows: int
     unsupported: float
     level: float
-
-
-class WhatIfRefusal(Schema):
-    reason: Literal["no_logs", "no_overlap", "too_few_effective_samples"]
-    message: str
-    effective_samples: float | None = None
-    unsupported: float | None = None
-    unlogged: float | None = None
 
 
 class WhatIfOut(Schema):

@@ -223,19 +223,64 @@ def _describe(strategy, strategies, index, q, visits):
     }
 
 
+def _own_choice(strategies, own_strategy):
+    """The position of the strategy an agent in shadow says it runs (the
+    catalog default when it says none)."""
+    if own_strategy is None:
+        return strategies.index(Strategy.default())
+    found = next((position for position, strategy in enumerate(strategies) if strategy.name == own_strategy), None)
+    if found is None:
+        raise Invalid(f"Unknown strategy {own_strategy!r}: own_strategy names an active catalog strategy.",
+                      "own_strategy")
+    return found
+
+
+def _shadow_answer(agent, profile, task, key, strategies, q, visits, learned, own_strategy):
+    """In shadow: the agent's own choice is what runs (propensity 1), the
+    learned policy's greedy choice is logged beside it, never returned."""
+    own = _own_choice(strategies, own_strategy)
+    greedy, _how, _detail, _mitigated = _policy(agent, task.type, strategies, q, learned, visits)
+    would = greedy[0] if own not in greedy else own
+    strategy = strategies[own]
+    decision = rows.insert(Decision(
+        agent=agent, task_id=task.id, task_type=task.type, state_key=key, strategy=strategy, explored=False,
+        propensity=1.0, epsilon=0.0, q_value=float(q[own]), fallback="shadow", shadow_strategy=strategies[would],
+    ))
+    whose = "your own choice" if own_strategy is not None else "the catalog default"
+    return {
+        "decision_id": str(decision.pk),
+        **_describe(strategy, strategies, own, q, visits),
+        "state_key": key,
+        "reasoning": (f"Shadow mode: running {whose}, {strategy.name}. The server learns from the report and "
+                      "records what its learned policy would have chosen, until it is promoted to active."),
+        "explored": False,
+        "propensity": 1.0,
+        "policy_version": profile.policy_version,
+        "mode": "shadow",
+    }
+
+
 @transaction.atomic
-def recommend(agent, task):
+def recommend(agent, task, own_strategy=None):
     """Choose a strategy for `task`, store the Decision and describe it.
 
     A task covered by a running A/B test gets its arm (drawn with the test's
     weights, the same arm for every request about the same task id);
-    otherwise the policy's choice, explored with probability epsilon."""
+    otherwise the policy's choice, explored with probability epsilon. An
+    agent in shadow gets `own_strategy` (or the default) back: see
+    learning/shadow.py."""
     profile = profile_for(agent)
     strategies = Strategy.catalog()
     if not strategies:
         raise Conflict("The strategy catalog has no active strategy.")
     vector, key = task_state(task)
     q, visits, learned, source_key, cell_visits = _known_values(agent, profile, task.type, vector, key, strategies)
+    if profile.in_shadow:
+        body = _shadow_answer(agent, profile, task, key, strategies, q, visits, learned, own_strategy)
+        overhead.complete("recommendation")
+        return body
+    if own_strategy is not None:
+        _own_choice(strategies, own_strategy)  # a name that is no strategy is a bad request in any mode
     arm = abtests.assigned_arm(agent, task.type, task.id) if profile.enabled else None
     positions = {strategy.pk: position for position, strategy in enumerate(strategies)}
     if arm is not None and arm.strategy_id in positions:
@@ -272,6 +317,7 @@ def recommend(agent, task):
         "explored": choice.explored,
         "propensity": round(choice.propensity, 6),
         "policy_version": profile.policy_version,
+        "mode": "active",
     }
     if arm is not None:
         body["abtest"] = {"id": arm.test_id, "arm": arm.role}

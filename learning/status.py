@@ -1,5 +1,6 @@
 """Read-side summaries of an agent's learning."""
 
+from . import shadow
 from .learning_health import agent_learning_health
 from .models import AppliedStrategy, LearnedPattern, QEntry, Safeguard
 from .services import profile_for
@@ -13,6 +14,8 @@ def learning_status(agent, tasks):
     return {
         "agent_id": agent.agent_id,
         "enabled": profile.enabled,
+        "mode": profile.mode,
+        "shadow": shadow.figures(agent, profile),
         "exploration_rate": profile.exploration_rate,
         "tasks": profile.task_count,
         "q_entries": QEntry.objects.filter(agent=agent).count(),

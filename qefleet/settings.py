@@ -302,6 +302,14 @@ CYCLE_SLOT_SECONDS = env_int("CYCLE_SLOT_SECONDS", 3600, minimum=60)
 # sized to detect at 80 % power; larger effects need fewer tasks per arm.
 ABTEST_MDE_POINTS = env_int("ABTEST_MDE_POINTS", 10, minimum=1)
 
+# Shadow mode (README, "Shadow mode"): newly registered agents start in
+# shadow when set; a shadow agent is promoted to active once the lower 95 %
+# bound of (learned - own) success rate beats its own by this many points,
+# over at least this many reported shadow decisions.
+SHADOW_NEW_AGENTS = env_bool("SHADOW_NEW_AGENTS", False)
+SHADOW_PROMOTE_MARGIN_POINTS = env_int("SHADOW_PROMOTE_MARGIN_POINTS", 2, minimum=0)
+SHADOW_PROMOTE_MIN_DECISIONS = env_int("SHADOW_PROMOTE_MIN_DECISIONS", 200, minimum=1)
+
 # The learning overhead a task may add on the server (the design's 100 ms);
 # the dashboard's Overhead page compares the measured percentiles with it.
 LEARNING_OVERHEAD_BUDGET_MS = env_int("LEARNING_OVERHEAD_BUDGET_MS", 100, minimum=1)

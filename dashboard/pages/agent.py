@@ -25,7 +25,7 @@ from django.db.models import (
 from django.db.models.functions import RowNumber
 from django.utils import timezone
 
-from learning import operations, tracker
+from learning import operations, shadow, tracker
 from learning.core import scoring
 from learning.models import (
     OPEN_TEST_STATES,
@@ -217,12 +217,16 @@ def decision_reasoning(decision):
     if decision.explored:
         return (f"Explored: {name} drawn at random (exploration rate {decision.epsilon:.3f}, "
                 f"chosen with probability {decision.propensity:.2f}).")
+    if decision.fallback == "shadow":
+        learned = decision.shadow_strategy.name if decision.shadow_strategy else "nothing logged"
+        return (f"Shadow: {name} was the agent's own choice (propensity 1); the learned policy would have chosen "
+                f"{learned}.")
     how = HOW_CHOSEN.get(decision.fallback, "Chose {name} (" + decision.fallback + ")")
     return f"{how.format(name=name)} (Q {decision.q_value:.3f})."
 
 
 def recent_decisions(agent, limit=15):
-    decisions = list(Decision.objects.filter(agent=agent).select_related("strategy", "execution")
+    decisions = list(Decision.objects.filter(agent=agent).select_related("strategy", "shadow_strategy", "execution")
                      .order_by("-created_at")[:limit])
     for decision in decisions:
         decision.reasoning = decision_reasoning(decision)
@@ -363,6 +367,7 @@ def agent_context(agent, query):
         "versions": versions, "older_versions": older_versions, "preview_version": preview_version(timeline, query),
         "after_rollback": rollback_state(profile, window_rollbacks), "alerts": open_alerts(agent),
         "events": notable_events(agent), "audit": audit, "denials": refused,
+        "shadow": shadow.figures(agent, profile) if profile else None,
         **agent_learning_panel(agent),
     }
 

@@ -103,6 +103,14 @@ def state_of(row):
     return "waiting"
 
 
+MODES = ("active", "shadow")
+
+
+def mode_of(row):
+    """The agent's learning mode (an agent with no profile yet is active)."""
+    return row.profile.mode if row.profile is not None else "active"
+
+
 def trend_of(scores):
     """rising / falling / flat from the mean of the last third of the points
     against the first third; unknown under three points."""
@@ -148,6 +156,7 @@ def triage_tiles(rows, severities, now):
         "warning": sum(row.safeguard is not None and row.safeguard.state == "warning" for row in rows),
         "degraded": sum(row.state == "degraded" for row in rows),
         "learning_off": sum(row.profile is not None and not row.profile.enabled for row in rows),
+        "shadow": sum(mode_of(row) == "shadow" for row in rows),
         "alerts": [(severity, severities.get(severity, 0)) for severity in ("high", "warning", "info")],
         "on_target": sum(change >= TARGET for change in changed),
         "with_baseline": len(changed),
@@ -186,11 +195,12 @@ def fleet_context(query=None):
     tiles = triage_tiles(rows, severities, now)
     teams = sorted({row.agent.team for row in rows if row.agent.team})
     chosen = {"state": choice(query, "state", STATES), "trend": choice(query, "trend", TRENDS),
-              "team": choice(query, "team", teams)}
+              "team": choice(query, "team", teams), "mode": choice(query, "mode", MODES)}
     sort = choice(query, "sort", list(SORT_WORDS), "state")
     shown = [row for row in rows if (not chosen["state"] or row.state == chosen["state"])
              and (not chosen["trend"] or row.trend == chosen["trend"])
-             and (not chosen["team"] or row.agent.team == chosen["team"])]
+             and (not chosen["team"] or row.agent.team == chosen["team"])
+             and (not chosen["mode"] or mode_of(row) == chosen["mode"])]
     shown.sort(key=SORTS[sort.lstrip("-")], reverse=sort.startswith("-"))
     score_axis, change_axis = _sparkline_axis(rows), _change_axis(rows)
     for row in shown:
@@ -204,7 +214,8 @@ def fleet_context(query=None):
         "sorts": list(SORT_WORDS.items()),
         "filters": {"state": [(value, STATE_WORDS[value]) for value in STATES],
                     "trend": [(value, value if value != "unknown" else "no trend yet") for value in TRENDS],
-                    "team": [(team, team) for team in teams]},
+                    "team": [(team, team) for team in teams],
+                    "mode": [("active", "active"), ("shadow", "in shadow")]},
         "change_figure": charts.fleet_change_figure(
             [row.agent.agent_id for row in changed], [row.improvement for row in changed], TARGET) if changed else None,
         "jobs": schedules.heartbeat(),

@@ -17,7 +17,15 @@ REASONS = {
 }
 
 
+# An agent in shadow learns, but its decisions are its own choices: "from what it learned" would not be true.
+SHADOW_REASON = ("its outcomes move its learned values; most of its decisions are its own choices (shadow mode), "
+                 "the learned ones logged beside them")
+
+
 def _with_reason(figures):
+    in_shadow = sum(source["decisions"] for source in figures["borrowed_sources"] if source["source"] == "shadow")
+    if figures["verdict"] == math.LEARNING and in_shadow * 2 > figures["decisions"]:
+        return {**figures, "reason": SHADOW_REASON}
     return {**figures, "reason": REASONS[figures["verdict"]]}
 
 

@@ -108,6 +108,7 @@ BADGES = {
     ("safeguard", "insufficient-data"): ("…", "insufficient data", "neutral"),
     ("learning", True): ("●", "learning on", "good"),
     ("learning", False): ("○", "learning off", "bad"),
+    ("mode", "shadow"): ("◐", "in shadow", "warn"),
     ("severity", "high"): ("▲", "high", "bad"),
     ("severity", "warning"): ("!", "warning", "warn"),
     ("severity", "info"): ("i", "info", "neutral"),

@@ -38,6 +38,7 @@ from learning.models import (
     FailurePattern,
     ImprovementCycle,
     LearnedPattern,
+    LearningMode,
     LearningProfile,
     LiveVersion,
     Mitigation,
@@ -155,7 +156,7 @@ class LearningProfileForm(forms.ModelForm):
 
     class Meta:
         model = LearningProfile
-        fields = ["agent", *PROFILE_EDITABLE]
+        fields = ["agent", "mode", *PROFILE_EDITABLE]
         help_texts = {
             "learning_rate": f"Alpha of the Q-update. {bounds_help('learning_rate')}",
             "discount_factor": f"Gamma: weight of the next state's best Q-value. {bounds_help('discount_factor')}",
@@ -172,13 +173,13 @@ class LearningProfileForm(forms.ModelForm):
 @admin.register(LearningProfile)
 class LearningProfileAdmin(LearningModelAdmin):
     form = LearningProfileForm
-    list_display = ["agent", "enabled", "exploration_rate", "task_count", "baseline_score", "updated_at"]
-    list_filter = ["enabled"]
+    list_display = ["agent", "enabled", "mode", "exploration_rate", "task_count", "baseline_score", "updated_at"]
+    list_filter = ["enabled", "mode"]
     search_fields = ["agent__agent_id"]
     autocomplete_fields = ["agent"]
     actions = ["rebaseline", "capture_version", "run_cycle"]
     fieldsets = [
-        (None, {"fields": ["agent", "enabled", "imports_patterns"]}),
+        (None, {"fields": ["agent", "enabled", "mode", "shadow_since", "imports_patterns"]}),
         (
             "Learning settings",
             {"fields": CONFIG_FIELDS, "description": "Changes apply from the agent's next task on."},
@@ -188,7 +189,7 @@ class LearningProfileAdmin(LearningModelAdmin):
     ]
 
     def get_readonly_fields(self, request, obj=None):
-        readonly = ["task_count", "baseline_score", "baseline_set_at", "baseline_task", "live_version",
+        readonly = ["shadow_since", "task_count", "baseline_score", "baseline_set_at", "baseline_task", "live_version",
                     "live_since_task", "updated_at"]
         if obj is not None:
             readonly.insert(0, "agent")  # one profile per agent
@@ -201,7 +202,12 @@ class LearningProfileAdmin(LearningModelAdmin):
         # Only what the operator changed: the engine updates the counters and
         # decays the exploration rate between loading the form and saving it.
         changed = [name for name in PROFILE_EDITABLE if name in form.changed_data]
+        # The mode changes through the operation, audited like the dashboard's.
+        mode, obj.mode = obj.mode, form.initial.get("mode", obj.mode)
         obj.save(update_fields=[*changed, "updated_at"])
+        if mode != obj.mode:
+            change_mode = operations.put_in_shadow if mode == LearningMode.SHADOW else operations.promote
+            change_mode(obj.agent, request.user, "changed in the Django admin", request)
 
     @admin.action(description="Re-baseline: start a new improvement baseline", permissions=["change"])
     def rebaseline(self, request, queryset):

@@ -37,6 +37,7 @@ SOURCE_WORDS = {
     "applied": "the strategy applied for the task type",
     "shared": "a pattern imported from its swarm",
     "abtest": "an A/B test's arm",
+    "shadow": "the agent's own choice (shadow mode)",
     DEFAULT: "the catalog default",
 }
 

@@ -243,13 +243,16 @@ def _percentiles(values, point, level, widen=(0.0, 0.0)):
     return Estimate(float(point), float(min(low, point) - widen[0]), float(max(high, point) + widen[1]))
 
 
-def unseen_bounds(logs, target, model):
+def unseen_bounds(logs, target, model, also_seen=None):
     """How far the doubly robust estimate could move if the cells the logs
-    never saw did as badly, or as well, as any logged reward: (down, up).
-    The reward model's guess for them is a guess, and the bootstrap cannot
-    see what no row shows, so the interval owns up to it."""
+    (and `also_seen`, more logged cells) never saw did as badly, or as well,
+    as any logged reward: (down, up). The reward model's guess for them is a
+    guess, and the bootstrap cannot see what no row shows, so the interval
+    owns up to it."""
     seen = np.zeros(logs.n_contexts * logs.n_actions, dtype=bool)
     seen[logs.cells] = True
+    if also_seen is not None:
+        seen[also_seen] = True
     unseen = ~seen.reshape(logs.n_contexts, logs.n_actions)[logs.contexts]
     mass = target * unseen
     guess = model[logs.contexts]
@@ -332,6 +335,90 @@ def evaluate_each(logs, target, rewards, level=LEVEL, replicates=REPLICATES, see
             effective_samples=effective, rows=n, unsupported=unsupported, level=level,
         )
     return results
+
+
+# --- a deterministic logging policy against a target, with a reference log ------------------------
+
+
+@dataclass(frozen=True)
+class Comparison:
+    """A target policy against the policy that logged `logs`, on the same
+    rows: the target's doubly robust value, the logged mean, and their
+    difference (`lift`), each with its 95 % interval from the same
+    replicates; `agreement` is the target's mean mass on the logged actions."""
+
+    target: Estimate
+    logged: Estimate
+    lift: Estimate
+    agreement: float
+    rows: int
+    reference_rows: int
+    unsupported: float
+    level: float
+
+    def as_dict(self):
+        return {"target": self.target.as_dict(), "logged": self.logged.as_dict(), "lift": self.lift.as_dict(),
+                "agreement": round(self.agreement, 4), "rows": self.rows, "reference_rows": self.reference_rows,
+                "unsupported": round(self.unsupported, 4), "level": self.level}
+
+
+def compare_with_reference(logs, target, reference, level=LEVEL, replicates=REPLICATES, seed=0,
+                           shrinkage=SHRINKAGE, max_unsupported=MAX_UNSUPPORTED):
+    """The target against the logging policy when that policy was
+    deterministic where they disagree (an agent's own choices, propensity
+    1), so no logged row shows the target's choice there and importance
+    weighting alone cannot answer: the doubly robust estimate with its reward
+    model fitted on `logs` and `reference` (other logs of the same contexts
+    and actions, e.g. the swarm's, where other choices were tried). Rows of
+    both are resampled in every replicate and the model refitted. Refuses
+    (NotCovered) without rows, or when the target's choices fall on actions
+    or (context, action) cells neither log shows beyond what the model may
+    fill in."""
+    target = np.asarray(target, dtype=float)
+    if target.shape != (len(logs), logs.n_actions):
+        raise ValueError("target must give a probability for every action in every logged row.")
+    if (reference.n_contexts, reference.n_actions) != (logs.n_contexts, logs.n_actions):
+        raise ValueError("reference must code contexts and actions as logs does.")
+    if len(logs) == 0:
+        raise NotCovered("no_logs", "There are no logged decisions to compare on.", unsupported=1.0)
+    both = Logs(np.concatenate([logs.contexts, reference.contexts]), np.concatenate([logs.actions, reference.actions]),
+                np.concatenate([logs.propensities, reference.propensities]),
+                np.concatenate([logs.rewards, reference.rewards]), logs.n_contexts, logs.n_actions)
+    taken = np.zeros(logs.n_actions, dtype=bool)
+    taken[both.actions] = True
+    unlogged = float(target[:, ~taken].sum(axis=1).mean())
+    seen = np.zeros(logs.n_contexts * logs.n_actions, dtype=bool)
+    seen[both.cells] = True
+    unsupported = float((target * ~seen.reshape(logs.n_contexts, logs.n_actions)[logs.contexts]).sum(axis=1).mean())
+    if unlogged > MAX_UNLOGGED or unsupported > max_unsupported:
+        raise NotCovered(
+            "no_overlap",
+            f"The policy puts {unsupported:.0%} of its choices on strategies neither these logs nor the reference "
+            f"logs show in those states (at most {max_unsupported:.0%} can be filled in by the reward model).",
+            unsupported=unsupported, unlogged=unlogged)
+    model = reward_model(both, shrinkage)
+    point = doubly_robust(logs, target, model)
+    logged_mean = float(logs.rewards.mean())
+    unseen = unseen_bounds(logs, target, model, also_seen=reference.cells)
+    n, m = len(logs), len(reference)
+    rng = np.random.default_rng(seed)
+    target_b, logged_b = np.empty(replicates), np.empty(replicates)
+    for replicate in range(replicates):
+        rows = rng.integers(n, size=n)
+        reference_rows = rng.integers(m, size=m) if m else np.zeros(0, dtype=int)
+        sample = replace(logs, contexts=logs.contexts[rows], actions=logs.actions[rows],
+                         propensities=logs.propensities[rows], rewards=logs.rewards[rows])
+        pooled = replace(both, contexts=np.concatenate([sample.contexts, reference.contexts[reference_rows]]),
+                         actions=np.concatenate([sample.actions, reference.actions[reference_rows]]),
+                         propensities=np.concatenate([sample.propensities, reference.propensities[reference_rows]]),
+                         rewards=np.concatenate([sample.rewards, reference.rewards[reference_rows]]))
+        target_b[replicate] = doubly_robust(sample, target[rows], reward_model(pooled, shrinkage))
+        logged_b[replicate] = sample.rewards.mean()
+    return Comparison(
+        target=_percentiles(target_b, point, level, unseen), logged=_percentiles(logged_b, logged_mean, level),
+        lift=_percentiles(target_b - logged_b, point - logged_mean, level, unseen),
+        agreement=float(target[np.arange(n), logs.actions].mean()), rows=n, reference_rows=m,
+        unsupported=unsupported, level=level)
 
 
 # --- target policies ---------------------------------------------------------------------

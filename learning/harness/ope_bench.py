@@ -206,6 +206,77 @@ def coverage_study(seeds=50, tasks=1000, first_seed=1, replicates=500, progress=
     }
 
 
+# --- shadow mode's estimate -----------------------------------------------------------------
+
+
+def shadow_seed(seed, tasks=1000, shadow_tasks=300, replicates=300):
+    """Shadow mode in the simulated world: each logged agent learns for
+    `tasks` tasks (its past: the reference log), then runs the catalog's
+    first strategy in shadow for `shadow_tasks` tasks while its learned
+    greedy choice is logged. offline.compare_with_reference estimates the
+    learned policy against the agent's own; the truth is the world's exact
+    success probabilities of both choices on those very tasks."""
+    environment = FleetEnvironment(TEAMS, seed)
+    rng = np.random.default_rng([seed, 11])
+    results = []
+    for agent_id in LOGGED_AGENTS:
+        types, keys, actions, propensities, successes, q = log_agent(environment, agent_id, tasks, rng, tasks - 1)
+        codes = {}
+        past = [codes.setdefault(key, len(codes)) for key in zip(types, keys)]
+        rows, truth_own, truth_learned = [], [], []
+        for _ in range(shadow_tasks):
+            task = environment.next_task(agent_id)
+            key = (task["type"], _state(task))
+            learned = int(np.argmax(q[key])) if key in q else 0
+            result = environment.outcome(task, STRATEGIES[0])
+            rows.append((codes.setdefault(key, len(codes)), learned, float(result["success"])))
+            truth_own.append(environment.success_probability(task, STRATEGIES[0]))
+            truth_learned.append(environment.success_probability(task, STRATEGIES[learned]))
+        contexts, learned, rewards = (np.array(column) for column in zip(*rows))
+        logs = offline.Logs.build(contexts, np.zeros(shadow_tasks, dtype=int), np.ones(shadow_tasks), rewards,
+                                  len(codes), len(STRATEGIES))
+        reference = offline.Logs.build(past, actions, propensities, successes, len(codes), len(STRATEGIES))
+        target = np.eye(len(STRATEGIES))[learned.astype(int)]
+        lift = float(np.mean(truth_learned) - np.mean(truth_own))
+        record = {"seed": seed, "agent": agent_id, "truth_lift": lift, "truth_learned": float(np.mean(truth_learned))}
+        try:
+            record.update(offline.compare_with_reference(logs, target, reference, replicates=replicates,
+                                                         seed=seed).as_dict())
+        except offline.NotCovered as refused:
+            record["refused"] = refused.reason
+        results.append(record)
+    return results
+
+
+def shadow_study(seeds=50, tasks=1000, shadow_tasks=300, first_seed=1, replicates=300, margin=0.02):
+    """Coverage and error of shadow mode's estimate over `seeds` seeds, and
+    what the promotion rule (lower bound above `margin`) would have done:
+    promotions, and those where the learned policy was truly no better."""
+    started = time.perf_counter()
+    records = [record for seed in range(first_seed, first_seed + seeds)
+               for record in shadow_seed(seed, tasks, shadow_tasks, replicates)]
+    answered = [r for r in records if "refused" not in r]
+
+    def covers(record, name, truth):
+        return record[name]["low"] <= record[truth] <= record[name]["high"]
+
+    return {
+        "seeds": seeds, "tasks_per_agent": tasks, "shadow_tasks": shadow_tasks, "margin": margin,
+        "estimates": len(records),
+        "refused": len(records) - len(answered),
+        "lift_coverage": float(np.mean([covers(r, "lift", "truth_lift") for r in answered])),
+        "learned_coverage": float(np.mean([covers(r, "target", "truth_learned") for r in answered])),
+        "lift_median_abs_error": float(np.median([abs(r["lift"]["value"] - r["truth_lift"]) for r in answered])),
+        "lift_mean_error": float(np.mean([r["lift"]["value"] - r["truth_lift"] for r in answered])),
+        "mean_lift_width": float(np.mean([r["lift"]["high"] - r["lift"]["low"] for r in answered])),
+        "median_agreement": float(np.median([r["agreement"] for r in answered])),
+        "promoted": sum(r["lift"]["low"] > margin for r in answered),
+        "promoted_not_better": sum(r["lift"]["low"] > margin and r["truth_lift"] <= 0 for r in answered),
+        "truly_better_by_margin": sum(r["truth_lift"] > margin for r in answered),
+        "seconds": round(time.perf_counter() - started, 1),
+    }
+
+
 # --- the what-if's own time --------------------------------------------------------------
 
 
@@ -396,6 +467,19 @@ def tables(figures):
         if study["refused_median_relative_error"] is not None:
             lines.append(f"  the refused ones, had they been answered: median relative error "
                          f"{study['refused_median_relative_error']:.2%}")
+    shadow = figures.get("shadow")
+    if shadow:
+        lines += ["", (f"Shadow mode: {shadow['seeds']} seeds x {len(LOGGED_AGENTS)} agents, {shadow['tasks_per_agent']} "
+                       f"logged tasks then {shadow['shadow_tasks']} in shadow on the first strategy, "
+                       f"{shadow['estimates']} estimates ({shadow['refused']} refused), {shadow['seconds']} s"),
+                  (f"  learned - own: 95 % interval covers the truth {shadow['lift_coverage']:.1%}, median absolute "
+                   f"error {shadow['lift_median_abs_error'] * 100:.1f} points, mean error "
+                   f"{shadow['lift_mean_error'] * 100:+.1f} points, mean width {shadow['mean_lift_width'] * 100:.1f} "
+                   f"points; learned value covered {shadow['learned_coverage']:.1%}; median agreement "
+                   f"{shadow['median_agreement']:.0%}"),
+                  (f"  the rule (lower bound above {shadow['margin'] * 100:+.0f} points) promotes {shadow['promoted']} "
+                   f"(truly better by that: {shadow['truly_better_by_margin']}); promoted but truly no better: "
+                   f"{shadow['promoted_not_better']}")]
     bandit = figures.get("open_bandit")
     if bandit:
         lines += ["", "Open Bandit Dataset: Bernoulli TS click rate from the uniform random log",

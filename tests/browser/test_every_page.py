@@ -13,11 +13,14 @@ from django.core.management import call_command
 
 from learning.harness.history import constants as history_constants
 from learning.models import ABTest, Rollback
+from qefleet.memory.models import Agent
 from tests.browser.helpers import log_in, screenshot, visit
+from tests.learning.helpers import run_in_shadow
 
 pytestmark = [pytest.mark.browser, pytest.mark.django_db(transaction=True, serialized_rollback=True)]
 
 WIDTHS = (1440, 390)
+SHADOW_AGENT = "test-generator"  # one of the demo agents, in shadow for its last 120 tasks
 
 
 @pytest.fixture
@@ -27,6 +30,7 @@ def month(users, monkeypatch):
     monkeypatch.setattr(history_constants, "EXPERIENCES", 300)
     monkeypatch.setattr(history_constants, "CYCLE_SECONDS", 86400)
     call_command("seed_history", "--days", 30, "--events", 500, "--samples", 100, stdout=io.StringIO())
+    run_in_shadow(Agent.objects.get(agent_id=SHADOW_AGENT), 120)
     return Rollback.objects.select_related("agent").earliest("created_at").agent
 
 
@@ -35,7 +39,9 @@ def pages(agent_id, abtest_id):
     return [
         ("fleet", "/ops/", 200),
         ("fleet-filtered", "/ops/?state=healthy&sort=-change", 200),
+        ("fleet-shadow", "/ops/?mode=shadow", 200),
         ("agent", f"/ops/agents/{agent_id}/", 200),
+        ("agent-shadow", f"/ops/agents/{SHADOW_AGENT}/", 200),
         ("alerts", "/ops/alerts/", 200),
         ("timeline", "/ops/timeline/", 200),
         ("compare", f"/ops/compare/?agent={agent_id}&agent=test-generator&agent=quality-gate", 200),

@@ -15,7 +15,7 @@ ARGUMENTS = {"agent_id": "alice", "test_id": 1, "rollback_id": 1, "alert_id": 1,
              "rule_id": 1}
 POST_ONLY = {"dash-abort-test", "dash-rollback", "dash-undo-rollback", "dash-re-enable", "dash-run-cycle",
              "dash-alert-action", "dash-pause", "dash-alerts-bulk", "dash-create-silence", "dash-end-silence",
-             "dash-run-drills", "dash-apply-calibration"}
+             "dash-run-drills", "dash-apply-calibration", "dash-put-in-shadow", "dash-promote"}
 
 
 def url_of(pattern):

@@ -39,3 +39,12 @@ def test_one_seed_of_the_coverage_study_evaluates_every_candidate_against_its_tr
     for record in records:
         assert 0 < record["truth"] < 1
         assert "refused" in record or record["doubly_robust"]["low"] <= record["doubly_robust"]["high"]
+
+
+def test_one_seed_of_the_shadow_study_compares_the_learned_choice_with_the_agents_own():
+    records = ope_bench.shadow_seed(3, tasks=300, shadow_tasks=80, replicates=50)
+    assert len(records) == len(ope_bench.LOGGED_AGENTS)
+    for record in records:
+        assert -1 < record["truth_lift"] < 1
+        assert "refused" in record or (record["lift"]["low"] <= record["lift"]["value"] <= record["lift"]["high"]
+                                       and record["rows"] == 80)

@@ -82,3 +82,29 @@ def no_exploration(agent):
     """The agent's policy never explores: every choice is its best one."""
     LearningProfile.objects.update_or_create(agent=agent, defaults={"exploration_rate": 0.0,
                                                                    "min_exploration_rate": 0.0})
+
+
+def run_in_shadow(agent, tasks, success_rate=0.7, seed=0):
+    """Put `agent` in shadow and report `tasks` shadow tasks in the states of
+    its latest logged ones (so the estimate has its own logs to borrow from),
+    each a success with probability `success_rate`."""
+    import numpy as np
+
+    from learning import services
+    from learning.core import engine
+    from learning.models import Execution, LearningMode
+    from learning.schemas import ExecutionIn, TaskIn
+
+    LearningProfile.objects.get_or_create(agent=agent)
+    LearningProfile.objects.get(agent=agent).set_mode(LearningMode.SHADOW)
+    rng = np.random.default_rng(seed)
+    states = list(Execution.objects.filter(agent=agent).order_by("-pk").values_list("task_type", "state_key")[:tasks])
+    for index, (task_type, key) in enumerate(states or [("unit-tests", "0.6,0.1,0.0,0.8,1.0")] * tasks):
+        complexity, capabilities, attempts, resources, _ = engine.parse_state_key(key)
+        body = {"id": f"shadow-{index}", "type": task_type, "complexity": complexity,
+                "required_capabilities": [f"skill-{n}" for n in range(round(capabilities * 10))],
+                "previous_attempts": round(attempts * 10), "available_resources": resources}
+        decision = services.recommend(agent, TaskIn(**body))
+        report = {"decision_id": decision["decision_id"], "task": body,
+                  "result": {"success": bool(rng.random() < success_rate), "execution_time_ms": 2000, "errors": []}}
+        services.report_execution(agent, ExecutionIn(**report), None, report)

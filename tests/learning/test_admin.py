@@ -36,6 +36,7 @@ from learning.models import (
     Strategy,
 )
 from qefleet.memory import admin as memory_admin
+from qefleet.memory.models import AuditEvent
 
 LEARNING_MODELS = {
     Strategy, LearningProfile, AppliedStrategy, QEntry, Decision, Execution, LearnedPattern, FailurePattern, Snapshot,
@@ -262,7 +263,7 @@ def test_it_deletes_an_unreferenced_strategy(admin_client, db):
 def profile_data(profile, **changes):
     data = {name: str(getattr(profile, name)) for name in
             ("learning_rate", "discount_factor", "exploration_rate", "exploration_decay", "min_exploration_rate",
-             "max_experiences", "baseline_window")}
+             "max_experiences", "baseline_window", "mode")}
     data.update({f"initial-{name}": value for name, value in data.items()}, **{"initial-enabled": str(profile.enabled)})
     if profile.enabled:
         data["enabled"] = "on"
@@ -420,3 +421,16 @@ def test_it_lets_operators_edit_the_settings(operator, alice):
     assert response.status_code == 302
     profile.refresh_from_db()
     assert profile.learning_rate == 0.4
+
+
+def test_a_change_of_mode_goes_through_the_operation_and_is_audited(admin_client, alice):
+    profile = LearningProfile.objects.create(agent=alice, task_count=5)
+    response = admin_client.post(url(LearningProfile, "change", profile.pk), profile_data(profile, mode="shadow"))
+    assert response.status_code == 302
+    profile.refresh_from_db()
+    assert profile.in_shadow and profile.shadow_since is not None
+    assert AuditEvent.objects.get(action="shadow_learning").detail["reason"] == "changed in the Django admin"
+    admin_client.post(url(LearningProfile, "change", profile.pk), profile_data(profile, mode="active"))
+    profile.refresh_from_db()
+    assert not profile.in_shadow and profile.shadow_since is None
+    assert AuditEvent.objects.filter(action="promote_shadow").count() == 1

@@ -157,8 +157,10 @@ def test_the_slot_job_snapshots_and_captures(alice):
 
     for _ in range(3):
         run_task(alice)
-    assert every_slot() == {"snapshots": 1, "versions": 1, "learning_judged": 0, "not_learning": 0}
-    assert every_slot() == {"snapshots": 0, "versions": 0, "learning_judged": 0, "not_learning": 0}
+    assert every_slot() == {"snapshots": 1, "versions": 1, "learning_judged": 0, "not_learning": 0,
+                           "shadow_promoted": []}
+    assert every_slot() == {"snapshots": 0, "versions": 0, "learning_judged": 0, "not_learning": 0,
+                           "shadow_promoted": []}
 
 
 def test_the_admin_lists_versions_and_pins_them(admin_client, alice):

@@ -17,7 +17,8 @@ import pytest
 from live_server import LiveServer
 
 pytest_plugins = ["pytester"]
-AGENTS = ("py-agent", "py-offline", "py-flaky", "py-async", "py-memory", "mcp-agent", "py-pytest", "py-abtest")
+AGENTS = ("py-agent", "py-offline", "py-flaky", "py-async", "py-memory", "mcp-agent", "py-pytest", "py-abtest",
+          "py-shadow")
 
 
 @pytest.fixture(scope="session")

@@ -1594,10 +1594,21 @@ export interface components {
             policy_version: string | null;
             /** @description Present when a running A/B test chose the strategy. */
             abtest?: components["schemas"]["AbtestRef"] | null;
+            /**
+             * Mode
+             * @description shadow: the agent's own choice (or the catalog default) with propensity 1; the learned policy's choice is logged, not returned (README, "Shadow mode").
+             * @enum {string}
+             */
+            mode: "active" | "shadow";
         };
         /** RecommendationIn */
         RecommendationIn: {
             task: components["schemas"]["TaskIn"];
+            /**
+             * Own Strategy
+             * @description The catalog strategy the agent intends to run. Used in shadow mode, where the agent's own choice is what runs (absent: the catalog default); must name an active strategy in any mode.
+             */
+            own_strategy?: string | null;
         };
         /** TaskIn */
         TaskIn: {
@@ -1829,6 +1840,13 @@ export interface components {
             agent_id: string;
             /** Enabled */
             enabled: boolean;
+            /**
+             * Mode
+             * @enum {string}
+             */
+            mode: "active" | "shadow";
+            /** @description Present in shadow mode. */
+            shadow: components["schemas"]["ShadowOut"] | null;
             /** Exploration Rate */
             exploration_rate: number;
             /** Tasks */
@@ -1902,6 +1920,74 @@ export interface components {
              */
             min_strategy_tasks: number;
         };
+        /** ShadowEstimate */
+        ShadowEstimate: {
+            /** Value */
+            value: number;
+            /**
+             * Low
+             * @description 95 % interval (bootstrap; the learned one widened for cells no log shows).
+             */
+            low: number;
+            /** High */
+            high: number;
+        };
+        /**
+         * ShadowOut
+         * @description An agent in shadow (learning/shadow.py): what it ran against what the learned policy would have chosen.
+         */
+        ShadowOut: {
+            /** Since */
+            since: string;
+            /**
+             * Decisions
+             * @description Recommendations answered in shadow since `since`.
+             */
+            decisions: number;
+            /**
+             * Reported
+             * @description Of them, those reported: the estimates' tasks.
+             */
+            reported: number;
+            /**
+             * Agreement
+             * @description Share of shadow decisions where the learned choice was the agent's own.
+             */
+            agreement: number | null;
+            /**
+             * Estimator
+             * @description The learned policy's success rate is estimated doubly robustly, with a reward model from these tasks and the reference logs (its swarm's and its own from before shadow): the agent's own choices are deterministic, so importance weighting alone cannot estimate a policy that disagrees with them.
+             * @constant
+             */
+            estimator: "doubly robust";
+            /**
+             * Reference Tasks
+             * @description Logged tasks the reward model borrows from.
+             */
+            reference_tasks: number;
+            /** @description The agent's own success rate on its shadow tasks (observed). */
+            own: components["schemas"]["ShadowEstimate"] | null;
+            /** @description The learned policy's estimated success rate on them. */
+            learned: components["schemas"]["ShadowEstimate"] | null;
+            /** @description learned − own, success-rate points as a fraction. */
+            lift: components["schemas"]["ShadowEstimate"] | null;
+            /** @description Why the logs cannot estimate the learned policy, if so. */
+            refused: components["schemas"]["WhatIfRefusal"] | null;
+            /**
+             * Margin
+             * @description The lower bound of `lift` must exceed this to promote (0.02 = 2 points).
+             */
+            margin: number;
+            /** Min Decisions */
+            min_decisions: number;
+            /**
+             * Promotes
+             * @description The rule is met: the next cycle slot promotes the agent to active.
+             */
+            promotes: boolean;
+            /** Rule Words */
+            rule_words: string;
+        };
         /** ThresholdsOut */
         ThresholdsOut: {
             /** Min Outcomes */
@@ -1915,6 +2001,22 @@ export interface components {
              * @description Tasks a strategy needs in a (task type, state) to count as known.
              */
             min_strategy_tasks: number;
+        };
+        /** WhatIfRefusal */
+        WhatIfRefusal: {
+            /**
+             * Reason
+             * @enum {string}
+             */
+            reason: "no_logs" | "no_overlap" | "too_few_effective_samples";
+            /** Message */
+            message: string;
+            /** Effective Samples */
+            effective_samples?: number | null;
+            /** Unsupported */
+            unsupported?: number | null;
+            /** Unlogged */
+            unlogged?: number | null;
         };
         /**
          * StatisticsHealthOut
@@ -2160,22 +2262,6 @@ export interface components {
             /** Tasks Per Day */
             tasks_per_day?: number | null;
             refused?: components["schemas"]["WhatIfRefusal"] | null;
-        };
-        /** WhatIfRefusal */
-        WhatIfRefusal: {
-            /**
-             * Reason
-             * @enum {string}
-             */
-            reason: "no_logs" | "no_overlap" | "too_few_effective_samples";
-            /** Message */
-            message: string;
-            /** Effective Samples */
-            effective_samples?: number | null;
-            /** Unsupported */
-            unsupported?: number | null;
-            /** Unlogged */
-            unlogged?: number | null;
         };
         /** WhatIfIn */
         WhatIfIn: {

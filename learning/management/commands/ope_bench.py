@@ -25,6 +25,7 @@ class Command(BaseCommand):
             figures["open_bandit"] = ope_bench.open_bandit_check(cache)
         figures["simulation"] = ope_bench.coverage_study(seeds, tasks, first_seed,
                                                          progress=lambda line: self.stderr.write(line))
+        figures["shadow"] = ope_bench.shadow_study(seeds, tasks, first_seed=first_seed)
         self.stdout.write(ope_bench.tables(figures))
         path = Path(out)
         path.parent.mkdir(parents=True, exist_ok=True)

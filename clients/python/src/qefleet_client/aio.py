@@ -69,10 +69,12 @@ class AsyncClient(Core):
             await asyncio.sleep(delay)
             attempt += 1
 
-    async def recommend(self, task: Task | dict, agent: str | None = None) -> Recommendation:
+    async def recommend(
+        self, task: Task | dict, agent: str | None = None, own_strategy: str | None = None
+    ) -> Recommendation:
         task, agent = as_task(task), self._agent(agent)
         try:
-            return self._remember(agent, task, await self._send(self._recommend_call(agent, task)))
+            return self._remember(agent, task, await self._send(self._recommend_call(agent, task, own_strategy)))
         except Unavailable:
             return self._fallback(agent, task)
 

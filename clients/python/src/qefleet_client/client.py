@@ -69,13 +69,17 @@ class Client(Core):
 
     # --- learning ---------------------------------------------------------
 
-    def recommend(self, task: Task | dict, agent: str | None = None) -> Recommendation:
+    def recommend(
+        self, task: Task | dict, agent: str | None = None, own_strategy: str | None = None
+    ) -> Recommendation:
         """The strategy to run `task` with; never raises for an unreachable
         server: after `fallback_after` seconds it answers the fallback
-        (`source` "last-known" or "default")."""
+        (`source` "last-known" or "default"). `own_strategy`: the catalog
+        strategy the agent means to run, which an agent in shadow mode gets
+        back (`mode` "shadow")."""
         task, agent = as_task(task), self._agent(agent)
         try:
-            return self._remember(agent, task, self._send(self._recommend_call(agent, task)))
+            return self._remember(agent, task, self._send(self._recommend_call(agent, task, own_strategy)))
         except Unavailable:
             return self._fallback(agent, task)
 

@@ -136,13 +136,16 @@ class Core:
 
     # --- learning ---------------------------------------------------------
 
-    def _recommend_call(self, agent: str, task: Task) -> Call:
+    def _recommend_call(self, agent: str, task: Task, own_strategy: str | None = None) -> Call:
+        body = {"task": to_json(task)}
+        if own_strategy is not None:
+            body["own_strategy"] = own_strategy
         return Call(
             "POST",
             f"/agents/{segment(agent)}/recommendations",
             self.settings.fallback_after,
             parsed(Recommendation),
-            json={"task": to_json(task)},
+            json=body,
         )
 
     def _fallback(self, agent: str, task: Task) -> Recommendation:

@@ -160,6 +160,8 @@ class Recommendation:
     propensity: float
     policy_version: str | None
     abtest: AbtestRef | None = None
+    # shadow: the agent's own choice (or the catalog default) ran with propensity 1; the server logs its learned one.
+    mode: Literal["active", "shadow"] = "active"
     source: Literal["server", "last-known", "default"] = local("server")
 
     @property
@@ -287,10 +289,53 @@ class LearningHealth:
 
 
 @dataclass
+class Refusal:
+    """Why the logs cannot estimate a policy."""
+
+    OPENAPI = "WhatIfRefusal"
+    reason: Literal["no_logs", "no_overlap", "too_few_effective_samples"]
+    message: str
+    effective_samples: float | None = None
+    unsupported: float | None = None
+    unlogged: float | None = None
+
+
+@dataclass
+class ShadowEstimate:
+    OPENAPI = "ShadowEstimate"
+    value: float
+    low: float
+    high: float
+
+
+@dataclass
+class Shadow:
+    """An agent in shadow: its own choices against what the learned policy would have chosen (0.02 = 2 points)."""
+
+    OPENAPI = "ShadowOut"
+    since: str
+    decisions: int
+    reported: int
+    agreement: float | None
+    estimator: Literal["doubly robust"]
+    reference_tasks: int
+    own: ShadowEstimate | None
+    learned: ShadowEstimate | None
+    lift: ShadowEstimate | None
+    refused: Refusal | None
+    margin: float
+    min_decisions: int
+    promotes: bool
+    rule_words: str
+
+
+@dataclass
 class LearningStatus:
     OPENAPI = "LearningOut"
     agent_id: str
     enabled: bool
+    mode: Literal["active", "shadow"]
+    shadow: Shadow | None
     exploration_rate: float
     tasks: int
     q_entries: int
