@@ -2037,8 +2037,16 @@ export interface components {
             logged_tasks: number;
             /** Seconds */
             seconds: number;
-            /** In Band */
+            /**
+             * In Band
+             * @description No rule out of its band (a target out of reach at the agent's noise is not).
+             */
             in_band: boolean;
+            /**
+             * State
+             * @description in-band, out-of-band (a rule to change), or out-of-reach (a target no rule meets at this agent's noise, so nothing to change).
+             */
+            state: string;
             /** Health */
             health: {
                 [key: string]: unknown;
