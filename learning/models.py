@@ -449,6 +449,9 @@ class StateVersion(models.Model):
     task_count = models.PositiveIntegerField(help_text="The agent's tasks when it was captured.")
     score = models.FloatField(null=True, blank=True)
     q_entries = models.PositiveIntegerField()
+    # Read from the payload at capture, so the report's checkpoints need not decode it.
+    patterns = models.PositiveIntegerField(null=True, blank=True, help_text="Learned patterns in the state.")
+    exploration_rate = models.FloatField(null=True, blank=True, help_text="Epsilon in the state's config.")
     checksum = models.CharField(max_length=64)
     payload = models.BinaryField(editable=False)
     size_bytes = models.PositiveIntegerField()

@@ -14,11 +14,12 @@ import dataclasses
 from dataclasses import dataclass, field
 from datetime import datetime
 
+from django.db import connection
 from django.db.models import Case, Count, ExpressionWrapper, F, FloatField, IntegerField, Min, Q, Sum, Value, When
 
 from qefleet.memory.models import Agent
 
-from . import incidents, versions
+from . import incidents
 from .core import report_math, stats
 from .models import (
     ABTest,
@@ -313,28 +314,19 @@ class VersionInfo:
     number: int
     created_at: datetime
     q_entries: int
-    patterns: int | None = None
-    exploration_rate: float | None = None
+    patterns: int | None
+    exploration_rate: float | None
 
 
 def versions_by_agent(agent_pks, end):
     """{agent pk: [VersionInfo]} of the versions captured before `end`, oldest
-    first, without their payloads."""
+    first, without their payloads (the counts are columns of their own)."""
     found = {}
-    for pk, agent_pk, number, created_at, q_entries in (
+    for pk, agent_pk, *fields in (
             StateVersion.objects.filter(agent_id__in=agent_pks, created_at__lt=end).order_by("created_at", "number")
-            .values_list("pk", "agent_id", "number", "created_at", "q_entries")):
-        found.setdefault(agent_pk, []).append(VersionInfo(pk, number, created_at, q_entries))
+            .values_list("pk", "agent_id", "number", "created_at", "q_entries", "patterns", "exploration_rate")):
+        found.setdefault(agent_pk, []).append(VersionInfo(pk, *fields))
     return found
-
-
-def read_states(infos):
-    """Fill patterns and exploration rate of these versions from their payloads."""
-    by_pk = {info.pk: info for info in infos}
-    for version in StateVersion.objects.filter(pk__in=by_pk).only("pk", "payload"):
-        state = versions.decode(version)["state"]
-        by_pk[version.pk].patterns = len(state["patterns"])
-        by_pk[version.pk].exploration_rate = state["config"]["exploration_rate"]
 
 
 def live_states(agent_pks):
@@ -387,26 +379,43 @@ def applications(tests, agent_pks, period):
         item.reverted_at is None or item.reverted_at > period.start)), key=lambda item: item.applied_at)
 
 
+def _served_sql(windows):
+    """Each window (index, agent, from, until, task type, strategy) joined to
+    the agent's executions in it: one grouped statement. A filtered count per
+    window over every execution of the period read each row once per window
+    (and compiling those hundreds of filters cost as much as running them)."""
+    execution, decision = (connection.ops.quote_name(model._meta.db_table) for model in (Execution, Decision))
+    values = ", ".join(["(%s, %s, %s, %s, %s, %s)"] * windows)
+    # CROSS JOIN fixes the join order on SQLite: each window, then its agent's executions by index.
+    return f"""
+        WITH w(i, agent, start_at, end_at, task_type, strategy) AS (VALUES {values})
+        SELECT w.i, COUNT(*), SUM(CASE WHEN e.task_type = w.task_type THEN 1 ELSE 0 END),
+               SUM(CASE WHEN e.task_type = w.task_type AND e.strategy_id = w.strategy
+                        AND d.fallback = %s THEN 1 ELSE 0 END)
+        FROM w CROSS JOIN {execution} e LEFT JOIN {decision} d ON d.id = e.decision_id
+        WHERE e.agent_id = w.agent AND e.created_at >= w.start_at AND e.created_at < w.end_at
+        GROUP BY w.i"""
+
+
 def served_counts(items, agent_pks, period):
     """[(counted from, served, task type's tasks, all tasks)] of each
     application in the period, counted over the stored executions (from the
     agent's oldest), in two queries."""
+    if not items:
+        return []
     oldest = dict(Execution.objects.filter(agent_id__in=agent_pks).values("agent").annotate(first=Min("created_at"))
                   .values_list("agent", "first").order_by())
-    counts, starts = {}, []
+    starts, params = [], []
     for index, item in enumerate(items):
         start = max(item.applied_at, period.start, oldest.get(item.agent_pk, period.end))
-        tasks = Q(agent_id=item.agent_pk, created_at__gte=start, created_at__lt=min(item.reverted_at or period.end,
-                                                                                    period.end))
-        counts[f"all_{index}"] = Count("pk", filter=tasks)
-        counts[f"type_{index}"] = Count("pk", filter=tasks & Q(task_type=item.task_type))
-        counts[f"served_{index}"] = Count("pk", filter=tasks & Q(task_type=item.task_type, strategy_id=item.strategy_pk,
-                                                                 decision__fallback="applied"))
+        end = min(item.reverted_at or period.end, period.end)
         starts.append(start)
-    if not counts:
-        return []
-    found = Execution.objects.filter(created_at__gte=period.start, created_at__lt=period.end).aggregate(**counts)
-    return [(start, found[f"served_{i}"], found[f"type_{i}"], found[f"all_{i}"]) for i, start in enumerate(starts)]
+        params += [index, item.agent_pk, connection.ops.adapt_datetimefield_value(start),
+                   connection.ops.adapt_datetimefield_value(end), item.task_type, item.strategy_pk]
+    with connection.cursor() as cursor:
+        cursor.execute(_served_sql(len(items)), [*params, "applied"])  # decisions by an applied strategy
+        found = {index: (int(served), int(type_tasks), all_tasks) for index, all_tasks, type_tasks, served in cursor}
+    return [(start, *found.get(index, (0, 0, 0))) for index, start in enumerate(starts)]
 
 
 def _credit(item, period, all_tasks):
@@ -433,15 +442,16 @@ def _directions(previous, current):
 
 def _state_at(checkpoint, infos, live):
     """Set the checkpoint's learned state: live at the period's end when it
-    ends now, else (returned, read later) the latest version stored by then."""
+    ends now, else the latest version stored by then."""
     if live is not None:
         checkpoint.patterns, checkpoint.q_entries, checkpoint.exploration_rate = live
         checkpoint.state_from = "live"
-        return None
+        return
     info = next((info for info in reversed(infos) if info.created_at <= checkpoint.at), None)
     if info is not None:
+        checkpoint.patterns, checkpoint.q_entries, checkpoint.exploration_rate = (
+            info.patterns, info.q_entries, info.exploration_rate)
         checkpoint.state_from = f"v{info.number} ({info.created_at:%Y-%m-%d %H:%M})"
-    return info
 
 
 def _agent_report(agent, profile, period, context):
@@ -457,10 +467,7 @@ def _agent_report(agent, profile, period, context):
         if checkpoints:
             point.directions = _directions(checkpoints[-1], point)
         live = context["live"] is not None and position == len(days) - 1
-        info = _state_at(point, context["versions"].get(agent.pk, []),
-                         context["live"].get(agent.pk) if live else None)
-        if info is not None:
-            context["to_read"].append((point, info))
+        _state_at(point, context["versions"].get(agent.pk, []), context["live"].get(agent.pk) if live else None)
         checkpoints.append(point)
     with_tasks = [day for day in daily if day.tasks]
     improvement = with_tasks[-1].change if with_tasks else None
@@ -605,14 +612,11 @@ def build(period, now, agent=None):
         .select_related("previous_strategy").prefetch_related("arms__strategy"))
     context = {
         "daily": daily_sums(pks, period), "versions": versions_by_agent(pks, period.end),
-        "live": live_states(pks) if period.end >= now else None, "to_read": [],
+        "live": live_states(pks) if period.end >= now else None,
         "strategies": _applied_rows(tests, pks, period), "abtests": _test_rows(tests, period),
         "mitigations": _mitigation_rows(pks, period), "rollbacks": _rollback_rows(pks, period, now),
     }
     reports = [_agent_report(item, profiles.get(item.pk), period, context) for item in agents]
-    read_states([info for _, info in context["to_read"]])
-    for point, info in context["to_read"]:
-        point.patterns, point.q_entries, point.exploration_rate = info.patterns, info.q_entries, info.exploration_rate
     fleet = _fleet(reports, period) if agent is None and reports else None
     return Report(scope=agent.agent_id if agent else "fleet", start=period.start, end=period.end,
                   days=period.days, target=TARGET, generated_at=now, fleet=fleet, agents=reports,
