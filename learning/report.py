@@ -380,21 +380,20 @@ def applications(tests, agent_pks, period):
 
 
 def _served_sql(windows):
-    """Each window (index, agent, from, until, task type, strategy) joined to
-    the agent's executions in it: one grouped statement. A filtered count per
-    window over every execution of the period read each row once per window
-    (and compiling those hundreds of filters cost as much as running them)."""
+    """Each window (index, agent, from, until) joined to the agent's
+    executions in it, counted by task type, strategy and whether an applied
+    strategy chose them: one grouped statement. A filtered count per
+    application over every execution of the period read each row once per
+    application (and compiling those hundreds of filters cost as much)."""
     execution, decision = (connection.ops.quote_name(model._meta.db_table) for model in (Execution, Decision))
-    values = ", ".join(["(%s, %s, %s, %s, %s, %s)"] * windows)
+    values = ", ".join(["(%s, %s, %s, %s)"] * windows)
     # CROSS JOIN fixes the join order on SQLite: each window, then its agent's executions by index.
     return f"""
-        WITH w(i, agent, start_at, end_at, task_type, strategy) AS (VALUES {values})
-        SELECT w.i, COUNT(*), SUM(CASE WHEN e.task_type = w.task_type THEN 1 ELSE 0 END),
-               SUM(CASE WHEN e.task_type = w.task_type AND e.strategy_id = w.strategy
-                        AND d.fallback = %s THEN 1 ELSE 0 END)
+        WITH w(i, agent, start_at, end_at) AS (VALUES {values})
+        SELECT w.i, e.task_type, e.strategy_id, CASE WHEN d.fallback = %s THEN 1 ELSE 0 END, COUNT(*)
         FROM w CROSS JOIN {execution} e LEFT JOIN {decision} d ON d.id = e.decision_id
         WHERE e.agent_id = w.agent AND e.created_at >= w.start_at AND e.created_at < w.end_at
-        GROUP BY w.i"""
+        GROUP BY 1, 2, 3, 4"""
 
 
 def served_counts(items, agent_pks, period):
@@ -405,17 +404,26 @@ def served_counts(items, agent_pks, period):
         return []
     oldest = dict(Execution.objects.filter(agent_id__in=agent_pks).values("agent").annotate(first=Min("created_at"))
                   .values_list("agent", "first").order_by())
-    starts, params = [], []
-    for index, item in enumerate(items):
+    # Applications of an agent mostly share a window (from its oldest stored execution to the period's end).
+    windows, starts = {}, []
+    for item in items:
         start = max(item.applied_at, period.start, oldest.get(item.agent_pk, period.end))
-        end = min(item.reverted_at or period.end, period.end)
+        windows.setdefault((item.agent_pk, start, min(item.reverted_at or period.end, period.end)), len(windows))
         starts.append(start)
-        params += [index, item.agent_pk, connection.ops.adapt_datetimefield_value(start),
-                   connection.ops.adapt_datetimefield_value(end), item.task_type, item.strategy_pk]
+    params = [value for (agent, start, end), index in windows.items() for value in (
+        index, agent, connection.ops.adapt_datetimefield_value(start), connection.ops.adapt_datetimefield_value(end))]
+    groups = {}  # window -> [(task type, strategy pk, chosen as the applied strategy, executions)]
     with connection.cursor() as cursor:
-        cursor.execute(_served_sql(len(items)), [*params, "applied"])  # decisions by an applied strategy
-        found = {index: (int(served), int(type_tasks), all_tasks) for index, all_tasks, type_tasks, served in cursor}
-    return [(start, *found.get(index, (0, 0, 0))) for index, start in enumerate(starts)]
+        cursor.execute(_served_sql(len(windows)), [*params, "applied"])  # the CTE's values come first
+        for index, task_type, strategy, applied, count in cursor:
+            groups.setdefault(index, []).append((task_type, strategy, applied, count))
+    counts = []
+    for item, start in zip(items, starts):
+        rows = groups.get(windows[item.agent_pk, start, min(item.reverted_at or period.end, period.end)], [])
+        of_type = [row for row in rows if row[0] == item.task_type]
+        served = sum(count for _, strategy, applied, count in of_type if applied and strategy == item.strategy_pk)
+        counts.append((start, served, sum(row[3] for row in of_type), sum(row[3] for row in rows)))
+    return counts
 
 
 def _credit(item, period, all_tasks):
