@@ -11,6 +11,7 @@ import time
 import uuid
 
 import numpy as np
+from django.conf import settings
 from django.core.exceptions import ValidationError
 from django.db import connections, models, transaction
 from django.db.models import Q, Sum
@@ -573,13 +574,6 @@ class Rollback(models.Model):
                                    help_text="The rollback this one undid (an undo restores the state before it).")
     created_at = models.DateTimeField(default=timezone.now, db_index=True)
 
-    # How long an undo stays safe: the tasks the agent may report after the
-    # rollback. Past them, the state the rollback replaced is too old to put
-    # back blindly (what was learned since would be thrown away, and the
-    # safeguard's verdicts were about a different state); a normal rollback
-    # to the version, with its preview, is still there.
-    UNDO_TASKS = 500
-
     class Meta:
         ordering = ["-created_at"]
         permissions = [("rollback_agent", "Can roll an agent back or forward"),
@@ -600,8 +594,13 @@ class Rollback(models.Model):
         return self.from_version.task_count if self.from_version is not None else None
 
     def undo_until_task(self):
-        """The agent's task count up to which this rollback may be undone."""
-        return None if self.task_count is None else self.task_count + self.UNDO_TASKS
+        """The agent's task count up to which this rollback may be undone:
+        settings.ROLLBACK_UNDO_TASKS after it. Past them, the state the
+        rollback replaced is too old to put back blindly (what was learned
+        since would be thrown away, and the safeguard's verdicts were about a
+        different state); a normal rollback to the version, with its preview,
+        is still there."""
+        return None if self.task_count is None else self.task_count + settings.ROLLBACK_UNDO_TASKS
 
     def undo_refusal(self, profile, latest):
         """Why this rollback cannot be undone now (`latest` is the agent's
@@ -613,7 +612,7 @@ class Rollback(models.Model):
         if self.from_version is None:
             return "the state before it is no longer stored"
         if profile.task_count > self.undo_until_task():
-            return f"the agent has reported more than {self.UNDO_TASKS} tasks since"
+            return f"the agent has reported more than {settings.ROLLBACK_UNDO_TASKS} tasks since"
         return ""
 
 
