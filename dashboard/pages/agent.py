@@ -5,7 +5,6 @@ the improvement cycle an operator runs from it did, in words."""
 
 import math
 from dataclasses import dataclass
-from datetime import timedelta
 
 from django.core.paginator import Paginator
 from django.db.models import (
@@ -50,13 +49,12 @@ from learning.tracker import TARGET
 from qefleet.memory.models import AuditEvent, Event
 
 from .. import charts
-from ..params import choice, page_number, text, whole_number
+from ..params import page_number, text, time_range, whole_number
 from . import common
 from .common import LoopEvent, Marker, ScoreSeries, as_datetime64, as_floats, profile_of, safeguard_of
 from .learning_health import agent_learning_panel
 from .rollback import rollback_state
 
-WINDOW_DAYS = (1, 7, 30, 90)
 Q_STATES_PER_PAGE = 20
 VERSIONS_SHOWN = 8
 # The events worth an operator's eye; training and snapshot events are too many.
@@ -327,10 +325,6 @@ def open_alerts(agent):
     return Alert.objects.open().filter(agent=agent)
 
 
-def window_days(query, default=7):
-    return int(choice(query, "days", [str(days) for days in WINDOW_DAYS], str(default)))
-
-
 def _agent_charts(agent, profile, guard, since, timeline, rollbacks, re_enables, loop_events):
     series = score_series(agent, since)
     if series is None:
@@ -351,8 +345,8 @@ def _agent_charts(agent, profile, guard, since, timeline, rollbacks, re_enables,
 
 def agent_context(agent, query):
     profile, guard = profile_of(agent), safeguard_of(agent)
-    days = window_days(query)
-    since = timezone.now() - timedelta(days=days)
+    time_range_name, reach = time_range(query)
+    since = timezone.now() - reach
     timeline = version_timeline(agent, profile)
     search = text(query, "q").strip()
     window_rollbacks = rollbacks(agent, since)
@@ -360,7 +354,8 @@ def agent_context(agent, query):
     audit, refused, re_enables = audit_panels(agent, since)
     versions, older_versions = recent_and_older(timeline)
     return {
-        "agent": agent, "profile": profile, "guard": guard, "days": days, "window_days": WINDOW_DAYS,
+        "agent": agent, "profile": profile, "guard": guard, "range": time_range_name,
+        "range_words": common.RANGE_WORDS[time_range_name], "ranges": list(common.RANGE_WORDS.items()),
         "latest": latest_snapshot(agent), "current": current_window(agent, profile),
         "applied": applied_strategies(agent), "target": TARGET,
         "charts": _agent_charts(agent, profile, guard, since, timeline, window_rollbacks, re_enables, loop_events),

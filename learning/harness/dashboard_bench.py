@@ -32,7 +32,7 @@ def pages():
     return [
         ("fleet", reverse("dash-fleet")),
         ("agent", reverse("dash-agent", args=["test-generator"])),
-        ("agent, 90 days", reverse("dash-agent", args=["test-generator"]) + "?days=90"),
+        ("agent, 90 days", reverse("dash-agent", args=["test-generator"]) + "?range=90d"),
         ("alerts", reverse("dash-alerts")),
         ("A/B tests", reverse("dash-abtests")),
         ("A/B test", reverse("dash-abtest", args=[test.pk])),

@@ -30,7 +30,7 @@ def test_it_says_so_before_the_first_task(viewer, alice):
 
 def test_it_charts_the_score_with_its_references_and_the_rollback(operator, alice, history):
     operator.post("/ops/agents/alice/rollback", {"version": "1", "reason": "worse since v1"})
-    response = operator.get("/ops/agents/alice/?days=1")
+    response = operator.get("/ops/agents/alice/?range=24h")
     charts = response.context["charts"]
     score = json.loads(charts["score"])
     assert len(score["data"][0]["x"]) == 6  # one point per snapshot (every 10 tasks)
@@ -148,7 +148,7 @@ def loop_history(alice, history):
 
 def test_it_marks_the_improvement_loop_on_the_score_chart(viewer, loop_history):
     running, decided, applied = loop_history
-    score = json.loads(viewer.get("/ops/agents/alice/?days=1").context["charts"]["score"])
+    score = json.loads(viewer.get("/ops/agents/alice/?range=24h").context["charts"]["score"])
     events = {trace["name"]: trace["text"] for trace in score["data"][1:] if trace.get("yaxis") == "y2"}
     assert events == {
         "A/B test started": [f"A/B test #{test.pk} started: {test.name}" for test in loop_history],
@@ -162,7 +162,7 @@ def test_it_marks_the_improvement_loop_on_the_score_chart(viewer, loop_history):
 
 def test_a_test_the_control_won_is_marked_in_words_on_the_score_chart(viewer, alice, history):
     test = control_wins_test(alice)
-    score = json.loads(viewer.get("/ops/agents/alice/?days=1").context["charts"]["score"])
+    score = json.loads(viewer.get("/ops/agents/alice/?range=24h").context["charts"]["score"])
     ended = next(trace["text"] for trace in score["data"][1:] if trace["name"] == "A/B test ended")
     assert ended == [f"A/B test #{test.pk} ended control wins: {test.name}"]
 
