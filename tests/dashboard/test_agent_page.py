@@ -25,7 +25,7 @@ def test_it_answers_404_for_an_unknown_agent(viewer):
 
 def test_it_says_so_before_the_first_task(viewer, alice):
     page = viewer.get("/ops/agents/alice/").content.decode()
-    assert "No snapshot in this window" in page and "No version yet" in page and "No decision yet" in page
+    assert "No snapshot in the last 7 days: the first comes after 10 tasks" in page and "No version yet" in page and "No decision yet" in page
 
 
 def test_it_charts_the_score_with_its_references_and_the_rollback(operator, alice, history):

@@ -26,6 +26,12 @@ def test_every_chart_follows_the_range(viewer, history):
     assert len(json.loads(charts["components"])["data"][0]["x"]) == 4
 
 
+def test_an_empty_range_says_when_the_latest_snapshot_was(viewer, history):
+    Snapshot.objects.update(created_at=Snapshot.objects.latest("created_at").created_at - timedelta(hours=2))
+    page = viewer.get("/ops/agents/alice/?range=1h").content.decode()
+    assert "No snapshot in the last hour: the latest is from " in page and "UTC; pick a longer range." in page
+
+
 def test_it_offers_every_range_and_keeps_the_chosen_one(viewer, history):
     page = viewer.get("/ops/agents/alice/").content.decode()
     picker = page[page.index('<select id="time-range" name="range">'):]
