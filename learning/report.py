@@ -15,7 +15,7 @@ from dataclasses import dataclass, field
 from datetime import datetime
 
 from django.db import connection
-from django.db.models import Case, Count, ExpressionWrapper, F, FloatField, IntegerField, Min, Q, Sum, Value, When
+from django.db.models import Count, Min, Q
 
 from qefleet.memory.models import Agent
 
@@ -252,60 +252,69 @@ def _plain(value):
 # --- queries ------------------------------------------------------------------------------
 
 
-def _aggregates(prefix, where=None):
-    """The sums a WindowSums needs, over the snapshots matching `where` (all
-    of them when None), named with `prefix` (a field's own name would make
-    F() refer to the sum)."""
-
-    def weighted(name):
-        return Sum(ExpressionWrapper(F("tasks") * F(name), output_field=FloatField()), filter=where)
-
-    def tasks(condition):
-        return Sum("tasks", filter=condition if where is None else where & condition)
-
-    return {
-        f"{prefix}tasks": Sum("tasks", filter=where), f"{prefix}success": weighted("success_rate"),
-        f"{prefix}ms": weighted("avg_execution_ms"), f"{prefix}errors": weighted("error_rate"),
-        f"{prefix}satisfaction": weighted("satisfaction"),
-        f"{prefix}satisfaction_tasks": tasks(Q(satisfaction__isnull=False)),
-        f"{prefix}efficiency": weighted("efficiency"), f"{prefix}efficiency_tasks": tasks(Q(efficiency__isnull=False)),
-    }
+# What a WindowSums needs, in its order, over a window's snapshots `s`: tasks,
+# then the task-weighted sums; satisfaction and efficiency with their own tasks.
+_WINDOW_SUMS = ("SUM(s.tasks)", "SUM(s.tasks * s.success_rate)", "SUM(s.tasks * s.avg_execution_ms)",
+                "SUM(s.tasks * s.error_rate)", "SUM(s.tasks * s.satisfaction)",
+                "SUM(CASE WHEN s.satisfaction IS NOT NULL THEN s.tasks END)", "SUM(s.tasks * s.efficiency)",
+                "SUM(CASE WHEN s.efficiency IS NOT NULL THEN s.tasks END)")
 
 
-def _sums(row, prefix):
-    if not row[f"{prefix}tasks"]:
+def _window_sums(tasks, success, ms, errors, satisfaction, satisfaction_tasks, efficiency, efficiency_tasks):
+    if not tasks:
         return None
-    return report_math.WindowSums(*(row[f"{prefix}{name}"] or 0 for name in (
-        "tasks", "success", "ms", "errors")), row[f"{prefix}satisfaction"], row[f"{prefix}satisfaction_tasks"] or 0,
-        row[f"{prefix}efficiency"], row[f"{prefix}efficiency_tasks"] or 0)
+    # PostgreSQL sums integers as numeric (Decimal).
+    return report_math.WindowSums(int(tasks), success or 0, ms or 0, errors or 0, satisfaction,
+                                  int(satisfaction_tasks or 0), efficiency, int(efficiency_tasks or 0))
+
+
+def _snapshot_sums(windows, sql, params):
+    """Run a statement that joins the VALUES `windows` to the snapshots `s`
+    and groups by its leading columns; {those columns: WindowSums}. Each
+    window reads its own snapshots through an index: a filtered sum per
+    window and figure, or a CASE over all windows per snapshot, cost more to
+    build and to run."""
+    table = connection.ops.quote_name(Snapshot._meta.db_table)
+    with connection.cursor() as cursor:
+        cursor.execute(sql.format(windows=windows, snapshots=table, sums=", ".join(_WINDOW_SUMS)), params)
+        width = len(_WINDOW_SUMS)
+        return {tuple(row[:-width]): _window_sums(*row[-width:]) for row in cursor}
+
+
+def _moment(value):
+    return connection.ops.adapt_datetimefield_value(value)
 
 
 def daily_sums(agent_pks, period):
     """{(agent pk, day index): WindowSums} over the period's day windows, in one grouped query."""
-    whens = [When(created_at__gte=start, created_at__lt=end, then=Value(index))
-             for index, (start, end) in enumerate(map(period.window, range(period.days)))]
-    rows = (Snapshot.objects.filter(agent_id__in=agent_pks, created_at__gte=period.start, created_at__lt=period.end)
-            .annotate(day=Case(*whens, output_field=IntegerField())).values("agent_id", "day")
-            .annotate(**_aggregates("sum_")).order_by())
-    return {(row["agent_id"], row["day"]): _sums(row, "sum_") for row in rows}
+    days = [(index, _moment(start), _moment(end)) for index, (start, end) in enumerate(map(period.window,
+                                                                                           range(period.days)))]
+    if not agent_pks:
+        return {}
+    # CROSS JOIN fixes the join order on SQLite: each day, then its snapshots by index.
+    sql = ("WITH w(i, start_at, end_at) AS (VALUES {windows}) SELECT s.agent_id, w.i, {sums} "
+           "FROM w CROSS JOIN {snapshots} s WHERE s.agent_id IN (" + ", ".join(["%s"] * len(agent_pks)) + ") "
+           "AND s.created_at >= w.start_at AND s.created_at < w.end_at GROUP BY s.agent_id, w.i")
+    return _snapshot_sums(", ".join(["(%s, %s, %s)"] * len(days)), sql,
+                          [value for day in days for value in day] + list(agent_pks))
 
 
 def rollback_sums(rollbacks, now):
     """{(rollback pk, "before" | "after"): WindowSums or None}: the agent's
     snapshots in the day before and the day after each rollback, in one
     query (the windows of rollbacks close together overlap)."""
-    aggregates, wanted = {}, Q()
-    for rollback in rollbacks:
-        for side, start, end in (("before", rollback.created_at - EFFECT_WINDOW, rollback.created_at),
-                                 ("after", rollback.created_at, min(now, rollback.created_at + EFFECT_WINDOW))):
-            window = Q(agent_id=rollback.agent_id, created_at__gte=start, created_at__lt=end)
-            aggregates.update(_aggregates(f"r{rollback.pk}_{side}_", window))
-            wanted |= window
-    if not aggregates:
+    windows = [(rollback.pk, side, rollback.agent_id, _moment(start), _moment(end)) for rollback in rollbacks
+               for side, start, end in (
+                   ("before", rollback.created_at - EFFECT_WINDOW, rollback.created_at),
+                   ("after", rollback.created_at, min(now, rollback.created_at + EFFECT_WINDOW)))]
+    if not windows:
         return {}
-    row = Snapshot.objects.filter(wanted).aggregate(**aggregates)
-    return {(rollback.pk, side): _sums(row, f"r{rollback.pk}_{side}_")
-            for rollback in rollbacks for side in ("before", "after")}
+    sql = ("WITH w(pk, side, agent, start_at, end_at) AS (VALUES {windows}) SELECT w.pk, w.side, {sums} "
+           "FROM w CROSS JOIN {snapshots} s WHERE s.agent_id = w.agent AND s.created_at >= w.start_at "
+           "AND s.created_at < w.end_at GROUP BY w.pk, w.side")
+    found = _snapshot_sums(", ".join(["(%s, %s, %s, %s, %s)"] * len(windows)), sql,
+                           [value for window in windows for value in window])
+    return {(pk, side): found.get((pk, side)) for pk, side, *_ in windows}
 
 
 @dataclass
