@@ -129,10 +129,10 @@ def test_it_keeps_to_the_query_budget_for_the_whole_demo_fleet(viewer, django_as
                                          for agent in Agent.objects.all()])
     # Every job has run, and one's last run failed: the heartbeat reads them in two queries, not two per job.
     now = timezone.now()
-    for job in schedules.jobs():
-        Task.objects.create(id=job.name, name=job.name, func=job.func, group=job.name, started=now, stopped=now,
+    for index, job in enumerate(schedules.jobs()):
+        Task.objects.create(id=f"ok-{index}", name=job.name, func=job.func, group=job.name, started=now, stopped=now,
                             success=True)
-        Task.objects.create(id=f"{job.name}-failed", name=job.name, func=job.func, group=job.name,
+        Task.objects.create(id=f"then-{index}", name=job.name, func=job.func, group=job.name,
                             started=now, stopped=now + timedelta(seconds=1), success=job.name.endswith("slot"))
     with django_assert_max_num_queries(20):
         response = viewer.get("/ops/")
