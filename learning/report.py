@@ -263,7 +263,7 @@ _WINDOW_SUMS = ("SUM(s.tasks)", "SUM(s.tasks * s.success_rate)", "SUM(s.tasks * 
 def _window_sums(tasks, success, ms, errors, satisfaction, satisfaction_tasks, efficiency, efficiency_tasks):
     if not tasks:
         return None
-    # PostgreSQL sums integers as numeric (Decimal).
+    # The counts as ints whatever type the database sums them in.
     return report_math.WindowSums(int(tasks), success or 0, ms or 0, errors or 0, satisfaction,
                                   int(satisfaction_tasks or 0), efficiency, int(efficiency_tasks or 0))
 
@@ -420,7 +420,7 @@ def served_counts(items, agent_pks, period):
         windows.setdefault((item.agent_pk, start, min(item.reverted_at or period.end, period.end)), len(windows))
         starts.append(start)
     params = [value for (agent, start, end), index in windows.items() for value in (
-        index, agent, connection.ops.adapt_datetimefield_value(start), connection.ops.adapt_datetimefield_value(end))]
+        index, agent, _moment(start), _moment(end))]
     groups = {}  # window -> [(task type, strategy pk, chosen as the applied strategy, executions)]
     with connection.cursor() as cursor:
         cursor.execute(_served_sql(len(windows)), [*params, "applied"])  # the CTE's values come first
