@@ -8,7 +8,7 @@ must be, never the value sent, so it is safe to show as it is.
 """
 
 import unicodedata
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 
 from qefleet.memory.keys import whole_number as number_in
 
@@ -19,6 +19,11 @@ MAX_TEXT = 200
 # Characters a text keeps: tab and line breaks (an operator's note); any
 # other control character, NUL first (PostgreSQL refuses it in text), is refused.
 LINE_CONTROLS = "\t\n\r"
+
+
+# A page's time range (?range=), one for all its charts: its name and how far back it reaches.
+TIME_RANGES = {"1h": timedelta(hours=1), "24h": timedelta(hours=24), "7d": timedelta(days=7),
+               "30d": timedelta(days=30), "90d": timedelta(days=90)}
 
 
 class BadParameter(ValueError):
@@ -73,6 +78,12 @@ def choice(params, name, allowed, default=""):
     if value not in allowed:
         raise BadParameter(f"{name} must be one of: {', '.join(allowed)}.")
     return value
+
+
+def time_range(params, default="7d"):
+    """A page's time range (?range=, one of TIME_RANGES): (its name, how far back it reaches)."""
+    name = choice(params, "range", list(TIME_RANGES), default)
+    return name, TIME_RANGES[name]
 
 
 def moment(params, name, earliest, latest):

@@ -491,6 +491,9 @@ class StateVersion(models.Model):
     task_count = models.PositiveIntegerField(help_text="The agent's tasks when it was captured.")
     score = models.FloatField(null=True, blank=True)
     q_entries = models.PositiveIntegerField()
+    # Read from the payload at capture, so the report's checkpoints need not decode it.
+    patterns = models.PositiveIntegerField(null=True, blank=True, help_text="Learned patterns in the state.")
+    exploration_rate = models.FloatField(null=True, blank=True, help_text="Epsilon in the state's config.")
     checksum = models.CharField(max_length=64)
     payload = models.BinaryField(editable=False)
     size_bytes = models.PositiveIntegerField()
@@ -612,13 +615,6 @@ class Rollback(models.Model):
                                    help_text="The rollback this one undid (an undo restores the state before it).")
     created_at = models.DateTimeField(default=timezone.now, db_index=True)
 
-    # How long an undo stays safe: the tasks the agent may report after the
-    # rollback. Past them, the state the rollback replaced is too old to put
-    # back blindly (what was learned since would be thrown away, and the
-    # safeguard's verdicts were about a different state); a normal rollback
-    # to the version, with its preview, is still there.
-    UNDO_TASKS = 500
-
     class Meta:
         ordering = ["-created_at"]
         permissions = [("rollback_agent", "Can roll an agent back or forward"),
@@ -640,8 +636,13 @@ class Rollback(models.Model):
         return self.from_version.task_count if self.from_version is not None else None
 
     def undo_until_task(self):
-        """The agent's task count up to which this rollback may be undone."""
-        return None if self.task_count is None else self.task_count + self.UNDO_TASKS
+        """The agent's task count up to which this rollback may be undone:
+        settings.ROLLBACK_UNDO_TASKS after it. Past them, the state the
+        rollback replaced is too old to put back blindly (what was learned
+        since would be thrown away, and the safeguard's verdicts were about a
+        different state); a normal rollback to the version, with its preview,
+        is still there."""
+        return None if self.task_count is None else self.task_count + settings.ROLLBACK_UNDO_TASKS
 
     def undo_refusal(self, profile, latest):
         """Why this rollback cannot be undone now (`latest` is the agent's
@@ -653,7 +654,7 @@ class Rollback(models.Model):
         if self.from_version is None:
             return "the state before it is no longer stored"
         if profile.task_count > self.undo_until_task():
-            return f"the agent has reported more than {self.UNDO_TASKS} tasks since"
+            return f"the agent has reported more than {settings.ROLLBACK_UNDO_TASKS} tasks since"
         return ""
 
 

@@ -14,11 +14,12 @@ import dataclasses
 from dataclasses import dataclass, field
 from datetime import datetime
 
-from django.db.models import Case, Count, ExpressionWrapper, F, FloatField, IntegerField, Min, Q, Sum, Value, When
+from django.db import connection
+from django.db.models import Count, Min, Q
 
 from qefleet.memory.models import Agent
 
-from . import incidents, versions
+from . import incidents
 from .core import report_math, stats
 from .models import (
     ABTest,
@@ -251,60 +252,69 @@ def _plain(value):
 # --- queries ------------------------------------------------------------------------------
 
 
-def _aggregates(prefix, where=None):
-    """The sums a WindowSums needs, over the snapshots matching `where` (all
-    of them when None), named with `prefix` (a field's own name would make
-    F() refer to the sum)."""
-
-    def weighted(name):
-        return Sum(ExpressionWrapper(F("tasks") * F(name), output_field=FloatField()), filter=where)
-
-    def tasks(condition):
-        return Sum("tasks", filter=condition if where is None else where & condition)
-
-    return {
-        f"{prefix}tasks": Sum("tasks", filter=where), f"{prefix}success": weighted("success_rate"),
-        f"{prefix}ms": weighted("avg_execution_ms"), f"{prefix}errors": weighted("error_rate"),
-        f"{prefix}satisfaction": weighted("satisfaction"),
-        f"{prefix}satisfaction_tasks": tasks(Q(satisfaction__isnull=False)),
-        f"{prefix}efficiency": weighted("efficiency"), f"{prefix}efficiency_tasks": tasks(Q(efficiency__isnull=False)),
-    }
+# What a WindowSums needs, in its order, over a window's snapshots `s`: tasks,
+# then the task-weighted sums; satisfaction and efficiency with their own tasks.
+_WINDOW_SUMS = ("SUM(s.tasks)", "SUM(s.tasks * s.success_rate)", "SUM(s.tasks * s.avg_execution_ms)",
+                "SUM(s.tasks * s.error_rate)", "SUM(s.tasks * s.satisfaction)",
+                "SUM(CASE WHEN s.satisfaction IS NOT NULL THEN s.tasks END)", "SUM(s.tasks * s.efficiency)",
+                "SUM(CASE WHEN s.efficiency IS NOT NULL THEN s.tasks END)")
 
 
-def _sums(row, prefix):
-    if not row[f"{prefix}tasks"]:
+def _window_sums(tasks, success, ms, errors, satisfaction, satisfaction_tasks, efficiency, efficiency_tasks):
+    if not tasks:
         return None
-    return report_math.WindowSums(*(row[f"{prefix}{name}"] or 0 for name in (
-        "tasks", "success", "ms", "errors")), row[f"{prefix}satisfaction"], row[f"{prefix}satisfaction_tasks"] or 0,
-        row[f"{prefix}efficiency"], row[f"{prefix}efficiency_tasks"] or 0)
+    # The counts as ints whatever type the database sums them in.
+    return report_math.WindowSums(int(tasks), success or 0, ms or 0, errors or 0, satisfaction,
+                                  int(satisfaction_tasks or 0), efficiency, int(efficiency_tasks or 0))
+
+
+def _snapshot_sums(windows, sql, params):
+    """Run a statement that joins the VALUES `windows` to the snapshots `s`
+    and groups by its leading columns; {those columns: WindowSums}. Each
+    window reads its own snapshots through an index: a filtered sum per
+    window and figure, or a CASE over all windows per snapshot, cost more to
+    build and to run."""
+    table = connection.ops.quote_name(Snapshot._meta.db_table)
+    with connection.cursor() as cursor:
+        cursor.execute(sql.format(windows=windows, snapshots=table, sums=", ".join(_WINDOW_SUMS)), params)
+        width = len(_WINDOW_SUMS)
+        return {tuple(row[:-width]): _window_sums(*row[-width:]) for row in cursor}
+
+
+def _moment(value):
+    return connection.ops.adapt_datetimefield_value(value)
 
 
 def daily_sums(agent_pks, period):
     """{(agent pk, day index): WindowSums} over the period's day windows, in one grouped query."""
-    whens = [When(created_at__gte=start, created_at__lt=end, then=Value(index))
-             for index, (start, end) in enumerate(map(period.window, range(period.days)))]
-    rows = (Snapshot.objects.filter(agent_id__in=agent_pks, created_at__gte=period.start, created_at__lt=period.end)
-            .annotate(day=Case(*whens, output_field=IntegerField())).values("agent_id", "day")
-            .annotate(**_aggregates("sum_")).order_by())
-    return {(row["agent_id"], row["day"]): _sums(row, "sum_") for row in rows}
+    days = [(index, _moment(start), _moment(end)) for index, (start, end) in enumerate(map(period.window,
+                                                                                           range(period.days)))]
+    if not agent_pks:
+        return {}
+    # CROSS JOIN fixes the join order on SQLite: each day, then its snapshots by index.
+    sql = ("WITH w(i, start_at, end_at) AS (VALUES {windows}) SELECT s.agent_id, w.i, {sums} "
+           "FROM w CROSS JOIN {snapshots} s WHERE s.agent_id IN (" + ", ".join(["%s"] * len(agent_pks)) + ") "
+           "AND s.created_at >= w.start_at AND s.created_at < w.end_at GROUP BY s.agent_id, w.i")
+    return _snapshot_sums(", ".join(["(%s, %s, %s)"] * len(days)), sql,
+                          [value for day in days for value in day] + list(agent_pks))
 
 
 def rollback_sums(rollbacks, now):
     """{(rollback pk, "before" | "after"): WindowSums or None}: the agent's
     snapshots in the day before and the day after each rollback, in one
     query (the windows of rollbacks close together overlap)."""
-    aggregates, wanted = {}, Q()
-    for rollback in rollbacks:
-        for side, start, end in (("before", rollback.created_at - EFFECT_WINDOW, rollback.created_at),
-                                 ("after", rollback.created_at, min(now, rollback.created_at + EFFECT_WINDOW))):
-            window = Q(agent_id=rollback.agent_id, created_at__gte=start, created_at__lt=end)
-            aggregates.update(_aggregates(f"r{rollback.pk}_{side}_", window))
-            wanted |= window
-    if not aggregates:
+    windows = [(rollback.pk, side, rollback.agent_id, _moment(start), _moment(end)) for rollback in rollbacks
+               for side, start, end in (
+                   ("before", rollback.created_at - EFFECT_WINDOW, rollback.created_at),
+                   ("after", rollback.created_at, min(now, rollback.created_at + EFFECT_WINDOW)))]
+    if not windows:
         return {}
-    row = Snapshot.objects.filter(wanted).aggregate(**aggregates)
-    return {(rollback.pk, side): _sums(row, f"r{rollback.pk}_{side}_")
-            for rollback in rollbacks for side in ("before", "after")}
+    sql = ("WITH w(pk, side, agent, start_at, end_at) AS (VALUES {windows}) SELECT w.pk, w.side, {sums} "
+           "FROM w CROSS JOIN {snapshots} s WHERE s.agent_id = w.agent AND s.created_at >= w.start_at "
+           "AND s.created_at < w.end_at GROUP BY w.pk, w.side")
+    found = _snapshot_sums(", ".join(["(%s, %s, %s, %s, %s)"] * len(windows)), sql,
+                           [value for window in windows for value in window])
+    return {(pk, side): found.get((pk, side)) for pk, side, *_ in windows}
 
 
 @dataclass
@@ -313,28 +323,19 @@ class VersionInfo:
     number: int
     created_at: datetime
     q_entries: int
-    patterns: int | None = None
-    exploration_rate: float | None = None
+    patterns: int | None
+    exploration_rate: float | None
 
 
 def versions_by_agent(agent_pks, end):
     """{agent pk: [VersionInfo]} of the versions captured before `end`, oldest
-    first, without their payloads."""
+    first, without their payloads (the counts are columns of their own)."""
     found = {}
-    for pk, agent_pk, number, created_at, q_entries in (
+    for pk, agent_pk, *fields in (
             StateVersion.objects.filter(agent_id__in=agent_pks, created_at__lt=end).order_by("created_at", "number")
-            .values_list("pk", "agent_id", "number", "created_at", "q_entries")):
-        found.setdefault(agent_pk, []).append(VersionInfo(pk, number, created_at, q_entries))
+            .values_list("pk", "agent_id", "number", "created_at", "q_entries", "patterns", "exploration_rate")):
+        found.setdefault(agent_pk, []).append(VersionInfo(pk, *fields))
     return found
-
-
-def read_states(infos):
-    """Fill patterns and exploration rate of these versions from their payloads."""
-    by_pk = {info.pk: info for info in infos}
-    for version in StateVersion.objects.filter(pk__in=by_pk).only("pk", "payload"):
-        state = versions.decode(version)["state"]
-        by_pk[version.pk].patterns = len(state["patterns"])
-        by_pk[version.pk].exploration_rate = state["config"]["exploration_rate"]
 
 
 def live_states(agent_pks):
@@ -387,26 +388,51 @@ def applications(tests, agent_pks, period):
         item.reverted_at is None or item.reverted_at > period.start)), key=lambda item: item.applied_at)
 
 
+def _served_sql(windows):
+    """Each window (index, agent, from, until) joined to the agent's
+    executions in it, counted by task type, strategy and whether an applied
+    strategy chose them: one grouped statement. A filtered count per
+    application over every execution of the period read each row once per
+    application (and compiling those hundreds of filters cost as much)."""
+    execution, decision = (connection.ops.quote_name(model._meta.db_table) for model in (Execution, Decision))
+    values = ", ".join(["(%s, %s, %s, %s)"] * windows)
+    # CROSS JOIN fixes the join order on SQLite: each window, then its agent's executions by index.
+    return f"""
+        WITH w(i, agent, start_at, end_at) AS (VALUES {values})
+        SELECT w.i, e.task_type, e.strategy_id, CASE WHEN d.fallback = %s THEN 1 ELSE 0 END, COUNT(*)
+        FROM w CROSS JOIN {execution} e LEFT JOIN {decision} d ON d.id = e.decision_id
+        WHERE e.agent_id = w.agent AND e.created_at >= w.start_at AND e.created_at < w.end_at
+        GROUP BY 1, 2, 3, 4"""
+
+
 def served_counts(items, agent_pks, period):
     """[(counted from, served, task type's tasks, all tasks)] of each
     application in the period, counted over the stored executions (from the
     agent's oldest), in two queries."""
+    if not items:
+        return []
     oldest = dict(Execution.objects.filter(agent_id__in=agent_pks).values("agent").annotate(first=Min("created_at"))
                   .values_list("agent", "first").order_by())
-    counts, starts = {}, []
-    for index, item in enumerate(items):
+    # Applications of an agent mostly share a window (from its oldest stored execution to the period's end).
+    windows, starts = {}, []
+    for item in items:
         start = max(item.applied_at, period.start, oldest.get(item.agent_pk, period.end))
-        tasks = Q(agent_id=item.agent_pk, created_at__gte=start, created_at__lt=min(item.reverted_at or period.end,
-                                                                                    period.end))
-        counts[f"all_{index}"] = Count("pk", filter=tasks)
-        counts[f"type_{index}"] = Count("pk", filter=tasks & Q(task_type=item.task_type))
-        counts[f"served_{index}"] = Count("pk", filter=tasks & Q(task_type=item.task_type, strategy_id=item.strategy_pk,
-                                                                 decision__fallback="applied"))
+        windows.setdefault((item.agent_pk, start, min(item.reverted_at or period.end, period.end)), len(windows))
         starts.append(start)
-    if not counts:
-        return []
-    found = Execution.objects.filter(created_at__gte=period.start, created_at__lt=period.end).aggregate(**counts)
-    return [(start, found[f"served_{i}"], found[f"type_{i}"], found[f"all_{i}"]) for i, start in enumerate(starts)]
+    params = [value for (agent, start, end), index in windows.items() for value in (
+        index, agent, _moment(start), _moment(end))]
+    groups = {}  # window -> [(task type, strategy pk, chosen as the applied strategy, executions)]
+    with connection.cursor() as cursor:
+        cursor.execute(_served_sql(len(windows)), [*params, "applied"])  # the CTE's values come first
+        for index, task_type, strategy, applied, count in cursor:
+            groups.setdefault(index, []).append((task_type, strategy, applied, count))
+    counts = []
+    for item, start in zip(items, starts):
+        rows = groups.get(windows[item.agent_pk, start, min(item.reverted_at or period.end, period.end)], [])
+        of_type = [row for row in rows if row[0] == item.task_type]
+        served = sum(count for _, strategy, applied, count in of_type if applied and strategy == item.strategy_pk)
+        counts.append((start, served, sum(row[3] for row in of_type), sum(row[3] for row in rows)))
+    return counts
 
 
 def _credit(item, period, all_tasks):
@@ -433,15 +459,16 @@ def _directions(previous, current):
 
 def _state_at(checkpoint, infos, live):
     """Set the checkpoint's learned state: live at the period's end when it
-    ends now, else (returned, read later) the latest version stored by then."""
+    ends now, else the latest version stored by then."""
     if live is not None:
         checkpoint.patterns, checkpoint.q_entries, checkpoint.exploration_rate = live
         checkpoint.state_from = "live"
-        return None
+        return
     info = next((info for info in reversed(infos) if info.created_at <= checkpoint.at), None)
     if info is not None:
+        checkpoint.patterns, checkpoint.q_entries, checkpoint.exploration_rate = (
+            info.patterns, info.q_entries, info.exploration_rate)
         checkpoint.state_from = f"v{info.number} ({info.created_at:%Y-%m-%d %H:%M})"
-    return info
 
 
 def _agent_report(agent, profile, period, context):
@@ -457,10 +484,7 @@ def _agent_report(agent, profile, period, context):
         if checkpoints:
             point.directions = _directions(checkpoints[-1], point)
         live = context["live"] is not None and position == len(days) - 1
-        info = _state_at(point, context["versions"].get(agent.pk, []),
-                         context["live"].get(agent.pk) if live else None)
-        if info is not None:
-            context["to_read"].append((point, info))
+        _state_at(point, context["versions"].get(agent.pk, []), context["live"].get(agent.pk) if live else None)
         checkpoints.append(point)
     with_tasks = [day for day in daily if day.tasks]
     improvement = with_tasks[-1].change if with_tasks else None
@@ -605,14 +629,11 @@ def build(period, now, agent=None):
         .select_related("previous_strategy").prefetch_related("arms__strategy"))
     context = {
         "daily": daily_sums(pks, period), "versions": versions_by_agent(pks, period.end),
-        "live": live_states(pks) if period.end >= now else None, "to_read": [],
+        "live": live_states(pks) if period.end >= now else None,
         "strategies": _applied_rows(tests, pks, period), "abtests": _test_rows(tests, period),
         "mitigations": _mitigation_rows(pks, period), "rollbacks": _rollback_rows(pks, period, now),
     }
     reports = [_agent_report(item, profiles.get(item.pk), period, context) for item in agents]
-    read_states([info for _, info in context["to_read"]])
-    for point, info in context["to_read"]:
-        point.patterns, point.q_entries, point.exploration_rate = info.patterns, info.q_entries, info.exploration_rate
     fleet = _fleet(reports, period) if agent is None and reports else None
     return Report(scope=agent.agent_id if agent else "fleet", start=period.start, end=period.end,
                   days=period.days, target=TARGET, generated_at=now, fleet=fleet, agents=reports,

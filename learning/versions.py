@@ -113,7 +113,8 @@ def capture(agent, reason, profile=None):
     with transaction.atomic():
         version = StateVersion.objects.create(
             agent=agent, number=(latest.number if latest else 0) + 1, reason=reason,
-            task_count=profile.task_count, score=score, q_entries=len(state["q"]), checksum=digest,
+            task_count=profile.task_count, score=score, q_entries=len(state["q"]), patterns=len(state["patterns"]),
+            exploration_rate=state["config"]["exploration_rate"], checksum=digest,
             payload=payload, size_bytes=len(payload),
         )
         _make_live(agent, profile, version, LiveCause.CAPTURED)

@@ -72,24 +72,38 @@ def ensure_schedules(using="default", **kwargs):
     return created, updated, removed
 
 
+def _newest_runs(names, **where):
+    """{job name: its newest run matching `where`}, for all `names` in one query."""
+    from django.db.models import F, Window
+    from django.db.models.functions import RowNumber
+    from django_q.models import Task
+
+    if not names:
+        return {}
+    runs = (Task.objects.filter(group__in=names, **where)
+            .annotate(rank=Window(RowNumber(), partition_by=F("group"), order_by=F("stopped").desc()))
+            .filter(rank=1).only("group", "success", "started", "stopped", "result"))
+    return {run.group: run for run in runs}
+
+
 def heartbeat(now=None):
     """The loop heartbeat: for every registered job, its last successful run
     (when, how long, what it counted), its last failure, and whether it is
     stale: missing, timed further away than its interval (ensure_schedules
     re-times it), silent (no success) for twice its interval, or last run failed."""
     from django.utils import timezone
-    from django_q.models import Schedule, Task
+    from django_q.models import Schedule
 
     now = now or timezone.now()
     rows = {row.name: row for row in Schedule.objects.filter(name__in=list(_jobs))}
+    # One query for every job's last run, a second only when some last run failed.
+    last_runs = _newest_runs(list(_jobs))
+    failed = [name for name, run in last_runs.items() if not run.success]
+    last_oks = {name: run for name, run in last_runs.items() if run.success} | _newest_runs(failed, success=True)
     beats = []
     for job in jobs():
         row = rows.get(job.name)
-        runs = Task.objects.filter(group=job.name).order_by("-stopped")
-        # One query per job while its last run succeeded (the usual case), a second only after a failure.
-        last_run = runs.only("success", "started", "stopped", "result").first()
-        last_ok = (last_run if last_run is None or last_run.success
-                   else runs.filter(success=True).only("started", "stopped", "result").first())
+        last_run, last_ok = last_runs.get(job.name), last_oks.get(job.name)
         beat = {"job": job, "next_run": row.next_run if row else None, "last_success": None, "duration_ms": None,
                 "result": None, "failed": bool(last_run and not last_run.success), "stale": None}
         if last_ok is not None:

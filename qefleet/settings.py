@@ -298,6 +298,9 @@ else:
 
 # The improvement cycle's slot; shorter slots make demos move faster.
 CYCLE_SLOT_SECONDS = env_int("CYCLE_SLOT_SECONDS", 3600, minimum=60)
+# How long an operator may undo a rollback: the tasks the agent may report
+# after it (learning.models.Rollback says why a task count, not a time).
+ROLLBACK_UNDO_TASKS = env_int("ROLLBACK_UNDO_TASKS", 500, minimum=1)
 # The smallest difference in success rate (points) the loop's A/B tests are
 # sized to detect at 80 % power; larger effects need fewer tasks per arm.
 ABTEST_MDE_POINTS = env_int("ABTEST_MDE_POINTS", 10, minimum=1)

@@ -116,6 +116,24 @@ def test_the_heartbeat_reports_each_jobs_last_run():
     assert beats[SWEEPER]["last_success"] is None
 
 
+def test_the_heartbeat_reads_the_newest_runs_and_the_last_success_before_a_failure():
+    from django_q.models import Task
+
+    now = timezone.now()
+    for minutes, success in ((14, True), (12, True), (10, False)):
+        at = now - timedelta(minutes=minutes)
+        Task.objects.create(id=f"sweep-{minutes}", name=f"sweep-{minutes}", func="learning.jobs.sweep_expired",
+                            group=SWEEPER, started=at, stopped=at + timedelta(milliseconds=5), success=success)
+    at = now - timedelta(minutes=1)
+    Task.objects.create(id="cycle", name="cycle", func="learning.jobs.improvement_cycle",
+                        group="qefleet.learning.improvement_cycle", started=at, stopped=at, success=True)
+    beats = {beat["job"].name: beat for beat in schedules.heartbeat()}
+    assert beats[SWEEPER]["failed"] is True and beats[SWEEPER]["last_success"] == now - timedelta(minutes=12, milliseconds=-5)
+    assert beats[SWEEPER]["stale"].startswith("its last run failed at")
+    assert beats["qefleet.learning.improvement_cycle"]["failed"] is False
+    assert beats["qefleet.learning.improvement_cycle"]["last_success"] == at
+
+
 def test_a_job_silent_for_twice_its_interval_is_stale():
     from django_q.models import Task
 

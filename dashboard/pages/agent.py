@@ -5,7 +5,6 @@ the improvement cycle an operator runs from it did, in words."""
 
 import math
 from dataclasses import dataclass
-from datetime import timedelta
 
 from django.core.paginator import Paginator
 from django.db.models import (
@@ -50,13 +49,12 @@ from learning.tracker import TARGET
 from qefleet.memory.models import AuditEvent, Event
 
 from .. import charts
-from ..params import choice, page_number, text, whole_number
+from ..params import page_number, text, time_range, whole_number
 from . import common
 from .common import LoopEvent, Marker, ScoreSeries, as_datetime64, as_floats, profile_of, safeguard_of
 from .learning_health import agent_learning_panel
 from .rollback import rollback_state
 
-WINDOW_DAYS = (1, 7, 30, 90)
 Q_STATES_PER_PAGE = 20
 VERSIONS_SHOWN = 8
 # The events worth an operator's eye; training and snapshot events are too many.
@@ -105,7 +103,7 @@ def rollbacks(agent, since):
                 .order_by("created_at", "pk"))
 
 
-def chart_markers(agent, since, rollbacks):
+def chart_markers(since, rollbacks, re_enables):
     """Rollbacks, undos and re-enables in the window, for the score chart."""
     markers = []
     for rollback in rollbacks:
@@ -115,8 +113,7 @@ def chart_markers(agent, since, rollbacks):
         how = "automatic" if rollback.automatic else rollback.actor
         kind = f"undo of rollback #{rollback.undo_of_id}" if rollback.is_undo else "rollback"
         markers.append(Marker(rollback.created_at, f"{kind} to {target} ({how})"))
-    for event in AuditEvent.objects.filter(target=f"agent:{agent.agent_id}", action="re_enable_learning", at__gte=since):
-        markers.append(Marker(event.at, f"re-enabled by {event.actor}"))
+    markers += [Marker(event.at, f"re-enabled by {event.actor}") for event in re_enables]
     return sorted(markers, key=lambda marker: marker.at)
 
 
@@ -273,22 +270,30 @@ def preview_version(timeline, query):
 
 
 def notable_events(agent, limit=10):
-    return Event.objects.filter(owner=agent, type__in=NOTABLE_EVENTS).order_by("-timestamp")[:limit]
+    """The agent's newest `limit` notable events. Ranked within each type
+    first, so the database reads them through the (owner, type, time) index
+    instead of walking all the agent's events (mostly training) newest first."""
+    return list(Event.objects.filter(owner=agent, type__in=NOTABLE_EVENTS)
+                .annotate(rank=Window(RowNumber(), partition_by=F("type"), order_by=F("timestamp").desc()))
+                .filter(rank__lte=limit).order_by("-timestamp")[:limit])
 
 
-def audit_panels(agent, actions=10, refusals=5):
+def audit_panels(agent, since, actions=10, refusals=5):
     """(operators' latest actions on the agent, agents' latest refused
-    requests about it), in one query: listed apart, so no number of refusals
-    can push an action off the panel."""
+    requests about it, its re-enables since `since` for the score chart), in
+    one query: listed apart, so no number of refusals can push an action off
+    the panel."""
+    re_enabled = Q(action="re_enable_learning", at__gte=since)
     denial = Q(action__in=AuditEvent.DENIALS)
     rows = list(AuditEvent.objects.filter(target=f"agent:{agent.agent_id}")
                 .filter(Q(action__in=operations.AGENT_ACTIONS) | denial)
                 .annotate(refused=ExpressionWrapper(denial, output_field=BooleanField()))
                 .annotate(rank=Window(RowNumber(), partition_by=F("refused"),
                                       order_by=[F("at").desc(), F("pk").desc()]))
-                .filter(Q(refused=False, rank__lte=actions) | Q(refused=True, rank__lte=refusals))
+                .filter(Q(refused=False, rank__lte=actions) | Q(refused=True, rank__lte=refusals) | re_enabled)
                 .order_by("-at", "-pk"))
-    return [row for row in rows if not row.refused], [row for row in rows if row.refused]
+    return ([row for row in rows if not row.refused and row.rank <= actions], [row for row in rows if row.refused],
+            [row for row in rows if row.action == "re_enable_learning" and row.at >= since])
 
 
 def latest_snapshot(agent):
@@ -324,11 +329,7 @@ def open_alerts(agent):
     return Alert.objects.open().filter(agent=agent)
 
 
-def window_days(query, default=7):
-    return int(choice(query, "days", [str(days) for days in WINDOW_DAYS], str(default)))
-
-
-def _agent_charts(agent, profile, guard, since, timeline, rollbacks, loop_events):
+def _agent_charts(agent, profile, guard, since, timeline, rollbacks, re_enables, loop_events):
     series = score_series(agent, since)
     if series is None:
         return None
@@ -338,7 +339,7 @@ def _agent_charts(agent, profile, guard, since, timeline, rollbacks, loop_events
         "score": charts.score_figure(
             series, baseline=profile.baseline_score if profile else None,
             reference=guard.reference_score if guard else None, threshold_pct=guard.threshold_pct if guard else None,
-            markers=chart_markers(agent, since, rollbacks), events=loop_events),
+            markers=chart_markers(since, rollbacks, re_enables), events=loop_events),
         "components": charts.components_figure(series),
         "exploration": charts.exploration_figure(
             epsilon_at, epsilon, as_datetime64(version.created_at for version in versions),
@@ -348,19 +349,20 @@ def _agent_charts(agent, profile, guard, since, timeline, rollbacks, loop_events
 
 def agent_context(agent, query):
     profile, guard = profile_of(agent), safeguard_of(agent)
-    days = window_days(query)
-    since = timezone.now() - timedelta(days=days)
+    time_range_name, reach = time_range(query)
+    since = timezone.now() - reach
     timeline = version_timeline(agent, profile)
     search = text(query, "q").strip()
     window_rollbacks = rollbacks(agent, since)
     abtests, loop_events = abtest_activity(agent, since)
-    audit, refused = audit_panels(agent)
+    audit, refused, re_enables = audit_panels(agent, since)
     versions, older_versions = recent_and_older(timeline)
     return {
-        "agent": agent, "profile": profile, "guard": guard, "days": days, "window_days": WINDOW_DAYS,
+        "agent": agent, "profile": profile, "guard": guard, "range": time_range_name,
+        "range_words": common.RANGE_WORDS[time_range_name], "ranges": list(common.RANGE_WORDS.items()),
         "latest": latest_snapshot(agent), "current": current_window(agent, profile),
         "applied": applied_strategies(agent), "target": TARGET,
-        "charts": _agent_charts(agent, profile, guard, since, timeline, window_rollbacks, loop_events),
+        "charts": _agent_charts(agent, profile, guard, since, timeline, window_rollbacks, re_enables, loop_events),
         "abtests": abtests, "mitigations": mitigations(agent),
         "search": search, "q_page": q_table_page(agent, search, page_number(query, "qpage")),
         "decisions": recent_decisions(agent), "failures": failure_patterns(agent),

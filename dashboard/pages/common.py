@@ -13,6 +13,9 @@ from qefleet.memory.models import Agent
 # Per chart series; longer windows are averaged in buckets of tasks. The pages
 # read it as common.MAX_POINTS when they query, so a test can lower it.
 MAX_POINTS = 400
+# A page-wide time range (dashboard.params.TIME_RANGES) in words, in the picker's order.
+RANGE_WORDS = {"1h": "last hour", "24h": "last 24 hours", "7d": "last 7 days", "30d": "last 30 days",
+               "90d": "last 90 days"}
 
 
 def as_datetime64(moments):

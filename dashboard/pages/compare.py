@@ -1,15 +1,14 @@
 """Two to four agents side by side: the fleet table's facts for each, and
 their composite scores over one window on one chart."""
 
-from datetime import timedelta
-
 from django.utils import timezone
 
 from learning.tracker import TARGET
 
 from .. import charts
-from ..params import BadParameter, choice
-from .agent import WINDOW_DAYS, score_series
+from ..params import BadParameter, time_range
+from .agent import score_series
+from .common import RANGE_WORDS
 from .fleet import STATE_WORDS, fleet_rows, state_of, trend_of
 
 MOST = 4
@@ -29,8 +28,8 @@ def chosen_agents(query, known):
 def compare_context(query):
     rows = {row.agent.agent_id: row for row in fleet_rows()[0]}
     chosen = chosen_agents(query, rows)
-    days = int(choice(query, "days", [str(days) for days in WINDOW_DAYS], "7"))
-    since = timezone.now() - timedelta(days=days)
+    time_range_name, reach = time_range(query)
+    since = timezone.now() - reach
     compared = [rows[agent_id] for agent_id in chosen]
     for row in compared:
         row.state, row.trend = state_of(row), trend_of(row.spark_score)
@@ -40,7 +39,7 @@ def compare_context(query):
         series = [(name, item) for name, item in series if item is not None]
         figure = charts.compare_figure(series) if series else None
     return {
-        "agents": sorted(rows), "chosen": chosen, "compared": compared, "figure": figure, "days": days,
-        "window_days": [(str(value), f"last {value} day{'s' if value > 1 else ''}") for value in WINDOW_DAYS],
+        "agents": sorted(rows), "chosen": chosen, "compared": compared, "figure": figure, "range": time_range_name,
+        "range_words": RANGE_WORDS[time_range_name], "ranges": list(RANGE_WORDS.items()),
         "state_words": STATE_WORDS, "target": TARGET, "most": MOST,
     }

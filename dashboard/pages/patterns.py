@@ -71,8 +71,20 @@ class SharingHistory:
     improvement: np.ndarray
 
 
+class UTCDay(TruncDay):
+    """TruncDay, written on SQLite as its built-in date() when the day is UTC's
+    (the stored times are UTC): Django's own form calls a Python function for
+    every row, five times slower over a long history of snapshots."""
+
+    def as_sqlite(self, compiler, connection, **extra_context):
+        if self.get_tzname() != "UTC" or connection.timezone_name != "UTC":
+            return self.as_sql(compiler, connection, **extra_context)
+        sql, params = compiler.compile(self.lhs)
+        return f"datetime(date({sql}))", params
+
+
 def _per_day(queryset, field, value):
-    rows = list(queryset.annotate(day=TruncDay(field)).values("day").annotate(value=value).order_by("day"))
+    rows = list(queryset.annotate(day=UTCDay(field)).values("day").annotate(value=value).order_by("day"))
     return as_datetime64(row["day"] for row in rows), as_floats(row["value"] for row in rows)
 
 

@@ -4,6 +4,7 @@ the agent's operator actions in words."""
 
 from dataclasses import dataclass
 
+from django.conf import settings
 from django.http import Http404
 
 from learning.models import Rollback, StateVersion
@@ -24,7 +25,7 @@ def rollback_confirmation(agent, number):
         "profile": profile,
         "version": version,
         "is_live": profile is not None and profile.live_version_id == version.pk,
-        "undo_tasks": Rollback.UNDO_TASKS,
+        "undo_tasks": settings.ROLLBACK_UNDO_TASKS,
     }
 
 

@@ -16,7 +16,6 @@ ARABIC_SEVEN = "\u0667"  # int() reads it as 7: still not a number a URL should 
 
 
 @pytest.mark.parametrize("url, name", [
-    ("/ops/agents/alice/?days={}", "days"),
     ("/ops/agents/alice/?preview={}", "preview"),
     ("/ops/agents/alice/?qpage={}", "qpage"),
     ("/ops/agents/alice/preview?version={}", "version"),
@@ -47,7 +46,7 @@ def test_it_answers_400_naming_a_text_parameter_holding_nul(admin, history, url,
 
 
 @pytest.mark.parametrize("url, name", [
-    ("/ops/agents/alice/?days=5", "days"),
+    ("/ops/agents/alice/?range=5d", "range"),
     ("/ops/alerts/?state=burning", "state"),
     ("/ops/alerts/?severity=apocalyptic", "severity"),
     ("/ops/abtests/?state=maybe", "state"),
@@ -110,7 +109,7 @@ def test_it_refuses_an_abort_reason_holding_nul(admin, alice):
 
 
 def test_it_still_reads_good_parameters(admin, history):
-    assert admin.get("/ops/agents/alice/?days=30&q=unit&qpage=1&preview=1").status_code == 200
+    assert admin.get("/ops/agents/alice/?range=30d&q=unit&qpage=1&preview=1").status_code == 200
     assert admin.get("/ops/agents/alice/?preview=known-good").status_code == 200
     assert admin.get("/ops/alerts/?state=all&severity=high&agent=alice&page=1").status_code == 200
     assert admin.get("/ops/agents/alice/preview?version=1").status_code == 200

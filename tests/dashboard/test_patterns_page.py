@@ -2,14 +2,17 @@
 metrics the fleet overview shows too."""
 
 import json
+from datetime import UTC, datetime
 
 import numpy as np
 import pytest
+from django.db.models import Avg
+from django.db.models.functions import TruncDay
 from django.test import Client
 
 from dashboard.pages import patterns
 from learning import sharing, tracker
-from learning.models import ImportStatus, LearningProfile, PatternImport, SharedPattern
+from learning.models import ImportStatus, LearningProfile, PatternImport, SharedPattern, Snapshot
 from tests.dashboard.helpers import shared_and_imported
 from tests.learning.helpers import run_task
 from tests.learning.sharing_helpers import swarm_agent
@@ -80,6 +83,20 @@ def test_it_charts_sharing_and_improvement_over_time(viewer, shared):
     assert [moment[:10] for moment in figure["layout"]["xaxis"]["range"]] == [
         str(np.datetime64(day) - 1), str(np.datetime64(day) + 1)]
     assert "yaxis2" not in figure["layout"]
+
+
+def test_it_groups_improvement_by_the_same_utc_days_as_django(alice):
+    moments = [datetime(2026, 3, 1, 23, 59, 59, 999999, tzinfo=UTC), datetime(2026, 3, 2, tzinfo=UTC),
+               datetime(2026, 3, 2, 12, 30, tzinfo=UTC)]
+    Snapshot.objects.bulk_create(
+        Snapshot(agent=alice, first_task=10 * index + 1, last_task=10 * index + 10, tasks=10, success_rate=0.5,
+                 avg_execution_ms=100, error_rate=0.1, score=0.5, improvement=0.1 * (index + 1), created_at=moment)
+        for index, moment in enumerate(moments))
+    by_day = {name: list(Snapshot.objects.annotate(day=truncate("created_at")).values("day")
+                         .annotate(value=Avg("improvement")).order_by("day").values_list("day", "value"))
+              for name, truncate in (("ours", patterns.UTCDay), ("django", TruncDay))}
+    assert by_day["ours"] == by_day["django"]
+    assert [(day.day, round(value, 6)) for day, value in by_day["ours"]] == [(1, 0.1), (2, 0.25)]
 
 
 def test_it_shows_the_fleet_metrics(viewer, shared, alice, bob, carol):

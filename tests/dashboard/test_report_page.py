@@ -5,6 +5,8 @@ attribution with its method stated, tests, mitigations, rollbacks and charts."""
 import json
 
 import pytest
+from django.db import connection
+from django.test.utils import CaptureQueriesContext
 from django.utils import timezone
 
 from tests.conftest import make_agent
@@ -70,3 +72,13 @@ def test_it_shows_the_fleet_with_each_agent(viewer, alice_history):
     assert 'href="/ops/agents/alice/report/?"' in page and 'href="/ops/agents/bob/report/?"' in page
     assert [trace["y"] for trace in figure(page, "report-change")["data"]] == [["alice", "bob"]]
     assert "report-learning" not in page
+
+
+def test_the_fleet_report_asks_no_more_queries_for_more_agents(viewer, alice_history, django_assert_max_num_queries):
+    with CaptureQueriesContext(connection) as one:
+        assert viewer.get("/ops/report/").status_code == 200
+    for name in ("bob", "carol", "dave"):
+        constructed_history(make_agent(name, "core", "qe"), timezone.now())
+    with django_assert_max_num_queries(len(one.captured_queries)):
+        assert viewer.get("/ops/report/").status_code == 200
+    assert len(one.captured_queries) <= 25

@@ -1,9 +1,10 @@
 """An undo is worded as an undo (message, audit, page), recorded as one,
 cannot itself be undone, and stays available until the agent has reported
-Rollback.UNDO_TASKS tasks after the rollback or another rollback happened;
-the page says until when."""
+ROLLBACK_UNDO_TASKS (a setting) tasks after the rollback or another rollback
+happened; the page says until when."""
 
 import pytest
+from django.conf import settings
 
 from learning import versions
 from learning.models import Rollback, VersionReason
@@ -52,17 +53,28 @@ def test_the_undo_outlives_a_version_capture_and_says_until_when(alice, rolled_b
     run_task(alice)
     versions.capture(alice, VersionReason.CYCLE)  # the next slot's capture: a new live version
     page = operator.get("/ops/agents/alice/").content.decode()
-    until = rolled_back.task_count + Rollback.UNDO_TASKS
+    until = rolled_back.task_count + settings.ROLLBACK_UNDO_TASKS
     assert f"until the agent has reported task {until} (it is at {profile(alice).task_count})" in page
     assert f'action="/ops/agents/alice/rollbacks/{rolled_back.pk}/undo"' in page
 
 
 def test_the_undo_closes_once_the_agent_has_moved_on(alice, rolled_back):
     agent_profile = profile(alice)
-    agent_profile.task_count = rolled_back.task_count + Rollback.UNDO_TASKS + 1
+    agent_profile.task_count = rolled_back.task_count + settings.ROLLBACK_UNDO_TASKS + 1
     agent_profile.save()
     operator = client_for("operator")
     page = operator.get("/ops/agents/alice/").content.decode()
-    assert f"Undo is no longer available: the agent has reported more than {Rollback.UNDO_TASKS} tasks since" in page
+    assert f"Undo is no longer available: the agent has reported more than {settings.ROLLBACK_UNDO_TASKS} tasks since" in page
     operator.post(f"/ops/agents/alice/rollbacks/{rolled_back.pk}/undo")
     assert Rollback.objects.count() == 1
+
+
+def test_the_undo_window_is_a_setting(alice, rolled_back, settings):
+    settings.ROLLBACK_UNDO_TASKS = 3
+    agent_profile = profile(alice)
+    agent_profile.task_count = rolled_back.task_count + 4
+    agent_profile.save()
+    operator = client_for("operator")
+    assert "the agent has reported more than 3 tasks since" in operator.get("/ops/agents/alice/").content.decode()
+    confirm = operator.get(f"/ops/agents/alice/rollback/confirm?version={rolled_back.from_version.number}")
+    assert "undo the rollback for the next 3 tasks" in confirm.content.decode()

@@ -26,6 +26,9 @@ def test_it_captures_a_compressed_version_with_a_checksum(alice):
     assert version.q_entries == QEntry.objects.filter(agent=alice).count() == len(payload["state"]["q"])
     assert version.checksum == versions.checksum(versions.learned_state(alice, profile(alice)))
     assert len(payload["experiences"]) == 5 and payload["state"]["config"]["exploration_rate"] < 0.3
+    # Kept beside the payload, so the report reads them without decoding it.
+    assert version.patterns == len(payload["state"]["patterns"]) > 0
+    assert version.exploration_rate == payload["state"]["config"]["exploration_rate"]
     assert version.size_bytes == len(bytes(version.payload))
 
 

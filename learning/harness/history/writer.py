@@ -263,7 +263,8 @@ class Writer:
                     f'"tasks":{version.task_count}}}'.encode(), 6)
                 objects.append((version, StateVersion(
                     agent=self.agent(past), number=version.number, reason=version.reason, task_count=version.task_count,
-                    score=version.score, q_entries=len(state["q"]), checksum=versions.checksum(state), payload=payload,
+                    score=version.score, q_entries=len(state["q"]), patterns=len(state["patterns"]),
+                    exploration_rate=state["config"]["exploration_rate"], checksum=versions.checksum(state), payload=payload,
                     size_bytes=len(payload), pinned=version.pinned, known_good=version.known_good,
                     created_at=aware(version.created_at))))
         StateVersion.objects.bulk_create([row for _, row in objects], batch_size=100)
