@@ -27,8 +27,7 @@ HERE = Path(__file__).resolve().parent
 sys.path.insert(0, str(HERE.parent / "tests"))
 
 from live_server import LiveServer
-from qefleet_client import Client, Task
-from qefleet_client.pytest_plugin import cpus, knobs
+from qefleet_client.pytest_plugin import cpus
 
 # Pinned sdists whose archives carry their tests, of different sizes.
 SUITES = {"six": "six==1.17.0", "toolz": "toolz==1.0.0", "more-itertools": "more-itertools==10.5.0"}
@@ -79,12 +78,17 @@ def main() -> None:
     try:
         for name, source in sources.items():
             task_type = f"suite-{name}"
-            agent_runs, sequential, parallel = [], [], []
+            agent_runs, sequential, parallel, exploited = [], [], [], []
             for run in range(RUNS):
                 seconds, output = timed_pytest(source, env, "--qefleet-task-type", task_type, "-p", "no:cacheprovider")
-                strategy = next((line.split()[2] for line in output.splitlines() if "qefleet: strategy" in line), "?")
+                line = re.search(r"qefleet: strategy (\S+) .*ran with (\d+) xdist workers.*", output)
+                strategy, workers = (line.group(1), int(line.group(2))) if line else ("?", 0)
                 agent_runs.append(seconds)
-                print(f"{name:15} run {run + 1:2}/{RUNS}: {strategy:22} {seconds:6.1f} s", flush=True)
+                explored = line is not None and "explored (picked at random)" in line.group(0)
+                if line and not explored:
+                    exploited.append((strategy, workers))
+                print(f"{name:15} run {run + 1:2}/{RUNS}: {strategy:22} {seconds:6.1f} s{' (explored)' if explored else ''}",
+                      flush=True)  # fmt: skip
                 # The fixed strategies' runs spread among the agent's: on a shared machine
                 # the load drifts, and a block of runs at the end would meet another load.
                 if len(sequential) < BASELINE and run + 1 >= (len(sequential) + 1) * RUNS / BASELINE:
@@ -92,12 +96,10 @@ def main() -> None:
                     parallel.append(timed_pytest(source, plain, "-p", "no:cacheprovider", "-n", str(cpus()))[0])
             collected = re.search(r"(\d+) tests? collected", timed_pytest(source, plain, "--collect-only")[1])
             tests = int(collected.group(1)) if collected else 0
-            with Client(server.url, token, AGENT, state_dir=work / "state") as client:
-                learned = next((rec for rec in (client.recommend(Task(type=task_type)) for _ in range(20))
-                                if not rec.explored), None)  # fmt: skip
-            # The fixed strategy the learned one runs as: in-process (always-sequential) or on xdist workers.
-            on_workers = bool(learned and knobs(learned.parallelization, learned.retry_policy, cpus())[0])
-            rows.append((name, tests, learned.strategy if learned else "(still exploring)", on_workers,
+            # Learned: what its last run that did not explore chose, from its own values, and the
+            # fixed strategy that choice runs as: in-process (always-sequential) or on xdist workers.
+            learned, on_workers = exploited[-1] if exploited else ("(still exploring)", 0)
+            rows.append((name, tests, learned, on_workers,
                          statistics.mean(agent_runs), statistics.mean(agent_runs[RUNS // 2:]),
                          statistics.mean(sequential), statistics.mean(parallel)))  # fmt: skip
     finally:

@@ -149,7 +149,7 @@ class FleetRun:
             self.config.pluginmanager.register(XdistCollection(self), "qefleet-xdist")
         rec = self.recommendation
         self.lines.append(f"qefleet: strategy {rec.strategy} ({rec.source}); ran with {self.workers} xdist workers, "
-                          f"{self.reruns} reruns")  # fmt: skip
+                          f"{self.reruns} reruns{'; explored (picked at random)' if rec.explored else ''}")  # fmt: skip
 
     def _apply(self, rec) -> None:
         option, plugins = self.config.option, self.config.pluginmanager
