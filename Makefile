@@ -80,7 +80,8 @@ test-clients: install $(CLIENT_VENV)/.installed
 		&& QEFLEET_SERVER_PYTHON=$(CURDIR)/$(BIN)/python npm test
 
 # pytest-qefleet on the test suites of three pinned PyPI projects against a
-# local QE Fleet; prints the strategy learned per suite and the wall times.
+# local QE Fleet; prints the strategy learned per suite, the wall times and
+# how to open the dashboard on the demo's database (kept in DEMO_DIR).
 agent-demo: export SECRET_KEY ?= demo-only-secret-key
 agent-demo: install $(CLIENT_VENV)/.installed
 	QEFLEET_SERVER_PYTHON=$(CURDIR)/$(BIN)/python $(CLIENT_VENV)/bin/python clients/python/demo/agent_demo.py

@@ -8,6 +8,7 @@ import sqlite3
 import pytest
 from qefleet_client import Settings, default_recommendation
 from qefleet_client.local import LastStrategies
+from qefleet_client.pytest_plugin import knobs
 
 UNREACHABLE = "http://127.0.0.1:9"
 
@@ -104,3 +105,28 @@ def test_without_qefleet_url_the_plugin_stays_out(pytester, monkeypatch):
     pytester.makepyfile("def test_ok():\n    assert True\n")
     result = pytester.runpytest_subprocess("-p", "no:randomly")
     assert result.ret == pytest.ExitCode.OK and "qefleet:" not in result.stdout.str()
+
+
+def test_without_qefleet_url_the_client_is_not_even_imported(pytester, monkeypatch):
+    """pytest imports the plugin in every run of its environment: idle, it must cost nothing."""
+    monkeypatch.delenv("QEFLEET_URL", raising=False)
+    pytester.makepyfile(
+        "import sys\n\n"
+        "def test_idle():\n"
+        "    assert not {'qefleet_client.client', 'qefleet_client.aio', 'httpx'} & set(sys.modules)\n"
+    )
+    assert pytester.runpytest_subprocess("-p", "no:randomly").ret == pytest.ExitCode.OK
+
+
+@pytest.mark.parametrize(
+    "parallelization, retry_policy, available_cpus, expected",
+    [
+        (1.0, "exponential", 2, (2, 0)),  # parallel-execution: one worker per CPU
+        (0.5, "adaptive", 2, (0, 2)),  # adaptive-retry: half of 2 CPUs is one worker, so in-process
+        (0.3, "fixed", 2, (0, 0)),  # resource-optimization: one worker, in-process
+        (0.3, "fixed", 8, (2, 0)),
+        (0.0, "fixed", 8, (0, 0)),  # sequential-execution
+    ],
+)
+def test_one_worker_runs_in_the_pytest_process(parallelization, retry_policy, available_cpus, expected):
+    assert knobs(parallelization, retry_policy, available_cpus) == expected

@@ -6,10 +6,13 @@ applies it; after the run it reports the real outcome. A run never fails
 because of it: every error of its own becomes a warning line.
 
 From the strategy's catalog parameters to the run's knobs:
-  parallelization p  -> pytest-xdist workers: none when p == 0, else
-                        round(p * CPUs) clamped to 1..CPUs (parallel-execution,
-                        p=1: one per CPU; adaptive-retry, p=0.5: half;
-                        resource-optimization, p=0.3: one on <= 4 CPUs)
+  parallelization p  -> pytest-xdist workers: round(p * CPUs), at least 1
+                        and at most CPUs (parallel-execution, p=1: one per
+                        CPU; adaptive-retry, p=0.5: half; resource-
+                        optimization, p=0.3: one on <= 4 CPUs); p == 0 or
+                        one worker runs in the pytest process itself (one
+                        xdist worker does the same work after starting a
+                        second Python and collecting again: 1-2 s more)
   retry_policy        -> pytest-rerunfailures: "adaptive" reruns a failed test
                         up to RERUNS times; the other policies rerun nothing
                         (a rerun hides a flaky test: only the strategy that
@@ -17,6 +20,10 @@ From the strategy's catalog parameters to the run's knobs:
 Without pytest-xdist (or pytest-rerunfailures) installed, or with -n / --reruns
 given on the command line, the run keeps its own setting and the report
 says what actually ran.
+
+Cheap when idle: pytest imports this module in every run of the environment
+it is installed in, so the client (httpx) is imported only once the plugin
+acts, and the package itself imports nothing eagerly.
 """
 
 from __future__ import annotations
@@ -28,11 +35,10 @@ from collections import Counter
 
 import pytest
 
-from .client import Client
-from .models import ErrorInfo, Result, Task
-
 RERUNS = 2
 TASK_TYPE = "test-suite"
+# Seconds a finished run may wait for its report to be delivered; past it the report is queued on disk.
+REPORT_BUDGET = "2"
 
 
 def cpus() -> int:
@@ -54,7 +60,7 @@ def free_share() -> float:
 def knobs(parallelization: float, retry_policy: str, available_cpus: int) -> tuple[int, int]:
     """(xdist workers, reruns) for a strategy's parameters."""
     workers = 0 if parallelization <= 0 else min(available_cpus, max(1, round(parallelization * available_cpus)))
-    return workers, RERUNS if retry_policy == "adaptive" else 0
+    return workers if workers > 1 else 0, RERUNS if retry_policy == "adaptive" else 0
 
 
 def pytest_addoption(parser):
@@ -120,6 +126,9 @@ class FleetRun:
         return cache.get("qefleet/run", {}) if cache else {}, cache
 
     def start(self) -> None:
+        from .client import Client  # here, not at the top: see the module's docstring
+        from .models import Task
+
         history, cache = self._cache()
         lastfailed = cache.get("cache/lastfailed", {}) if cache else {}
         tests = history.get("collected", 0)
@@ -133,14 +142,14 @@ class FleetRun:
                      "cpus": cpus(), "attempt": history.get("runs", 0) + 1},
         )  # fmt: skip
         # Short budgets: a test run waits at most a few seconds for QE Fleet.
-        self.client = Client(report_budget=float(os.environ.get("QEFLEET_REPORT_BUDGET", "5")))
+        self.client = Client(report_budget=float(os.environ.get("QEFLEET_REPORT_BUDGET", REPORT_BUDGET)))
         self.recommendation = self.client.recommend(self.task)
         self._apply(self.recommendation)
         if self.config.pluginmanager.hasplugin("xdist"):
             self.config.pluginmanager.register(XdistCollection(self), "qefleet-xdist")
         rec = self.recommendation
         self.lines.append(f"qefleet: strategy {rec.strategy} ({rec.source}); ran with {self.workers} xdist workers, "
-                          f"{self.reruns} reruns")  # fmt: skip
+                          f"{self.reruns} reruns{'; explored (picked at random)' if rec.explored else ''}")  # fmt: skip
 
     def _apply(self, rec) -> None:
         option, plugins = self.config.option, self.config.pluginmanager
@@ -194,6 +203,8 @@ class FleetRun:
             self.client.close()
 
     def _report(self) -> None:
+        from .models import ErrorInfo, Result
+
         if self.exitstatus is None or not self.followed:
             return
         success = self.exitstatus in (pytest.ExitCode.OK, pytest.ExitCode.NO_TESTS_COLLECTED)
