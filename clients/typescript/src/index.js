@@ -146,16 +146,19 @@ export class QEFleetClient {
   // --- learning ------------------------------------------------------------
 
   /**
-   * The strategy to run a task with; never rejects for an unreachable server.
-   * @param {TaskInput} taskInput @param {string} [agent] @returns {Promise<Recommendation>}
+   * The strategy to run a task with; never rejects for an unreachable server. `ownStrategy`: the catalog
+   * strategy the agent means to run, which an agent in shadow mode gets back (`mode` "shadow").
+   * @param {TaskInput} taskInput @param {string} [agent] @param {{ownStrategy?: string}} [options]
+   * @returns {Promise<Recommendation>}
    */
-  async recommend(taskInput, agent) {
+  async recommend(taskInput, agent, options = {}) {
     const id = this.agentId(agent);
     const task = asTask(taskInput);
     const path = join(this.agentDir(id), "last-strategies.json");
+    const body = options.ownStrategy === undefined ? { task } : { task, own_strategy: options.ownStrategy };
     try {
       const recommendation = await this.send("POST", `/agents/${encodeURIComponent(id)}/recommendations`,
-        this.fallbackAfterMs, { body: { task } });
+        this.fallbackAfterMs, { body });
       this.#remember(path, task.type, recommendation);
       return { ...recommendation, source: "server" };
     } catch (error) {
@@ -278,12 +281,13 @@ export class QEFleetClient {
    * @template T
    * @param {TaskInput} taskInput
    * @param {(t: TaskRun) => Promise<T>} work
-   * @param {{agent?: string}} [options]
+   * @param {{agent?: string, ownStrategy?: string}} [options]
    * @returns {Promise<T>}
    */
   async task(taskInput, work, options = {}) {
     const task = asTask(taskInput);
-    const run = new TaskRun(this, task, this.agentId(options.agent), await this.recommend(task, options.agent));
+    const recommendation = await this.recommend(task, options.agent, { ownStrategy: options.ownStrategy });
+    const run = new TaskRun(this, task, this.agentId(options.agent), recommendation);
     let value;
     try {
       value = await work(run);

@@ -13,7 +13,7 @@ import { after, before, test } from "node:test";
 import { QEFleetClient } from "../src/index.js";
 import { LiveServer, Proxy } from "./live-server.js";
 
-const AGENTS = ["js-agent", "js-flaky", "js-offline", "js-memory"];
+const AGENTS = ["js-agent", "js-flaky", "js-offline", "js-memory", "js-shadow"];
 /** @type {LiveServer} */
 let server;
 
@@ -112,4 +112,16 @@ test("memory entries and hints round trip", async () => {
   assert.deepEqual((await qe.hints({ prefix: "js/" })).items.map((h) => h.id), [hint.id]);
   const event = await qe.publishEvent("suite.finished", { passed: 3 });
   assert.deepEqual((await qe.events({ type: "suite.finished" })).items.map((e) => e.id), [event.id]);
+});
+
+test("an agent in shadow mode runs its own strategy, and a task run reports it", async () => {
+  const qe = client("js-shadow");
+  assert.equal((await qe.recommend({ type: "unit-test" }, undefined, { ownStrategy: "adaptive-retry" })).mode, "active");
+  server.putInShadow("js-shadow");
+  const run = await qe.task({ type: "unit-test" }, async (t) => t, { ownStrategy: "adaptive-retry" });
+  assert.deepEqual([run.recommendation.mode, run.recommendation.strategy, run.recommendation.propensity],
+    ["shadow", "adaptive-retry", 1]);
+  assert.equal(server.executions(run.idempotencyKey).length, 1);
+  await assert.rejects(qe.recommend({ type: "unit-test" }, undefined, { ownStrategy: "no-such-strategy" }),
+    (error) => error instanceof Error && "field" in error && error.field === "own_strategy");
 });

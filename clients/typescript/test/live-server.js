@@ -76,6 +76,14 @@ for agent_id in ${JSON.stringify(agents)}:
     this.process = null;
   }
 
+  /** What an operator's "Put in shadow" stores, written straight into the database. @param {string} agent */
+  putInShadow(agent) {
+    const script = "import sqlite3, sys; db = sqlite3.connect(sys.argv[1]); db.execute("
+      + "\"UPDATE learning_learningprofile SET mode = 'shadow', shadow_since = datetime('now', '-1 minute') \""
+      + "\"WHERE agent_id = (SELECT id FROM agent_registry WHERE agent_id = ?)\", (sys.argv[2],)); db.commit()";
+    execFileSync(PYTHON, ["-c", script, this.database, agent]);
+  }
+
   /** The server's own rows for one report, from its database. @param {string} key @returns {number[]} */
   executions(key) {
     const script = "import sqlite3, sys, json; print(json.dumps([r[0] for r in sqlite3.connect(sys.argv[1]).execute("
