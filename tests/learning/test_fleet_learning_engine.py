@@ -8,12 +8,12 @@ from learning.core import engine
 
 
 def test_it_blends_the_agents_own_value_with_its_swarms_by_its_visits():
-    own = ([1.0, 0.0], [10, 0])
+    own = ([1.0, 0.0], [5, 0])
     bucket = ([0.2, 0.6], [10, 4])
-    values, visits = engine.backed_off(own, [bucket], prior=10)
-    # Own weight 10 / (10 + 10) = 0.5 over the bucket's value; an action the agent never tried takes the bucket's.
+    values, visits = engine.backed_off(own, [bucket], prior=5)
+    # Own weight 5 / (5 + 5) = 0.5 over the bucket's value; an action the agent never tried takes the bucket's.
     assert values == pytest.approx([0.5 * 1.0 + 0.5 * 0.2, 0.6])
-    assert list(visits) == [10, 4]
+    assert list(visits) == [5, 4]
 
 
 def test_it_backs_off_to_the_task_type_only_where_the_bucket_knows_nothing():
@@ -42,10 +42,10 @@ def test_the_agents_own_values_stand_alone_where_its_swarm_knows_nothing():
     assert values == pytest.approx([1.2, 0.3])
 
 
-def test_the_default_prior_weighs_the_agent_by_n_over_n_plus_10():
+def test_the_default_prior_weighs_the_agent_by_n_over_n_plus_5():
     values, _ = engine.backed_off(([1.0], [15]), [([0.0], [3]), ([0.0], [0])])
-    assert engine.EVIDENCE_PRIOR == 10 and values == pytest.approx([15 / 25])
-    assert engine.evidence_weight(15) == pytest.approx(0.6)
+    assert engine.EVIDENCE_PRIOR == 5 and values == pytest.approx([15 / 20])
+    assert engine.evidence_weight(15) == pytest.approx(0.75)
 
 
 def test_the_pooled_levels_are_the_bucket_then_the_task_type():
@@ -55,15 +55,15 @@ def test_the_pooled_levels_are_the_bucket_then_the_task_type():
     assert engine.abstract_keys(engine.state_vector(0.5, 6, 3, 0.5, 1000)) == ("0.5,0.6", "*")
 
 
-def test_a_pooled_value_is_an_exponential_mean_from_0_with_step_0_2():
-    assert engine.POOL_STEP == 0.2
+def test_a_pooled_value_is_an_exponential_mean_from_0_with_step_0_1():
+    assert engine.POOL_STEP == 0.1
     value = 0.0
     for target in [1.0, 0.0, 0.5]:
         value = engine.pooled_step(value, target)
-    assert value == pytest.approx(0.2 * 0.8 * 0.8 * 1.0 + 0.2 * 0.5)
-    # It follows the last outcomes: ten failures after fifty successes leave it nearer the failures.
+    assert value == pytest.approx(0.1 * 0.9 * 0.9 * 1.0 + 0.1 * 0.5)
+    # It follows the last outcomes: fifteen failures after fifty successes leave it nearer the failures.
     value = 0.0
-    for target in [1.4] * 50 + [-0.9] * 10:
+    for target in [1.4] * 50 + [-0.9] * 15:
         value = engine.pooled_step(value, target)
     assert value < 0
 
