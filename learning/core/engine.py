@@ -162,8 +162,8 @@ EVIDENCE_PRIOR = 5
 # instead of being held up by a long mean. A shorter memory learns faster
 # and follows a poisoned team mate faster too (bench world, in-process:
 # step 0.2 closed 0.80 of the gap but cost each team mate of one poisoned
-# agent 5.2 tasks; step 0.1, 0.77 and 0.5 tasks; the running mean over 50
-# it replaces, 0.70 and 0.6 tasks).
+# agent 5.2 tasks; step 0.1, 0.79 and 0.5 tasks; the running mean over 50
+# it replaces, 0.69 and 0.6 tasks).
 POOL_STEP = 0.1
 # Epsilon shrinks by this factor per visit the swarm has made to the cell
 # the choice is made in (the state's bucket). A cell sees only a few dozen
