@@ -97,9 +97,9 @@ def pool_of(agent):
 
 
 def _levels(agent, task_type, vector, key, strategies, with_pool):
-    """(values, visits) per action at each level, finest first: the agent's
-    own Q entries of this state, then (with_pool) the swarm's pooled values
-    for the state's bucket and for the task type."""
+    """(values, visits) per action: the agent's own Q entries of this state,
+    and (with_pool) the swarm's pooled values per level, finest first (the
+    state's bucket, then the task type)."""
     index = {strategy.pk: position for position, strategy in enumerate(strategies)}
 
     def level(entries, value_of):
@@ -110,12 +110,13 @@ def _levels(agent, task_type, vector, key, strategies, with_pool):
                 visits[index[entry.strategy_id]] = entry.visits
         return values, visits
 
-    levels = [level(Q_ENTRIES(agent, task_type, [key]), lambda entry: entry.q_value)]
+    own = level(Q_ENTRIES(agent, task_type, [key]), lambda entry: entry.q_value)
+    pooled = []
     if with_pool:
-        pooled = POOLED(pool_of(agent), task_type, engine.abstract_keys(vector))
+        pooled_rows = POOLED(pool_of(agent), task_type, engine.abstract_keys(vector))
         for abstract_key in engine.abstract_keys(vector):
-            levels.append(level([row for row in pooled if row.abstract_key == abstract_key], lambda row: row.value))
-    return levels
+            pooled.append(level([row for row in pooled_rows if row.abstract_key == abstract_key], lambda row: row.value))
+    return own, pooled
 
 
 def _known_values(agent, profile, task_type, vector, key, strategies):
@@ -124,11 +125,11 @@ def _known_values(agent, profile, task_type, vector, key, strategies):
     swarm's only; "nearest"; or None: nothing known), the state they came
     from for "nearest", and the visits of the cell the choice is made in
     (for the exploration rate)."""
-    levels = _levels(agent, task_type, vector, key, strategies, profile.imports_patterns)
-    own_visits = int(levels[0][1].sum())
-    pooled_visits = [int(visits.sum()) for _, visits in levels[1:]]
+    own, pooled = _levels(agent, task_type, vector, key, strategies, profile.imports_patterns)
+    own_visits = int(own[1].sum())
+    pooled_visits = [int(visits.sum()) for _, visits in pooled]
     if own_visits or any(pooled_visits):
-        q, visits = engine.backed_off(levels)
+        q, visits = engine.backed_off(own, pooled)
         how = "" if own_visits else ("pooled" if pooled_visits[0] else "pooled-type")
         # The cell: the state's bucket in the swarm, or the state itself for an agent that learns alone.
         return q, visits, how, None, pooled_visits[0] if pooled_visits else own_visits
@@ -536,17 +537,18 @@ def _update_q(agent, profile, task_type, state_key, next_key, strategy, reward):
     return entry, previous_q
 
 
-def _pool_upsert_sql(vendor):
+def _pool_upsert_sql():
     """One statement that counts an outcome in the pooled rows named in its
     VALUES (creating them at the first): engine.pooled_step in SQL, so the
     database applies each agent's update to the row as it is, under its row
-    lock, and concurrent agents lose none."""
+    lock, and concurrent agents lose none. The VALUES carry step x target,
+    the first outcome's value from 0; an existing row becomes value x
+    (1 - step) + step x target."""
     table = PooledValue._meta.db_table
-    least = "MIN" if vendor == "sqlite" else "LEAST"
     return (f"INSERT INTO {table} (swarm, task_type, abstract_key, strategy_id, value, visits, updated_at) "
             f"VALUES (%s, %s, %s, %s, %s, 1, %s), (%s, %s, %s, %s, %s, 1, %s) "
             f"ON CONFLICT (swarm, task_type, abstract_key, strategy_id) DO UPDATE SET "
-            f"value = {table}.value + (excluded.value - {table}.value) / {least}({table}.visits + 1, {engine.POOL_MEMORY}), "
+            f"value = {table}.value * {1 - engine.POOL_STEP!r} + excluded.value, "
             f"visits = {table}.visits + 1, updated_at = excluded.updated_at")
 
 
@@ -557,9 +559,9 @@ def pool_outcome(agent, task_type, state_key, strategy, target):
     now = PooledValue._meta.get_field("updated_at").get_db_prep_value(timezone.now(), connection)
     params = []
     for abstract_key in engine.abstract_keys(engine.parse_state_key(state_key)):
-        params += [pool_of(agent), task_type, abstract_key, strategy.pk, float(target), now]
+        params += [pool_of(agent), task_type, abstract_key, strategy.pk, engine.POOL_STEP * float(target), now]
     with connection.cursor() as cursor:
-        cursor.execute(_pool_upsert_sql(connection.vendor), params)
+        cursor.execute(_pool_upsert_sql(), params)
 
 
 def _learn_patterns(agent, profile, task_type, strategy, result, classes):

@@ -46,8 +46,9 @@ def test_concurrent_reports_all_count(alice):
 
 def test_agents_of_a_swarm_reporting_at_once_lose_no_pooled_update(alice, bob, carol):
     """Three agents, each serialised on its own profile only, write the same
-    pooled rows at once: every outcome is counted, and the value is the mean
-    of identical rewards."""
+    pooled rows at once: every outcome is counted, and the value is the
+    exponential mean from 0 after exactly that many identical rewards (one
+    update lost would leave it a step short)."""
     body_task = task()
 
     def work(thread):
@@ -69,4 +70,4 @@ def test_agents_of_a_swarm_reporting_at_once_lose_no_pooled_update(alice, bob, c
     assert sorted(key for key, _, _ in rows) == [engine.TYPE_KEY, "0.6,0.1"]
     reward = Execution.objects.values_list("reward", flat=True).first()
     for _, visits, value in rows:
-        assert visits == total and value == pytest.approx(reward)
+        assert visits == total and value == pytest.approx(reward * (1 - (1 - engine.POOL_STEP) ** total))

@@ -16,8 +16,9 @@ def test_a_report_counts_its_outcome_at_the_bucket_and_the_task_type(alice):
     assert set(rows) == {"0.5,0.6", engine.TYPE_KEY}
     for row in rows.values():
         assert row.visits == 1 and row.strategy.name == decision["strategy"] and row.task_type == "unit-tests"
-        # The first outcome is the row's mean: the reward (the next state is unvisited, so gamma * max Q(s') = 0).
-        assert row.value == pytest.approx(execution["reward"])
+        # The first outcome moves the row from 0 by one step towards its target: the reward (the next state
+        # is unvisited, so gamma * max Q(s') = 0).
+        assert row.value == pytest.approx(engine.POOL_STEP * execution["reward"])
 
 
 def test_the_pool_is_the_swarms(alice, bob):
