@@ -1,6 +1,7 @@
 """The patterns and sharing page: shared patterns with who imported them,
 the sharing bars, the fleet learning metrics, who imported from whom (a
-heatmap) and the fleet's sharing and improvement by day."""
+heatmap) and the fleet's sharing and improvement by day; both charts over
+the page's time range (?range=, whole days: 7, 30 or 90)."""
 
 from dataclasses import dataclass
 
@@ -8,15 +9,17 @@ import numpy as np
 from django.core.paginator import Paginator
 from django.db.models import Avg, Count, Q
 from django.db.models.functions import TruncDay
+from django.utils import timezone
 
 from learning import sharing
 from learning.models import ImportStatus, PatternImport, SharedPattern, SharedPatternStatus, Snapshot
 
 from .. import charts
-from ..params import choice, page_number
-from .common import as_datetime64, as_floats, options
+from ..params import TIME_RANGES, choice, page_number
+from .common import RANGE_WORDS, as_datetime64, as_floats, options
 
 PATTERNS_PER_PAGE = 50
+DAY_RANGES = ("7d", "30d", "90d")  # the charts count by day: shorter ranges would show one bar
 
 
 def shared_pattern_page(status, page_number):
@@ -44,8 +47,8 @@ class ImportMatrix:
     in_use: np.ndarray  # on probation or active
 
 
-def import_matrix():
-    rows = list(PatternImport.objects.values_list("shared__source__agent_id", "agent__agent_id").annotate(
+def import_matrix(since):
+    rows = list(PatternImport.objects.filter(imported_at__gte=since).values_list("shared__source__agent_id", "agent__agent_id").annotate(
         n=Count("pk"), in_use=Count("pk", filter=Q(status__in=sharing.LIVE_IMPORTS))).order_by())
     sources = sorted({source for source, _, _, _ in rows})
     importers = sorted({importer for _, importer, _, _ in rows})
@@ -60,7 +63,7 @@ def import_matrix():
 @dataclass
 class SharingHistory:
     """The fleet's learning by day (UTC): patterns shared and imports taken in,
-    cumulative since the first, and the mean change against the baseline of
+    cumulative over the range, and the mean change against the baseline of
     the day's snapshots."""
 
     shared_at: np.ndarray
@@ -88,12 +91,12 @@ def _per_day(queryset, field, value):
     return as_datetime64(row["day"] for row in rows), as_floats(row["value"] for row in rows)
 
 
-def sharing_history():
-    """None before anything was shared, imported or measured against a baseline."""
-    shared_at, shared = _per_day(SharedPattern.objects.all(), "published_at", Count("pk"))
-    imports_at, imports = _per_day(PatternImport.objects.all(), "imported_at", Count("pk"))
-    improvement_at, improvement = _per_day(Snapshot.objects.filter(improvement__isnull=False), "created_at",
-                                           Avg("improvement"))
+def sharing_history(since):
+    """None when nothing was shared, imported or measured against a baseline since `since`."""
+    shared_at, shared = _per_day(SharedPattern.objects.filter(published_at__gte=since), "published_at", Count("pk"))
+    imports_at, imports = _per_day(PatternImport.objects.filter(imported_at__gte=since), "imported_at", Count("pk"))
+    improvement_at, improvement = _per_day(
+        Snapshot.objects.filter(improvement__isnull=False, created_at__gte=since), "created_at", Avg("improvement"))
     if not (len(shared_at) or len(imports_at) or len(improvement_at)):
         return None
     return SharingHistory(shared_at, np.cumsum(shared), imports_at, np.cumsum(imports), improvement_at, improvement)
@@ -101,9 +104,13 @@ def sharing_history():
 
 def patterns_context(query):
     status = choice(query, "status", SharedPatternStatus.values)
-    matrix, history = import_matrix(), sharing_history()
+    time_range = choice(query, "range", list(DAY_RANGES), "30d")
+    since = timezone.now() - TIME_RANGES[time_range]
+    matrix, history = import_matrix(since), sharing_history(since)
     return {
         "status": status, "statuses": options(SharedPatternStatus.values),
+        "range": time_range, "range_words": RANGE_WORDS[time_range],
+        "ranges": [(name, RANGE_WORDS[name]) for name in DAY_RANGES],
         "bars": {"confidence": sharing.SHARE_CONFIDENCE, "uses": sharing.SHARE_MIN_USES,
                  "lower_bound": sharing.SHARE_LOWER_BOUND, "confirm_uses": sharing.CONFIRM_USES},
         "page": shared_pattern_page(status, page_number(query)), "metrics": sharing.fleet_metrics(),

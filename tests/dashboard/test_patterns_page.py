@@ -2,13 +2,14 @@
 metrics the fleet overview shows too."""
 
 import json
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 
 import numpy as np
 import pytest
 from django.db.models import Avg
 from django.db.models.functions import TruncDay
 from django.test import Client
+from django.utils import timezone
 
 from dashboard.pages import patterns
 from learning import sharing, tracker
@@ -39,7 +40,7 @@ def test_it_requires_a_login():
 
 def test_it_says_so_before_anything_is_shared(viewer):
     page = viewer.get("/ops/patterns/").content.decode()
-    assert "No agent has imported a shared pattern yet." in page and "No shared pattern yet." in page
+    assert "No agent imported a shared pattern in the last 30 days." in page and "No shared pattern yet." in page
     assert "no agent has a baseline yet" in page
 
 
@@ -67,7 +68,7 @@ def test_it_draws_who_imported_from_whom(viewer, shared):
     figure = json.loads(viewer.get("/ops/patterns/").context["import_figure"])
     heatmap = figure["data"][0]
     assert heatmap["type"] == "heatmap"
-    matrix = patterns.import_matrix()
+    matrix = patterns.import_matrix(since=timezone.now() - timedelta(days=30))
     assert (matrix.sources, matrix.importers) == (["alice", "bob"], ["alice", "bob", "carol"])
     assert matrix.counts.tolist() == [[0, 2, 2], [1, 0, 1]]
     assert matrix.in_use.tolist() == [[0, 2, 1], [0, 0, 0]]  # carol rejected one; bob's are quarantined
@@ -83,6 +84,26 @@ def test_it_charts_sharing_and_improvement_over_time(viewer, shared):
     assert [moment[:10] for moment in figure["layout"]["xaxis"]["range"]] == [
         str(np.datetime64(day) - 1), str(np.datetime64(day) + 1)]
     assert "yaxis2" not in figure["layout"]
+
+
+def test_one_time_range_sets_both_charts_and_the_status_filter_keeps_it(viewer, shared):
+    """The imports are moved 40 days back: the last 30 days show none of them
+    in either chart, the last 90 days show them all; a range the page does
+    not offer is a 400 naming it."""
+    PatternImport.objects.update(imported_at=timezone.now() - timedelta(days=40))
+    month = viewer.get("/ops/patterns/")
+    assert month.context["range"] == "30d" and month.context["import_figure"] is None
+    shared, imports = json.loads(month.context["history_figure"])["data"]
+    assert shared["y"] == [3] and imports["y"] == []
+    text = month.content.decode()
+    assert "No agent imported a shared pattern in the last 30 days." in text
+    assert '<input type="hidden" name="range" value="30d">' in text  # the status filter keeps the range
+    quarter = viewer.get("/ops/patterns/?range=90d&status=active")
+    assert json.loads(quarter.context["import_figure"])["data"][0]["type"] == "heatmap"
+    assert "Who imported from whom, last 90 days" in quarter.content.decode()
+    assert '<input type="hidden" name="status" value="active">' in quarter.content.decode()
+    refused = viewer.get("/ops/patterns/?range=1h")
+    assert refused.status_code == 400 and "range" in refused.content.decode()
 
 
 def test_it_groups_improvement_by_the_same_utc_days_as_django(alice):
@@ -113,7 +134,7 @@ def test_it_shows_the_fleet_metrics(viewer, shared, alice, bob, carol):
     # Bob's baseline of 0 counts as no change; Alice's is her tracker figure.
     alice_change = tracker.current_improvement(alice, LearningProfile.objects.get(agent=alice))[1]
     assert metrics["fleet_improvement_rate"] == pytest.approx(alice_change / 2)
-    history = patterns.sharing_history()
+    history = patterns.sharing_history(since=timezone.now() - timedelta(days=30))
     assert len(history.improvement) == 1 and not np.isnan(history.improvement[0])
     figure = json.loads(viewer.get("/ops/patterns/").context["history_figure"])
     assert figure["data"][2]["yaxis"] == "y2" and figure["data"][2]["y"] == [history.improvement[0] * 100]
