@@ -5,6 +5,7 @@ import pytest
 from django.contrib.auth.models import User
 
 from learning import alerts, operations
+from learning.models import LearningProfile, Safeguard
 from tests.conftest import make_agent
 from tests.learning.helpers import run_task
 
@@ -51,6 +52,20 @@ def test_an_unknown_agent_answers_the_dashboards_404_page(viewer):
 def test_the_nav_links_the_api_docs_timeline_and_compare(viewer):
     page = viewer.get("/ops/").content.decode()
     assert 'href="/api/v1/docs"' in page and 'href="/ops/timeline/"' in page and 'href="/ops/compare/"' in page
+
+
+def test_each_state_tile_counts_the_rows_its_link_shows(viewer, alice, bob, carol):
+    """Alice warns with learning off, Bob only warns, Carol is healthy: the
+    warning tile counts Bob alone, as ?state=warning lists him alone."""
+    for agent in (alice, bob, carol):
+        run_task(agent)
+    Safeguard.objects.filter(agent__in=[alice, bob]).update(state="warning")
+    Safeguard.objects.filter(agent=carol).update(state="ok")
+    LearningProfile.objects.filter(agent=alice).update(enabled=False)
+    tiles = viewer.get("/ops/").context["tiles"]
+    for state, key in (("warning", "warning"), ("learning-off", "learning_off"), ("healthy", "healthy")):
+        shown = viewer.get(f"/ops/?state={state}").context["rows"]
+        assert tiles[key] == len(shown) == 1, state
 
 
 def test_the_fleet_tiles_count_states_alerts_and_incidents(viewer, alice):
