@@ -195,7 +195,7 @@ def health(figures):
             "rule": "A/B horizon",
             "measured": horizon_days,
             "nominal": HORIZON_DAYS,
-            "state": _band(horizon_days <= HORIZON_DAYS),
+            "state": band(horizon_days <= HORIZON_DAYS),
             "finding": f"an A/B test's horizon of {aa['horizon']} tasks per arm takes {horizon_days:.0f} days "
             f"at this agent's traffic",
             "advice": "Too little traffic for the horizon: test a larger minimum effect (mde), or give the "
@@ -205,7 +205,7 @@ def health(figures):
             "rule": "Safeguard false rollbacks",
             "measured": stable["per_1000_tasks"],
             "nominal": 0,
-            "state": _band(rollbacks["hits"] == 0),
+            "state": band(rollbacks["hits"] == 0),
             "finding": f"{stable['rollbacks']} false rollbacks in {stable['tasks']:,} stable tasks "
             f"({rollbacks['hits']} of {rollbacks['runs']} runs of {stable['tasks_per_run']:,} tasks)",
             "advice": "The world drifts within the log or the window is too short for this agent's noise: "
@@ -250,13 +250,13 @@ STATE_SENTENCES = {
 }
 
 
-def _band(within):
+def band(within):
     return IN_BAND if within else OUT_OF_BAND
 
 
 def at_most(rate, bound):
     """A measured rate against an upper bound: out of band when its whole interval lies above it."""
-    return _band(rate["low"] <= bound)
+    return band(rate["low"] <= bound)
 
 
 def detection_state(within, fastest_within=None):
@@ -270,7 +270,7 @@ def detection_state(within, fastest_within=None):
 
 def run_state(health_items):
     """One drill run's state: out of band when any rule is, else out of reach when any target is."""
-    states = {item.get("state", _band(item["in_band"])) for item in health_items}
+    states = {item.get("state", band(item["in_band"])) for item in health_items}
     for state in (OUT_OF_BAND, OUT_OF_REACH):
         if state in states:
             return state
@@ -341,7 +341,7 @@ def agent_health(run):
         "seconds": round(run.seconds, 3),
         "in_band": all(item["in_band"] for item in run.figures["health"]),
         "state": run_state(run.figures["health"]),
-        "health": [{"state": _band(item["in_band"]), **item} for item in run.figures["health"]],
+        "health": [{"state": band(item["in_band"]), **item} for item in run.figures["health"]],
         "figures": {
             name: run.figures[name]
             for name in ("aa", "stable", "drops", "fastest", "rule", "tasks_per_slot", "score_mean", "score_sd")

@@ -31,7 +31,7 @@ def _fleet_rows(fleet):
             "rule": f"Stable runs of {drill_math.STABLE_TASKS:,} tasks with a false rollback",
             "rate": stable["runs_with_rollback"],
             "nominal": "none",
-            "state": drills.IN_BAND if stable["rollbacks"] == 0 else drills.OUT_OF_BAND,
+            "state": drills.band(stable["rollbacks"] == 0),
         },
         {
             "rule": "Stable safeguard checks that warn",

@@ -149,20 +149,32 @@ def effective_samples(weights):
     return 0.0 if square == 0 else float(weights.sum()) ** 2 / square
 
 
-def unsupported_share(logs, target):
-    """The target's mean mass on (context, action) cells with no logged row:
-    there the logs say nothing, and a weighting estimator silently drops it."""
+def _seen(logs, also_seen=None):
+    """(contexts, actions) booleans: the cells a logged row shows (and the
+    cell indices `also_seen`, from other logs of the same coding)."""
     seen = np.zeros(logs.n_contexts * logs.n_actions, dtype=bool)
     seen[logs.cells] = True
-    seen = seen.reshape(logs.n_contexts, logs.n_actions)
+    if also_seen is not None:
+        seen[also_seen] = True
+    return seen.reshape(logs.n_contexts, logs.n_actions)
+
+
+def unsupported_share(logs, target, reference=None):
+    """The target's mean mass on (context, action) cells with no logged row
+    (in `logs`, or in `reference`, other logs of the same coding): there the
+    logs say nothing, and a weighting estimator silently drops it."""
+    seen = _seen(logs, None if reference is None else reference.cells)
     return float((target * ~seen[logs.contexts]).sum(axis=1).mean()) if len(logs) else 0.0
 
 
-def unlogged_share(logs, target):
-    """The target's mean mass on actions no logged row took, in any context:
-    the logging policy gave them no chance, so nothing can be said of them."""
+def unlogged_share(logs, target, reference=None):
+    """The target's mean mass on actions no logged row took (in `logs` or
+    `reference`), in any context: the logging policy gave them no chance,
+    so nothing can be said of them."""
     taken = np.zeros(logs.n_actions, dtype=bool)
     taken[logs.actions] = True
+    if reference is not None:
+        taken[reference.actions] = True
     return float(target[:, ~taken].sum(axis=1).mean()) if len(logs) else 0.0
 
 
@@ -249,11 +261,7 @@ def unseen_bounds(logs, target, model, also_seen=None):
     as any logged reward: (down, up). The reward model's guess for them is a
     guess, and the bootstrap cannot see what no row shows, so the interval
     owns up to it."""
-    seen = np.zeros(logs.n_contexts * logs.n_actions, dtype=bool)
-    seen[logs.cells] = True
-    if also_seen is not None:
-        seen[also_seen] = True
-    unseen = ~seen.reshape(logs.n_contexts, logs.n_actions)[logs.contexts]
+    unseen = ~_seen(logs, also_seen)[logs.contexts]
     mass = target * unseen
     guess = model[logs.contexts]
     down = float((mass * (guess - logs.rewards.min())).sum(axis=1).mean())
@@ -384,12 +392,7 @@ def compare_with_reference(logs, target, reference, level=LEVEL, replicates=REPL
     both = Logs(np.concatenate([logs.contexts, reference.contexts]), np.concatenate([logs.actions, reference.actions]),
                 np.concatenate([logs.propensities, reference.propensities]),
                 np.concatenate([logs.rewards, reference.rewards]), logs.n_contexts, logs.n_actions)
-    taken = np.zeros(logs.n_actions, dtype=bool)
-    taken[both.actions] = True
-    unlogged = float(target[:, ~taken].sum(axis=1).mean())
-    seen = np.zeros(logs.n_contexts * logs.n_actions, dtype=bool)
-    seen[both.cells] = True
-    unsupported = float((target * ~seen.reshape(logs.n_contexts, logs.n_actions)[logs.contexts]).sum(axis=1).mean())
+    unlogged, unsupported = unlogged_share(logs, target, reference), unsupported_share(logs, target, reference)
     if unlogged > MAX_UNLOGGED or unsupported > max_unsupported:
         raise NotCovered(
             "no_overlap",
