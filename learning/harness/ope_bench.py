@@ -16,10 +16,14 @@
    installed, never vendored): the Bernoulli Thompson sampling policy's
    click rate estimated from the uniform random log, through the CSV
    importer operators use (learning.offline_import), against the click rate
-   of the log that policy wrote itself.
+   of the log that policy wrote itself; for the policy of prior_bts.yaml
+   (obp's protocol) and for the policy as it ran, by SNIPS and doubly
+   robust with each reward model, beside the error that noise alone
+   would leave (`noise_floor`).
 """
 
 import csv
+import functools
 import io
 import subprocess
 import sys
@@ -422,16 +426,18 @@ def _against(estimate, truth):
     return {**estimate, "relative_error": abs(estimate["value"] - truth) / truth, "covers": low <= truth <= high}
 
 
+FACTORED = functools.partial(offline.reward_model, kind="factored")
+
+
 def cross_fitted_factored(logs, target, replicates, seed=0):
     """The doubly robust estimate with the factored (position-based) reward
     model, cross-fitted on two folds, and its percentile bootstrap interval."""
-    point = offline.cross_fitted_doubly_robust(logs, target, offline.factored_reward_model, seed=seed)
+    point = offline.cross_fitted_doubly_robust(logs, target, FACTORED, seed=seed)
     rng = np.random.default_rng(seed)
     draws = []
     for replicate in range(replicates):
         rows = rng.integers(len(logs), size=len(logs))
-        draws.append(offline.cross_fitted_doubly_robust(logs.take(rows), target[rows], offline.factored_reward_model,
-                                                        seed=replicate))
+        draws.append(offline.cross_fitted_doubly_robust(logs.take(rows), target[rows], FACTORED, seed=replicate))
     low, high = np.percentile(draws, [2.5, 97.5])
     return {"value": point, "low": float(min(low, point)), "high": float(max(high, point))}
 
@@ -442,7 +448,7 @@ def noise_floor(logs, target, truth, truth_rows):
     probabilities taken from the factored model) and the truth's binomial
     variance, combined as normal errors (E|N(0, s)| = s sqrt(2/pi))."""
     weights = offline.importance_weights(logs, target)
-    rates = offline.factored_reward_model(logs)[logs.contexts, logs.actions]
+    rates = FACTORED(logs)[logs.contexts, logs.actions]
     estimate_sd = np.sqrt((weights ** 2 * rates * (1 - rates)).sum()) / weights.sum()
     truth_sd = np.sqrt(truth * (1 - truth) / truth_rows)
     return float(np.sqrt(2 / np.pi) * np.hypot(estimate_sd, truth_sd) / truth)
@@ -450,14 +456,16 @@ def noise_floor(logs, target, truth, truth_rows):
 
 def evaluate_target(imported, distribution, truth, truth_rows, replicates):
     """One target policy on one campaign's random log, through the importer:
-    SNIPS and doubly robust with the cell model (the product's estimator),
+    SNIPS and doubly robust with each reward model (the product's estimator),
     doubly robust with the factored model cross-fitted; each against the truth."""
     target = offline_import.read_policy(_policy_csv(distribution), imported)
     try:
         evaluation = offline.evaluate(imported.logs, target, replicates=replicates)
     except offline.NotCovered as refused:
         return {"refused": refused.as_dict()}
+    factored = offline.evaluate(imported.logs, target, replicates=replicates, model="factored")
     estimates = {"snips": evaluation.snips.as_dict(), "dr_cells": evaluation.doubly_robust.as_dict(),
+                 "dr_factored": factored.doubly_robust.as_dict(),
                  "dr_factored_crossfit": cross_fitted_factored(imported.logs, target, replicates)}
     return {"estimators": {name: _against(estimate, truth) for name, estimate in estimates.items()},
             "effective_samples": evaluation.effective_samples,
@@ -478,7 +486,8 @@ def monte_carlo_check(alpha, beta, distribution, imported):
 
 TARGETS = {"prior": "Thompson sampling from prior_bts.yaml (obp's protocol)",
            "as_run": "the policy as it ran (the log's own (position, item) frequencies)"}
-ESTIMATORS = {"snips": "SNIPS", "dr_cells": "DR, cell model", "dr_factored_crossfit": "DR, factored, x-fit"}
+ESTIMATORS = {"snips": "SNIPS", "dr_cells": "DR, cell model", "dr_factored": "DR, factored",
+              "dr_factored_crossfit": "DR, factored, x-fit"}
 
 
 def open_bandit_check(cache, replicates=2000):
@@ -570,8 +579,8 @@ def tables(figures):
                   "rate of the log TS wrote)"]
         for campaign, entry in bandit["campaigns"].items():
             check = entry["monte_carlo"]
-            lines.append(f"  {campaign}: truth {entry['truth']:.5f} ({entry['truth_clicks']} clicks in {entry['rows']:,} "
-                         f"rows; the random log has {entry['random_clicks']}); Monte Carlo {check['draws']:,} draws: "
+            lines.append(f"  {campaign}: truth {entry['truth']:.5f} ({entry['truth_clicks']} clicks in "
+                         f"{entry['rows']:,} rows; the random log has {entry['random_clicks']}); Monte Carlo {check['draws']:,} draws: "
                          f"standard error <= {check['max_standard_error']:.4f}, SNIPS moves {check['snips_shift']:.2%} "
                          "with another seed")
         for target, title in TARGETS.items():
