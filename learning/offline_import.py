@@ -5,6 +5,8 @@ The same estimator then answers as it does for the fleet's own logs.
 
 Contexts and actions are free text (codes are given in order of first
 appearance); a reward is any finite number (a click, a success, a score).
+With the factored reward model (a position-based click model when the
+context is the position) rewards must not be negative.
 Bad input raises ImportError naming the file, line and column.
 """
 
@@ -97,7 +99,13 @@ def read_policy(text, imported, name="policy"):
     return table[imported.logs.contexts]
 
 
-def evaluate(logs_text, policy_text, seed=0, replicates=offline.REPLICATES):
-    """offline.evaluate on imported logs and policy (NotCovered when they do not overlap)."""
+def evaluate(logs_text, policy_text, seed=0, replicates=offline.REPLICATES, model="cells"):
+    """offline.evaluate on imported logs and policy with the reward model
+    `model` (offline.REWARD_MODELS; NotCovered when they do not overlap)."""
     imported = read_logs(logs_text)
-    return offline.evaluate(imported.logs, read_policy(policy_text, imported), seed=seed, replicates=replicates)
+    if model == "factored" and (imported.logs.rewards < 0).any():
+        line = int(np.argmax(imported.logs.rewards < 0)) + 2
+        raise LogImportError(f"logs:{line}:reward", "is negative: the factored reward model needs rewards that are "
+                             "not negative (clicks, successes)")
+    return offline.evaluate(imported.logs, read_policy(policy_text, imported), seed=seed, replicates=replicates,
+                            model=model)

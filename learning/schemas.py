@@ -176,7 +176,9 @@ class LearningHealthOut(Schema):
     coverage: float | None
     decisions: int = Field(description="The window's tasks that came with a logged decision.")
     own: int = Field(description="Decisions from the state's own learned values.")
-    borrowed: int = Field(description="Decisions from another source: a nearby state, an applied strategy, ...")
+    borrowed: int = Field(description="Decisions borrowed (a nearby state, the swarm's pooled values, an imported "
+                                      "pattern) or set for it (an applied strategy, an A/B test's arm, its own "
+                                      "choice in shadow); borrowed_sources names each.")
     default: int = Field(description="Decisions that fell back to the catalog default.")
     explored: int
     own_share: float | None

@@ -19,10 +19,13 @@ success rate is above SHADOW_PROMOTE_MARGIN_POINTS; checked every cycle
 slot (jobs.every_slot), audited as done by "system". Operators promote by
 hand at any time (operations.promote)."""
 
+import hashlib
+
 import numpy as np
 from django.conf import settings
+from django.core.cache import cache
 from django.db import transaction
-from django.db.models import Count, F, Q
+from django.db.models import Count, F, Max, Q
 
 from qefleet.memory.models import Agent, AuditEvent
 
@@ -33,6 +36,10 @@ from .models import Decision, LearningMode, LearningProfile, Strategy
 SHADOW = "shadow"  # the Decision.fallback of a shadow answer
 REPLICATES = 400   # bootstrap replicates: the page and the rule read the same figures
 SYSTEM_ACTOR = "system"
+# The estimate is cached under the report counts of the tasks it reads, so a
+# report brings a fresh one; the timeout covers what moves without a report
+# (the reference logs' 30-day window sliding, old tasks swept).
+CACHE_SECONDS = 600
 
 
 def margin():
@@ -47,13 +54,16 @@ def decisions_in_shadow(agent, profile):
     return Decision.objects.filter(agent=agent, fallback=SHADOW, created_at__gte=profile.shadow_since)
 
 
+def _mates(agent):
+    return Agent.objects.filter(is_system=False, swarm=agent.swarm).exclude(pk=agent.pk) if agent.swarm else (
+        Agent.objects.none())
+
+
 def _reference(agent, profile):
     """The logs the reward model borrows from: the swarm mates' logged tasks
     and the agent's own from before it went into shadow."""
-    mates = Agent.objects.filter(is_system=False, swarm=agent.swarm).exclude(pk=agent.pk) if agent.swarm else (
-        Agent.objects.none())
-    return [offline_eval.logged_tasks(mates), offline_eval.logged_tasks(Agent.objects.filter(pk=agent.pk),
-                                                                        before=profile.shadow_since)]
+    return [offline_eval.logged_tasks(_mates(agent)), offline_eval.logged_tasks(Agent.objects.filter(pk=agent.pk),
+                                                                                before=profile.shadow_since)]
 
 
 def comparison(agent, profile, seed=0):
@@ -89,6 +99,28 @@ def comparison(agent, profile, seed=0):
         return None, refused.as_dict(), reference_rows
 
 
+def _cache_key(agent, profile):
+    """Changes with every report the estimate reads (the agent's and its
+    swarm mates' task counts), a new shadow period or catalog: one small query each."""
+    counts = sorted(LearningProfile.objects.filter(Q(agent=agent) | Q(agent__in=_mates(agent))).values_list(
+        "agent_id", "task_count"))
+    catalog = Strategy.objects.aggregate(count=Count("pk"), last=Max("pk"))
+    facts = repr((profile.shadow_since.isoformat(), counts, catalog["count"], catalog["last"]))
+    return f"shadow-estimate:{agent.pk}:{hashlib.sha256(facts.encode()).hexdigest()}"
+
+
+def cached_comparison(agent, profile):
+    """`comparison` (about 0.2 s at a few thousand logged tasks), computed
+    once per state of the logs it reads: every page view and cycle slot
+    between two reports shares it."""
+    key = _cache_key(agent, profile)
+    found = cache.get(key)
+    if found is None:
+        found = comparison(agent, profile)
+        cache.set(key, found, CACHE_SECONDS)
+    return found
+
+
 def _points(value):
     return f"{value * 100:+.1f} points"
 
@@ -115,7 +147,7 @@ def figures(agent, profile):
     counts = decisions_in_shadow(agent, profile).aggregate(
         total=Count("pk"), agree=Count("pk", filter=Q(shadow_strategy=F("strategy"))),
         reported=Count("execution"))
-    result, refused, reference_rows = comparison(agent, profile)
+    result, refused, reference_rows = cached_comparison(agent, profile)
     met, words = rule_status(counts["reported"], result)
     return {
         "since": profile.shadow_since.isoformat(),

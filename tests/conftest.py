@@ -94,6 +94,14 @@ def _fresh_strategy_catalog():
 
 
 @pytest.fixture(autouse=True)
+def _empty_cache():
+    # Django's cache (shadow mode's estimate) outlives each test's database.
+    from django.core.cache import cache
+
+    cache.clear()
+
+
+@pytest.fixture(autouse=True)
 def _unhashed_static_files(settings):
     # The manifest storage needs collectstatic first; tests render without it.
     settings.STORAGES = {

@@ -22,10 +22,19 @@ SHADOW_REASON = ("its outcomes move its learned values; most of its decisions ar
                  "the learned ones logged beside them")
 
 
+# Nor when most of them were set for it (an applied strategy, an A/B test's arm, several of those with shadow).
+SET_REASON = "its outcomes move its learned values; most of its decisions were set for it ({sources}), not chosen by it"
+
+
 def _with_reason(figures):
-    in_shadow = sum(source["decisions"] for source in figures["borrowed_sources"] if source["source"] == "shadow")
-    if figures["verdict"] == math.LEARNING and in_shadow * 2 > figures["decisions"]:
-        return {**figures, "reason": SHADOW_REASON}
+    set_for_it = [source for source in figures["borrowed_sources"] if source["source"] in math.SET_FOR_IT]
+    if figures["verdict"] == math.LEARNING and sum(source["decisions"] for source in set_for_it) * 2 > figures[
+            "decisions"]:
+        in_shadow = sum(source["decisions"] for source in set_for_it if source["source"] == "shadow")
+        if in_shadow * 2 > figures["decisions"]:
+            return {**figures, "reason": SHADOW_REASON}
+        sources = ", ".join(f"{source['decisions']} from {source['words']}" for source in set_for_it)
+        return {**figures, "reason": SET_REASON.format(sources=sources)}
     return {**figures, "reason": REASONS[figures["verdict"]]}
 
 

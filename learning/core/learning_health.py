@@ -11,8 +11,10 @@ it:
 - state coverage: the states the window's tasks were in, and how many of
   them have a learned value of the agent's own now;
 - where the decisions came from: the state's own values, something borrowed
-  (a nearby state, an applied strategy, a swarm pattern, an A/B arm, or any
-  new source the engine adds), or the catalog default; and how many explored;
+  or set for it (borrowed values: a nearby state, the swarm's pooled values,
+  a swarm pattern, or any new source the engine adds; set for it: an applied
+  strategy, an A/B arm, its own choice in shadow), or the catalog default;
+  and how many explored;
 - the regret against the best the fleet knows (`regret`);
 - a verdict in words (`verdict`), which the dashboard badge and the
   "stopped learning" alert share.
@@ -40,6 +42,10 @@ SOURCE_WORDS = {
     "shadow": "the agent's own choice (shadow mode)",
     DEFAULT: "the catalog default",
 }
+
+# Borrowed sources that are no learned values at all but a choice made for
+# the agent: "borrowed" counts them, and the words must not call them learned.
+SET_FOR_IT = ("applied", "abtest", "shadow")
 
 # The verdict's evidence and thresholds (README, "Is it learning?").
 MIN_OUTCOMES = 30  # outcomes in the window before any verdict (a newcomer is "too early")

@@ -16,10 +16,14 @@
    installed, never vendored): the Bernoulli Thompson sampling policy's
    click rate estimated from the uniform random log, through the CSV
    importer operators use (learning.offline_import), against the click rate
-   of the log that policy wrote itself.
+   of the log that policy wrote itself; for the policy of prior_bts.yaml
+   (obp's protocol) and for the policy as it ran, by SNIPS and doubly
+   robust with each reward model, beside the error that noise alone
+   would leave (`noise_floor`).
 """
 
 import csv
+import functools
 import io
 import subprocess
 import sys
@@ -380,7 +384,21 @@ def thompson_distribution(alpha, beta, draws=MONTE_CARLO, seed=0):
     return counts / draws
 
 
+def as_run_distribution(positions, items, n_items):
+    """(positions, items): how often the Thompson sampling log itself showed
+    each item at each position, its clicks unused. The production policy
+    updated its Beta parameters while it logged (its logged propensities
+    drift: hundreds of values per (position, item)); prior_bts.yaml holds
+    them at the start of the period only, so this is the policy whose click
+    rate the log's truth measures."""
+    counts = np.zeros((POSITIONS, n_items))
+    np.add.at(counts, (positions, items), 1)
+    return counts / counts.sum(axis=1, keepdims=True)
+
+
 def _log_csv(text):
+    """The importer's CSV of an OBD log (context: the position; action: the
+    item), and the log's clicks, positions (from 0) and items."""
     rows = list(csv.DictReader(io.StringIO(text)))
     out = io.StringIO()
     writer = csv.writer(out)
@@ -388,7 +406,9 @@ def _log_csv(text):
     for row in rows:
         writer.writerow((f"position-{row['position']}", f"item-{row['item_id']}", row["propensity_score"],
                          row["click"]))
-    return out.getvalue(), np.array([float(row["click"]) for row in rows])
+    clicks, positions, items = (np.array([float(row[column]) for row in rows]) for column in
+                                ("click", "position", "item_id"))
+    return out.getvalue(), clicks, positions.astype(int) - 1, items.astype(int)
 
 
 def _policy_csv(distribution):
@@ -401,37 +421,110 @@ def _policy_csv(distribution):
     return out.getvalue()
 
 
+def _against(estimate, truth):
+    low, high = estimate["low"], estimate["high"]
+    return {**estimate, "relative_error": abs(estimate["value"] - truth) / truth, "covers": low <= truth <= high}
+
+
+FACTORED = functools.partial(offline.reward_model, kind="factored")
+
+
+def cross_fitted_factored(logs, target, replicates, seed=0):
+    """The doubly robust estimate with the factored (position-based) reward
+    model, cross-fitted on two folds, and its percentile bootstrap interval."""
+    point = offline.cross_fitted_doubly_robust(logs, target, FACTORED, seed=seed)
+    rng = np.random.default_rng(seed)
+    draws = []
+    for replicate in range(replicates):
+        rows = rng.integers(len(logs), size=len(logs))
+        draws.append(offline.cross_fitted_doubly_robust(logs.take(rows), target[rows], FACTORED, seed=replicate))
+    low, high = np.percentile(draws, [2.5, 97.5])
+    return {"value": point, "low": float(min(low, point)), "high": float(max(high, point))}
+
+
+def noise_floor(logs, target, truth, truth_rows):
+    """The mean relative error to expect from noise alone, with an exact
+    reward model: the clicks' own variance through the weights (the click
+    probabilities taken from the factored model) and the truth's binomial
+    variance, combined as normal errors (E|N(0, s)| = s sqrt(2/pi))."""
+    weights = offline.importance_weights(logs, target)
+    rates = FACTORED(logs)[logs.contexts, logs.actions]
+    estimate_sd = np.sqrt((weights ** 2 * rates * (1 - rates)).sum()) / weights.sum()
+    truth_sd = np.sqrt(truth * (1 - truth) / truth_rows)
+    return float(np.sqrt(2 / np.pi) * np.hypot(estimate_sd, truth_sd) / truth)
+
+
+def evaluate_target(imported, distribution, truth, truth_rows, replicates):
+    """One target policy on one campaign's random log, through the importer:
+    SNIPS and doubly robust with each reward model (the product's estimator),
+    doubly robust with the factored model cross-fitted; each against the truth."""
+    target = offline_import.read_policy(_policy_csv(distribution), imported)
+    try:
+        evaluation = offline.evaluate(imported.logs, target, replicates=replicates)
+    except offline.NotCovered as refused:
+        return {"refused": refused.as_dict()}
+    factored = offline.evaluate(imported.logs, target, replicates=replicates, model="factored")
+    estimates = {"snips": evaluation.snips.as_dict(), "dr_cells": evaluation.doubly_robust.as_dict(),
+                 "dr_factored": factored.doubly_robust.as_dict(),
+                 "dr_factored_crossfit": cross_fitted_factored(imported.logs, target, replicates)}
+    return {"estimators": {name: _against(estimate, truth) for name, estimate in estimates.items()},
+            "effective_samples": evaluation.effective_samples,
+            "noise_floor": noise_floor(imported.logs, target, truth, truth_rows)}
+
+
+def monte_carlo_check(alpha, beta, distribution, imported):
+    """How much the Monte Carlo draws move things: the largest standard error
+    of a (position, item) probability, and the relative change of the SNIPS
+    estimate when the draws are made again with another seed."""
+    again = thompson_distribution(alpha, beta, seed=1)
+    values = [offline.snips(imported.logs, offline_import.read_policy(_policy_csv(each), imported))
+              for each in (distribution, again)]
+    return {"draws": MONTE_CARLO, "max_standard_error": float(np.sqrt(distribution * (1 - distribution)
+                                                                       / MONTE_CARLO).max()),
+            "snips_shift": abs(values[1] - values[0]) / values[0]}
+
+
+TARGETS = {"prior": "Thompson sampling from prior_bts.yaml (obp's protocol)",
+           "as_run": "the policy as it ran (the log's own (position, item) frequencies)"}
+ESTIMATORS = {"snips": "SNIPS", "dr_cells": "DR, cell model", "dr_factored": "DR, factored",
+              "dr_factored_crossfit": "DR, factored, x-fit"}
+
+
 def open_bandit_check(cache, replicates=2000):
+    """Per campaign: the Thompson sampling policy's click rate estimated from
+    the uniform random log, for both targets (TARGETS), against the click
+    rate of the log that policy wrote; and a summary per target and estimator."""
     with tarfile.open(fetch_archive(cache)) as archive:
         prior = parse_prior(_member(archive, "obp/policy/conf/prior_bts.yaml"))
         results = {}
         for campaign in CAMPAIGNS:
-            random_log, _ = _log_csv(_member(archive, f"obp/dataset/obd/random/{campaign}/{campaign}.csv"))
-            _, bts_clicks = _log_csv(_member(archive, f"obp/dataset/obd/bts/{campaign}/{campaign}.csv"))
-            distribution = thompson_distribution(prior[campaign]["alpha"], prior[campaign]["beta"])
-            # Renormalise after the CSV's float text: each position's row must sum to 1.
-            distribution = distribution / distribution.sum(axis=1, keepdims=True)
+            random_log, random_clicks, _, _ = _log_csv(_member(archive, f"obp/dataset/obd/random/{campaign}/"
+                                                                       f"{campaign}.csv"))
+            _, bts_clicks, bts_positions, bts_items = _log_csv(_member(archive, f"obp/dataset/obd/bts/{campaign}/"
+                                                                                f"{campaign}.csv"))
+            alpha, beta = prior[campaign]["alpha"], prior[campaign]["beta"]
+            imported = offline_import.read_logs(random_log)
             truth = float(bts_clicks.mean())
-            entry = {"truth": truth, "truth_clicks": int(bts_clicks.sum()), "rows": len(bts_clicks)}
-            try:
-                evaluation = offline_import.evaluate(random_log, _policy_csv(distribution), replicates=replicates)
-            except offline.NotCovered as refused:
-                entry["refused"] = refused.as_dict()
-            else:
-                entry.update(evaluation.as_dict())
-                for estimator in ("snips", "doubly_robust"):
-                    estimate = entry[estimator]
-                    estimate["relative_error"] = abs(estimate["value"] - truth) / truth
-                    estimate["covers"] = estimate["low"] <= truth <= estimate["high"]
-            results[campaign] = entry
-    answered = [entry for entry in results.values() if "refused" not in entry]
+            distributions = {"prior": thompson_distribution(alpha, beta),
+                             "as_run": as_run_distribution(bts_positions, bts_items, len(alpha))}
+            results[campaign] = {
+                "truth": truth, "truth_clicks": int(bts_clicks.sum()), "rows": len(bts_clicks),
+                "random_clicks": int(random_clicks.sum()),
+                "monte_carlo": monte_carlo_check(alpha, beta, distributions["prior"], imported),
+                "targets": {name: evaluate_target(imported, distribution, truth, len(bts_clicks), replicates)
+                            for name, distribution in distributions.items()},
+            }
     summary = {"campaigns": results}
-    for estimator in ("snips", "doubly_robust"):
-        summary[estimator] = {
-            "covers_all": len(answered) == len(CAMPAIGNS) and all(e[estimator]["covers"] for e in answered),
-            "mean_relative_error": float(np.mean([e[estimator]["relative_error"] for e in answered]))
-            if answered else None,
-        }
+    for target in TARGETS:
+        answered = [entry["targets"][target] for entry in results.values() if "refused" not in entry["targets"][target]]
+        complete = len(answered) == len(CAMPAIGNS)
+        summary[target] = {"noise_floor": float(np.mean([e["noise_floor"] for e in answered])) if complete else None}
+        for estimator in ESTIMATORS:
+            mine = [e["estimators"][estimator] for e in answered]
+            summary[target][estimator] = {
+                "covers_all": complete and all(e["covers"] for e in mine),
+                "mean_relative_error": float(np.mean([e["relative_error"] for e in mine])) if mine else None,
+            }
     return summary
 
 
@@ -482,21 +575,35 @@ def tables(figures):
                    f"{shadow['promoted_not_better']}")]
     bandit = figures.get("open_bandit")
     if bandit:
-        lines += ["", "Open Bandit Dataset: Bernoulli TS click rate from the uniform random log",
-                  (f"  {'campaign':<10}{'truth':>9}{'clicks':>7}{'estimator':>15}{'estimate':>10}{'95 % interval':>21}"
-                  f"{'rel err':>9}{'covers':>8}{'ESS':>8}")]
+        lines += ["", "Open Bandit Dataset: Bernoulli TS click rate from the uniform random log (the truth: the click "
+                  "rate of the log TS wrote)"]
         for campaign, entry in bandit["campaigns"].items():
-            if "refused" in entry:
-                lines.append(f"  {campaign:<10}{entry['truth']:>9.5f}  refused: {entry['refused']['message']}")
-                continue
-            for estimator in ("snips", "doubly_robust"):
-                e = entry[estimator]
-                lines.append(f"  {campaign:<10}{entry['truth']:>9.5f}{entry['truth_clicks']:>7}{estimator:>15}"
-                             f"{e['value']:>10.5f}   [{e['low']:.5f}, {e['high']:.5f}]{e['relative_error']:>9.2f}"
-                             f"{'yes' if e['covers'] else 'no':>8}{entry['effective_samples']:>8.0f}")
-        for estimator in ("snips", "doubly_robust"):
-            row = bandit[estimator]
-            error = row["mean_relative_error"]
-            lines.append(f"  {estimator}: covers all three: {'yes' if row['covers_all'] else 'no'}; mean relative "
-                         f"error {'-' if error is None else f'{error:.3f}'} (target <= 0.25)")
+            check = entry["monte_carlo"]
+            lines.append(f"  {campaign}: truth {entry['truth']:.5f} ({entry['truth_clicks']} clicks in "
+                         f"{entry['rows']:,} rows; the random log has {entry['random_clicks']}); Monte Carlo {check['draws']:,} draws: "
+                         f"standard error <= {check['max_standard_error']:.4f}, SNIPS moves {check['snips_shift']:.2%} "
+                         "with another seed")
+        for target, title in TARGETS.items():
+            lines += [f"  target: {title}",
+                      (f"    {'campaign':<9}{'estimator':<22}{'estimate':>9}{'95 % interval':>22}{'rel err':>8}"
+                       f"{'covers':>7}{'ESS':>7}{'floor':>7}")]
+            for campaign, entry in bandit["campaigns"].items():
+                result = entry["targets"][target]
+                if "refused" in result:
+                    lines.append(f"    {campaign:<9}refused: {result['refused']['message']}")
+                    continue
+                for estimator, label in ESTIMATORS.items():
+                    e = result["estimators"][estimator]
+                    lines.append(f"    {campaign:<9}{label:<22}{e['value']:>9.5f}   [{e['low']:.5f}, {e['high']:.5f}]"
+                                 f"{e['relative_error']:>8.2f}{'yes' if e['covers'] else 'no':>7}"
+                                 f"{result['effective_samples']:>7.0f}{result['noise_floor']:>7.2f}")
+            row = bandit[target]
+            floor = row["noise_floor"]
+            for estimator, label in ESTIMATORS.items():
+                error = row[estimator]["mean_relative_error"]
+                lines.append(f"    {label}: covers all three: {'yes' if row[estimator]['covers_all'] else 'no'}; mean "
+                             f"relative error {'-' if error is None else f'{error:.3f}'} (target <= 0.25)")
+            if floor is not None:
+                lines.append(f"    noise floor (mean relative error expected with an exact reward model, from the "
+                             f"clicks' and the truth's noise): {floor:.3f}")
     return "\n".join(lines)

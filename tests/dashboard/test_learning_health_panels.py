@@ -3,8 +3,8 @@ numbers over the window they name, and the fleet page's verdict per agent."""
 
 import pytest
 
-from learning.models import Decision, Execution
-from tests.learning.helpers import run_task
+from learning.models import AppliedStrategy, Decision, Execution
+from tests.learning.helpers import run_task, strategy
 
 pytestmark = pytest.mark.django_db
 
@@ -62,3 +62,16 @@ def test_the_fleet_page_gives_each_agent_its_verdict_and_the_fleet_its_figures(v
     assert fleet["regret"]["tasks"] == 70 and fleet["regret"]["cells"] == 2
     margin = (fleet["regret"]["high"] - fleet["regret"]["per_task"]) * 100
     assert f'+0.0 ± {margin:.1f} points <span class="muted">over 70</span>' in page
+
+
+def test_the_agent_panel_does_not_call_decisions_set_for_it_learned(viewer, alice):
+    AppliedStrategy.objects.create(agent=alice, task_type="unit-tests", strategy=strategy("adaptive-retry"))
+    for _ in range(40):
+        run_task(alice)
+    response = viewer.get("/ops/agents/alice/")
+    assert response.context["learning_health"]["verdict"] == "learning"
+    page = text_of(response)
+    assert ("most of its decisions were set for it (40 from the strategy applied for the task type), not chosen by "
+            "it") in page
+    assert "mostly come from what it learned" not in page
+    assert "Decisions borrowed or set for it" in page

@@ -4,6 +4,7 @@ runs in `make ope-bench`)."""
 import numpy as np
 import pytest
 
+from learning.core import offline
 from learning.harness import ope_bench
 
 PRIOR = """all:
@@ -48,3 +49,16 @@ def test_one_seed_of_the_shadow_study_compares_the_learned_choice_with_the_agent
         assert -1 < record["truth_lift"] < 1
         assert "refused" in record or (record["lift"]["low"] <= record["lift"]["value"] <= record["lift"]["high"]
                                        and record["rows"] == 80)
+
+
+def test_the_policy_as_it_ran_is_each_positions_share_of_the_items_it_showed():
+    distribution = ope_bench.as_run_distribution(np.array([0, 0, 1, 2, 2, 2]), np.array([1, 1, 0, 2, 2, 0]), 3)
+    assert distribution == pytest.approx(np.array([[0, 1, 0], [1, 0, 0], [1 / 3, 0, 2 / 3]]))
+
+
+def test_the_noise_floor_grows_as_the_truth_rests_on_fewer_rows():
+    rng = np.random.default_rng(0)
+    logs = offline.Logs.build(rng.integers(3, size=3000), rng.integers(4, size=3000), np.full(3000, 0.25),
+                              (rng.random(3000) < 0.05).astype(float), 3, 4)
+    target = offline.fixed_action(3000, 4, 2)
+    assert ope_bench.noise_floor(logs, target, 0.05, 500) > ope_bench.noise_floor(logs, target, 0.05, 50_000)

@@ -1,6 +1,10 @@
 """Operators' own logs: the CSV importer feeds the same estimator."""
 
+import io
+import json
+
 import pytest
+from django.core.management import call_command
 
 from learning import offline_import
 from learning.core import offline
@@ -55,3 +59,29 @@ def test_a_policy_the_logs_barely_cover_is_refused():
     with pytest.raises(offline.NotCovered) as refused:
         offline_import.evaluate(logs, policy([("c", "b", 1)]))
     assert refused.value.reason == "too_few_effective_samples"
+
+
+def test_the_factored_reward_model_answers_the_same_question():
+    result = offline_import.evaluate(LOGS, policy([("c0", "a", 1), ("c1", "a", 1)]), replicates=200,
+                                     model="factored")
+    # Action a succeeds in c0 only: half of the tasks. The factored model cannot fit that interaction,
+    # and the weighted residuals correct it.
+    assert result.doubly_robust.value == pytest.approx(0.5)
+    assert result.doubly_robust.low <= 0.5 <= result.doubly_robust.high
+
+
+def test_a_negative_reward_under_the_factored_model_names_its_line():
+    logs = "context,action,propensity,reward\nc,a,0.5,1\nc,b,0.5,-2\n"
+    with pytest.raises(offline_import.LogImportError) as error:
+        offline_import.evaluate(logs, policy([("c", "a", 1)]), model="factored")
+    assert error.value.field == "logs:3:reward"
+
+
+def test_the_command_names_the_reward_model_it_used(tmp_path):
+    (tmp_path / "logs.csv").write_text(LOGS)
+    (tmp_path / "policy.csv").write_text(policy([("c0", "a", 1), ("c1", "b", 1)]))
+    out = io.StringIO()
+    call_command("evaluate_logs", logs=str(tmp_path / "logs.csv"), policy=str(tmp_path / "policy.csv"),
+                 reward_model="factored", stdout=out)
+    result = json.loads(out.getvalue())
+    assert result["reward_model"] == "factored" and result["doubly_robust"]["value"] == pytest.approx(1.0)

@@ -1810,7 +1810,7 @@ export interface components {
             own: number;
             /**
              * Borrowed
-             * @description Decisions from another source: a nearby state, an applied strategy, ...
+             * @description Decisions borrowed (a nearby state, the swarm's pooled values, an imported pattern) or set for it (an applied strategy, an A/B test's arm, its own choice in shadow); borrowed_sources names each.
              */
             borrowed: number;
             /**

@@ -15,10 +15,16 @@ class Command(BaseCommand):
         parser.add_argument("--logs", required=True)
         parser.add_argument("--policy", required=True)
         parser.add_argument("--seed", type=int, default=0)
+        parser.add_argument("--reward-model", choices=list(offline.REWARD_MODELS), default="cells",
+                            help="The doubly robust estimate's reward model: the shrunk mean of each (context, action) "
+                                 "cell, or context effect x action effect (factored: a position-based click model "
+                                 "when the context is the position).")
 
-    def handle(self, logs, policy, seed, **options):
+    def handle(self, logs, policy, seed, reward_model, **options):
         try:
-            result = offline_import.evaluate(Path(logs).read_text(), Path(policy).read_text(), seed=seed).as_dict()
+            result = offline_import.evaluate(Path(logs).read_text(), Path(policy).read_text(), seed=seed,
+                                             model=reward_model).as_dict()
+            result["reward_model"] = reward_model
         except offline_import.LogImportError as error:
             raise CommandError(str(error)) from None
         except offline.NotCovered as refused:

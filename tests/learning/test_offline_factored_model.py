@@ -1,0 +1,95 @@
+"""The factored (position-based) reward model and cross-fitted doubly
+robust estimate of learning.core.offline."""
+
+import functools
+
+import numpy as np
+import pytest
+
+from learning.core import offline
+
+EXAMINATION = np.array([1.0, 0.6, 0.3])
+ATTRACTIVENESS = np.array([0.05, 0.2, 0.1, 0.4])
+
+
+def position_log(n, seed=0, clicks=True):
+    """A uniform random log of items at positions; clicks drawn from
+    examination x attractiveness (or, without `clicks`, the probabilities themselves)."""
+    rng = np.random.default_rng(seed)
+    position = rng.integers(3, size=n)
+    item = rng.integers(4, size=n)
+    rate = EXAMINATION[position] * ATTRACTIVENESS[item]
+    reward = (rng.random(n) < rate).astype(float) if clicks else rate
+    return offline.Logs.build(position, item, np.full(n, 0.25), reward, 3, 4)
+
+
+def test_it_recovers_examination_times_attractiveness():
+    model = offline.reward_model(position_log(60_000), shrinkage=1, kind="factored")
+    truth = EXAMINATION[:, None] * ATTRACTIVENESS[None, :]
+    assert model == pytest.approx(truth, rel=0.12)
+
+
+def test_it_fills_a_cell_never_logged_from_the_items_other_positions():
+    logs = position_log(20_000, clicks=False)
+    seen = ~((logs.contexts == 0) & (logs.actions == 3))
+    model = offline.reward_model(logs.take(seen), shrinkage=0, kind="factored")
+    cells = offline.reward_model(logs.take(seen))
+    # The cell model can only give item 3's mean over the other positions; the factored one scales it up.
+    assert model[0, 3] == pytest.approx(EXAMINATION[0] * ATTRACTIVENESS[3], rel=0.02)
+    assert cells[0, 3] < 0.8 * EXAMINATION[0] * ATTRACTIVENESS[3]
+
+
+def test_it_predicts_nothing_without_a_reward():
+    logs = offline.Logs.build([0, 1], [1, 0], [0.5, 0.5], [0.0, 0.0], 2, 2)
+    assert not offline.reward_model(logs, kind="factored").any()
+
+
+def test_it_rejects_negative_rewards():
+    logs = offline.Logs.build([0, 1], [1, 0], [0.5, 0.5], [-1.0, 2.0], 2, 2)
+    with pytest.raises(ValueError, match="not negative"):
+        offline.reward_model(logs, kind="factored")
+
+
+def test_cross_fitting_fits_each_folds_model_on_the_other_rows():
+    logs = position_log(1_000)
+    target = offline.fixed_action(len(logs), 4, 3)
+    fitted_on = []
+
+    def fit(rows):
+        fitted_on.append(len(rows))
+        return offline.reward_model(rows, kind="factored")
+
+    offline.cross_fitted_doubly_robust(logs, target, fit, folds=4)
+    assert fitted_on == [750] * 4
+
+
+def test_cross_fitted_doubly_robust_with_a_noiseless_log_is_exact():
+    logs = position_log(3_000, clicks=False)
+    target = offline.fixed_action(len(logs), 4, 1)
+    factored = functools.partial(offline.reward_model, kind="factored")
+    estimate = offline.cross_fitted_doubly_robust(logs, target, factored)
+    assert estimate == pytest.approx(float((EXAMINATION[logs.contexts] * ATTRACTIVENESS[1]).mean()), rel=1e-3)
+
+
+def test_the_evaluation_with_the_factored_model_covers_the_truth():
+    logs = position_log(6_000, seed=4)
+    target = offline.fixed_action(len(logs), 4, 3)
+    truth = float((EXAMINATION[logs.contexts] * ATTRACTIVENESS[3]).mean())
+    result = offline.evaluate(logs, target, replicates=300, model="factored")
+    assert result.doubly_robust.low <= truth <= result.doubly_robust.high
+
+
+def test_the_bootstraps_batch_of_fits_matches_each_fit_alone():
+    # The bootstrap fits every replicate at once from stacked cell sums and counts.
+    fits = [offline.reward_model(position_log(500, seed=seed), kind="factored") for seed in range(3)]
+    tables = [position_log(500, seed=seed) for seed in range(3)]
+    sums = np.stack([np.bincount(t.cells, weights=t.rewards, minlength=12) for t in tables])
+    counts = np.stack([np.bincount(t.cells, minlength=12).astype(float) for t in tables])
+    batch = offline._fit(sums, counts, 3, 4, offline.SHRINKAGE, "factored")
+    assert batch == pytest.approx(np.stack(fits))
+
+
+def test_an_unknown_reward_model_is_rejected():
+    logs = position_log(100)
+    with pytest.raises(ValueError, match="cells, factored"):
+        offline.evaluate(logs, offline.fixed_action(100, 4, 0), model="smooth")
