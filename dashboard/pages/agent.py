@@ -49,7 +49,7 @@ from learning.tracker import TARGET
 from qefleet.memory.models import AuditEvent, Event
 
 from .. import charts
-from ..params import page_number, text, time_range, whole_number
+from ..params import page_number, text, whole_number
 from . import common
 from .common import LoopEvent, Marker, ScoreSeries, as_datetime64, as_floats, profile_of, safeguard_of
 from .learning_health import agent_learning_panel
@@ -349,7 +349,7 @@ def _agent_charts(agent, profile, guard, since, timeline, rollbacks, re_enables,
 
 def agent_context(agent, query):
     profile, guard = profile_of(agent), safeguard_of(agent)
-    time_range_name, reach = time_range(query)
+    reach, picker = common.range_picker(query)
     since = timezone.now() - reach
     timeline = version_timeline(agent, profile)
     search = text(query, "q").strip()
@@ -358,8 +358,7 @@ def agent_context(agent, query):
     audit, refused, re_enables = audit_panels(agent, since)
     versions, older_versions = recent_and_older(timeline)
     return {
-        "agent": agent, "profile": profile, "guard": guard, "range": time_range_name,
-        "range_words": common.RANGE_WORDS[time_range_name], "ranges": list(common.RANGE_WORDS.items()),
+        "agent": agent, "profile": profile, "guard": guard, **picker,
         "latest": latest_snapshot(agent), "current": current_window(agent, profile),
         "applied": applied_strategies(agent), "target": TARGET,
         "charts": _agent_charts(agent, profile, guard, since, timeline, window_rollbacks, re_enables, loop_events),

@@ -15,8 +15,8 @@ from learning import sharing
 from learning.models import ImportStatus, PatternImport, SharedPattern, SharedPatternStatus, Snapshot
 
 from .. import charts
-from ..params import TIME_RANGES, choice, page_number
-from .common import RANGE_WORDS, as_datetime64, as_floats, options
+from ..params import choice, page_number
+from .common import as_datetime64, as_floats, options, range_picker
 
 PATTERNS_PER_PAGE = 50
 DAY_RANGES = ("7d", "30d", "90d")  # the charts count by day: shorter ranges would show one bar
@@ -104,13 +104,12 @@ def sharing_history(since):
 
 def patterns_context(query):
     status = choice(query, "status", SharedPatternStatus.values)
-    time_range = choice(query, "range", list(DAY_RANGES), "30d")
-    since = timezone.now() - TIME_RANGES[time_range]
+    reach, picker = range_picker(query, "30d", DAY_RANGES)
+    since = timezone.now() - reach
     matrix, history = import_matrix(since), sharing_history(since)
     return {
         "status": status, "statuses": options(SharedPatternStatus.values),
-        "range": time_range, "range_words": RANGE_WORDS[time_range],
-        "ranges": [(name, RANGE_WORDS[name]) for name in DAY_RANGES],
+        **picker,
         "bars": {"confidence": sharing.SHARE_CONFIDENCE, "uses": sharing.SHARE_MIN_USES,
                  "lower_bound": sharing.SHARE_LOWER_BOUND, "confirm_uses": sharing.CONFIRM_USES},
         "page": shared_pattern_page(status, page_number(query)), "metrics": sharing.fleet_metrics(),

@@ -99,6 +99,13 @@ def url_with(context, name, value):
     return f"?{query.urlencode()}"
 
 
+@register.simple_tag(takes_context=True)
+def other_params(context, name):
+    """The current query's (name, value) pairs but `name`'s: what a form
+    that sets `name` keeps as hidden fields."""
+    return [(key, value) for key, values in context["request"].GET.lists() if key != name for value in values]
+
+
 # (kind, value) -> (icon, words, tone): the words carry the state; the icon
 # and the tone's colour only repeat it.
 BADGES = {
