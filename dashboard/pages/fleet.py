@@ -162,7 +162,8 @@ SORTS = {
 def triage_tiles(rows, severities, now):
     """The fleet's health in one line: agents per triage state (each tile
     counts exactly the rows its link filters: an agent with learning off and
-    a safeguard warning is filed once, under learning off), open alerts by
+    a safeguard warning is filed once, under learning off; the states' tiles
+    add up to the fleet, no verdict yet included), open alerts by
     severity, agents at the target and incidents this week (the safeguard's
     automatic rollbacks in the last 7 days)."""
     changed = [row.improvement for row in rows if row.improvement is not None]
@@ -171,6 +172,7 @@ def triage_tiles(rows, severities, now):
         "warning": sum(row.state == "warning" for row in rows),
         "degraded": sum(row.state == "degraded" for row in rows),
         "learning_off": sum(row.state == "learning-off" for row in rows),
+        "waiting": sum(row.state == "waiting" for row in rows),
         "shadow": sum(mode_of(row) == "shadow" for row in rows),
         "alerts": [(severity, severities.get(severity, 0)) for severity in ("high", "warning", "info")],
         "on_target": sum(change >= TARGET for change in changed),
