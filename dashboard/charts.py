@@ -72,13 +72,20 @@ def _moment(at):
 HOUR_MS = 3_600_000
 
 
+# Ticks in ISO dates and 24-hour times at every spacing plotly picks (its own
+# write "Dec 1" and "2026" on a line of their own).
+ISO_TICKS = [{"dtickrange": [None, 59_999], "value": "%H:%M:%S\n%Y-%m-%d"},
+             {"dtickrange": [60_000, 86_399_999], "value": "%H:%M\n%Y-%m-%d"},
+             {"dtickrange": [86_400_000, None], "value": "%Y-%m-%d"}]
+
+
 def _time_axis(*moments, title="time (UTC)"):
-    """A time axis readable at any span: under a day of points (one point
-    included) it spans at least an hour either side and writes times and the
-    date once, never plotly's sub-second ticks; longer spans keep plotly's
-    own date ticks."""
+    """A time axis readable at any span, in ISO dates and 24-hour times:
+    under a day of points (one point included) it spans at least an hour
+    either side and writes times and the date, never plotly's sub-second
+    ticks; longer spans keep plotly's spacing of the ticks."""
     axis = {"gridcolor": GRID, "linecolor": GRID, "title": {"text": title}, "type": "date",
-            "hoverformat": "%Y-%m-%d %H:%M UTC"}
+            "hoverformat": "%Y-%m-%d %H:%M UTC", "tickformatstops": ISO_TICKS}
     known = np.concatenate([np.asarray(group, dtype="datetime64[ms]") for group in moments]) if moments else []
     known = known[~np.isnat(known)] if len(known) else known
     if not len(known):
@@ -87,6 +94,7 @@ def _time_axis(*moments, title="time (UTC)"):
     if last - first < np.timedelta64(1, "D"):
         pad = np.timedelta64(HOUR_MS, "ms")
         axis.update(range=[str(first - pad), str(last + pad)], tickformat="%H:%M\n%Y-%m-%d")
+        del axis["tickformatstops"]
     return axis
 
 
@@ -272,12 +280,16 @@ def fleet_change_figure(agent_ids, changes, target):
              "line": {"dash": "dash", "color": GOOD, "width": 1.5}}
     label = {"xref": "x", "yref": "paper", "x": target * 100, "y": 1, "yanchor": "bottom",
              "text": f"target +{target * 100:g} %", "showarrow": False, "font": {"color": GOOD, "size": 11}}
+    # Room beyond the longest bar on each side for its text: a negative bar's
+    # would otherwise be written over the agents' names.
+    low, high = min(0.0, float(values.min())), max(target * 100, float(values.max()))
+    room = (high - low) * 0.18
     return _json([trace], _layout(
         height=max(160, 26 * len(values) + 70), hovermode="closest", shapes=[shape], annotations=[label],
         xaxis={"title": {"text": "change of the composite score vs baseline (%); ▼ below zero, ▽ below target, "
                                  "▲ on target"}, "gridcolor": GRID, "zeroline": True, "zerolinecolor": INK,
-               "zerolinewidth": 1.5},
-        yaxis={"autorange": "reversed", "automargin": True}, margin={"l": 8, "r": 64, "t": 28, "b": 44},
+               "zerolinewidth": 1.5, "range": [low - room if low < 0 else low, high + room]},
+        yaxis={"autorange": "reversed", "automargin": True}, margin={"l": 8, "r": 24, "t": 28, "b": 44},
     ))
 
 
@@ -310,7 +322,7 @@ def interval_figure(looks, horizon):
         shapes=[zero, edge], annotations=[zero_label, edge_label],
         xaxis={"title": {"text": "tasks per arm (the smaller arm)"}, "gridcolor": GRID, "linecolor": GRID,
                "range": [0, widest * 1.05]},
-        yaxis={"title": {"text": "treatment − control, success rate (points)"}, "gridcolor": GRID,
+        yaxis={"title": {"text": "treatment − control (points)"}, "gridcolor": GRID,
                "zeroline": False},
     ))
 
@@ -386,5 +398,6 @@ def overhead_figure(series, budget_ms, start, end):
     traces.append({"type": "scatter", "x": [_moment(start), _moment(end)], "y": [budget_ms, budget_ms],
                    "mode": "lines", "name": f"budget {budget_ms:g} ms", "hoverinfo": "skip",
                    "line": {"color": WARN, "dash": "longdash", "width": 1.5}})
-    return _json(traces, _layout(yaxis={"title": {"text": "ms (log scale)"}, "type": "log", "gridcolor": GRID},
+    return _json(traces, _layout(xaxis={**_time_axis(), "range": [_moment(start), _moment(end)]},
+                                 yaxis={"title": {"text": "ms (log scale)"}, "type": "log", "gridcolor": GRID},
                                  height=360))

@@ -99,7 +99,17 @@ def sharing_history(since):
         Snapshot.objects.filter(improvement__isnull=False, created_at__gte=since), "created_at", Avg("improvement"))
     if not (len(shared_at) or len(imports_at) or len(improvement_at)):
         return None
-    return SharingHistory(shared_at, np.cumsum(shared), imports_at, np.cumsum(imports), improvement_at, improvement)
+    last_day = max(days[-1] for days in (shared_at, imports_at, improvement_at) if len(days))
+    return SharingHistory(*_held_to(last_day, shared_at, np.cumsum(shared)),
+                          *_held_to(last_day, imports_at, np.cumsum(imports)), improvement_at, improvement)
+
+
+def _held_to(last_day, days, totals):
+    """A running total drawn on to the chart's last day: it still holds there,
+    and a line that stopped early would read as missing data."""
+    if len(days) and days[-1] < last_day:
+        return np.append(days, last_day), np.append(totals, totals[-1])
+    return days, totals
 
 
 def patterns_context(query):
