@@ -154,6 +154,35 @@ def _value_words(value):
     return str(value)
 
 
+def applied_source(source):
+    """Where an applied strategy came from, in words: "abtest:49" -> "won A/B
+    test #49"; "revert:abtest:49" -> "put back when A/B test #49's winner was
+    reverted"; "memory-api" -> "set through the memory API"."""
+    kind, _, test = source.rpartition(":")
+    if kind == "abtest" and test.isdigit():
+        return f"won A/B test #{test}"
+    if kind == "revert:abtest" and test.isdigit():
+        return f"put back when A/B test #{test}'s winner was reverted"
+    return {"operator": "set by an operator", "memory-api": "set through the memory API"}.get(source, source)
+
+
+def undecided_look(state, verdict, horizon):
+    """A running or inconclusive test's latest look in words, from its
+    verdict (the stored decision names the statistics: "n = 7 of 246,
+    always-valid interval -62.0 to +100.0 crosses zero"); None otherwise."""
+    opening = {"running": "too early to call", "inconclusive": "inconclusive, no clear difference"}.get(state)
+    try:
+        low, high = (value * 100 for value in verdict["interval"])
+        tasks = min(verdict["control"]["n"], verdict["treatment"]["n"])
+    except (KeyError, TypeError, ValueError):
+        return None
+    if opening is None:
+        return None
+    of = f" of {horizon}" if horizon else ""
+    return (f"{opening}: after {tasks}{of} tasks per arm at the last look, the treatment's success rate is "
+            f"somewhere from {low:+.1f} to {high:+.1f} points against the control's")
+
+
 def job_result_sentence(result):
     """What a scheduled job's result says: {"lost": None} -> "lost cycle: none";
     {"snapshots": 3, "versions": 0} -> "snapshots: 3; versions: 0"."""

@@ -17,6 +17,18 @@ def state_words(key):
 
 
 @register.filter
+def applied_source(source):
+    """Where an applied strategy came from, in words."""
+    return words.applied_source(source)
+
+
+@register.filter
+def undecided_look(test):
+    """A running or inconclusive A/B test's latest look in words, or None."""
+    return words.undecided_look(test.state, test.verdict, test.horizon)
+
+
+@register.filter
 def event_sentence(event):
     """A learning event (its type and payload) as a sentence."""
     return words.event_sentence(event.type, event.payload)
