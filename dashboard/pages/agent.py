@@ -26,6 +26,7 @@ from django.utils import timezone
 
 from learning import operations, shadow, tracker
 from learning.core import scoring
+from learning.mitigations import EVALUATE_AFTER
 from learning.models import (
     OPEN_TEST_STATES,
     ABArm,
@@ -362,7 +363,7 @@ def agent_context(agent, query):
         "latest": latest_snapshot(agent), "current": current_window(agent, profile),
         "applied": applied_strategies(agent), "target": TARGET,
         "charts": _agent_charts(agent, profile, guard, since, timeline, window_rollbacks, re_enables, loop_events),
-        "abtests": abtests, "mitigations": mitigations(agent),
+        "abtests": abtests, "mitigations": mitigations(agent), "mitigation_tasks": EVALUATE_AFTER,
         "search": search, "q_page": q_table_page(agent, search, page_number(query, "qpage")),
         "decisions": recent_decisions(agent), "failures": failure_patterns(agent),
         "versions": versions, "older_versions": older_versions, "preview_version": preview_version(timeline, query),

@@ -4,6 +4,7 @@ stage and per request, against the budget, over the page's time range
 
 import math
 from dataclasses import dataclass
+
 import numpy as np
 from django.conf import settings
 from django.db.models.functions import Trunc
