@@ -276,8 +276,9 @@ def fleet_change_figure(agent_ids, changes, target):
              "text": [f"{marks[band]} {value:+.1f} %" for value, band in zip(values, bands)],
              "textposition": "outside", "cliponaxis": False, "name": "change vs baseline",
              "hovertemplate": "%{y}: %{x:+.1f} %<extra></extra>"}
+    # Below the bars, so the values written beside them stay readable where it crosses them.
     shape = {"type": "line", "xref": "x", "yref": "paper", "x0": target * 100, "x1": target * 100, "y0": 0, "y1": 1,
-             "line": {"dash": "dash", "color": GOOD, "width": 1.5}}
+             "line": {"dash": "dash", "color": GOOD, "width": 1.5}, "layer": "below"}
     label = {"xref": "x", "yref": "paper", "x": target * 100, "y": 1, "yanchor": "bottom",
              "text": f"target +{target * 100:g} %", "showarrow": False, "font": {"color": GOOD, "size": 11}}
     # Room beyond the longest bar on each side for its text: a negative bar's

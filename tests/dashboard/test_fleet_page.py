@@ -72,7 +72,7 @@ def test_the_safeguard_cell_says_it_measures_against_the_safeguard_reference(vie
     run_task(alice)
     Safeguard.objects.update_or_create(agent=alice, defaults={"state": "degraded", "change_pct": -7.24})
     page = " ".join(viewer.get("/ops/").content.decode().split())
-    assert "-7.2 % vs its reference" in page
+    assert "-7.2 %</span> vs its reference" in page
 
 
 def test_it_charts_the_change_against_the_baseline(viewer, alice):
