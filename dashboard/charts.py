@@ -284,13 +284,14 @@ def fleet_change_figure(agent_ids, changes, target):
     # Room beyond the longest bar on each side for its text: a negative bar's
     # would otherwise be written over the agents' names.
     low, high = min(0.0, float(values.min())), max(target * 100, float(values.max()))
-    room = (high - low) * 0.18
+    room = (high - low) * 0.3  # a phone's narrow plot writes the values as large as a desktop's
     return _json([trace], _layout(
-        height=max(160, 26 * len(values) + 70), hovermode="closest", shapes=[shape], annotations=[label],
-        xaxis={"title": {"text": "change of the composite score vs baseline (%); ▼ below zero, ▽ below target, "
-                                 "▲ on target"}, "gridcolor": GRID, "zeroline": True, "zerolinecolor": INK,
-               "zerolinewidth": 1.5, "range": [low - room if low < 0 else low, high + room]},
-        yaxis={"autorange": "reversed", "automargin": True}, margin={"l": 8, "r": 24, "t": 28, "b": 44},
+        height=max(180, 26 * len(values) + 90), hovermode="closest", shapes=[shape], annotations=[label],
+        xaxis={"title": {"text": "change of the composite score vs baseline (%)<br>"
+                                 "▼ below zero · ▽ below target · ▲ on target"},
+               "gridcolor": GRID, "zeroline": True, "zerolinecolor": INK, "zerolinewidth": 1.5,
+               "range": [low - room if low < 0 else low, high + room]},
+        yaxis={"autorange": "reversed", "automargin": True}, margin={"l": 8, "r": 24, "t": 28, "b": 64},
     ))
 
 
@@ -370,7 +371,9 @@ def sharing_history_figure(history):
     return _json(traces, _layout(
         xaxis={"title": {"text": "day (UTC)"}, "gridcolor": GRID, "linecolor": GRID, "type": "date",
                "range": [str(first), str(last)], "tick0": str(first), "dtick": tick_days * 86_400_000,
-               "tickformat": "%Y-%m-%d", "hoverformat": "%Y-%m-%d"},
+               "tickformat": "%Y-%m-%d", "hoverformat": "%Y-%m-%d",
+               # At phone width plotly slants the dates: room for them above the axis title.
+               "automargin": True},
         yaxis={"title": {"text": "count"}, "rangemode": "tozero", "gridcolor": GRID, "tickformat": ",d"},
         **axes,
     ))
