@@ -286,12 +286,12 @@ def fleet_change_figure(agent_ids, changes, target):
     low, high = min(0.0, float(values.min())), max(target * 100, float(values.max()))
     room = (high - low) * 0.3  # a phone's narrow plot writes the values as large as a desktop's
     return _json([trace], _layout(
-        height=max(180, 26 * len(values) + 90), hovermode="closest", shapes=[shape], annotations=[label],
-        xaxis={"title": {"text": "change of the composite score vs baseline (%)<br>"
-                                 "▼ below zero · ▽ below target · ▲ on target"},
+        height=max(160, 26 * len(values) + 70), hovermode="closest", shapes=[shape], annotations=[label],
+        # The symbols' key is the page's text: a title long enough to hold it is cut at phone width.
+        xaxis={"title": {"text": "change vs baseline (%)"},
                "gridcolor": GRID, "zeroline": True, "zerolinecolor": INK, "zerolinewidth": 1.5,
                "range": [low - room if low < 0 else low, high + room]},
-        yaxis={"autorange": "reversed", "automargin": True}, margin={"l": 8, "r": 24, "t": 28, "b": 64},
+        yaxis={"autorange": "reversed", "automargin": True}, margin={"l": 8, "r": 24, "t": 28, "b": 44},
     ))
 
 
