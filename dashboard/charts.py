@@ -317,8 +317,10 @@ def interval_figure(looks, horizon):
     zero, zero_label = _level(0, "0: no difference", "solid", MUTED)
     edge = {"type": "line", "xref": "x", "yref": "paper", "x0": horizon, "x1": horizon, "y0": 0, "y1": 1,
             "line": {"dash": "dashdot", "width": 1.5, "color": WARN}}
-    edge_label = {"xref": "x", "yref": "paper", "x": horizon, "y": 1, "yanchor": "bottom", "xanchor": "right",
-                  "text": f"horizon: {horizon} per arm", "showarrow": False, "font": {"size": 11, "color": WARN}}
+    # Inside the plot, at the top of its line: above it, a phone's narrow chart ran it into the legend.
+    edge_label = {"xref": "x", "yref": "paper", "x": horizon, "y": 1, "yanchor": "top", "xanchor": "right",
+                  "xshift": -4, "text": f"horizon: {horizon} per arm", "showarrow": False,
+                  "font": {"size": 11, "color": WARN}}
     widest = max(horizon, float(np.nanmax(looks.per_arm)) if len(looks.per_arm) else 0)
     return _json(traces, _layout(
         shapes=[zero, edge], annotations=[zero_label, edge_label],
