@@ -405,5 +405,7 @@ def overhead_figure(series, budget_ms, start, end):
                    "mode": "lines", "name": f"budget {budget_ms:g} ms", "hoverinfo": "skip",
                    "line": {"color": WARN, "dash": "longdash", "width": 1.5}})
     return _json(traces, _layout(xaxis={**_time_axis(), "range": [_moment(start), _moment(end)]},
-                                 yaxis={"title": {"text": "ms (log scale)"}, "type": "log", "gridcolor": GRID},
+                                 # A tick per decade: plotly's own writes "2" and "5" between them.
+                                 yaxis={"title": {"text": "ms (log scale)"}, "type": "log", "gridcolor": GRID,
+                                        "dtick": 1},
                                  height=360))
