@@ -72,13 +72,20 @@ def _moment(at):
 HOUR_MS = 3_600_000
 
 
+# Ticks in ISO dates and 24-hour times at every spacing plotly picks (its own
+# write "Dec 1" and "2026" on a line of their own).
+ISO_TICKS = [{"dtickrange": [None, 59_999], "value": "%H:%M:%S\n%Y-%m-%d"},
+             {"dtickrange": [60_000, 86_399_999], "value": "%H:%M\n%Y-%m-%d"},
+             {"dtickrange": [86_400_000, None], "value": "%Y-%m-%d"}]
+
+
 def _time_axis(*moments, title="time (UTC)"):
-    """A time axis readable at any span: under a day of points (one point
-    included) it spans at least an hour either side and writes times and the
-    date once, never plotly's sub-second ticks; longer spans keep plotly's
-    own date ticks."""
+    """A time axis readable at any span, in ISO dates and 24-hour times:
+    under a day of points (one point included) it spans at least an hour
+    either side and writes times and the date, never plotly's sub-second
+    ticks; longer spans keep plotly's spacing of the ticks."""
     axis = {"gridcolor": GRID, "linecolor": GRID, "title": {"text": title}, "type": "date",
-            "hoverformat": "%Y-%m-%d %H:%M UTC"}
+            "hoverformat": "%Y-%m-%d %H:%M UTC", "tickformatstops": ISO_TICKS}
     known = np.concatenate([np.asarray(group, dtype="datetime64[ms]") for group in moments]) if moments else []
     known = known[~np.isnat(known)] if len(known) else known
     if not len(known):
@@ -87,6 +94,7 @@ def _time_axis(*moments, title="time (UTC)"):
     if last - first < np.timedelta64(1, "D"):
         pad = np.timedelta64(HOUR_MS, "ms")
         axis.update(range=[str(first - pad), str(last + pad)], tickformat="%H:%M\n%Y-%m-%d")
+        del axis["tickformatstops"]
     return axis
 
 
@@ -268,16 +276,22 @@ def fleet_change_figure(agent_ids, changes, target):
              "text": [f"{marks[band]} {value:+.1f} %" for value, band in zip(values, bands)],
              "textposition": "outside", "cliponaxis": False, "name": "change vs baseline",
              "hovertemplate": "%{y}: %{x:+.1f} %<extra></extra>"}
+    # Below the bars, so the values written beside them stay readable where it crosses them.
     shape = {"type": "line", "xref": "x", "yref": "paper", "x0": target * 100, "x1": target * 100, "y0": 0, "y1": 1,
-             "line": {"dash": "dash", "color": GOOD, "width": 1.5}}
+             "line": {"dash": "dash", "color": GOOD, "width": 1.5}, "layer": "below"}
     label = {"xref": "x", "yref": "paper", "x": target * 100, "y": 1, "yanchor": "bottom",
              "text": f"target +{target * 100:g} %", "showarrow": False, "font": {"color": GOOD, "size": 11}}
+    # Room beyond the longest bar on each side for its text: a negative bar's
+    # would otherwise be written over the agents' names.
+    low, high = min(0.0, float(values.min())), max(target * 100, float(values.max()))
+    room = (high - low) * 0.3  # a phone's narrow plot writes the values as large as a desktop's
     return _json([trace], _layout(
         height=max(160, 26 * len(values) + 70), hovermode="closest", shapes=[shape], annotations=[label],
-        xaxis={"title": {"text": "change of the composite score vs baseline (%); ▼ below zero, ▽ below target, "
-                                 "▲ on target"}, "gridcolor": GRID, "zeroline": True, "zerolinecolor": INK,
-               "zerolinewidth": 1.5},
-        yaxis={"autorange": "reversed", "automargin": True}, margin={"l": 8, "r": 64, "t": 28, "b": 44},
+        # The symbols' key is the page's text: a title long enough to hold it is cut at phone width.
+        xaxis={"title": {"text": "change vs baseline (%)"},
+               "gridcolor": GRID, "zeroline": True, "zerolinecolor": INK, "zerolinewidth": 1.5,
+               "range": [low - room if low < 0 else low, high + room]},
+        yaxis={"autorange": "reversed", "automargin": True}, margin={"l": 8, "r": 24, "t": 28, "b": 44},
     ))
 
 
@@ -303,14 +317,16 @@ def interval_figure(looks, horizon):
     zero, zero_label = _level(0, "0: no difference", "solid", MUTED)
     edge = {"type": "line", "xref": "x", "yref": "paper", "x0": horizon, "x1": horizon, "y0": 0, "y1": 1,
             "line": {"dash": "dashdot", "width": 1.5, "color": WARN}}
-    edge_label = {"xref": "x", "yref": "paper", "x": horizon, "y": 1, "yanchor": "bottom", "xanchor": "right",
-                  "text": f"horizon: {horizon} per arm", "showarrow": False, "font": {"size": 11, "color": WARN}}
+    # Inside the plot, at the top of its line: above it, a phone's narrow chart ran it into the legend.
+    edge_label = {"xref": "x", "yref": "paper", "x": horizon, "y": 1, "yanchor": "top", "xanchor": "right",
+                  "xshift": -4, "text": f"horizon: {horizon} per arm", "showarrow": False,
+                  "font": {"size": 11, "color": WARN}}
     widest = max(horizon, float(np.nanmax(looks.per_arm)) if len(looks.per_arm) else 0)
     return _json(traces, _layout(
         shapes=[zero, edge], annotations=[zero_label, edge_label],
         xaxis={"title": {"text": "tasks per arm (the smaller arm)"}, "gridcolor": GRID, "linecolor": GRID,
                "range": [0, widest * 1.05]},
-        yaxis={"title": {"text": "treatment − control, success rate (points)"}, "gridcolor": GRID,
+        yaxis={"title": {"text": "treatment − control (points)"}, "gridcolor": GRID,
                "zeroline": False},
     ))
 
@@ -357,7 +373,9 @@ def sharing_history_figure(history):
     return _json(traces, _layout(
         xaxis={"title": {"text": "day (UTC)"}, "gridcolor": GRID, "linecolor": GRID, "type": "date",
                "range": [str(first), str(last)], "tick0": str(first), "dtick": tick_days * 86_400_000,
-               "tickformat": "%Y-%m-%d", "hoverformat": "%Y-%m-%d"},
+               "tickformat": "%Y-%m-%d", "hoverformat": "%Y-%m-%d",
+               # At phone width plotly slants the dates: room for them above the axis title.
+               "automargin": True},
         yaxis={"title": {"text": "count"}, "rangemode": "tozero", "gridcolor": GRID, "tickformat": ",d"},
         **axes,
     ))
@@ -386,5 +404,8 @@ def overhead_figure(series, budget_ms, start, end):
     traces.append({"type": "scatter", "x": [_moment(start), _moment(end)], "y": [budget_ms, budget_ms],
                    "mode": "lines", "name": f"budget {budget_ms:g} ms", "hoverinfo": "skip",
                    "line": {"color": WARN, "dash": "longdash", "width": 1.5}})
-    return _json(traces, _layout(yaxis={"title": {"text": "ms (log scale)"}, "type": "log", "gridcolor": GRID},
+    return _json(traces, _layout(xaxis={**_time_axis(), "range": [_moment(start), _moment(end)]},
+                                 # A tick per decade: plotly's own writes "2" and "5" between them.
+                                 yaxis={"title": {"text": "ms (log scale)"}, "type": "log", "gridcolor": GRID,
+                                        "dtick": 1},
                                  height=360))

@@ -80,9 +80,10 @@ def choice(params, name, allowed, default=""):
     return value
 
 
-def time_range(params, default="7d"):
-    """A page's time range (?range=, one of TIME_RANGES): (its name, how far back it reaches)."""
-    name = choice(params, "range", list(TIME_RANGES), default)
+def time_range(params, default="7d", allowed=tuple(TIME_RANGES)):
+    """A page's time range (?range=, one of `allowed`, names of TIME_RANGES):
+    (its name, how far back it reaches)."""
+    name = choice(params, "range", list(allowed), default)
     return name, TIME_RANGES[name]
 
 

@@ -133,7 +133,7 @@ def what_if(request):
 
 @dashboard_page("learning.view_learningprofile")
 def learning_overhead(request):
-    return render_page(request, "dashboard/overhead.html", overhead_context())
+    return render_page(request, "dashboard/overhead.html", overhead_context(request.GET))
 
 
 @dashboard_page("learning.view_learningprofile")

@@ -154,6 +154,65 @@ def _value_words(value):
     return str(value)
 
 
+def signed_number(number, digits):
+    """A number with its sign that never reads "-0.0": what rounds to zero is "+0.0"."""
+    return f"{round(number, digits) + 0.0:+.{digits}f}"
+
+
+def applied_source(source):
+    """Where an applied strategy came from, in words: "abtest:49" -> "won A/B
+    test #49"; "revert:abtest:49" -> "put back when A/B test #49's winner was
+    reverted"; "memory-api" -> "set through the memory API"."""
+    kind, _, test = source.rpartition(":")
+    if kind == "abtest" and test.isdigit():
+        return f"won A/B test #{test}"
+    if kind == "revert:abtest" and test.isdigit():
+        return f"put back when A/B test #{test}'s winner was reverted"
+    return {"operator": "set by an operator", "memory-api": "set through the memory API"}.get(source, source)
+
+
+def undecided_look(state, verdict, horizon):
+    """A running or inconclusive test's latest look in words, from its
+    verdict (the stored decision names the statistics: "n = 7 of 246,
+    always-valid interval -62.0 to +100.0 crosses zero"); None otherwise."""
+    opening = {"running": "too early to call", "inconclusive": "inconclusive, no clear difference"}.get(state)
+    try:
+        low, high = (value * 100 for value in verdict["interval"])
+        tasks = min(verdict["control"]["n"], verdict["treatment"]["n"])
+    except (KeyError, TypeError, ValueError):
+        return None
+    if opening is None:
+        return None
+    of = f" of {horizon}" if horizon else ""
+    return (f"{opening}: after {tasks}{of} tasks per arm at the last look, the treatment's success rate is "
+            f"somewhere from {low:+.1f} to {high:+.1f} points against the control's")
+
+
+# A scheduled job's name (learning/jobs.py) -> what it does, as the heartbeat names it.
+JOB_WORDS = {
+    "qefleet.learning.every_slot": "slot bookkeeping: snapshots, versions, learning watch, shadow promotions",
+    "qefleet.learning.improvement_cycle": "improvement cycle",
+    "qefleet.learning.cycle_guard": "re-run of a lost improvement cycle",
+    "qefleet.learning.share_patterns": "pattern sharing",
+    "qefleet.learning.prune_history": "pruning of old history",
+    "qefleet.learning.statistics_drills": "statistics drills",
+    "qefleet.learning.watch_schedules": "watch for late jobs",
+    "qefleet.memory.sweep_expired": "sweep of expired memory",
+}
+
+
+def job_words(name):
+    return JOB_WORDS.get(name, name)
+
+
+def every_words(minutes):
+    """An interval in minutes as an operator says it: 5 -> "5 min", 60 -> "1 h", 1440 -> "1 day"."""
+    if minutes % 1440 == 0:
+        days = minutes // 1440
+        return f"{days} day{'' if days == 1 else 's'}"
+    return f"{minutes // 60} h" if minutes % 60 == 0 else f"{minutes} min"
+
+
 def job_result_sentence(result):
     """What a scheduled job's result says: {"lost": None} -> "lost cycle: none";
     {"snapshots": 3, "versions": 0} -> "snapshots: 3; versions: 0"."""

@@ -26,6 +26,7 @@ from django.utils import timezone
 
 from learning import operations, shadow, tracker
 from learning.core import scoring
+from learning.mitigations import EVALUATE_AFTER
 from learning.models import (
     OPEN_TEST_STATES,
     ABArm,
@@ -49,7 +50,7 @@ from learning.tracker import TARGET
 from qefleet.memory.models import AuditEvent, Event
 
 from .. import charts
-from ..params import page_number, text, time_range, whole_number
+from ..params import page_number, text, whole_number
 from . import common
 from .common import LoopEvent, Marker, ScoreSeries, as_datetime64, as_floats, profile_of, safeguard_of
 from .learning_health import agent_learning_panel
@@ -349,7 +350,7 @@ def _agent_charts(agent, profile, guard, since, timeline, rollbacks, re_enables,
 
 def agent_context(agent, query):
     profile, guard = profile_of(agent), safeguard_of(agent)
-    time_range_name, reach = time_range(query)
+    reach, picker = common.range_picker(query)
     since = timezone.now() - reach
     timeline = version_timeline(agent, profile)
     search = text(query, "q").strip()
@@ -358,12 +359,11 @@ def agent_context(agent, query):
     audit, refused, re_enables = audit_panels(agent, since)
     versions, older_versions = recent_and_older(timeline)
     return {
-        "agent": agent, "profile": profile, "guard": guard, "range": time_range_name,
-        "range_words": common.RANGE_WORDS[time_range_name], "ranges": list(common.RANGE_WORDS.items()),
+        "agent": agent, "profile": profile, "guard": guard, **picker,
         "latest": latest_snapshot(agent), "current": current_window(agent, profile),
         "applied": applied_strategies(agent), "target": TARGET,
         "charts": _agent_charts(agent, profile, guard, since, timeline, window_rollbacks, re_enables, loop_events),
-        "abtests": abtests, "mitigations": mitigations(agent),
+        "abtests": abtests, "mitigations": mitigations(agent), "mitigation_tasks": EVALUATE_AFTER,
         "search": search, "q_page": q_table_page(agent, search, page_number(query, "qpage")),
         "decisions": recent_decisions(agent), "failures": failure_patterns(agent),
         "versions": versions, "older_versions": older_versions, "preview_version": preview_version(timeline, query),

@@ -1,14 +1,17 @@
 """What several pages share: numpy conversions for the charts, the series
 and chart annotations more than one page draws, the agent's optional
-one-to-one rows, and a filter's agent ids. (Parameters are read by
-dashboard.params.)"""
+one-to-one rows, a filter's agent ids, and the time-range picker every
+page with a time series shows. (Parameters are read by dashboard.params.)"""
 
 import math
 from dataclasses import dataclass
 
 import numpy as np
+from django.db.models import FloatField, Func
 
 from qefleet.memory.models import Agent
+
+from ..params import time_range
 
 # Per chart series; longer windows are averaged in buckets of tasks. The pages
 # read it as common.MAX_POINTS when they query, so a test can lower it.
@@ -16,6 +19,15 @@ MAX_POINTS = 400
 # A page-wide time range (dashboard.params.TIME_RANGES) in words, in the picker's order.
 RANGE_WORDS = {"1h": "last hour", "24h": "last 24 hours", "7d": "last 7 days", "30d": "last 30 days",
                "90d": "last 90 days"}
+
+
+def range_picker(query, default="7d", allowed=tuple(RANGE_WORDS)):
+    """The page's time range (?range=, one of `allowed`), one for all its
+    time series: (how far back it reaches, the context of
+    dashboard/_range_picker.html and of the words that name the range)."""
+    name, reach = time_range(query, default, allowed)
+    return reach, {"range": name, "range_words": RANGE_WORDS[name],
+                   "ranges": [(value, RANGE_WORDS[value]) for value in allowed]}
 
 
 def as_datetime64(moments):
@@ -73,6 +85,20 @@ class LoopEvent:
     at: object
     kind: str
     text: str
+
+
+class EpochSeconds(Func):
+    """A datetime column (stored in UTC) as seconds since the epoch, computed
+    in the database, so rows can be put in equal spans of time with one
+    grouped query (Django's Extract has no portable epoch)."""
+
+    output_field = FloatField()
+    template = "EXTRACT(EPOCH FROM %(expressions)s)"  # PostgreSQL
+
+    def as_sqlite(self, compiler, connection, **extra_context):
+        # SQLite stores the UTC time as text; julianday() reads it, in days from a noon 4714 BC.
+        return self.as_sql(compiler, connection, template="((julianday(%(expressions)s) - 2440587.5) * 86400.0)",
+                           **extra_context)
 
 
 def options(values):

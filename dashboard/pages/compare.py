@@ -6,9 +6,9 @@ from django.utils import timezone
 from learning.tracker import TARGET
 
 from .. import charts
-from ..params import BadParameter, time_range
+from ..params import BadParameter
 from .agent import score_series
-from .common import RANGE_WORDS
+from .common import range_picker
 from .fleet import STATE_WORDS, fleet_rows, state_of, trend_of
 
 MOST = 4
@@ -26,10 +26,11 @@ def chosen_agents(query, known):
 
 
 def compare_context(query):
-    rows = {row.agent.agent_id: row for row in fleet_rows()[0]}
+    reach, picker = range_picker(query)
+    now = timezone.now()
+    since = now - reach
+    rows = {row.agent.agent_id: row for row in fleet_rows(now, reach)[0]}
     chosen = chosen_agents(query, rows)
-    time_range_name, reach = time_range(query)
-    since = timezone.now() - reach
     compared = [rows[agent_id] for agent_id in chosen]
     for row in compared:
         row.state, row.trend = state_of(row), trend_of(row.spark_score)
@@ -39,7 +40,6 @@ def compare_context(query):
         series = [(name, item) for name, item in series if item is not None]
         figure = charts.compare_figure(series) if series else None
     return {
-        "agents": sorted(rows), "chosen": chosen, "compared": compared, "figure": figure, "range": time_range_name,
-        "range_words": RANGE_WORDS[time_range_name], "ranges": list(RANGE_WORDS.items()),
+        "agents": sorted(rows), "chosen": chosen, "compared": compared, "figure": figure, **picker,
         "state_words": STATE_WORDS, "target": TARGET, "most": MOST,
     }

@@ -4,12 +4,12 @@ safeguard, learning switch, applied strategies, open alerts and sparkline,
 sortable and filterable; the fleet's change chart, the scheduled jobs'
 heartbeat and the fleet learning metrics."""
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import timedelta
 
 import numpy as np
-from django.db.models import Count, F, Window
-from django.db.models.functions import RowNumber
+from django.db.models import Avg, Count, Min
+from django.db.models.functions import Floor
 from django.utils import timezone
 
 from learning import sharing, tracker
@@ -20,11 +20,10 @@ from qefleet.memory.models import Agent
 
 from .. import charts
 from ..params import choice
-from .common import as_datetime64, as_floats, profile_of, safeguard_of
+from .common import EpochSeconds, profile_of, range_picker, safeguard_of
 from .learning_health import fleet_learning_panel
 
-SPARK_POINTS = 30
-SPARK_WINDOW = timedelta(hours=24)
+SPARK_POINTS = 30  # equal spans of the page's time range, each its snapshots' mean score
 
 
 @dataclass
@@ -36,8 +35,7 @@ class FleetRow:
     improvement: float | None  # those tasks' score against the baseline
     applied: list
     open_alerts: int
-    spark_at: np.ndarray = None
-    spark_score: np.ndarray = None
+    spark_score: np.ndarray = field(default_factory=lambda: np.full(SPARK_POINTS, np.nan))  # spark_scores()
     sparkline: str | None = None  # an inline SVG on the fleet's shared score axis
     change_bar: str | None = None  # an inline SVG on the fleet's shared change axis
     state: str = "waiting"  # one of STATES
@@ -45,12 +43,12 @@ class FleetRow:
     band: str | None = None  # change_band()
 
 
-def fleet_rows(now=None):
+def fleet_rows(now=None, reach=timedelta(days=7)):
     """Every agent with the score of its latest tasks and their change vs
     baseline (as the tracker, the API and the fleet metrics measure it, on
     the same tasks), safeguard, learning switch, applied strategies, live
-    version, open alerts and the scores of its last snapshots (the sparkline);
-    and the fleet's open alerts by severity."""
+    version, open alerts and its snapshots' scores over the `reach` before
+    `now` (the sparkline and the trend); and the fleet's open alerts by severity."""
     now = now or timezone.now()
     agents = (Agent.objects.select_related("learning__live_version", "safeguard")
               .defer("learning__live_version__payload").order_by("team", "agent_id"))
@@ -67,17 +65,32 @@ def fleet_rows(now=None):
     current = tracker.current_scores(profile for agent in agents if (profile := profile_of(agent)) is not None)
     rows = {agent.pk: FleetRow(agent, profile_of(agent), safeguard_of(agent), *current.get(agent.pk, (None, None)),
                                applied.get(agent.pk, []), open_alerts.get(agent.pk, 0)) for agent in agents}
-    recent = (Snapshot.objects.filter(created_at__gte=now - SPARK_WINDOW)
-              .annotate(rank=Window(RowNumber(), partition_by=[F("agent")], order_by=F("created_at").desc()))
-              .filter(rank__lte=SPARK_POINTS).order_by("agent", "created_at")
-              .values_list("agent", "created_at", "score"))
-    points = {}
-    for agent_pk, at, score in recent:
-        points.setdefault(agent_pk, []).append((at, score))
-    for agent_pk, row in rows.items():
-        row.spark_at = as_datetime64(at for at, _ in points.get(agent_pk, []))
-        row.spark_score = as_floats(score for _, score in points.get(agent_pk, []))
+    for agent_pk, scores in spark_scores(now - reach, now).items():
+        if agent_pk in rows:
+            rows[agent_pk].spark_score = scores
     return list(rows.values()), by_severity
+
+
+def spark_scores(since, now):
+    """{agent pk: its snapshots' mean score in each of SPARK_POINTS equal
+    spans of time from `since` (or the fleet's first snapshot after it) to
+    `now`, NaN where it has none}: one axis of time for every agent, in two
+    queries whatever the number of snapshots."""
+    first = Snapshot.objects.filter(created_at__gte=since, created_at__lte=now).aggregate(first=Min("created_at"))
+    if first["first"] is None:
+        return {}
+    start = first["first"]
+    span = max((now - start).total_seconds(), 1.0) / SPARK_POINTS
+    spans = (Snapshot.objects.filter(created_at__gte=start, created_at__lte=now)
+             .annotate(span=Floor((EpochSeconds("created_at") - start.timestamp()) / span))
+             .values("agent", "span").annotate(score=Avg("score")).order_by()
+             .values_list("agent", "span", "score"))
+    scores = {}
+    for agent_pk, index, score in spans:
+        # Rounding may put a snapshot at `start` or `now` exactly one span outside.
+        index = min(max(int(index), 0), SPARK_POINTS - 1)
+        scores.setdefault(agent_pk, np.full(SPARK_POINTS, np.nan))[index] = score
+    return scores
 
 
 # The table's filters and sort keys (the query's `state`, `trend`, `team`, `sort`).
@@ -149,7 +162,8 @@ SORTS = {
 def triage_tiles(rows, severities, now):
     """The fleet's health in one line: agents per triage state (each tile
     counts exactly the rows its link filters: an agent with learning off and
-    a safeguard warning is filed once, under learning off), open alerts by
+    a safeguard warning is filed once, under learning off; the states' tiles
+    add up to the fleet, no verdict yet included), open alerts by
     severity, agents at the target and incidents this week (the safeguard's
     automatic rollbacks in the last 7 days)."""
     changed = [row.improvement for row in rows if row.improvement is not None]
@@ -158,6 +172,7 @@ def triage_tiles(rows, severities, now):
         "warning": sum(row.state == "warning" for row in rows),
         "degraded": sum(row.state == "degraded" for row in rows),
         "learning_off": sum(row.state == "learning-off" for row in rows),
+        "waiting": sum(row.state == "waiting" for row in rows),
         "shadow": sum(mode_of(row) == "shadow" for row in rows),
         "alerts": [(severity, severities.get(severity, 0)) for severity in ("high", "warning", "info")],
         "on_target": sum(change >= TARGET for change in changed),
@@ -189,7 +204,9 @@ def _change_axis(rows):
 def fleet_context(query=None):
     query = query or {}
     now = timezone.now()
-    rows, severities = fleet_rows(now)
+    # The page's only time series are the sparklines: the range sets them and the trend read from them.
+    reach, picker = range_picker(query, "24h")
+    rows, severities = fleet_rows(now, reach)
     for row in rows:
         row.state = state_of(row)
         row.trend = trend_of(row.spark_score)
@@ -213,7 +230,7 @@ def fleet_context(query=None):
     changed = [row for row in rows if row.improvement is not None]
     return {
         "rows": shown, "all_rows": len(rows), "tiles": tiles, "sort": sort, "chosen": chosen,
-        "sorts": list(SORT_WORDS.items()),
+        "sorts": list(SORT_WORDS.items()), **picker,
         "filters": {"state": [(value, STATE_WORDS[value]) for value in STATES],
                     "trend": [(value, value if value != "unknown" else "no trend yet") for value in TRENDS],
                     "team": [(team, team) for team in teams],
@@ -221,7 +238,7 @@ def fleet_context(query=None):
         "change_figure": charts.fleet_change_figure(
             [row.agent.agent_id for row in changed], [row.improvement for row in changed], TARGET) if changed else None,
         "jobs": schedules.heartbeat(),
-        "target": TARGET,
+        "target": TARGET, "spark_points": SPARK_POINTS, "trend_step": TREND_STEP,
         "metrics": sharing.fleet_metrics([row.profile for row in rows if row.profile is not None],
                                          {row.agent.pk: row.improvement for row in changed}),
         "baseline_window": LearningProfile._meta.get_field("baseline_window").default,

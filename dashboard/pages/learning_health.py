@@ -7,6 +7,8 @@ from learning.core import learning_health as math
 from learning.learning_health import NO_PATTERNS
 from qefleet.memory.models import Agent
 
+from .. import words
+
 # The badge tone of each verdict lives with the other badges (templatetags BADGES, "learning-health").
 REASONS = {
     math.LEARNING: "its outcomes move its learned values and its decisions mostly come from what it learned",
@@ -41,12 +43,9 @@ def _with_reason(figures):
 def _with_regret_words(figures):
     """A table cell's short form of the regret and its 95 % interval: "+5.6 ± 12.5 points"."""
     regret = figures["regret"]
-    words = (
-        None
-        if regret is None
-        else (f"{regret['per_task'] * 100:+.1f} ± {(regret['high'] - regret['per_task']) * 100:.1f} points")
-    )
-    return {**figures, "regret_words": words}
+    short = None if regret is None else (f"{words.signed_number(regret['per_task'] * 100, 1)} ± "
+                                         f"{(regret['high'] - regret['per_task']) * 100:.1f} points")
+    return {**figures, "regret_words": short}
 
 
 def agent_learning_panel(agent):

@@ -15,8 +15,8 @@ from learning import sharing
 from learning.models import ImportStatus, PatternImport, SharedPattern, SharedPatternStatus, Snapshot
 
 from .. import charts
-from ..params import TIME_RANGES, choice, page_number
-from .common import RANGE_WORDS, as_datetime64, as_floats, options
+from ..params import choice, page_number
+from .common import as_datetime64, as_floats, options, range_picker
 
 PATTERNS_PER_PAGE = 50
 DAY_RANGES = ("7d", "30d", "90d")  # the charts count by day: shorter ranges would show one bar
@@ -99,18 +99,27 @@ def sharing_history(since):
         Snapshot.objects.filter(improvement__isnull=False, created_at__gte=since), "created_at", Avg("improvement"))
     if not (len(shared_at) or len(imports_at) or len(improvement_at)):
         return None
-    return SharingHistory(shared_at, np.cumsum(shared), imports_at, np.cumsum(imports), improvement_at, improvement)
+    last_day = max(days[-1] for days in (shared_at, imports_at, improvement_at) if len(days))
+    return SharingHistory(*_held_to(last_day, shared_at, np.cumsum(shared)),
+                          *_held_to(last_day, imports_at, np.cumsum(imports)), improvement_at, improvement)
+
+
+def _held_to(last_day, days, totals):
+    """A running total drawn on to the chart's last day: it still holds there,
+    and a line that stopped early would read as missing data."""
+    if len(days) and days[-1] < last_day:
+        return np.append(days, last_day), np.append(totals, totals[-1])
+    return days, totals
 
 
 def patterns_context(query):
     status = choice(query, "status", SharedPatternStatus.values)
-    time_range = choice(query, "range", list(DAY_RANGES), "30d")
-    since = timezone.now() - TIME_RANGES[time_range]
+    reach, picker = range_picker(query, "30d", DAY_RANGES)
+    since = timezone.now() - reach
     matrix, history = import_matrix(since), sharing_history(since)
     return {
         "status": status, "statuses": options(SharedPatternStatus.values),
-        "range": time_range, "range_words": RANGE_WORDS[time_range],
-        "ranges": [(name, RANGE_WORDS[name]) for name in DAY_RANGES],
+        **picker,
         "bars": {"confidence": sharing.SHARE_CONFIDENCE, "uses": sharing.SHARE_MIN_USES,
                  "lower_bound": sharing.SHARE_LOWER_BOUND, "confirm_uses": sharing.CONFIRM_USES},
         "page": shared_pattern_page(status, page_number(query)), "metrics": sharing.fleet_metrics(),

@@ -17,6 +17,30 @@ def state_words(key):
 
 
 @register.filter
+def applied_source(source):
+    """Where an applied strategy came from, in words."""
+    return words.applied_source(source)
+
+
+@register.filter
+def undecided_look(test):
+    """A running or inconclusive A/B test's latest look in words, or None."""
+    return words.undecided_look(test.state, test.verdict, test.horizon)
+
+
+@register.filter
+def job_words(name):
+    """A scheduled job's name as what it does."""
+    return words.job_words(name)
+
+
+@register.filter
+def every_words(minutes):
+    """An interval in minutes in words: 1440 -> "1 day"."""
+    return words.every_words(minutes)
+
+
+@register.filter
 def event_sentence(event):
     """A learning event (its type and payload) as a sentence."""
     return words.event_sentence(event.type, event.payload)
@@ -58,7 +82,7 @@ def signed_percent(value, digits=1):
     """0.123 -> "+12.3 %"; nothing -> ""."""
     if not isinstance(value, (int, float)):
         return ""
-    return f"{value * 100:+.{digits}f} %"
+    return f"{words.signed_number(value * 100, digits)} %"
 
 
 @register.filter
@@ -66,7 +90,7 @@ def signed(value, digits=3):
     """0.3 -> "+0.300"; nothing -> ""."""
     if not isinstance(value, (int, float)):
         return ""
-    return f"{value:+.{digits}f}"
+    return words.signed_number(value, digits)
 
 
 @register.filter
@@ -74,7 +98,7 @@ def points(value, digits=1):
     """A difference of two rates: 0.064 -> "+6.4 points"; nothing -> ""."""
     if not isinstance(value, (int, float)):
         return ""
-    return f"{value * 100:+.{digits}f} points"
+    return f"{words.signed_number(value * 100, digits)} points"
 
 
 @register.filter
@@ -97,6 +121,13 @@ def url_with(context, name, value):
     query = context["request"].GET.copy()
     query[name] = value
     return f"?{query.urlencode()}"
+
+
+@register.simple_tag(takes_context=True)
+def other_params(context, name):
+    """The current query's (name, value) pairs but `name`'s: what a form
+    that sets `name` keeps as hidden fields."""
+    return [(key, value) for key, values in context["request"].GET.lists() if key != name for value in values]
 
 
 # (kind, value) -> (icon, words, tone): the words carry the state; the icon
@@ -149,7 +180,7 @@ BADGES = {
     ("import", "quarantined"): ("⊘", "quarantined", "bad"),
     ("mitigation", "active"): ("●", "active", "warn"),
     ("mitigation", "effective"): ("✓", "effective", "good"),
-    ("mitigation", "ineffective"): ("✗", "ineffective", "bad"),
+    ("mitigation", "ineffective"): ("✗", "not shown to help", "bad"),
     ("mitigation", "withdrawn"): ("↺", "withdrawn", "neutral"),
     ("triage", "healthy"): ("✓", "healthy", "good"),
     ("triage", "warning"): ("!", "warning", "warn"),

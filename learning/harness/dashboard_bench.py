@@ -35,6 +35,7 @@ def pages():
     test = ABTest.objects.order_by("-pk").first()
     return [
         ("fleet", reverse("dash-fleet")),
+        ("fleet, 90 days", reverse("dash-fleet") + "?range=90d"),
         ("agent", reverse("dash-agent", args=["test-generator"])),
         ("agent, 90 days", reverse("dash-agent", args=["test-generator"]) + "?range=90d"),
         ("alerts", reverse("dash-alerts")),

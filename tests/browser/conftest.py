@@ -100,6 +100,15 @@ def watched(page: Page):
     assert problems == []
 
 
+@pytest.fixture
+def page_without_csp(browser):
+    """A page whose CSP lets Playwright add axe-core's script (the dashboard's
+    own CSP allows no inline script); the pages' CSP is tested elsewhere."""
+    context = browser.new_context(bypass_csp=True)
+    yield context.new_page()
+    context.close()
+
+
 AXE = Path(__file__).resolve().parents[2] / "var" / "node" / "node_modules" / "axe-core" / "axe.min.js"
 
 

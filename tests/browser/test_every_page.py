@@ -14,7 +14,7 @@ from django.core.management import call_command
 from learning.harness.history import constants as history_constants
 from learning.models import ABTest, Rollback
 from qefleet.memory.models import Agent
-from tests.browser.helpers import log_in, screenshot, visit
+from tests.browser.helpers import log_in, overflow, screenshot, serious_violations, visit
 from tests.learning.helpers import run_in_shadow
 
 pytestmark = [pytest.mark.browser, pytest.mark.django_db(transaction=True, serialized_rollback=True)]
@@ -58,28 +58,6 @@ def pages(agent_id, abtest_id):
         ("not-found", "/ops/agents/nobody/", 404),
         ("bad-request", "/ops/report/?days=forever", 400),
     ]
-
-
-def overflow(page):
-    """How many px the page is wider than the window (0: none)."""
-    return page.evaluate("document.documentElement.scrollWidth - window.innerWidth")
-
-
-def serious_violations(page, axe_source):
-    page.add_script_tag(content=axe_source)
-    violations = page.evaluate("""async () => (await axe.run(document, {resultTypes: ['violations']})).violations
-        .filter((v) => v.impact === 'serious' || v.impact === 'critical')
-        .map((v) => v.id + ': ' + v.nodes.slice(0, 3).map((n) => n.target.join(' ')).join(' | '))""")
-    return violations
-
-
-@pytest.fixture
-def page_without_csp(browser):
-    """A page whose CSP lets Playwright add axe-core's script (the dashboard's
-    own CSP allows no inline script); the pages' CSP is tested elsewhere."""
-    context = browser.new_context(bypass_csp=True)
-    yield context.new_page()
-    context.close()
 
 
 def test_every_page_fits_both_widths_and_passes_axe(live_server, page_without_csp, month, axe_source):

@@ -35,7 +35,7 @@ def test_an_admin_reads_an_ab_test_and_aborts_it(live_server, watched, fleet):
     expect(chart.locator(".main-svg").first).to_be_visible()
     expect(chart).to_contain_text("horizon: 200 per arm")
     expect(chart).to_contain_text("95 % interval")
-    expect(watched.locator("#abtest-decision")).to_contain_text("running: n = 120 of 200")
+    expect(watched.locator("#abtest-decision")).to_contain_text("too early to call: after 120 of 200 tasks per arm")
     expect(watched.locator("#abtest-decision")).to_contain_text("sample ratio ok")
     expect(watched.locator("#abtest-timeline tbody tr")).to_have_count(2)
     expect(watched.locator("#abtest-timeline")).to_contain_text("horizon")

@@ -37,7 +37,7 @@ def test_it_shows_the_arms_the_difference_and_the_decision(viewer, alice):
     response = viewer.get(f"/ops/abtests/{test.pk}/")
     page = response.content.decode()
     assert "<h1>A/B test #%d: unit-tests: parallel-execution vs sequential-execution</h1>" % test.pk in page
-    assert "▶</span> running" in page and "running: n = 120 of 200, always-valid interval" in page
+    assert "▶</span> running" in page and "too early to call: after 120 of 200 tasks per arm at the last look" in page
     arms = page[page.index('id="abtest-arms"'):page.index('id="interval-heading"')]
     for cell in ("sequential-execution", "parallel-execution", "75.0 %", "80.8 %", "2000 ms", "2500 ms", "10.0 %",
                  "+5.8 points", "+500 ms", "+10.0 points"):

@@ -34,8 +34,9 @@ def test_it_lists_tests_newest_first_with_state_arms_and_decision(viewer, tests_
     assert "▶</span> running" in page and "≈</span> inconclusive" in page and "applied, monitoring" in page
     assert "control: sequential-execution · 120 tasks, 75.0 % succeeded" in page
     assert "treatment: parallel-execution · 120 tasks, 80.8 % succeeded" in page
-    assert "inconclusive: the interval -8.8 to +14.7 still crosses zero at n = 100 of 100" in page
-    assert "running: n = 120 of 200" in page
+    assert ("inconclusive, no clear difference: after 100 of 100 tasks per arm at the last look, the treatment&#x27;s "
+            "success rate is somewhere from -8.8 to +14.7 points against the control&#x27;s") in page
+    assert "too early to call: after 120 of 200 tasks per arm" in page and "crosses zero" not in page
 
 
 def test_it_has_labelled_filters(viewer, tests_of_alice_and_bob):

@@ -40,5 +40,5 @@ def test_it_offers_every_range_and_keeps_the_chosen_one(viewer, history):
     assert '<option value="7d" selected>last 7 days</option>' in picker
     page = viewer.get("/ops/agents/alice/?range=30d").content.decode()
     assert '<option value="30d" selected>last 30 days</option>' in page
-    assert "A/B tests in the last 30 days" in page
+    assert "A/B tests active in the last 30 days" in page
     assert '<input type="hidden" name="range" value="30d">' in page  # the Q-table search keeps it

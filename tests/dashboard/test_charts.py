@@ -69,3 +69,18 @@ def test_long_windows_are_averaged_in_the_database(alice, monkeypatch):
 def test_an_empty_window_has_no_series(alice):
     run_task(alice)
     assert agent.score_series(alice, timezone.now() - timedelta(days=1)) is None
+
+
+def test_time_axes_write_iso_dates_at_every_spacing():
+    week = np.array(["2026-01-01T00:00", "2026-01-08T00:00"], dtype="datetime64[ms]")
+    axis = json.loads(charts.compare_figure([("a", common.ScoreSeries(
+        1, 20, week, np.array([0.5, 0.6]), *[np.array([])] * 5))]))["layout"]["xaxis"]
+    assert [stop["value"] for stop in axis["tickformatstops"]] == ["%H:%M:%S\n%Y-%m-%d", "%H:%M\n%Y-%m-%d", "%Y-%m-%d"]
+    overhead = json.loads(charts.overhead_figure({}, 100, timezone.now() - timedelta(days=7), timezone.now()))
+    assert overhead["layout"]["xaxis"]["tickformatstops"] == axis["tickformatstops"]
+
+
+def test_a_negative_change_bar_leaves_room_for_its_text_inside_the_plot():
+    axis = json.loads(charts.fleet_change_figure(["a", "b"], [-0.1, 0.3], 0.2))["layout"]["xaxis"]
+    low, high = axis["range"]
+    assert low < -10 and high > 30  # percent: beyond both bars, so neither text leaves the plot

@@ -72,7 +72,7 @@ def test_the_safeguard_cell_says_it_measures_against_the_safeguard_reference(vie
     run_task(alice)
     Safeguard.objects.update_or_create(agent=alice, defaults={"state": "degraded", "change_pct": -7.24})
     page = " ".join(viewer.get("/ops/").content.decode().split())
-    assert "-7.2 % vs its reference" in page
+    assert "-7.2 %</span> vs its reference" in page
 
 
 def test_it_charts_the_change_against_the_baseline(viewer, alice):
@@ -145,3 +145,11 @@ def test_it_shows_incidents_prevented_with_the_method(viewer, alice):
     page = viewer.get("/ops/").content.decode()
     section = page[page.index('id="incidents-heading"'):]
     assert "automatic rollback" in section and "How it is estimated" in section
+
+
+def test_the_state_tiles_add_up_to_the_fleet(viewer, alice, bob):
+    Safeguard.objects.create(agent=alice, state="ok")
+    response = viewer.get("/ops/")
+    tiles = response.context["tiles"]
+    assert (tiles["healthy"], tiles["waiting"]) == (1, 1)
+    assert 'href="?range=24h&amp;state=waiting"><span class="tile-number">1</span>' in response.content.decode()

@@ -148,3 +148,15 @@ def test_it_shows_the_fleet_metrics(viewer, shared, alice, bob, carol):
 def test_it_keeps_to_the_query_budget(operator, shared, django_assert_max_num_queries):
     with django_assert_max_num_queries(25):
         assert operator.get("/ops/patterns/").status_code == 200
+
+
+def test_the_running_totals_are_drawn_on_to_the_charts_last_day(viewer, shared):
+    """The patterns were shared and imported 3 days ago, a snapshot measured today: both totals still hold today."""
+    SharedPattern.objects.update(published_at=timezone.now() - timedelta(days=3))
+    PatternImport.objects.update(imported_at=timezone.now() - timedelta(days=3))
+    snapshot = Snapshot.objects.create(agent=shared[0].source, first_task=1, last_task=10, tasks=10, success_rate=0.5,
+                                       avg_execution_ms=100, error_rate=0.1, score=0.5, improvement=0.1)
+    shared_line, imports_line, _ = json.loads(viewer.get("/ops/patterns/").context["history_figure"])["data"]
+    today = snapshot.created_at.strftime("%Y-%m-%d")
+    assert shared_line["y"] == [3, 3] and shared_line["x"][-1][:10] == today
+    assert imports_line["y"] == [6, 6] and imports_line["x"][-1][:10] == today

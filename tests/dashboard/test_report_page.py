@@ -50,7 +50,9 @@ def test_the_change_vs_baseline_names_the_day_it_is_measured_on(viewer, alice_hi
     page = " ".join(response.content.decode().split())
     start = page.index('id="report-target"')
     target = page[start:page.index("</dl>", start)]
-    assert f"Change vs baseline, last day with tasks ({item.improvement_day})</dt>" in target
+    # The day runs from the period's time of day, as the day-by-day columns do (they name its end).
+    day_start = f"{item.improvement_day} {response.context['report'].start:%H:%M}"
+    assert f"Change vs baseline, last day with tasks (the 24 h from {day_start} UTC)</dt>" in target
     assert "Improvement" not in target
     fleet = " ".join(viewer.get("/ops/report/").content.decode().split())
     assert "Change vs baseline, each agent's last day with tasks (mean)</dt>" in fleet

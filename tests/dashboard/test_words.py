@@ -46,3 +46,27 @@ def test_moments_say_how_long_ago():
     assert words.ago(now - timedelta(hours=5), now) == "5 h ago"
     assert words.ago(now - timedelta(days=3), now) == "3 days ago"
     assert words.ago(now + timedelta(minutes=4), now) == "in 4 min"
+
+
+def test_an_applied_strategys_source_reads_as_words():
+    assert words.applied_source("abtest:49") == "won A/B test #49"
+    assert words.applied_source("revert:abtest:49") == "put back when A/B test #49's winner was reverted"
+    assert words.applied_source("operator") == "set by an operator"
+
+
+def test_an_undecided_tests_latest_look_reads_as_words():
+    verdict = {"interval": [-0.62, 1.0], "control": {"n": 9}, "treatment": {"n": 7}}
+    assert words.undecided_look("running", verdict, 246) == (
+        "too early to call: after 7 of 246 tasks per arm at the last look, the treatment's success rate is "
+        "somewhere from -62.0 to +100.0 points against the control's")
+    assert words.undecided_look("running", {}, 246) is None  # no look yet
+    assert words.undecided_look("winner", verdict, 246) is None  # its decision says more
+
+
+def test_a_job_and_its_interval_read_as_words():
+    assert words.job_words("qefleet.learning.improvement_cycle") == "improvement cycle"
+    assert [words.every_words(minutes) for minutes in (5, 60, 1440, 90)] == ["5 min", "1 h", "1 day", "90 min"]
+
+
+def test_a_signed_number_never_reads_minus_zero():
+    assert [words.signed_number(value, 1) for value in (-0.04, 0.0, -1.25, 2.0)] == ["+0.0", "+0.0", "-1.2", "+2.0"]
