@@ -113,7 +113,8 @@ MIDDLEWARE = [
     "learning.overhead.OverheadMiddleware",
     "qefleet.middleware.RequestIdMiddleware",
     "django.middleware.security.SecurityMiddleware",
-    "csp.middleware.CSPMiddleware",
+    # django-csp's, building the configured policy's header once.
+    "qefleet.middleware.CSPMiddleware",
     "whitenoise.middleware.WhiteNoiseMiddleware",
     "django.contrib.sessions.middleware.SessionMiddleware",
     "django.middleware.common.CommonMiddleware",
