@@ -46,10 +46,14 @@ class Query:
     columns out (loaded on first access, as QuerySet.defer does); `extra`
     names SQL expressions over `T` selected beside the fields, set on each
     instance like QuerySet.annotate; `related` names a foreign key whose row
-    is joined (aliased `R`) and cached on each instance, as select_related.
+    is joined (aliased `R`; an outer join for a nullable key) and cached on
+    each instance, as select_related, without its `related_defer` columns.
     """
 
-    def __init__(self, model, *filters, where="", where_fields=(), lock=False, defer=(), extra=None, related=None):
+    def __init__(self, model, *filters, where="", where_fields=(), lock=False, defer=(), extra=None, related=None,
+                 related_defer=()):
+        if lock and related:
+            raise ValueError("A locking query joins nothing: PostgreSQL cannot lock an outer join's rows.")
         self.model = model
         self.filters = [(name.removesuffix("__in"), name.endswith("__in")) for name in filters]
         self.fields = {name: model._meta.get_field(name) for name, _ in self.filters}
@@ -59,12 +63,16 @@ class Query:
         self.names = [field.attname for field in self.selected]
         self.where, self.lock, self.extra = where, lock, dict(extra or {})
         self.related = model._meta.get_field(related) if related else None
+        self.related_defer = related_defer
         self._sql_by_shape, self._converters = {}, {}
 
     @cached_property
     def related_fields(self):
         # Read at first use: the related model may not be loaded when the query is declared.
-        return list(self.related.related_model._meta.concrete_fields) if self.related else []
+        if self.related is None:
+            return []
+        return [field for field in self.related.related_model._meta.concrete_fields
+                if field.name not in self.related_defer]
 
     def __call__(self, *values, using=DEFAULT_DB_ALIAS):
         """The matching instances; an empty `__in` list matches nothing."""
@@ -136,8 +144,12 @@ class Query:
         count, joined = len(self.names), len(self.related_fields)
         instance = from_db(self.model, using, self.names, values[:count])
         if self.related is not None:
-            related = from_db(self.related.related_model, using, [field.attname for field in self.related_fields],
-                              values[count:count + joined])
+            related = values[count:count + joined]
+            if getattr(instance, self.related.attname) is not None:
+                related = from_db(self.related.related_model, using,
+                                  [field.attname for field in self.related_fields], related)
+            else:
+                related = None
             self.related.set_cached_value(instance, related)
         for name, value in zip(self.extra, values[count + joined:]):
             setattr(instance, name, value)
@@ -160,7 +172,8 @@ class Query:
         selected += [f"{expression} AS {quote(name)}" for name, expression in self.extra.items()]
         tables = f"{quote(self.model._meta.db_table)} T"
         if self.related is not None:
-            tables += (f" INNER JOIN {quote(self.related.related_model._meta.db_table)} R "
+            join = "LEFT OUTER JOIN" if self.related.null else "INNER JOIN"
+            tables += (f" {join} {quote(self.related.related_model._meta.db_table)} R "
                        f"ON R.{quote(self.related.target_field.column)} = T.{quote(self.related.column)}")
         sql = f"SELECT {', '.join(selected)} FROM {tables} WHERE {self._conditions(quote, sizes)}"
         if self.lock and connection.features.has_select_for_update:

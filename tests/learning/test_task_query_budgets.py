@@ -4,19 +4,21 @@ with another) shows up here rather than in a benchmark. Transaction control
 is left out: SQLite sends BEGIN and COMMIT as statements, PostgreSQL does
 not. Every request counts against its agent's rate limit first (one upsert
 on the database backend, counted here). The agent is past its first tasks,
-as almost every agent is: its profile, pattern, safeguard and Q entries exist."""
+as almost every agent is: its profile, pattern, safeguard, Q entries and a
+live version exist."""
 
 import pytest
 from django.db import connection
 from django.test.utils import CaptureQueriesContext
 
-from learning.models import LearningProfile
+from learning import versions
+from learning.models import LearningProfile, VersionReason
 
 from .helpers import recommend, report, run_task, task
 
 TRANSACTION_CONTROL = ("BEGIN", "COMMIT", "ROLLBACK", "SAVEPOINT", "RELEASE SAVEPOINT")
 
-# Token with its agent, rate limit; profile, this state's Q entries, the swarm's pooled
+# Token with its agent, rate limit; profile with its live version, this state's Q entries, the swarm's pooled
 # values, running A/B arms, the applied strategy, active mitigations; the decision.
 RECOMMENDATION = 9
 # Token with its agent, rate limit; profile (locked), decision; Q entries, Q update, pooled
@@ -37,16 +39,19 @@ def _rate_limit_on_the_database(settings):
 
 @pytest.fixture
 def settled(alice):
-    """alice after two tasks of one state, exploring no more, so the next task's choice and rows are known."""
+    """alice after two tasks of one state and a version capture, exploring no more, so the next task's
+    choice and rows are known."""
     LearningProfile.objects.create(agent=alice, exploration_rate=0.0, min_exploration_rate=0.0)
     for _ in range(2):
         run_task(alice, complexity=0.5)
+    versions.capture(alice, VersionReason.ON_DEMAND)
     return alice
 
 
 def test_it_keeps_a_recommendation_to_its_budget(settled):
     with CaptureQueriesContext(connection) as block:
-        recommend(settled, complexity=0.5)
+        answer = recommend(settled, complexity=0.5)
+    assert answer["policy_version"] == "v1+0"
     assert len(statements(block)) == RECOMMENDATION, "\n".join(statements(block))
 
 

@@ -9,7 +9,7 @@ from django.db import IntegrityError, connection, transaction
 from django.db.models.signals import post_init
 from django.utils import timezone
 
-from learning.models import Decision, Execution, LearnedPattern, QEntry, StateVersion
+from learning.models import Decision, Execution, LearnedPattern, LearningProfile, QEntry, StateVersion
 from qefleet.memory import rows
 from qefleet.memory.models import Agent, Event, Pattern
 from tests.learning.helpers import strategy
@@ -229,3 +229,17 @@ def test_it_builds_through_init_for_a_model_with_receivers(alice):
         post_init.disconnect(receiver, sender=QEntry)
 
     assert seen == [found]
+
+
+def test_it_joins_a_nullable_key_outside_and_leaves_deferred_columns_out(alice, bob, django_assert_num_queries):
+    version = StateVersion.objects.create(agent=alice, number=3, reason="on_demand", task_count=0, q_entries=0,
+                                          checksum="c", payload=b"\x00" * 64, size_bytes=64)
+    LearningProfile.objects.create(agent=alice, live_version=version)
+    LearningProfile.objects.create(agent=bob)
+    query = rows.Query(LearningProfile, "agent", related="live_version", related_defer=("payload",))
+
+    with_version, without = query.first(alice), query.first(bob)
+
+    with django_assert_num_queries(0):
+        assert with_version.live_version.number == 3 and without.live_version is None
+    assert with_version.live_version.get_deferred_fields() == {"payload"}
