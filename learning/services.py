@@ -47,7 +47,8 @@ def rng():
 
 # A task's reads and writes go through qefleet.memory.rows: the rows the
 # ORM would read and write, without compiling each statement every time.
-PROFILE = rows.Query(LearningProfile, "agent")
+# With its live version (for policy_version; not its payload) in the same statement.
+PROFILE = rows.Query(LearningProfile, "agent", related="live_version", related_defer=("payload",))
 LOCKED_PROFILE = rows.Query(LearningProfile, "agent", lock=True)
 SAFEGUARD = rows.Query(Safeguard, "agent")
 APPLIED = rows.Query(AppliedStrategy, "agent", "task_type")

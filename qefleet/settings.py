@@ -113,13 +113,16 @@ MIDDLEWARE = [
     "learning.overhead.OverheadMiddleware",
     "qefleet.middleware.RequestIdMiddleware",
     "django.middleware.security.SecurityMiddleware",
-    "csp.middleware.CSPMiddleware",
+    # django-csp's, building the configured policy's header once.
+    "qefleet.middleware.CSPMiddleware",
     "whitenoise.middleware.WhiteNoiseMiddleware",
     "django.contrib.sessions.middleware.SessionMiddleware",
     "django.middleware.common.CommonMiddleware",
     "django.middleware.csrf.CsrfViewMiddleware",
-    "django.contrib.auth.middleware.AuthenticationMiddleware",
-    "django.contrib.messages.middleware.MessageMiddleware",
+    # Django's user and message middleware, skipped for the agent API's
+    # token-authenticated requests (qefleet/middleware.py).
+    "qefleet.middleware.BrowserAuthenticationMiddleware",
+    "qefleet.middleware.BrowserMessageMiddleware",
     "django.middleware.clickjacking.XFrameOptionsMiddleware",
     # Last, as django-axes requires: it turns a locked-out login into its 429 page.
     "axes.middleware.AxesMiddleware",

@@ -6,11 +6,12 @@ from datetime import timedelta
 
 import pytest
 from django.db import IntegrityError, connection, transaction
+from django.db.models.signals import post_init
 from django.utils import timezone
 
-from learning.models import Decision, Execution, LearnedPattern, QEntry, StateVersion
+from learning.models import Decision, Execution, LearnedPattern, LearningProfile, QEntry, StateVersion
 from qefleet.memory import rows
-from qefleet.memory.models import Event, Pattern
+from qefleet.memory.models import Agent, Event, Pattern
 from tests.learning.helpers import strategy
 
 
@@ -182,3 +183,63 @@ def test_it_updates_the_matching_rows_only(alice, bob):
     stored = {(row.owner_id, row.pattern): (row.confidence, row.metadata) for row in Pattern.with_expired.all()}
     assert stored == {("alice", "live"): (0.75, {"success_rate": 0.8}), ("alice", "gone"): (0.5, {}),
                       ("bob", "live"): (0.5, {})}
+
+
+def test_it_joins_a_related_row_and_caches_it(alice, django_assert_num_queries):
+    entry = QEntry.objects.create(agent=alice, task_type="unit-tests", state_key="k", strategy=strategy())
+    query = rows.Query(QEntry, "id", related="agent", extra={"twice": "T.visits * 2"})
+
+    found = query.first(entry.pk)
+    expected = Agent.objects.get(pk=alice.pk)
+
+    with django_assert_num_queries(0):
+        agent = found.agent
+    for field in Agent._meta.concrete_fields:
+        assert getattr(agent, field.attname) == getattr(expected, field.attname), field.name
+    assert found.twice == 0 and not agent._state.adding
+
+
+def test_it_builds_instances_as_from_db_does(alice):
+    saved = execution(alice, "orm")
+    saved.save()
+    values = Execution.objects.filter(pk=saved.pk).values_list(*[f.attname for f in Execution._meta.concrete_fields])
+    names = [field.attname for field in Execution._meta.concrete_fields]
+
+    built = rows.from_db(Execution, "default", names, list(values.get()))
+    reference = Execution.from_db("default", names, list(values.get()))
+
+    assert vars(built).keys() == vars(reference).keys()
+    assert {name: value for name, value in vars(built).items() if name != "_state"} == {
+        name: value for name, value in vars(reference).items() if name != "_state"}
+    assert (built._state.adding, built._state.db) == (reference._state.adding, reference._state.db)
+
+
+def test_it_builds_through_init_for_a_model_with_receivers(alice):
+    seen = []
+
+    def receiver(sender, instance, **kwargs):
+        seen.append(instance)
+
+    post_init.connect(receiver, sender=QEntry)
+    try:
+        entry = QEntry.objects.create(agent=alice, task_type="unit-tests", state_key="k", strategy=strategy())
+        seen.clear()
+        found = rows.Query(QEntry, "id").first(entry.pk)
+    finally:
+        post_init.disconnect(receiver, sender=QEntry)
+
+    assert seen == [found]
+
+
+def test_it_joins_a_nullable_key_outside_and_leaves_deferred_columns_out(alice, bob, django_assert_num_queries):
+    version = StateVersion.objects.create(agent=alice, number=3, reason="on_demand", task_count=0, q_entries=0,
+                                          checksum="c", payload=b"\x00" * 64, size_bytes=64)
+    LearningProfile.objects.create(agent=alice, live_version=version)
+    LearningProfile.objects.create(agent=bob)
+    query = rows.Query(LearningProfile, "agent", related="live_version", related_defer=("payload",))
+
+    with_version, without = query.first(alice), query.first(bob)
+
+    with django_assert_num_queries(0):
+        assert with_version.live_version.number == 3 and without.live_version is None
+    assert with_version.live_version.get_deferred_fields() == {"payload"}

@@ -33,8 +33,11 @@ class Command(BaseCommand):
                             help="Comma-separated variant worlds to measure.")
         parser.add_argument("--quality-only", action="store_true",
                             help="Only the learning-quality figures (no latency, growth, cycle or sharing).")
+        parser.add_argument("--skip-quality", action="store_true", help="Leave out the learning-quality figures.")
+        parser.add_argument("--skip-sharing", action="store_true", help="Leave out the pattern-sharing speed-up.")
 
-    def handle(self, tasks, growth_tasks, out, seed, project_seeds, variant_seeds, variants, quality_only, **options):
+    def handle(self, tasks, growth_tasks, out, seed, project_seeds, variant_seeds, variants, quality_only,
+               skip_quality, skip_sharing, **options):
         if settings.DEBUG:
             self.stderr.write("DEBUG is on: Django records every query, so figures will be pessimistic.")
         setup_test_environment()
@@ -51,9 +54,10 @@ class Command(BaseCommand):
             if quality_only:
                 figures = {"learning_quality": learning_quality()}
             else:
-                figures = Bench(tasks, out).run(growth_tasks, learning_quality,
-                                                lambda: measure_speedup(ClientTransport(), seed=seed),
-                                                self.stdout.write)
+                figures = Bench(tasks, out).run(
+                    growth_tasks, None if skip_quality else learning_quality,
+                    None if skip_sharing else (lambda: measure_speedup(ClientTransport(), seed=seed)),
+                    self.stdout.write)
         finally:
             connection.creation.destroy_test_db(original, verbosity=0)
         self.stdout.write(quality_table(figures["learning_quality"]) if quality_only else table(figures))
