@@ -30,6 +30,11 @@ do the decisions that used an import and how they fared.
 
 Everything runs through the real API in this process (ClientTransport) and
 registers agents: run it on a throw-away database, as the benchmark does.
+Everything random derives from the seed: the world and its task streams,
+and the recommendations' exploration draws (services.seeded_exploration;
+in-process requests run in the calling thread), so a seed's figures repeat
+exactly. Over a transport to another process the draws are that server's,
+unseeded.
 """
 
 from datetime import timedelta
@@ -38,7 +43,7 @@ import numpy as np
 from django.db.models import Count, Q
 from django.utils import timezone
 
-from learning import sharing
+from learning import services, sharing
 from learning.models import Execution, LearningProfile, PatternImport, SharedPattern
 from qefleet.memory.fleet import issue_token, register_agent
 
@@ -46,6 +51,9 @@ from .simulator import ClientTransport, FleetEnvironment, SimAgent, Simulation
 
 SWARM = "sharing-sim"
 DEFAULT_TEAMS = ("core-testing", "performance-security")
+# The recommendations' exploration draws come from the world's seed too (a
+# stream of their own), so a seed's figures repeat decision for decision.
+EXPLORATION_STREAM = 5
 
 
 def tasks_to_threshold(successes, threshold, window):
@@ -158,13 +166,14 @@ def measure_speedup(transport=None, seed=1, teacher_tasks=1000, learner_tasks=10
     for agent_id, _, role in roster:
         by_role.setdefault(role, []).append(agent_id)
     records = {}
-    _run(transport, [agents[i] for i in by_role["teacher"]], environment, teacher_tasks, slot_tasks, records)
-    shared = SharedPattern.objects.filter(source__agent_id__in=by_role["teacher"])
-    shared_by_teachers = {"patterns": shared.count(),
-                          "task_types": shared.values("task_type").distinct().count(),
-                          "of_task_types": sum(len(FleetEnvironment.task_types(team)) for team in teams)}
     newcomers = [agents[i] for pair in zip(by_role["importer"], by_role["non_importer"]) for i in pair]
-    _run(transport, newcomers, environment, learner_tasks, slot_tasks, records)
+    with services.seeded_exploration([environment.seed, EXPLORATION_STREAM]):
+        _run(transport, [agents[i] for i in by_role["teacher"]], environment, teacher_tasks, slot_tasks, records)
+        shared = SharedPattern.objects.filter(source__agent_id__in=by_role["teacher"])
+        shared_by_teachers = {"patterns": shared.count(),
+                              "task_types": shared.values("task_type").distinct().count(),
+                              "of_task_types": sum(len(FleetEnvironment.task_types(team)) for team in teams)}
+        _run(transport, newcomers, environment, learner_tasks, slot_tasks, records)
     importers = _group(by_role["importer"], records, threshold, window, early)
     others = _group(by_role["non_importer"], records, threshold, window, early)
     return {
