@@ -12,8 +12,8 @@ from learning.harness.simulator import ClientTransport
 # variant worlds over 10 each keep `make bench` within minutes.
 PROJECT_SEEDS = 20
 VARIANT_SEEDS = 10
-# The sharing speed-up, 8,000 tasks a seed through the API (3-6 minutes on
-# the 2-core machines here): its distribution over seeds, not one seed's luck.
+# The sharing speed-up, 8,000 tasks a seed (1-3 minutes on the 2-core
+# machines here): its distribution over seeds, not one seed's luck.
 SHARING_SEEDS = 5
 
 
