@@ -8,6 +8,7 @@ last window of tasks), so it does not grow with the learned state.
 import hashlib
 import json
 import threading
+from contextlib import contextmanager
 
 import numpy as np
 from django.db import transaction
@@ -43,6 +44,24 @@ def rng():
     if not hasattr(_local, "rng"):
         _local.rng = np.random.default_rng()
     return _local.rng
+
+
+@contextmanager
+def seeded_exploration(seed):
+    """Exploration draws of this thread from a generator seeded with `seed`,
+    for harnesses that must repeat a run decision for decision (production
+    never seeds). In-process requests (Django's test client) run in the
+    calling thread, so they draw from it too; the thread's unseeded
+    generator is back afterwards."""
+    previous = getattr(_local, "rng", None)
+    _local.rng = np.random.default_rng(seed)
+    try:
+        yield
+    finally:
+        if previous is None:
+            del _local.rng
+        else:
+            _local.rng = previous
 
 
 # A task's reads and writes go through qefleet.memory.rows: the rows the
