@@ -9,35 +9,15 @@ from .. import words
 
 register = template.Library()
 
-
-@register.filter
-def state_words(key):
-    """A state key in words: "complexity 0.5, 2 capabilities, first attempt, ..."."""
-    return words.state_words(key)
-
-
-@register.filter
-def applied_source(source):
-    """Where an applied strategy came from, in words."""
-    return words.applied_source(source)
+# Words that need nothing of the template: dashboard/words.py's functions as they are.
+for _plain_words in (words.state_words, words.applied_source, words.job_words, words.every_words):
+    register.filter(_plain_words.__name__, _plain_words)
 
 
 @register.filter
 def undecided_look(test):
     """A running or inconclusive A/B test's latest look in words, or None."""
     return words.undecided_look(test.state, test.verdict, test.horizon)
-
-
-@register.filter
-def job_words(name):
-    """A scheduled job's name as what it does."""
-    return words.job_words(name)
-
-
-@register.filter
-def every_words(minutes):
-    """An interval in minutes in words: 1440 -> "1 day"."""
-    return words.every_words(minutes)
 
 
 @register.filter
