@@ -43,7 +43,7 @@ def test_the_agents_own_values_stand_alone_where_its_swarm_knows_nothing():
 
 
 def test_the_default_prior_weighs_the_agent_by_n_over_n_plus_5():
-    values, _ = engine.backed_off(([1.0], [15]), [([0.0], [3]), ([0.0], [0])])
+    values, _ = engine.backed_off(([1.0], [15]), [([0.0], [30]), ([0.0], [0])])
     assert engine.EVIDENCE_PRIOR == 5 and values == pytest.approx([15 / 20])
     assert engine.evidence_weight(15) == pytest.approx(0.75)
 
