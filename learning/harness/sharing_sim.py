@@ -30,6 +30,8 @@ do the decisions that used an import and how they fared.
 
 Everything runs through the real API in this process (ClientTransport) and
 registers agents: run it on a throw-away database, as the benchmark does.
+With ClientTransport the exploration draws are seeded from `seed`
+(services.seed_draws), so a seed's figures are the same in every run.
 """
 
 from datetime import timedelta
@@ -38,7 +40,7 @@ import numpy as np
 from django.db.models import Count, Q
 from django.utils import timezone
 
-from learning import sharing
+from learning import services, sharing
 from learning.models import Execution, LearningProfile, PatternImport, SharedPattern
 from qefleet.memory.fleet import issue_token, register_agent
 
@@ -151,6 +153,9 @@ def measure_speedup(transport=None, seed=1, teacher_tasks=1000, learner_tasks=10
     and imported, and how the decisions that used an import did against the
     non-importers' catalog-default ones."""
     transport = transport or ClientTransport()
+    # The exploration draws from the seed too, so a seed's figures repeat (in
+    # this process; a server behind HttpTransport draws its own).
+    services.seed_draws([seed, 2])
     roster = _fleet(pairs, teams)
     agents = dict(zip([agent_id for agent_id, _, _ in roster], _register(roster)))
     environment = FleetEnvironment({agent_id: team for agent_id, team, _ in roster}, seed)
