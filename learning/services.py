@@ -157,11 +157,12 @@ def _known_values(agent, profile, task_type, vector, key, strategies):
     return q, visits, None, None, 0
 
 
-def _policy(agent, task_type, strategies, q, learned, visits=None):
+def _policy(agent, task_type, strategies, q, learned, visits):
     """The greedy choices before exploration: (indexes, how, detail, mitigated_for).
 
     In order: the strategy applied for the task type (by an operator or an
-    A/B test), the best learned Q-values, a pattern imported from the swarm,
+    A/B test), the best learned values (ranked by engine.optimistic), a
+    pattern imported from the swarm,
     the catalog default; then the task type's active mitigations adjust it.
     """
     index = {strategy.pk: position for position, strategy in enumerate(strategies)}
@@ -169,7 +170,8 @@ def _policy(agent, task_type, strategies, q, learned, visits=None):
     if applied is not None and applied.strategy_id in index:
         greedy, how, detail = (index[applied.strategy_id],), "applied", applied.source
     elif learned is not None:
-        greedy, how, detail = tuple(int(i) for i in np.flatnonzero(q == q.max())), learned, None
+        ranked = engine.optimistic(q, visits)
+        greedy, how, detail = tuple(int(i) for i in np.flatnonzero(ranked == ranked.max())), learned, None
     elif (imported := sharing.imported_choice(agent, task_type, strategies)) is not None:
         greedy, how, detail = (imported[0],), "shared", imported[1]
     else:

@@ -182,6 +182,11 @@ POOL_STEP = 0.1
 SHORTFALL_SLACK = 0.3
 SHORTFALL_LIMIT = 4.0
 RESTART_AFTER = 10
+# The greedy choice ranks by value plus this x UCB1's term (optimistic):
+# 5 paired seeds, with restarts, 0.76 -> 0.83 on the project world and
+# 0.44 -> 0.55 where the best changes half-way (a restarted strategy has
+# few current visits, so the ranking tries it and its rivals again).
+EXPLORATION_BONUS = 0.25
 # Epsilon shrinks by this factor per visit the swarm has made to the cell
 # the choice is made in (the state's bucket). A cell sees only a few dozen
 # visits in a fleet's first 2,000 tasks: at 0.97 per visit 7 % of the
@@ -231,6 +236,17 @@ def backed_off(own, pooled, prior=EVIDENCE_PRIOR):
     weight = np.where(swarm_visits > 0, n / (n + prior), (n > 0).astype(float))
     values = weight * own_values + (1 - weight) * swarm_values
     return values, np.where(own_visits > 0, own_visits, swarm_visits)
+
+
+def optimistic(values, visits, bonus=EXPLORATION_BONUS):
+    """The values the greedy choice ranks by: each plus UCB1's term,
+    bonus x sqrt(ln(N + 1) / (n + 1)), n the visits behind the value and N
+    their sum over the state's actions. A strategy with little current
+    evidence gets tried before one as good on paper with much, so a cell's
+    best is found by the ranking, not only by the random tries. The values
+    themselves (reasoning, confidence, Q) stay as learned."""
+    n = np.asarray(visits, dtype=float)
+    return np.asarray(values, dtype=float) + bonus * np.sqrt(np.log(n.sum() + 1) / (n + 1))
 
 
 def pooled_step(value, target, step=POOL_STEP):

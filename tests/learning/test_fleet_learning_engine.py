@@ -83,3 +83,12 @@ def test_the_q_update_is_unchanged_by_pooling():
     # The seed's formula: Q + alpha * (r + gamma * max Q(s') - Q).
     assert engine.q_update(0.5, 1.0, 0.2, 0.1, 0.95) == pytest.approx(0.5 + 0.1 * (1.0 + 0.95 * 0.2 - 0.5))
     assert np.isfinite(engine.q_update(0.0, 2.0, 0.0, 1.0, 0.0))
+
+
+def test_the_greedy_ranking_adds_ucb1s_term_to_each_value():
+    assert engine.EXPLORATION_BONUS == 0.25
+    ranked = engine.optimistic([0.5, 0.4], [30, 2])
+    assert ranked == pytest.approx([0.5 + 0.25 * np.sqrt(np.log(33) / 31), 0.4 + 0.25 * np.sqrt(np.log(33) / 3)])
+    # A value with little evidence outranks a slightly better one with much; a clearly better one still wins.
+    assert ranked[1] > ranked[0]
+    assert engine.optimistic([1.0, 0.4], [30, 2])[0] > engine.optimistic([1.0, 0.4], [30, 2])[1]
