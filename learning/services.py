@@ -202,8 +202,9 @@ def _reasoning(strategies, choice, epsilon, q, visits, how, detail, source_key, 
         origin = f"A/B test {detail.split(':', 1)[1]}" if detail.startswith("abtest:") else detail or "an operator"
         return f"Using {strategy.name}, the strategy applied for this task type (by {origin})."
     if how == "":
-        return (f"Exploiting: {strategy.name} has the highest Q-value in this state "
-                f"({q[position]:.3f} over {visits[position]} visits, blended with its swarm's by those visits).")
+        return (f"Exploiting: {strategy.name} ranks first in this state "
+                f"({q[position]:.3f} over {visits[position]} visits, blended with its swarm's by those visits; "
+                "a value on fewer visits ranks a little higher).")
     if how in ("pooled", "pooled-type"):
         level = "tasks like this one" if how == "pooled" else "this task type"
         return (f"This state is new to this agent; its swarm's outcomes on {level} favour {strategy.name} "
