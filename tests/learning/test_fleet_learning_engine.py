@@ -86,9 +86,9 @@ def test_the_q_update_is_unchanged_by_pooling():
 
 
 def test_the_greedy_ranking_adds_ucb1s_term_to_each_value():
-    assert engine.EXPLORATION_BONUS == 0.25
+    assert engine.EXPLORATION_BONUS == 0.5
     ranked = engine.optimistic([0.5, 0.4], [30, 2])
-    assert ranked == pytest.approx([0.5 + 0.25 * np.sqrt(np.log(33) / 31), 0.4 + 0.25 * np.sqrt(np.log(33) / 3)])
+    assert ranked == pytest.approx([0.5 + 0.5 * np.sqrt(np.log(33) / 31), 0.4 + 0.5 * np.sqrt(np.log(33) / 3)])
     # A value with little evidence outranks a slightly better one with much; a clearly better one still wins.
     assert ranked[1] > ranked[0]
     assert engine.optimistic([1.0, 0.4], [30, 2])[0] > engine.optimistic([1.0, 0.4], [30, 2])[1]
