@@ -261,7 +261,8 @@ class QEntry(models.Model):
 class PooledValue(models.Model):
     """What a swarm knows of one strategy at one abstract state of a task
     type (engine.abstract_keys: the complexity x capability bucket, or "*"
-    for the whole task type): the mean of its agents' recent outcomes there.
+    for the whole task type): the mean of its agents' recent outcomes there,
+    restarted when they fall well below it.
     Every agent of the swarm writes it, each report with one atomic UPDATE
     (services.pool_outcome), so none is lost."""
 
@@ -271,6 +272,9 @@ class PooledValue(models.Model):
     strategy = models.ForeignKey(Strategy, on_delete=models.PROTECT, related_name="+")
     value = models.FloatField(default=0.0)
     visits = models.PositiveIntegerField(default=0)
+    # Since the value last restarted (engine.pooled_update): the evidence the value stands for.
+    current_visits = models.PositiveIntegerField(default=0)
+    shortfall = models.FloatField(default=0.0, help_text="How far recent outcomes fell below the value (<= 0).")
     updated_at = models.DateTimeField(auto_now=True)
 
     class Meta:

@@ -122,20 +122,22 @@ def _levels(agent, task_type, vector, key, strategies, with_pool):
     state's bucket, then the task type)."""
     index = {strategy.pk: position for position, strategy in enumerate(strategies)}
 
-    def level(entries, value_of):
+    def level(entries, value_of, visits_of):
         values, visits = np.zeros(len(strategies)), np.zeros(len(strategies), dtype=int)
         for entry in entries:
             if entry.strategy_id in index:
                 values[index[entry.strategy_id]] = value_of(entry)
-                visits[index[entry.strategy_id]] = entry.visits
+                visits[index[entry.strategy_id]] = visits_of(entry)
         return values, visits
 
-    own = level(Q_ENTRIES(agent, task_type, [key]), lambda entry: entry.q_value)
+    own = level(Q_ENTRIES(agent, task_type, [key]), lambda entry: entry.q_value, lambda entry: entry.visits)
     pooled = []
     if with_pool:
         pooled_rows = POOLED(pool_of(agent), task_type, engine.abstract_keys(vector))
         for abstract_key in engine.abstract_keys(vector):
-            pooled.append(level([row for row in pooled_rows if row.abstract_key == abstract_key], lambda row: row.value))
+            # A pooled value stands for its visits since it last restarted.
+            pooled.append(level([row for row in pooled_rows if row.abstract_key == abstract_key],
+                                lambda row: row.value, lambda row: row.current_visits))
     return own, pooled
 
 
@@ -169,11 +171,12 @@ def _known_values(agent, profile, task_type, vector, key, strategies):
     return q, visits, None, None, 0
 
 
-def _policy(agent, task_type, strategies, q, learned, visits=None):
+def _policy(agent, task_type, strategies, q, learned, visits):
     """The greedy choices before exploration: (indexes, how, detail, mitigated_for).
 
     In order: the strategy applied for the task type (by an operator or an
-    A/B test), the best learned Q-values, a pattern imported from the swarm,
+    A/B test), the best learned values (ranked by engine.optimistic), a
+    pattern imported from the swarm,
     the catalog default; then the task type's active mitigations adjust it.
     """
     index = {strategy.pk: position for position, strategy in enumerate(strategies)}
@@ -181,7 +184,8 @@ def _policy(agent, task_type, strategies, q, learned, visits=None):
     if applied is not None and applied.strategy_id in index:
         greedy, how, detail = (index[applied.strategy_id],), "applied", applied.source
     elif learned is not None:
-        greedy, how, detail = tuple(int(i) for i in np.flatnonzero(q == q.max())), learned, None
+        ranked = engine.optimistic(q, visits)
+        greedy, how, detail = tuple(int(i) for i in np.flatnonzero(ranked == ranked.max())), learned, None
     elif (imported := sharing.imported_choice(agent, task_type, strategies)) is not None:
         greedy, how, detail = (imported[0],), "shared", imported[1]
     else:
@@ -212,8 +216,9 @@ def _reasoning(strategies, choice, epsilon, q, visits, how, detail, source_key, 
         origin = f"A/B test {detail.split(':', 1)[1]}" if detail.startswith("abtest:") else detail or "an operator"
         return f"Using {strategy.name}, the strategy applied for this task type (by {origin})."
     if how == "":
-        return (f"Exploiting: {strategy.name} has the highest Q-value in this state "
-                f"({q[position]:.3f} over {visits[position]} visits, blended with its swarm's by those visits).")
+        return (f"Exploiting: {strategy.name} ranks first in this state "
+                f"({q[position]:.3f} over {visits[position]} visits, blended with its swarm's by those visits; "
+                "a value on fewer visits ranks a little higher).")
     if how in ("pooled", "pooled-type"):
         level = "tasks like this one" if how == "pooled" else "this task type"
         return (f"This state is new to this agent; its swarm's outcomes on {level} favour {strategy.name} "
@@ -559,16 +564,23 @@ def _update_q(agent, profile, task_type, state_key, next_key, strategy, reward):
 
 def _pool_upsert_sql():
     """One statement that counts an outcome in the pooled rows named in its
-    VALUES (creating them at the first): engine.pooled_step in SQL, so the
+    VALUES (creating them at the first): engine.pooled_update in SQL, so the
     database applies each agent's update to the row as it is, under its row
-    lock, and concurrent agents lose none. The VALUES carry step x target,
-    the first outcome's value from 0; an existing row becomes value x
-    (1 - step) + step x target."""
+    lock, and concurrent agents lose none. The VALUES carry a new row:
+    step x target, one visit, min(0, target + slack); an existing row
+    becomes value x (1 - step) + step x target, unless its shortfall says
+    it restarts from the outcome (every SET reads the row as it was)."""
     table = PooledValue._meta.db_table
-    return (f"INSERT INTO {table} (swarm, task_type, abstract_key, strategy_id, value, visits, updated_at) "
-            f"VALUES (%s, %s, %s, %s, %s, 1, %s), (%s, %s, %s, %s, %s, 1, %s) "
+    step = engine.POOL_STEP
+    drop = f"({table}.shortfall + excluded.value / {step!r} - {table}.value + {engine.SHORTFALL_SLACK!r})"
+    restart = f"{table}.current_visits >= {engine.RESTART_AFTER} AND {drop} < {-engine.SHORTFALL_LIMIT!r}"
+    return (f"INSERT INTO {table} (swarm, task_type, abstract_key, strategy_id, value, visits, current_visits, "
+            f"shortfall, updated_at) "
+            f"VALUES (%s, %s, %s, %s, %s, 1, 1, %s, %s), (%s, %s, %s, %s, %s, 1, 1, %s, %s) "
             f"ON CONFLICT (swarm, task_type, abstract_key, strategy_id) DO UPDATE SET "
-            f"value = {table}.value * {1 - engine.POOL_STEP!r} + excluded.value, "
+            f"value = CASE WHEN {restart} THEN excluded.value ELSE {table}.value * {1 - step!r} + excluded.value END, "
+            f"current_visits = CASE WHEN {restart} THEN 1 ELSE {table}.current_visits + 1 END, "
+            f"shortfall = CASE WHEN {restart} OR {drop} > 0 THEN 0 ELSE {drop} END, "
             f"visits = {table}.visits + 1, updated_at = excluded.updated_at")
 
 
@@ -579,7 +591,8 @@ def pool_outcome(agent, task_type, state_key, strategy, target):
     now = PooledValue._meta.get_field("updated_at").get_db_prep_value(timezone.now(), connection)
     params = []
     for abstract_key in engine.abstract_keys(engine.parse_state_key(state_key)):
-        params += [pool_of(agent), task_type, abstract_key, strategy.pk, engine.POOL_STEP * float(target), now]
+        params += [pool_of(agent), task_type, abstract_key, strategy.pk, engine.POOL_STEP * float(target),
+                   min(0.0, float(target) + engine.SHORTFALL_SLACK), now]
     with connection.cursor() as cursor:
         cursor.execute(_pool_upsert_sql(), params)
 

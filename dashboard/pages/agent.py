@@ -200,7 +200,7 @@ def q_table_page(agent, search, page_number):
 
 
 HOW_CHOSEN = {
-    "": "Exploited: {name} had this state's highest Q-value",
+    "": "Exploited: {name} ranked first in this state",
     "nearest": "New state: {name} was best in the nearest visited state",
     "applied": "Applied: {name} is the strategy applied for this task type",
     "default": "Nothing learned for this task type yet: {name} is the catalog default",

@@ -43,7 +43,7 @@ def test_the_agents_own_values_stand_alone_where_its_swarm_knows_nothing():
 
 
 def test_the_default_prior_weighs_the_agent_by_n_over_n_plus_5():
-    values, _ = engine.backed_off(([1.0], [15]), [([0.0], [3]), ([0.0], [0])])
+    values, _ = engine.backed_off(([1.0], [15]), [([0.0], [30]), ([0.0], [0])])
     assert engine.EVIDENCE_PRIOR == 5 and values == pytest.approx([15 / 20])
     assert engine.evidence_weight(15) == pytest.approx(0.75)
 
@@ -83,3 +83,12 @@ def test_the_q_update_is_unchanged_by_pooling():
     # The seed's formula: Q + alpha * (r + gamma * max Q(s') - Q).
     assert engine.q_update(0.5, 1.0, 0.2, 0.1, 0.95) == pytest.approx(0.5 + 0.1 * (1.0 + 0.95 * 0.2 - 0.5))
     assert np.isfinite(engine.q_update(0.0, 2.0, 0.0, 1.0, 0.0))
+
+
+def test_the_greedy_ranking_adds_ucb1s_term_to_each_value():
+    assert engine.EXPLORATION_BONUS == 0.5
+    ranked = engine.optimistic([0.5, 0.4], [30, 2])
+    assert ranked == pytest.approx([0.5 + 0.5 * np.sqrt(np.log(33) / 31), 0.4 + 0.5 * np.sqrt(np.log(33) / 3)])
+    # A value with little evidence outranks a slightly better one with much; a clearly better one still wins.
+    assert ranked[1] > ranked[0]
+    assert engine.optimistic([1.0, 0.4], [30, 2])[0] > engine.optimistic([1.0, 0.4], [30, 2])[1]

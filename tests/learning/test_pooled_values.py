@@ -31,7 +31,8 @@ def test_the_pool_is_the_swarms(alice, bob):
 
 def pooled(agent, strategy_name, value, visits, key="0.6,0.1", task_type="unit-tests"):
     PooledValue.objects.create(swarm=agent.swarm, task_type=task_type, abstract_key=key,
-                               strategy=Strategy.objects.get(name=strategy_name), value=value, visits=visits)
+                               strategy=Strategy.objects.get(name=strategy_name), value=value, visits=visits,
+                               current_visits=visits)
 
 
 def test_an_unseen_state_borrows_the_swarms_bucket_instead_of_the_default(alice):

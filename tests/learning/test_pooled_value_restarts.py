@@ -1,0 +1,64 @@
+"""A pooled value restarts when the world changes under it (engine.pooled_update),
+and the SQL statement that writes it agrees with the engine."""
+
+import pytest
+from learning.core import engine
+from learning.models import PooledValue, Strategy
+from learning.services import pool_outcome
+from qefleet.memory.fleet import register_agent
+
+
+def _run(targets, row=(0.0, 0, 0.0)):
+    for target in targets:
+        row = engine.pooled_update(*row, target)
+    return row
+
+
+def test_it_restarts_a_value_whose_outcomes_fall_well_below_it():
+    value, current, _ = _run([1.4] * 30)
+    assert current == 30 and value > 1.0
+    value, current, shortfall = _run([-1.0] * 3, (value, current, 0.0))
+    # Three failures in a row: the shortfall is about -2.0, then -3.9, then past -4, and the row restarts.
+    assert current == 1 and value == pytest.approx(engine.POOL_STEP * -1.0) and shortfall == 0.0
+
+
+def test_it_keeps_a_value_through_the_odd_failure():
+    row = _run([1.4] * 30)
+    for target in [-1.0, 1.4, 1.4, 1.4, -1.0, 1.4, 1.4, 1.4, 1.4, -1.0]:
+        row = engine.pooled_update(*row, target)
+    assert row[1] == 40
+
+
+def test_a_young_value_never_restarts():
+    # A value climbing from 0 (fewer than RESTART_AFTER visits) is no evidence of a change.
+    value, current, shortfall = _run([1.4] * 3 + [-1.0] * 6)
+    assert current == 9 and shortfall < -engine.SHORTFALL_LIMIT
+
+
+def test_a_shortfall_never_goes_above_0():
+    assert _run([1.4] * 12)[2] == 0.0
+
+
+def test_the_agent_yields_to_a_restarted_swarm_value():
+    own = ([1.0, 0.2], [20, 20])
+    restarted = ([-0.1, 0.3], [1, 40])
+    values, _ = engine.backed_off(own, [restarted], prior=5)
+    # The agent's 20 visits of the first action count as the swarm's 1 current one.
+    assert values[0] == pytest.approx(1 / 6 * 1.0 + 5 / 6 * -0.1)
+    assert values[1] == pytest.approx(20 / 25 * 0.2 + 5 / 25 * 0.3)
+
+
+@pytest.mark.django_db
+def test_the_sql_statement_applies_the_engines_rule():
+    agent, _ = register_agent("restart-agent", "test-generator", team="t", swarm="restart-swarm")
+    strategy, _ = Strategy.objects.get_or_create(name="restart-test", defaults={"parallelization": 0.5,
+                                                                                "retry_policy": "fixed"})
+    targets = [1.4] * 25 + [-1.0, 1.4, -1.0, -1.0, -1.0, 1.4, -1.0]
+    expected = (0.0, 0, 0.0)
+    for target in targets:
+        pool_outcome(agent, "unit-tests", "0.5,0.6,0.0,0.9,1.0", strategy, target)
+        expected = engine.pooled_update(*expected, target)
+    row = PooledValue.objects.get(abstract_key="0.5,0.6")
+    assert row.visits == len(targets)
+    assert row.current_visits == expected[1] < len(targets)
+    assert row.value == pytest.approx(expected[0]) and row.shortfall == pytest.approx(expected[2])
