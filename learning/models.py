@@ -262,7 +262,7 @@ class PooledValue(models.Model):
     """What a swarm knows of one strategy at one abstract state of a task
     type (engine.abstract_keys: the complexity x capability bucket, or "*"
     for the whole task type): the mean of its agents' recent outcomes there,
-    restarted when they fall well below it.
+    restarted when they fall well below their longer mean.
     Every agent of the swarm writes it, each report with one atomic UPDATE
     (services.pool_outcome), so none is lost."""
 
@@ -274,7 +274,10 @@ class PooledValue(models.Model):
     visits = models.PositiveIntegerField(default=0)
     # Since the value last restarted (engine.pooled_update): the evidence the value stands for.
     current_visits = models.PositiveIntegerField(default=0)
-    shortfall = models.FloatField(default=0.0, help_text="How far recent outcomes fell below the value (<= 0).")
+    reference = models.FloatField(default=0.0, help_text="The mean of the outcomes since the value last restarted "
+                                                         "(over at most the last 100): what a shortfall is measured "
+                                                         "against.")
+    shortfall = models.FloatField(default=0.0, help_text="How far recent outcomes fell below the reference (<= 0).")
     updated_at = models.DateTimeField(auto_now=True)
 
     class Meta:

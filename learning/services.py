@@ -567,18 +567,24 @@ def _pool_upsert_sql():
     VALUES (creating them at the first): engine.pooled_update in SQL, so the
     database applies each agent's update to the row as it is, under its row
     lock, and concurrent agents lose none. The VALUES carry a new row:
-    step x target, one visit, min(0, target + slack); an existing row
-    becomes value x (1 - step) + step x target, unless its shortfall says
-    it restarts from the outcome (every SET reads the row as it was)."""
+    value step x target, reference target, one visit, shortfall
+    min(0, target + slack); an existing row takes the outcome into its value
+    and reference, unless its shortfall says it restarts from the outcome
+    (every SET reads the row as it was)."""
     table = PooledValue._meta.db_table
     step = engine.POOL_STEP
-    drop = f"({table}.shortfall + excluded.value / {step!r} - {table}.value + {engine.SHORTFALL_SLACK!r})"
+    drop = f"({table}.shortfall + excluded.reference - {table}.reference + {engine.SHORTFALL_SLACK!r})"
     restart = f"{table}.current_visits >= {engine.RESTART_AFTER} AND {drop} < {-engine.SHORTFALL_LIMIT!r}"
-    return (f"INSERT INTO {table} (swarm, task_type, abstract_key, strategy_id, value, visits, current_visits, "
-            f"shortfall, updated_at) "
-            f"VALUES (%s, %s, %s, %s, %s, 1, 1, %s, %s), (%s, %s, %s, %s, %s, 1, 1, %s, %s) "
+    # The reference's step, 1 / min(visits so far + 1, span): an integer divisor, valid in both databases.
+    span = (f"CASE WHEN {table}.current_visits + 1 < {engine.REFERENCE_SPAN} THEN {table}.current_visits + 1 "
+            f"ELSE {engine.REFERENCE_SPAN} END")
+    return (f"INSERT INTO {table} (swarm, task_type, abstract_key, strategy_id, value, reference, visits, "
+            f"current_visits, shortfall, updated_at) "
+            f"VALUES (%s, %s, %s, %s, %s, %s, 1, 1, %s, %s), (%s, %s, %s, %s, %s, %s, 1, 1, %s, %s) "
             f"ON CONFLICT (swarm, task_type, abstract_key, strategy_id) DO UPDATE SET "
             f"value = CASE WHEN {restart} THEN excluded.value ELSE {table}.value * {1 - step!r} + excluded.value END, "
+            f"reference = CASE WHEN {restart} THEN excluded.reference "
+            f"ELSE {table}.reference + (excluded.reference - {table}.reference) / ({span}) END, "
             f"current_visits = CASE WHEN {restart} THEN 1 ELSE {table}.current_visits + 1 END, "
             f"shortfall = CASE WHEN {restart} OR {drop} > 0 THEN 0 ELSE {drop} END, "
             f"visits = {table}.visits + 1, updated_at = excluded.updated_at")
@@ -589,10 +595,11 @@ def pool_outcome(agent, task_type, state_key, strategy, target):
     abstract level of its state."""
     connection = transaction.get_connection()
     now = PooledValue._meta.get_field("updated_at").get_db_prep_value(timezone.now(), connection)
+    target = float(target)
     params = []
     for abstract_key in engine.abstract_keys(engine.parse_state_key(state_key)):
-        params += [pool_of(agent), task_type, abstract_key, strategy.pk, engine.POOL_STEP * float(target),
-                   min(0.0, float(target) + engine.SHORTFALL_SLACK), now]
+        params += [pool_of(agent), task_type, abstract_key, strategy.pk, engine.POOL_STEP * target, target,
+                   min(0.0, target + engine.SHORTFALL_SLACK), now]
     with connection.cursor() as cursor:
         cursor.execute(_pool_upsert_sql(), params)
 
