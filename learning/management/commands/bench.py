@@ -48,6 +48,11 @@ class Command(BaseCommand):
             raise CommandError("--sharing-only needs --sharing-seeds of at least 1.")
         if settings.DEBUG:
             self.stderr.write("DEBUG is on: Django records every query, so figures will be pessimistic.")
+        variants = [name.strip() for name in variants.split(",") if name.strip()]
+        unknown = [name for name in variants if name not in quality.VARIANTS]
+        if unknown:
+            raise CommandError(f"--variants: no world named {', '.join(unknown)} "
+                               f"(known: {', '.join(quality.VARIANTS)})")
         setup_test_environment()
         # One bench agent sends thousands of requests a minute: measure the
         # learning loop, not the rate limit. The test client speaks plain
@@ -56,7 +61,7 @@ class Command(BaseCommand):
         original = connection.creation.create_test_db(verbosity=0, autoclobber=True)
 
         def learning_quality():
-            return self.quality(seed, project_seeds, variant_seeds, variants.split(","))
+            return self.quality(seed, project_seeds, variant_seeds, variants)
 
         def speedup():
             return measure_over_seeds(range(seed, seed + sharing_seeds), self.stdout.write, transport=ClientTransport())
