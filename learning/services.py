@@ -217,18 +217,18 @@ def _reasoning(strategies, choice, epsilon, q, visits, how, detail, source_key, 
         return f"Using {strategy.name}, the strategy applied for this task type (by {origin})."
     if how == "":
         return (f"Exploiting: {strategy.name} ranks first in this state "
-                f"({q[position]:.3f} over {visits[position]} visits, blended with its swarm's by those visits; "
+                f"({q[position]:.3f} on {visits[position]} visits of its own, blended with its swarm's; "
                 "a value on fewer visits ranks a little higher).")
     if how in ("pooled", "pooled-type"):
         level = "tasks like this one" if how == "pooled" else "this task type"
         return (f"This state is new to this agent; its swarm's outcomes on {level} favour {strategy.name} "
-                f"(value {q[position]:.3f} over {visits[position]} pooled visits).")
+                f"(value {q[position]:.3f} on {visits[position]} visits since the swarm last saw it change).")
     if how == "nearest":
         return (f"This state is new; the nearest visited state ({source_key}) favours {strategy.name} "
                 f"(Q {q[position]:.3f} over {visits[position]} visits).")
     if how == "shared":
-        return (f"Nothing is learned for this task type yet; {detail.shared.source.agent_id} shared that {strategy.name} "
-                f"works for it (imported, {detail.status}, confidence {detail.confidence:.2f}).")
+        return (f"Nothing is learned for this task type yet; {detail.shared.source.agent_id} shared that "
+                f"{strategy.name} works for it (imported, {detail.status}, confidence {detail.confidence:.2f}).")
     return f"Nothing is learned for this task type yet; using the catalog default, {strategy.name}."
 
 

@@ -31,3 +31,20 @@ def test_it_pools_the_seeds_newcomers_and_resamples_within_each_seed():
     # 20s (median 20). Resampling all newcomers together would move both.
     assert figures["pooled_interval"] == pytest.approx([2.0, 2.0])
     assert "5 of 6" in sharing_table(figures)
+
+
+def test_a_seed_whose_non_importers_never_reach_the_threshold_counts_at_least_its_lower_bound():
+    never = [None, None, None]
+    runs = [run(1, [20, 20, 20], never, None, [3.0, 5.05]), run(2, [20, 20, 20], [40, 40, 40], 2.0, [2.0, 2.0])]
+    figures = sharing_sim.over_seeds(runs)
+    # Not reached within 100 tasks: at least 101 / 20 = 5.05x, not 0x.
+    assert figures["speedups"] == [None, 2.0]
+    assert figures["lowest_speedup"] == 2.0 and figures["median_speedup"] == pytest.approx((5.05 + 2.0) / 2)
+    assert figures["seeds_meeting_target"] == 2
+
+
+def test_a_seed_whose_importers_never_reach_the_threshold_counts_as_no_speedup():
+    runs = [run(1, [None, None, 30], [40, 40, 40], None, [0.0, 1.0]),
+            run(2, [20, 20, 20], [40, 40, 40], 2.0, [2.0, 2.0])]
+    figures = sharing_sim.over_seeds(runs)
+    assert figures["lowest_speedup"] == 0.0 and figures["seeds_meeting_target"] == 1

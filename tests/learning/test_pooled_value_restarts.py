@@ -55,10 +55,12 @@ def test_a_shortfall_never_goes_above_0():
 def test_the_agent_yields_to_a_restarted_swarm_value():
     own = ([1.0, 0.2], [20, 20])
     restarted = ([-0.1, 0.3], [1, 40])
-    values, _ = engine.backed_off(own, [restarted], prior=5)
+    values, visits = engine.backed_off(own, [restarted], prior=5)
     # The agent's 20 visits of the first action count as the swarm's 1 current one.
     assert values[0] == pytest.approx(1 / 6 * 1.0 + 5 / 6 * -0.1)
     assert values[1] == pytest.approx(20 / 25 * 0.2 + 5 / 25 * 0.3)
+    # The ranking's bonus and the confidence count the visits the value stands for.
+    assert list(visits) == [1, 20]
 
 
 @pytest.mark.django_db

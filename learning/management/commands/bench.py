@@ -44,8 +44,12 @@ class Command(BaseCommand):
 
     def handle(self, tasks, growth_tasks, out, seed, project_seeds, variant_seeds, variants, quality_only,
                skip_quality, sharing_seeds, sharing_only, **options):
+        if sharing_seeds < 0:
+            raise CommandError("--sharing-seeds: 0 or more.")
         if sharing_only and sharing_seeds < 1:
             raise CommandError("--sharing-only needs --sharing-seeds of at least 1.")
+        if sharing_only and quality_only:
+            raise CommandError("--sharing-only and --quality-only: one or the other.")
         if settings.DEBUG:
             self.stderr.write("DEBUG is on: Django records every query, so figures will be pessimistic.")
         variants = [name.strip() for name in variants.split(",") if name.strip()]
