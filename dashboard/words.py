@@ -8,6 +8,7 @@ templatetags/dashboard.py and the pages call them.
 from datetime import datetime
 
 from learning.core.engine import parse_state_key
+from learning.core.numbers import signed_number
 
 # The time constraint is stored as min(ms / 300,000, 1); 1.0 means none or 5 min and more.
 TIME_SCALE_MS = 300_000
@@ -154,11 +155,6 @@ def _value_words(value):
     return str(value)
 
 
-def signed_number(number, digits):
-    """A number with its sign that never reads "-0.0": what rounds to zero is "+0.0"."""
-    return f"{round(number, digits) + 0.0:+.{digits}f}"
-
-
 def applied_source(source):
     """Where an applied strategy came from, in words: "abtest:49" -> "won A/B
     test #49"; "revert:abtest:49" -> "put back when A/B test #49's winner was
@@ -185,7 +181,7 @@ def undecided_look(state, verdict, horizon):
         return None
     of = f" of {horizon}" if horizon else ""
     return (f"{opening}: after {tasks}{of} tasks per arm at the last look, the treatment's success rate is "
-            f"somewhere from {low:+.1f} to {high:+.1f} points against the control's")
+            f"somewhere from {signed_number(low, 1)} to {signed_number(high, 1)} points against the control's")
 
 
 # A scheduled job's name (learning/jobs.py) -> what it does, as the heartbeat names it.
