@@ -43,13 +43,13 @@ class FleetRow:
     band: str | None = None  # charts.change_band()
 
 
-def fleet_rows(now=None, reach=timedelta(days=7)):
+def fleet_rows(now, reach):
     """Every agent with the score of its latest tasks and their change vs
     baseline (as the tracker, the API and the fleet metrics measure it, on
     the same tasks), safeguard, learning switch, applied strategies, live
     version, open alerts and its snapshots' scores over the `reach` before
-    `now` (the sparkline and the trend); and the fleet's open alerts by severity."""
-    now = now or timezone.now()
+    `now` (the sparkline and the trend: each page passes its own range, so
+    there is no default to disagree with it); and the fleet's open alerts by severity."""
     agents = (Agent.objects.select_related("learning__live_version", "safeguard")
               .defer("learning__live_version__payload").order_by("team", "agent_id"))
     applied = {}
