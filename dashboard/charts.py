@@ -290,7 +290,7 @@ def fleet_change_figure(agent_ids, changes, target):
     bands = [change_band(change, target) for change in changes]
     marks = {"below-zero": "▼", "below-target": "▽", "on-target": "▲"}
     written = [change_words(change) for change in changes]
-    # The hover shows the words too: plotly's "+.1f" would write -0.0004 as "-0.0".
+    # The hover shows the words too: plotly's "+.1f" writes -0.0004 as "-0.0".
     trace = {"type": "bar", "x": values, "y": list(agent_ids), "orientation": "h",
              "marker": {"color": [BAND_COLOURS[band] for band in bands]},
              "text": [f"{marks[band]} {words}" for words, band in zip(written, bands)],
@@ -321,18 +321,20 @@ def interval_figure(looks, horizon):
     arm, with zero (no difference) and the horizon, where the always-valid
     interval gives way to the fixed one."""
 
-    def hover(name):
-        return f"%{{y:+.1f}} points<extra>{name}</extra>"
+    def hover(points, name):
+        # The words, not plotly's "+.1f", which writes -0.0004 as "-0.0".
+        return {"customdata": [None if math.isnan(value) else signed_number(value, 1) for value in points],
+                "hovertemplate": f"%{{customdata}} points<extra>{name}</extra>"}
 
     traces = [
         {"type": "scatter", "x": looks.per_arm, "y": looks.high, "mode": "lines", "name": "upper bound",
-         "showlegend": False, "line": {"color": ACCENT, "width": 1}, "hovertemplate": hover("upper")},
+         "showlegend": False, "line": {"color": ACCENT, "width": 1}, **hover(looks.high, "upper")},
         {"type": "scatter", "x": looks.per_arm, "y": looks.low, "mode": "lines", "name": "95 % interval",
          "fill": "tonexty", "fillcolor": "rgba(47, 111, 179, 0.18)", "line": {"color": ACCENT, "width": 1},
-         "hovertemplate": hover("lower")},
+         **hover(looks.low, "lower")},
         {"type": "scatter", "x": looks.per_arm, "y": looks.estimate, "mode": "lines+markers", "name": "estimate",
          "line": {"color": INK, "width": 2, "dash": "dash"}, "marker": {"size": 5},
-         "hovertemplate": hover("estimate")},
+         **hover(looks.estimate, "estimate")},
     ]
     zero, zero_label = _level(0, "0: no difference", "solid", MUTED)
     edge = {"type": "line", "xref": "x", "yref": "paper", "x0": horizon, "x1": horizon, "y0": 0, "y1": 1,

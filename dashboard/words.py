@@ -48,7 +48,7 @@ EVENT_SENTENCES = {
         f"{'The safeguard' if p.get('trigger') == 'automatic' else 'An operator'} rolled back "
         f"from {p.get('from', '?')} to {p.get('to', '?')}"),
     "learning:rollback_dry_run": lambda p: (
-        f"Degraded {p['change_pct']:+.1f} % against its reference; the safeguard would have rolled back "
+        f"Degraded {signed_number(p['change_pct'], 1)} % against its reference; the safeguard would have rolled back "
         f"to {p.get('target') or 'its last good version'} (dry run, nothing changed)"
         if isinstance(p.get("change_pct"), (int, float)) else "The safeguard would have rolled back (dry run)"),
     "learning:failure_detected": lambda p: (
@@ -67,7 +67,7 @@ EVENT_SENTENCES = {
         f"#{p.get('abtest_id', '?')} for {p.get('task_type', '?')}"),
     "learning:training": lambda p: (
         f"Learned from a {p.get('task_type', '?')} task with {p.get('strategy', '?')} "
-        f"(reward {p['reward']:+.2f})" if isinstance(p.get("reward"), (int, float))
+        f"(reward {signed_number(p['reward'], 2)})" if isinstance(p.get("reward"), (int, float))
         else f"Learned from a {p.get('task_type', '?')} task"),
     "learning:feedback": lambda p: f"Received feedback rated {p.get('rating', '?')}",
     "learning:improvement": lambda p: "Recorded its progress against the baseline",

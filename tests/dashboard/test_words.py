@@ -24,6 +24,12 @@ def test_events_read_as_sentences_without_codes():
     assert "learning:" not in words.event_sentence("learning:rollback_dry_run", {"change_pct": -7.5})
 
 
+def test_an_events_number_that_rounds_to_zero_reads_plus_zero():
+    training = words.event_sentence("learning:training", {"task_type": "unit-tests", "strategy": "s", "reward": -0.001})
+    assert training.endswith("(reward +0.00)")
+    assert words.event_sentence("learning:rollback_dry_run", {"change_pct": -0.04}).startswith("Degraded +0.0 %")
+
+
 def test_audit_rows_and_job_results_read_as_sentences():
     assert words.action_sentence("operator", "rollback", "agent:alice") == "operator rolled back alice"
     assert words.action_sentence("operator", "alert_silence", "alert:12") == "operator silenced alert #12"
