@@ -18,6 +18,8 @@ import plotly.io as pio
 from django.utils.html import format_html
 from django.utils.safestring import mark_safe
 
+from learning.core.numbers import shown, signed_number
+
 INK = "#1f2933"
 MUTED = "#616e7c"
 GRID = "#e4e7eb"
@@ -212,6 +214,23 @@ def exploration_figure(epsilon_at, epsilon, versions_at, q_entries):
 SPARK_WIDTH, SPARK_HEIGHT = 120, 30
 BAR_WIDTH, BAR_HEIGHT = 120, 18
 BAND_COLOURS = {"below-zero": "#a3211a", "below-target": "#b7791f", "on-target": GOOD}
+CHANGE_DIGITS = 1  # a change vs baseline is written in percent with one decimal, on the page and in its charts
+
+
+def change_band(change, target):
+    """Where a change vs baseline stands: below zero, below the target, or at/above it,
+    judged on the percent as written, so a mark never contradicts its number
+    (-0.0004 reads "+0.0 %" and is not below zero)."""
+    if change is None:
+        return None
+    percent = shown(change * 100, CHANGE_DIGITS)
+    return ("below-zero" if percent < 0 else "below-target" if percent < shown(target * 100, CHANGE_DIGITS)
+            else "on-target")
+
+
+def change_words(change):
+    """A change vs baseline as written: 0.123 -> "+12.3 %"."""
+    return f"{signed_number(change * 100, CHANGE_DIGITS)} %"
 
 
 def _svg(width, height, label, body):
@@ -255,12 +274,12 @@ def change_bar(change, axis, target):
         return (value - low) / (high - low) * (BAR_WIDTH - 2) + 1
 
     start, end = sorted((x(0), x(change)))
-    colour = BAND_COLOURS["below-zero" if change < 0 else "below-target" if change < target else "on-target"]
+    colour = BAND_COLOURS[change_band(change, target)]
     body = (f'<rect x="{start:.1f}" y="4" width="{max(end - start, 1):.1f}" height="{BAR_HEIGHT - 8}" fill="{colour}"/>'
             f'<line x1="{x(0):.1f}" x2="{x(0):.1f}" y1="0" y2="{BAR_HEIGHT}" stroke="{INK}" stroke-width="1.5"/>'
             f'<line x1="{x(target):.1f}" x2="{x(target):.1f}" y1="0" y2="{BAR_HEIGHT}" stroke="{GOOD}" '
             'stroke-dasharray="3 2" stroke-width="1.5"/>')
-    return _svg(BAR_WIDTH, BAR_HEIGHT, f"{change * 100:+.1f} % against a target of +{target * 100:g} %", body)
+    return _svg(BAR_WIDTH, BAR_HEIGHT, f"{change_words(change)} against a target of +{target * 100:g} %", body)
 
 
 def fleet_change_figure(agent_ids, changes, target):
@@ -268,14 +287,15 @@ def fleet_change_figure(agent_ids, changes, target):
     the improvement target; bars coloured below zero / below target / on
     target, and each carries its value and that verdict as text."""
     values = np.asarray(changes, dtype=float) * 100
-    bands = ["below-zero" if value < 0 else "below-target" if value < target * 100 else "on-target"
-             for value in values]
+    bands = [change_band(change, target) for change in changes]
     marks = {"below-zero": "▼", "below-target": "▽", "on-target": "▲"}
+    written = [change_words(change) for change in changes]
+    # The hover shows the words too: plotly's "+.1f" writes -0.0004 as "-0.0".
     trace = {"type": "bar", "x": values, "y": list(agent_ids), "orientation": "h",
              "marker": {"color": [BAND_COLOURS[band] for band in bands]},
-             "text": [f"{marks[band]} {value:+.1f} %" for value, band in zip(values, bands)],
-             "textposition": "outside", "cliponaxis": False, "name": "change vs baseline",
-             "hovertemplate": "%{y}: %{x:+.1f} %<extra></extra>"}
+             "text": [f"{marks[band]} {words}" for words, band in zip(written, bands)],
+             "customdata": written, "textposition": "outside", "cliponaxis": False, "name": "change vs baseline",
+             "hovertemplate": "%{y}: %{customdata}<extra></extra>"}
     # Below the bars, so the values written beside them stay readable where it crosses them.
     shape = {"type": "line", "xref": "x", "yref": "paper", "x0": target * 100, "x1": target * 100, "y0": 0, "y1": 1,
              "line": {"dash": "dash", "color": GOOD, "width": 1.5}, "layer": "below"}
@@ -301,18 +321,20 @@ def interval_figure(looks, horizon):
     arm, with zero (no difference) and the horizon, where the always-valid
     interval gives way to the fixed one."""
 
-    def hover(name):
-        return f"%{{y:+.1f}} points<extra>{name}</extra>"
+    def hover(points, name):
+        # The words, not plotly's "+.1f", which writes -0.0004 as "-0.0".
+        return {"customdata": [None if math.isnan(value) else signed_number(value, 1) for value in points],
+                "hovertemplate": f"%{{customdata}} points<extra>{name}</extra>"}
 
     traces = [
         {"type": "scatter", "x": looks.per_arm, "y": looks.high, "mode": "lines", "name": "upper bound",
-         "showlegend": False, "line": {"color": ACCENT, "width": 1}, "hovertemplate": hover("upper")},
+         "showlegend": False, "line": {"color": ACCENT, "width": 1}, **hover(looks.high, "upper")},
         {"type": "scatter", "x": looks.per_arm, "y": looks.low, "mode": "lines", "name": "95 % interval",
          "fill": "tonexty", "fillcolor": "rgba(47, 111, 179, 0.18)", "line": {"color": ACCENT, "width": 1},
-         "hovertemplate": hover("lower")},
+         **hover(looks.low, "lower")},
         {"type": "scatter", "x": looks.per_arm, "y": looks.estimate, "mode": "lines+markers", "name": "estimate",
          "line": {"color": INK, "width": 2, "dash": "dash"}, "marker": {"size": 5},
-         "hovertemplate": hover("estimate")},
+         **hover(looks.estimate, "estimate")},
     ]
     zero, zero_label = _level(0, "0: no difference", "solid", MUTED)
     edge = {"type": "line", "xref": "x", "yref": "paper", "x0": horizon, "x1": horizon, "y0": 0, "y1": 1,

@@ -8,6 +8,7 @@ templatetags/dashboard.py and the pages call them.
 from datetime import datetime
 
 from learning.core.engine import parse_state_key
+from learning.core.numbers import signed_number
 
 # The time constraint is stored as min(ms / 300,000, 1); 1.0 means none or 5 min and more.
 TIME_SCALE_MS = 300_000
@@ -47,7 +48,7 @@ EVENT_SENTENCES = {
         f"{'The safeguard' if p.get('trigger') == 'automatic' else 'An operator'} rolled back "
         f"from {p.get('from', '?')} to {p.get('to', '?')}"),
     "learning:rollback_dry_run": lambda p: (
-        f"Degraded {p['change_pct']:+.1f} % against its reference; the safeguard would have rolled back "
+        f"Degraded {signed_number(p['change_pct'], 1)} % against its reference; the safeguard would have rolled back "
         f"to {p.get('target') or 'its last good version'} (dry run, nothing changed)"
         if isinstance(p.get("change_pct"), (int, float)) else "The safeguard would have rolled back (dry run)"),
     "learning:failure_detected": lambda p: (
@@ -66,7 +67,7 @@ EVENT_SENTENCES = {
         f"#{p.get('abtest_id', '?')} for {p.get('task_type', '?')}"),
     "learning:training": lambda p: (
         f"Learned from a {p.get('task_type', '?')} task with {p.get('strategy', '?')} "
-        f"(reward {p['reward']:+.2f})" if isinstance(p.get("reward"), (int, float))
+        f"(reward {signed_number(p['reward'], 2)})" if isinstance(p.get("reward"), (int, float))
         else f"Learned from a {p.get('task_type', '?')} task"),
     "learning:feedback": lambda p: f"Received feedback rated {p.get('rating', '?')}",
     "learning:improvement": lambda p: "Recorded its progress against the baseline",
@@ -154,11 +155,6 @@ def _value_words(value):
     return str(value)
 
 
-def signed_number(number, digits):
-    """A number with its sign that never reads "-0.0": what rounds to zero is "+0.0"."""
-    return f"{round(number, digits) + 0.0:+.{digits}f}"
-
-
 def applied_source(source):
     """Where an applied strategy came from, in words: "abtest:49" -> "won A/B
     test #49"; "revert:abtest:49" -> "put back when A/B test #49's winner was
@@ -185,7 +181,7 @@ def undecided_look(state, verdict, horizon):
         return None
     of = f" of {horizon}" if horizon else ""
     return (f"{opening}: after {tasks}{of} tasks per arm at the last look, the treatment's success rate is "
-            f"somewhere from {low:+.1f} to {high:+.1f} points against the control's")
+            f"somewhere from {signed_number(low, 1)} to {signed_number(high, 1)} points against the control's")
 
 
 # A scheduled job's name (learning/jobs.py) -> what it does, as the heartbeat names it.

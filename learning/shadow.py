@@ -31,6 +31,7 @@ from qefleet.memory.models import Agent, AuditEvent
 
 from . import offline_eval
 from .core import offline
+from .core.numbers import signed_number
 from .models import Decision, LearningMode, LearningProfile, Strategy
 
 SHADOW = "shadow"  # the Decision.fallback of a shadow answer
@@ -122,7 +123,7 @@ def cached_comparison(agent, profile):
 
 
 def _points(value):
-    return f"{value * 100:+.1f} points"
+    return f"{signed_number(value * 100, 1)} points"
 
 
 def rule_status(reported, result):

@@ -43,7 +43,14 @@ def test_it_keeps_csrf_checks_on_dashboard_forms_and_tokens_on_the_api(alice):
     client = Client(enforce_csrf_checks=True)
     client.force_login(user)
 
-    assert client.post(f"/ops/agents/{alice.agent_id}/run-cycle").status_code == 403
+    refused = client.post(f"/ops/agents/{alice.agent_id}/run-cycle")
+    assert refused.status_code == 403 and b"CSRF verification failed" in refused.content
+    # The control: the same POST with the token the dashboard hands out goes through, so
+    # the 403 above is the missing token and not the operator's permission.
+    client.get(f"/ops/agents/{alice.agent_id}/")
+    allowed = client.post(f"/ops/agents/{alice.agent_id}/run-cycle",
+                          {"csrfmiddlewaretoken": client.cookies["csrftoken"].value})
+    assert allowed.status_code == 302
     answer = client.post(f"/api/v1/agents/{alice.agent_id}/heartbeat", "{}", content_type="application/json",
                          headers={"Authorization": f"Bearer {alice.token}"})
     assert answer.status_code == 200 and not answer.cookies

@@ -11,6 +11,7 @@ from django.db.models.functions import Least
 
 from learning import abtests
 from learning.core import stats
+from learning.core.numbers import signed_number
 from learning.models import OPEN_TEST_STATES, ABArm, ABLook, ABTest, ABTestState
 
 from .. import charts
@@ -83,9 +84,11 @@ def abtest_checks(test):
     violated = stats.guardrails(control, treatment)
     time_change = treatment.mean_ms / control.mean_ms - 1 if control.mean_ms else 0.0
     moot = test.state in ENDED_WITHOUT_WINNER
-    for name, detail in (("time", f"treatment's mean time {time_change * 100:+.1f} % against the control's"),
-                         ("errors", f"treatment's error rate {(treatment.error_rate - control.error_rate) * 100:+.1f}"
-                                    " points against the control's")):
+    error_change = treatment.error_rate - control.error_rate
+    for name, detail in (("time", f"treatment's mean time {signed_number(time_change * 100, 1)} % against the "
+                                  "control's"),
+                         ("errors", f"treatment's error rate {signed_number(error_change * 100, 1)} points against "
+                                    "the control's")):
         if moot:
             state, detail = "moot", f"the treatment did not win, so nothing was applied; {detail}"
         elif not (control.n and treatment.n):

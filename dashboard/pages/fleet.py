@@ -40,16 +40,16 @@ class FleetRow:
     change_bar: str | None = None  # an inline SVG on the fleet's shared change axis
     state: str = "waiting"  # one of STATES
     trend: str = "unknown"  # one of TRENDS
-    band: str | None = None  # change_band()
+    band: str | None = None  # charts.change_band()
 
 
-def fleet_rows(now=None, reach=timedelta(days=7)):
+def fleet_rows(now, reach):
     """Every agent with the score of its latest tasks and their change vs
     baseline (as the tracker, the API and the fleet metrics measure it, on
     the same tasks), safeguard, learning switch, applied strategies, live
     version, open alerts and its snapshots' scores over the `reach` before
-    `now` (the sparkline and the trend); and the fleet's open alerts by severity."""
-    now = now or timezone.now()
+    `now` (the sparkline and the trend: each page passes its own range, so
+    there is no default to disagree with it); and the fleet's open alerts by severity."""
     agents = (Agent.objects.select_related("learning__live_version", "safeguard")
               .defer("learning__live_version__payload").order_by("team", "agent_id"))
     applied = {}
@@ -135,13 +135,6 @@ def trend_of(scores):
     return "rising" if step > TREND_STEP else "falling" if step < -TREND_STEP else "flat"
 
 
-def change_band(change, target):
-    """Where a change vs baseline stands: below zero, below the target, or at/above it."""
-    if change is None:
-        return None
-    return "below-zero" if change < 0 else "below-target" if change < target else "on-target"
-
-
 # The sort keys and how the sort select names them (a column heading sorts too).
 SORT_WORDS = {"state": "state, worst first", "-state": "state, best first", "agent": "agent, A-Z",
               "-agent": "agent, Z-A", "team": "team, A-Z", "-team": "team, Z-A", "score": "score, lowest first",
@@ -210,7 +203,7 @@ def fleet_context(query=None):
     for row in rows:
         row.state = state_of(row)
         row.trend = trend_of(row.spark_score)
-        row.band = change_band(row.improvement, TARGET)
+        row.band = charts.change_band(row.improvement, TARGET)
     tiles = triage_tiles(rows, severities, now)
     teams = sorted({row.agent.team for row in rows if row.agent.team})
     chosen = {"state": choice(query, "state", STATES), "trend": choice(query, "trend", TRENDS),

@@ -4,10 +4,9 @@ module only shapes them for the templates)."""
 
 from learning import learning_health
 from learning.core import learning_health as math
+from learning.core.numbers import signed_number
 from learning.learning_health import NO_PATTERNS
 from qefleet.memory.models import Agent
-
-from .. import words
 
 # The badge tone of each verdict lives with the other badges (templatetags BADGES, "learning-health").
 REASONS = {
@@ -43,7 +42,7 @@ def _with_reason(figures):
 def _with_regret_words(figures):
     """A table cell's short form of the regret and its 95 % interval: "+5.6 ± 12.5 points"."""
     regret = figures["regret"]
-    short = None if regret is None else (f"{words.signed_number(regret['per_task'] * 100, 1)} ± "
+    short = None if regret is None else (f"{signed_number(regret['per_task'] * 100, 1)} ± "
                                          f"{(regret['high'] - regret['per_task']) * 100:.1f} points")
     return {**figures, "regret_words": short}
 

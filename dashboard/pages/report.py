@@ -33,7 +33,7 @@ def _number(value, digits=3):
 
 
 def _percent(value):
-    return "—" if value is None else f"{value * 100:+.1f} %"
+    return "—" if value is None else charts.change_words(value)
 
 
 def _count(value):

@@ -5,6 +5,8 @@ from django import template
 from django.utils import timezone
 from django.utils.html import format_html
 
+from learning.core.numbers import signed_number
+
 from .. import words
 
 register = template.Library()
@@ -62,7 +64,7 @@ def signed_percent(value, digits=1):
     """0.123 -> "+12.3 %"; nothing -> ""."""
     if not isinstance(value, (int, float)):
         return ""
-    return f"{words.signed_number(value * 100, digits)} %"
+    return f"{signed_number(value * 100, digits)} %"
 
 
 @register.filter
@@ -70,7 +72,7 @@ def signed(value, digits=3):
     """0.3 -> "+0.300"; nothing -> ""."""
     if not isinstance(value, (int, float)):
         return ""
-    return words.signed_number(value, digits)
+    return signed_number(value, digits)
 
 
 @register.filter
@@ -78,7 +80,7 @@ def points(value, digits=1):
     """A difference of two rates: 0.064 -> "+6.4 points"; nothing -> ""."""
     if not isinstance(value, (int, float)):
         return ""
-    return f"{words.signed_number(value * 100, digits)} points"
+    return f"{signed_number(value * 100, digits)} points"
 
 
 @register.filter

@@ -41,6 +41,7 @@ from statistics import NormalDist
 import numpy as np
 
 from . import scoring
+from .numbers import signed_number
 
 
 ALPHA = 0.05            # two-sided
@@ -343,7 +344,7 @@ class Verdict:
 
 
 def _points(value):
-    return f"{value * 100:+.1f}"
+    return signed_number(value * 100, 1)
 
 
 def decide(control, treatment, horizon, alpha=ALPHA, previous_p=1.0):

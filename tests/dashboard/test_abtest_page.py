@@ -3,10 +3,12 @@
 import json
 import math
 
+import numpy as np
 import pytest
 from django.test import Client
 from django.utils.html import escape
 
+from dashboard import charts
 from dashboard.pages import abtests, common
 from learning.models import ABLook, ABTest, ArmRole
 from tests.dashboard.helpers import (
@@ -58,6 +60,22 @@ def test_it_badges_the_sample_ratio_and_the_guardrails_in_words(viewer, alice):
     page = viewer.get(f"/ops/abtests/{test.pk}/").content.decode()
     assert "✓</span> sample ratio ok" in page and "✓</span> time guardrail held" in page
     assert "✓</span> error guardrail held" in page
+
+
+def test_a_guardrails_change_that_rounds_to_zero_reads_plus_zero(alice):
+    test = running_test(alice)
+    set_arms(test, (2500, 1875, 2000, 2), (2500, 1900, 1999.99, 1))  # time -0.0005 %, errors -0.04 points
+    details = {check.kind: check.detail for check in abtests.abtest_checks(ABTest.objects.get(pk=test.pk))}
+    assert "mean time +0.0 % against" in details["time-guardrail"]
+    assert "error rate +0.0 points against" in details["errors-guardrail"]
+
+
+def test_the_interval_charts_hover_writes_a_bound_that_rounds_to_zero_as_plus_zero():
+    looks = abtests.LookSeries(per_arm=np.array([40.0]), low=np.array([-0.04]), high=np.array([20.0]),
+                               estimate=np.array([np.nan]))
+    upper, lower, estimate = json.loads(charts.interval_figure(looks, 200))["data"]
+    assert (upper["customdata"], lower["customdata"], estimate["customdata"]) == (["+20.0"], ["+0.0"], [None])
+    assert lower["hovertemplate"] == "%{customdata} points<extra>lower</extra>"
 
 
 def test_it_says_control_wins_in_the_badge_the_sentence_and_the_table(viewer, alice):

@@ -43,6 +43,21 @@ def test_change_bars_are_coloured_by_where_they_stand():
     assert "+25.0 % against a target of +20 %" in charts.change_bar(0.25, (-0.1, 0.3), 0.2)
 
 
+@pytest.mark.parametrize("change, band, words", [
+    (-0.0004, "below-target", "+0.0 %"),  # rounds to zero: not below zero, and no "-0.0"
+    (-0.0006, "below-zero", "-0.1 %"),
+    (0.19996, "on-target", "+20.0 %"),  # written as the target: on it
+])
+def test_a_changes_band_and_words_follow_the_number_as_written(change, band, words):
+    assert charts.change_band(change, 0.2) == band
+    bar = charts.change_bar(change, (-0.1, 0.3), 0.2)
+    assert charts.BAND_COLOURS[band] in bar and f"{words} against a target of +20 %" in bar
+    trace = json.loads(charts.fleet_change_figure(["a"], [change], 0.2))["data"][0]
+    mark = {"below-zero": "▼", "below-target": "▽", "on-target": "▲"}[band]
+    assert trace["text"] == [f"{mark} {words}"] and trace["marker"]["color"] == [charts.BAND_COLOURS[band]]
+    assert trace["customdata"] == [words] and "%{customdata}" in trace["hovertemplate"]  # not plotly's "-0.0"
+
+
 def test_the_score_series_follows_the_snapshots(alice):
     for index in range(40):
         run_task(alice, success=index % 2 == 0)

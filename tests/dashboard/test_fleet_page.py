@@ -9,6 +9,7 @@ from django.test import Client
 from django.utils import timezone
 from django_q.models import Schedule, Task
 
+from dashboard import charts
 from learning import alerts, tracker
 from learning.models import LearningProfile, Rollback, Safeguard
 from qefleet import schedules
@@ -84,6 +85,17 @@ def test_it_charts_the_change_against_the_baseline(viewer, alice):
     assert figure["data"][0]["y"] == ["alice"]
     assert figure["data"][0]["text"][0].startswith("▼ -")
     assert figure["layout"]["annotations"][0]["text"] == "target +20 %"
+
+
+def test_a_change_that_rounds_to_zero_reads_plus_zero_and_is_not_marked_below_zero(viewer, alice, monkeypatch):
+    run_task(alice)
+    monkeypatch.setattr(tracker, "current_scores", lambda profiles: {alice.pk: (0.8, -0.0004)})
+    response = viewer.get("/ops/")
+    [row] = response.context["rows"]
+    assert row.band == "below-target" and charts.BAND_COLOURS["below-target"] in row.change_bar
+    assert json.loads(response.context["change_figure"])["data"][0]["text"] == ["▽ +0.0 %"]
+    page = " ".join(response.content.decode().split())
+    assert '<span class="band band-below-target">+0.0 %' in page and "-0.0 %" not in page
 
 
 def test_it_shows_the_loop_heartbeat_with_stale_jobs_marked(viewer):

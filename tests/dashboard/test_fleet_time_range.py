@@ -7,7 +7,7 @@ from datetime import timedelta
 import pytest
 from django.utils import timezone
 
-from dashboard.pages.fleet import SPARK_POINTS
+from dashboard.pages.fleet import SPARK_POINTS, fleet_rows
 from learning.models import Snapshot
 
 pytestmark = pytest.mark.django_db
@@ -48,6 +48,15 @@ def test_the_sparkline_spans_the_range_in_equal_spans_of_time(viewer, falling_we
     # The first span starts at the week's first snapshot; the last holds the last hour's.
     assert row.spark_score[0] == pytest.approx(0.9) and row.spark_score[-1] == pytest.approx(0.6)
     assert row.sparkline.count("<polyline") == 1
+
+
+def test_the_rows_read_the_sparkline_over_the_reach_they_are_given(falling_week_rising_day):
+    now = timezone.now()
+    [day] = fleet_rows(now, timedelta(hours=24))[0]
+    [week] = fleet_rows(now, timedelta(days=7))[0]
+    assert day.spark_score[0] == pytest.approx(0.4) and week.spark_score[0] == pytest.approx(0.9)
+    with pytest.raises(TypeError):
+        fleet_rows(now)  # no default reach: the fleet page's is 24 h, the compare page's its own
 
 
 def test_the_words_name_the_range(viewer, falling_week_rising_day):

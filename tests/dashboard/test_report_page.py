@@ -3,12 +3,14 @@
 attribution with its method stated, tests, mitigations, rollbacks and charts."""
 
 import json
+from types import SimpleNamespace
 
 import pytest
 from django.db import connection
 from django.test.utils import CaptureQueriesContext
 from django.utils import timezone
 
+from dashboard.pages import report
 from tests.conftest import make_agent
 from tests.learning.report_helpers import constructed_history
 
@@ -84,3 +86,8 @@ def test_the_fleet_report_asks_no_more_queries_for_more_agents(viewer, alice_his
     with django_assert_max_num_queries(len(one.captured_queries)):
         assert viewer.get("/ops/report/").status_code == 200
     assert len(one.captured_queries) <= 25
+
+
+def test_a_checkpoints_change_that_rounds_to_zero_reads_plus_zero():
+    change = {label: text for label, _, text in report.CHECKPOINT_ROWS}["Change vs baseline"]
+    assert [change(SimpleNamespace(change=value)) for value in (-0.0004, -0.0006, None)] == ["+0.0 %", "-0.1 %", "—"]

@@ -24,6 +24,12 @@ def test_events_read_as_sentences_without_codes():
     assert "learning:" not in words.event_sentence("learning:rollback_dry_run", {"change_pct": -7.5})
 
 
+def test_an_events_number_that_rounds_to_zero_reads_plus_zero():
+    training = words.event_sentence("learning:training", {"task_type": "unit-tests", "strategy": "s", "reward": -0.001})
+    assert training.endswith("(reward +0.00)")
+    assert words.event_sentence("learning:rollback_dry_run", {"change_pct": -0.04}).startswith("Degraded +0.0 %")
+
+
 def test_audit_rows_and_job_results_read_as_sentences():
     assert words.action_sentence("operator", "rollback", "agent:alice") == "operator rolled back alice"
     assert words.action_sentence("operator", "alert_silence", "alert:12") == "operator silenced alert #12"
@@ -63,10 +69,11 @@ def test_an_undecided_tests_latest_look_reads_as_words():
     assert words.undecided_look("winner", verdict, 246) is None  # its decision says more
 
 
+def test_an_undecided_looks_bound_that_rounds_to_zero_reads_plus_zero():
+    verdict = {"interval": [-0.000004, 0.5], "control": {"n": 9}, "treatment": {"n": 7}}
+    assert "somewhere from +0.0 to +50.0 points" in words.undecided_look("inconclusive", verdict, None)
+
+
 def test_a_job_and_its_interval_read_as_words():
     assert words.job_words("qefleet.learning.improvement_cycle") == "improvement cycle"
     assert [words.every_words(minutes) for minutes in (5, 60, 1440, 90)] == ["5 min", "1 h", "1 day", "90 min"]
-
-
-def test_a_signed_number_never_reads_minus_zero():
-    assert [words.signed_number(value, 1) for value in (-0.04, 0.0, -1.25, 2.0)] == ["+0.0", "+0.0", "-1.2", "+2.0"]

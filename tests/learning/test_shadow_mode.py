@@ -116,6 +116,11 @@ def test_the_rule_promotes_on_enough_decisions_and_a_lower_bound_above_the_margi
     assert shadow.rule_status(reported, _comparison(low))[0] is met
 
 
+def test_the_rule_writes_a_lower_bound_that_rounds_to_zero_as_plus_zero(settings):
+    settings.SHADOW_PROMOTE_MARGIN_POINTS, settings.SHADOW_PROMOTE_MIN_DECISIONS = 2, 200
+    assert shadow.rule_status(500, _comparison(-0.000004))[1].endswith("now not met: the lower bound is +0.0 points.")
+
+
 def test_the_scheduled_check_promotes_as_the_system_and_audits_it(in_shadow, settings, monkeypatch):
     settings.SHADOW_PROMOTE_MIN_DECISIONS = 3
     for _ in range(3):

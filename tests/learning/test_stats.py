@@ -141,6 +141,11 @@ def test_decide_keeps_running_while_the_sequence_crosses_zero():
     assert "n = 80 of 260" in verdict.reason and verdict.reason.startswith("running")
 
 
+def test_a_decisions_bound_that_rounds_to_zero_reads_plus_zero(monkeypatch):
+    monkeypatch.setattr(stats, "_judge", lambda *counts: (0, -0.000004, 0.2))  # "running", low, high
+    assert "always-valid interval +0.0 to +20.0 crosses zero" in stats.decide(arm(80, 40), arm(80, 48), 260).reason
+
+
 def test_decide_stops_early_only_on_overwhelming_evidence():
     verdict = stats.decide(arm(120, 60), arm(120, 100), horizon=260)
     assert (verdict.outcome, verdict.sequential) == ("winner", True)
