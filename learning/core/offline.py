@@ -264,18 +264,23 @@ def reward_model(logs, shrinkage=SHRINKAGE, kind="cells"):
     return _fit(sums, counts, logs.n_contexts, logs.n_actions, shrinkage, kind, low, high)
 
 
-def cross_fitted_doubly_robust(logs, target, fit, folds=2, seed=0):
+def random_folds(rows, count=2, seed=0):
+    """A fold number for each of `rows` rows: a seeded shuffle dealt into
+    `count` folds of (nearly) equal size."""
+    return np.random.default_rng(seed).permutation(rows) % count
+
+
+def cross_fitted_doubly_robust(logs, target, fit, folds):
     """The doubly robust estimate with the reward model of each fold's rows
     fitted on the other folds' rows (`fit(logs) -> (contexts, actions)`), so
     no row's residual is measured against a model that saw it; the folds'
-    estimates weighted by their rows."""
-    n = len(logs)
-    fold = np.random.default_rng(seed).permutation(n) % folds
+    estimates weighted by their rows. `folds` is each row's fold number
+    (random_folds); for a bootstrap resample, those of the original rows
+    drawn, so every copy of a row sits in one fold."""
+    n, folds = len(logs), np.asarray(folds)
     total = 0.0
-    for number in range(folds):
-        inside = fold == number
-        if not inside.any():
-            continue
+    for number in np.unique(folds):
+        inside = folds == number
         total += inside.sum() * doubly_robust(logs.take(inside), target[inside], fit(logs.take(~inside)))
     return total / n if n else float("nan")
 

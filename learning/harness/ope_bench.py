@@ -431,13 +431,18 @@ FACTORED = functools.partial(offline.reward_model, kind="factored")
 
 def cross_fitted_factored(logs, target, replicates, seed=0):
     """The doubly robust estimate with the factored (position-based) reward
-    model, cross-fitted on two folds, and its percentile bootstrap interval."""
-    point = offline.cross_fitted_doubly_robust(logs, target, FACTORED, seed=seed)
+    model, cross-fitted on two folds, and its percentile bootstrap interval:
+    each replicate deals the original rows into folds and resamples them
+    with their folds, so the copies of a row are fitted or corrected
+    together, never both."""
+    n = len(logs)
+    point = offline.cross_fitted_doubly_robust(logs, target, FACTORED, offline.random_folds(n, seed=seed))
     rng = np.random.default_rng(seed)
     draws = []
     for replicate in range(replicates):
-        rows = rng.integers(len(logs), size=len(logs))
-        draws.append(offline.cross_fitted_doubly_robust(logs.take(rows), target[rows], FACTORED, seed=replicate))
+        rows = rng.integers(n, size=n)
+        folds = offline.random_folds(n, seed=replicate)[rows]
+        draws.append(offline.cross_fitted_doubly_robust(logs.take(rows), target[rows], FACTORED, folds))
     low, high = np.percentile(draws, [2.5, 97.5])
     return {"value": point, "low": float(min(low, point)), "high": float(max(high, point))}
 

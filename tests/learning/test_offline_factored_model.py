@@ -90,7 +90,7 @@ def test_cross_fitting_fits_each_folds_model_on_the_other_rows():
         fitted_on.append(len(rows))
         return offline.reward_model(rows, kind="factored")
 
-    offline.cross_fitted_doubly_robust(logs, target, fit, folds=4)
+    offline.cross_fitted_doubly_robust(logs, target, fit, offline.random_folds(len(logs), count=4))
     assert fitted_on == [750] * 4
 
 
@@ -98,7 +98,7 @@ def test_cross_fitted_doubly_robust_with_a_noiseless_log_is_exact():
     logs = position_log(3_000, clicks=False)
     target = offline.fixed_action(len(logs), 4, 1)
     factored = functools.partial(offline.reward_model, kind="factored")
-    estimate = offline.cross_fitted_doubly_robust(logs, target, factored)
+    estimate = offline.cross_fitted_doubly_robust(logs, target, factored, offline.random_folds(len(logs)))
     assert estimate == pytest.approx(float((EXAMINATION[logs.contexts] * ATTRACTIVENESS[1]).mean()), rel=1e-3)
 
 
