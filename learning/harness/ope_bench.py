@@ -567,9 +567,10 @@ def tables(figures):
                          f"{study['refused_median_relative_error']:.2%}")
     shadow = figures.get("shadow")
     if shadow:
-        lines += ["", (f"Shadow mode: {shadow['seeds']} seeds x {len(LOGGED_AGENTS)} agents, {shadow['tasks_per_agent']} "
-                       f"logged tasks then {shadow['shadow_tasks']} in shadow on the first strategy, "
-                       f"{shadow['estimates']} estimates ({shadow['refused']} refused), {shadow['seconds']} s"),
+        lines += ["", (f"Shadow mode: {shadow['seeds']} seeds x {len(LOGGED_AGENTS)} agents, "
+                       f"{shadow['tasks_per_agent']} logged tasks then {shadow['shadow_tasks']} in shadow on the "
+                       f"first strategy, {shadow['estimates']} estimates ({shadow['refused']} refused), "
+                       f"{shadow['seconds']} s"),
                   (f"  learned - own: 95 % interval covers the truth {shadow['lift_coverage']:.1%}, median absolute "
                    f"error {shadow['lift_median_abs_error'] * 100:.1f} points, mean error "
                    f"{shadow['lift_mean_error'] * 100:+.1f} points, mean width {shadow['mean_lift_width'] * 100:.1f} "
@@ -585,7 +586,8 @@ def tables(figures):
         for campaign, entry in bandit["campaigns"].items():
             check = entry["monte_carlo"]
             lines.append(f"  {campaign}: truth {entry['truth']:.5f} ({entry['truth_clicks']} clicks in "
-                         f"{entry['rows']:,} rows; the random log has {entry['random_clicks']}); Monte Carlo {check['draws']:,} draws: "
+                         f"{entry['rows']:,} rows; the random log has {entry['random_clicks']}); Monte Carlo "
+                         f"{check['draws']:,} draws: "
                          f"standard error <= {check['max_standard_error']:.4f}, SNIPS moves {check['snips_shift']:.2%} "
                          "with another seed")
         for target, title in TARGETS.items():
