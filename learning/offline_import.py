@@ -22,6 +22,7 @@ from .core import offline
 LOG_COLUMNS = ("context", "action", "propensity", "reward")
 POLICY_COLUMNS = ("context", "action", "probability")
 MAX_ROWS = 1_000_000
+NOT_NEGATIVE = ": the factored reward model needs rewards that are not negative (clicks, successes)"
 
 
 class LogImportError(ValueError):
@@ -43,29 +44,32 @@ def _rows(text, name, columns):
     missing = [column for column in columns if column not in (reader.fieldnames or ())]
     if missing:
         raise LogImportError(name, f"needs the columns {', '.join(columns)} (missing: {', '.join(missing)})")
-    for line, row in enumerate(reader, start=2):
-        if line - 1 > MAX_ROWS:
+    for count, row in enumerate(reader, start=1):
+        if count > MAX_ROWS:
             raise LogImportError(name, f"has more than {MAX_ROWS:,} rows")
-        yield line, row
+        # The reader's own line number: it skips blank lines, so counting rows would name the wrong one.
+        yield reader.line_num, row
 
 
-def _number(row, column, name, line, low=-math.inf, high=math.inf, low_open=False):
+def _number(row, column, name, line, low=-math.inf, high=math.inf, low_open=False, why=""):
     try:
         value = float(row[column])
     except (TypeError, ValueError):
         raise LogImportError(f"{name}:{line}:{column}", f"{row[column]!r} is not a number") from None
     if not math.isfinite(value) or value > high or value < low or (low_open and value == low):
         bracket = "(" if low_open else "["
-        raise LogImportError(f"{name}:{line}:{column}", f"{value} is not in {bracket}{low}, {high}]")
+        raise LogImportError(f"{name}:{line}:{column}", f"{value} is not in {bracket}{low}, {high}]{why}")
     return value
 
 
-def read_logs(text, name="logs"):
-    """ImportedLogs from the logged decisions' CSV text."""
+def read_logs(text, name="logs", nonnegative=False):
+    """ImportedLogs from the logged decisions' CSV text; `nonnegative`
+    refuses a negative reward (the factored reward model needs none)."""
     contexts, actions, rows = {}, {}, []
+    reward_low, reward_why = (0.0, NOT_NEGATIVE) if nonnegative else (-math.inf, "")
     for line, row in _rows(text, name, LOG_COLUMNS):
         propensity = _number(row, "propensity", name, line, 0.0, 1.0, low_open=True)
-        reward = _number(row, "reward", name, line)
+        reward = _number(row, "reward", name, line, reward_low, why=reward_why)
         rows.append((contexts.setdefault(row["context"], len(contexts)),
                      actions.setdefault(row["action"], len(actions)), propensity, reward))
     if not rows:
@@ -102,10 +106,6 @@ def read_policy(text, imported, name="policy"):
 def evaluate(logs_text, policy_text, seed=0, replicates=offline.REPLICATES, model="cells"):
     """offline.evaluate on imported logs and policy with the reward model
     `model` (offline.REWARD_MODELS; NotCovered when they do not overlap)."""
-    imported = read_logs(logs_text)
-    if model == "factored" and (imported.logs.rewards < 0).any():
-        line = int(np.argmax(imported.logs.rewards < 0)) + 2
-        raise LogImportError(f"logs:{line}:reward", "is negative: the factored reward model needs rewards that are "
-                             "not negative (clicks, successes)")
+    imported = read_logs(logs_text, nonnegative=model == "factored")
     return offline.evaluate(imported.logs, read_policy(policy_text, imported), seed=seed, replicates=replicates,
                             model=model)

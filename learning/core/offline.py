@@ -19,10 +19,12 @@ contexts, which is shrunk towards the overall mean (SHRINKAGE
 pseudo-observations each step), so a cell seen once does not claim to know
 its rate. "factored" is context effect x action effect (a position-based
 click model when the contexts are positions): it fills a cell never logged
-from the action's other contexts, scaled. `cross_fitted_doubly_robust` fits
-the model on other rows than those whose residuals it corrects. `make
-ope-bench` measures all of them on the Open Bandit Dataset (no gain there
-over the cell model: see the README).
+from the action's other contexts, scaled. Each model's predictions are
+kept within the range of the rewards it was fitted on (a product of effects
+can pass it). `cross_fitted_doubly_robust` fits the model on other rows
+than those whose residuals it corrects. `make ope-bench` measures all of
+them on the Open Bandit Dataset (no gain there over the cell model: see
+the README).
 
 Intervals are percentile bootstrap intervals (the reward model refitted in
 every replicate, one seeded generator, vectorised); the doubly robust one
@@ -234,9 +236,15 @@ def _factored_model(sums, counts, shrinkage, iterations=50):
 REWARD_MODELS = {"cells": _cell_model, "factored": _factored_model}
 
 
-def _fit(cell_sums, cell_counts, n_contexts, n_actions, shrinkage, kind):
+def _fit(cell_sums, cell_counts, n_contexts, n_actions, shrinkage, kind, low, high):
+    """The reward model from cell sums and counts (a batch of them: `low` and
+    `high` then one per fit), within the fitted rows' reward range [low,
+    high]: a product of effects can pass it (a top position's effect is above
+    1), and a 0/1 success rate predicted above 1 would push the estimate past
+    what any policy can score."""
     shape = cell_sums.shape[:-1] + (n_contexts, n_actions)
-    return REWARD_MODELS[kind](cell_sums.reshape(shape), cell_counts.reshape(shape), shrinkage)
+    model = REWARD_MODELS[kind](cell_sums.reshape(shape), cell_counts.reshape(shape), shrinkage)
+    return np.clip(model, np.asarray(low)[..., None, None], np.asarray(high)[..., None, None])
 
 
 def _check_model(kind, rewards):
@@ -252,21 +260,27 @@ def reward_model(logs, shrinkage=SHRINKAGE, kind="cells"):
     size = logs.n_contexts * logs.n_actions
     sums = np.bincount(logs.cells, weights=logs.rewards, minlength=size).astype(float)
     counts = np.bincount(logs.cells, minlength=size).astype(float)
-    return _fit(sums, counts, logs.n_contexts, logs.n_actions, shrinkage, kind)
+    low, high = (logs.rewards.min(), logs.rewards.max()) if len(logs) else (0.0, 0.0)  # no rows: it predicts 0
+    return _fit(sums, counts, logs.n_contexts, logs.n_actions, shrinkage, kind, low, high)
 
 
-def cross_fitted_doubly_robust(logs, target, fit, folds=2, seed=0):
+def random_folds(rows, count=2, seed=0):
+    """A fold number for each of `rows` rows: a seeded shuffle dealt into
+    `count` folds of (nearly) equal size."""
+    return np.random.default_rng(seed).permutation(rows) % count
+
+
+def cross_fitted_doubly_robust(logs, target, fit, folds):
     """The doubly robust estimate with the reward model of each fold's rows
     fitted on the other folds' rows (`fit(logs) -> (contexts, actions)`), so
     no row's residual is measured against a model that saw it; the folds'
-    estimates weighted by their rows."""
-    n = len(logs)
-    fold = np.random.default_rng(seed).permutation(n) % folds
+    estimates weighted by their rows. `folds` is each row's fold number
+    (random_folds); for a bootstrap resample, those of the original rows
+    drawn, so every copy of a row sits in one fold."""
+    n, folds = len(logs), np.asarray(folds)
     total = 0.0
-    for number in range(folds):
-        inside = fold == number
-        if not inside.any():
-            continue
+    for number in np.unique(folds):
+        inside = folds == number
         total += inside.sum() * doubly_robust(logs.take(inside), target[inside], fit(logs.take(~inside)))
     return total / n if n else float("nan")
 
@@ -328,12 +342,13 @@ def unseen_bounds(logs, target, model, also_seen=None):
     (and `also_seen`, more logged cells) never saw did as badly, or as well,
     as any logged reward: (down, up). The reward model's guess for them is a
     guess, and the bootstrap cannot see what no row shows, so the interval
-    owns up to it."""
+    owns up to it. A guess outside the logged range leaves no room on that
+    side (not a negative one, which would narrow the interval)."""
     unseen = ~_seen(logs, also_seen)[logs.contexts]
     mass = target * unseen
     guess = model[logs.contexts]
-    down = float((mass * (guess - logs.rewards.min())).sum(axis=1).mean())
-    up = float((mass * (logs.rewards.max() - guess)).sum(axis=1).mean())
+    down = float((mass * np.maximum(guess - logs.rewards.min(), 0.0)).sum(axis=1).mean())
+    up = float((mass * np.maximum(logs.rewards.max() - guess, 0.0)).sum(axis=1).mean())
     return down, up
 
 
@@ -393,11 +408,15 @@ def evaluate_each(logs, target, rewards, level=LEVEL, replicates=REPLICATES, see
         cell_counts = np.zeros((count, size))
         cell_counts[:, seen_cells] = multiplicity @ cell_columns
         mass = (multiplicity @ target_columns).reshape(count, len(seen_contexts), logs.n_actions)
+        drawn = multiplicity > 0
         for name, metric_logs in each.items():
             values = metric_logs.rewards
             cell_sums = np.zeros((count, size))
             cell_sums[:, seen_cells] = multiplicity @ (cell_columns * values[:, None])
-            models = _fit(cell_sums, cell_counts, logs.n_contexts, logs.n_actions, shrinkage, model)
+            # Each replicate's model within its own rows' reward range, as reward_model fits it.
+            low = np.where(drawn, values, np.inf).min(axis=1)
+            high = np.where(drawn, values, -np.inf).max(axis=1)
+            models = _fit(cell_sums, cell_counts, logs.n_contexts, logs.n_actions, shrinkage, model, low, high)
             direct = (mass * models[:, seen_contexts, :]).sum(axis=(1, 2)) / n
             residual = values[None, :] - models.reshape(count, size)[:, cells]
             draws[name]["snips"].append((weighted @ values) / sum_w)

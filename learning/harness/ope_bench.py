@@ -431,13 +431,18 @@ FACTORED = functools.partial(offline.reward_model, kind="factored")
 
 def cross_fitted_factored(logs, target, replicates, seed=0):
     """The doubly robust estimate with the factored (position-based) reward
-    model, cross-fitted on two folds, and its percentile bootstrap interval."""
-    point = offline.cross_fitted_doubly_robust(logs, target, FACTORED, seed=seed)
+    model, cross-fitted on two folds, and its percentile bootstrap interval:
+    each replicate deals the original rows into folds and resamples them
+    with their folds, so the copies of a row are fitted or corrected
+    together, never both."""
+    n = len(logs)
+    point = offline.cross_fitted_doubly_robust(logs, target, FACTORED, offline.random_folds(n, seed=seed))
     rng = np.random.default_rng(seed)
     draws = []
     for replicate in range(replicates):
-        rows = rng.integers(len(logs), size=len(logs))
-        draws.append(offline.cross_fitted_doubly_robust(logs.take(rows), target[rows], FACTORED, seed=replicate))
+        rows = rng.integers(n, size=n)
+        folds = offline.random_folds(n, seed=replicate)[rows]
+        draws.append(offline.cross_fitted_doubly_robust(logs.take(rows), target[rows], FACTORED, folds))
     low, high = np.percentile(draws, [2.5, 97.5])
     return {"value": point, "low": float(min(low, point)), "high": float(max(high, point))}
 
@@ -562,9 +567,10 @@ def tables(figures):
                          f"{study['refused_median_relative_error']:.2%}")
     shadow = figures.get("shadow")
     if shadow:
-        lines += ["", (f"Shadow mode: {shadow['seeds']} seeds x {len(LOGGED_AGENTS)} agents, {shadow['tasks_per_agent']} "
-                       f"logged tasks then {shadow['shadow_tasks']} in shadow on the first strategy, "
-                       f"{shadow['estimates']} estimates ({shadow['refused']} refused), {shadow['seconds']} s"),
+        lines += ["", (f"Shadow mode: {shadow['seeds']} seeds x {len(LOGGED_AGENTS)} agents, "
+                       f"{shadow['tasks_per_agent']} logged tasks then {shadow['shadow_tasks']} in shadow on the "
+                       f"first strategy, {shadow['estimates']} estimates ({shadow['refused']} refused), "
+                       f"{shadow['seconds']} s"),
                   (f"  learned - own: 95 % interval covers the truth {shadow['lift_coverage']:.1%}, median absolute "
                    f"error {shadow['lift_median_abs_error'] * 100:.1f} points, mean error "
                    f"{shadow['lift_mean_error'] * 100:+.1f} points, mean width {shadow['mean_lift_width'] * 100:.1f} "
@@ -580,7 +586,8 @@ def tables(figures):
         for campaign, entry in bandit["campaigns"].items():
             check = entry["monte_carlo"]
             lines.append(f"  {campaign}: truth {entry['truth']:.5f} ({entry['truth_clicks']} clicks in "
-                         f"{entry['rows']:,} rows; the random log has {entry['random_clicks']}); Monte Carlo {check['draws']:,} draws: "
+                         f"{entry['rows']:,} rows; the random log has {entry['random_clicks']}); Monte Carlo "
+                         f"{check['draws']:,} draws: "
                          f"standard error <= {check['max_standard_error']:.4f}, SNIPS moves {check['snips_shift']:.2%} "
                          "with another seed")
         for target, title in TARGETS.items():

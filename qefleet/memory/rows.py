@@ -71,8 +71,13 @@ class Query:
         # Read at first use: the related model may not be loaded when the query is declared.
         if self.related is None:
             return []
+        # The primary key stays, as QuerySet.defer keeps it: a NULL there is how an outer join says "no row".
         return [field for field in self.related.related_model._meta.concrete_fields
-                if field.name not in self.related_defer]
+                if field.primary_key or field.name not in self.related_defer]
+
+    @cached_property
+    def _related_pk(self):
+        return next(index for index, field in enumerate(self.related_fields) if field.primary_key)
 
     def __call__(self, *values, using=DEFAULT_DB_ALIAS):
         """The matching instances; an empty `__in` list matches nothing."""
@@ -145,7 +150,9 @@ class Query:
         instance = from_db(self.model, using, self.names, values[:count])
         if self.related is not None:
             related = values[count:count + joined]
-            if getattr(instance, self.related.attname) is not None:
+            # A key pointing at a row that is gone (left dangling until a deferred constraint check) joins
+            # nothing, as for a NULL key: select_related gives None there too.
+            if getattr(instance, self.related.attname) is not None and related[self._related_pk] is not None:
                 related = from_db(self.related.related_model, using,
                                   [field.attname for field in self.related_fields], related)
             else:

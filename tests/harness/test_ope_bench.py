@@ -62,3 +62,28 @@ def test_the_noise_floor_grows_as_the_truth_rests_on_fewer_rows():
                               (rng.random(3000) < 0.05).astype(float), 3, 4)
     target = offline.fixed_action(3000, 4, 2)
     assert ope_bench.noise_floor(logs, target, 0.05, 500) > ope_bench.noise_floor(logs, target, 0.05, 50_000)
+
+
+def test_the_cross_fitted_bootstrap_keeps_every_copy_of_a_row_in_one_fold(monkeypatch):
+    # Each row's reward is its id: a replicate draws rows more than once, and no copy of a row whose
+    # residual a fold corrects may be among the rows its model is fitted on.
+    rows = 200
+    logs = offline.Logs.build(np.arange(rows) % 3, np.arange(rows) % 4, np.full(rows, 0.25),
+                              np.arange(rows, dtype=float), 3, 4)
+    fitted_on, corrected = [], []
+    real_doubly_robust = offline.doubly_robust
+
+    def fit(training):
+        fitted_on.append(set(training.rewards))
+        return np.zeros((3, 4))
+
+    def doubly_robust(evaluated, target, model):
+        corrected.append(set(evaluated.rewards))
+        return real_doubly_robust(evaluated, target, model)
+
+    monkeypatch.setattr(ope_bench, "FACTORED", fit)
+    monkeypatch.setattr(offline, "doubly_robust", doubly_robust)
+    ope_bench.cross_fitted_factored(logs, offline.fixed_action(rows, 4, 0), replicates=20)
+
+    assert len(fitted_on) == len(corrected) == 2 * 21
+    assert all(not (training & evaluated) for training, evaluated in zip(fitted_on, corrected))

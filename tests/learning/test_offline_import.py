@@ -44,6 +44,13 @@ def test_a_bad_propensity_names_its_line_and_column(value):
     assert error.value.field == "logs:3:propensity"
 
 
+def test_a_bad_value_after_a_blank_line_names_the_files_own_line():
+    # The CSV reader skips the blank line 3: the bad row is on line 4 of the file.
+    with pytest.raises(offline_import.LogImportError) as error:
+        offline_import.read_logs("context,action,propensity,reward\nc,a,0.5,1\n\nc,a,2,1\n")
+    assert error.value.field == "logs:4:propensity"
+
+
 def test_a_context_without_a_distribution_is_named():
     with pytest.raises(offline_import.LogImportError, match="c1"):
         offline_import.evaluate(LOGS, policy([("c0", "a", 1)]))
@@ -75,6 +82,14 @@ def test_a_negative_reward_under_the_factored_model_names_its_line():
     with pytest.raises(offline_import.LogImportError) as error:
         offline_import.evaluate(logs, policy([("c", "a", 1)]), model="factored")
     assert error.value.field == "logs:3:reward"
+    assert "not negative" in error.value.message
+
+
+def test_a_negative_reward_after_a_blank_line_under_the_factored_model_names_the_files_own_line():
+    logs = "context,action,propensity,reward\nc,a,0.5,1\n\nc,b,0.5,-2\n"
+    with pytest.raises(offline_import.LogImportError) as error:
+        offline_import.evaluate(logs, policy([("c", "a", 1)]), model="factored")
+    assert error.value.field == "logs:4:reward"
 
 
 def test_the_command_names_the_reward_model_it_used(tmp_path):

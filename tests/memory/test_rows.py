@@ -243,3 +243,21 @@ def test_it_joins_a_nullable_key_outside_and_leaves_deferred_columns_out(alice, 
     with django_assert_num_queries(0):
         assert with_version.live_version.number == 3 and without.live_version is None
     assert with_version.live_version.get_deferred_fields() == {"payload"}
+
+
+def test_it_joins_a_key_whose_row_is_gone_as_no_related_row(alice, django_assert_num_queries):
+    # A raw delete leaves the key dangling until the (deferred) constraint check at commit.
+    version = StateVersion.objects.create(agent=alice, number=3, reason="on_demand", task_count=0, q_entries=0,
+                                          checksum="c", payload=b"", size_bytes=0)
+    profile = LearningProfile.objects.create(agent=alice, live_version=version)
+    with connection.cursor() as cursor:
+        cursor.execute(f"DELETE FROM {StateVersion._meta.db_table} WHERE id = %s", [version.pk])
+    try:
+        found = rows.Query(LearningProfile, "agent", related="live_version").first(alice)
+        by_orm = LearningProfile.objects.select_related("live_version").get(agent=alice)
+    finally:
+        profile.delete()  # the test's own constraint check, at teardown, would refuse the dangling key
+
+    with django_assert_num_queries(0):
+        assert found.live_version is None
+    assert by_orm.live_version is None
