@@ -201,7 +201,9 @@ RESTART_AFTER = 10
 # its rivals again. Paired seeds, with restarts: 0.25 moved the project
 # world 0.78 -> 0.82 (20 seeds) and the half-way world 0.44 -> 0.55 (5
 # seeds; 0.53 over 10); 0.5 gives 0.81 and 0.56 over 10 (0.55: 0.57), and
-# costs the agents-differ world 0.03 (0.64, against 0.67).
+# cost the agents-differ world 0.03 (0.64, against 0.67), all with the
+# first restart rule; with restarts against the long mean, 0.5 gives 0.84,
+# 0.54 and 0.67.
 EXPLORATION_BONUS = 0.5
 # Epsilon shrinks by this factor per visit the swarm has made to the cell
 # the choice is made in (the state's bucket). A cell sees only a few dozen
