@@ -97,26 +97,30 @@ class RecordedSimulation(Simulation):
 
 class RestartCounter:
     """Counts the restarts of a swarm's pooled rows from snapshots of their
-    visits. Between two snapshots a row restarted when its current visits
-    grew less than its visits did; it cannot restart twice within
+    visits, and logs each (the fleet's task count at the snapshot, the row,
+    its visits). Between two snapshots a row restarted when its current
+    visits grew less than its visits did; it cannot restart twice within
     engine.RESTART_AFTER visits, so snapshots at most that many tasks apart
     count every restart."""
 
     def __init__(self, swarm):
         self.swarm = swarm
         self.restarts = 0
+        self.log = []
         self._seen = {}
 
-    def snapshot(self, _progress=None):
-        for pk, visits, current in PooledValue.objects.filter(swarm=self.swarm).values_list(
-                "pk", "visits", "current_visits"):
+    def snapshot(self, progress=None):
+        for pk, task_type, key, strategy, visits, current in PooledValue.objects.filter(swarm=self.swarm).values_list(
+                "pk", "task_type", "abstract_key", "strategy__name", "visits", "current_visits"):
             before_visits, before_current = self._seen.get(pk, (0, 0))
             if current < before_current + visits - before_visits:
                 self.restarts += 1
+                self.log.append({"task": progress["done"] if progress else None, "task_type": task_type,
+                                 "abstract_key": key, "strategy": strategy, "visits": visits})
             self._seen[pk] = (visits, current)
 
 
-def _run(seed, label, agents, tasks_each, poisoned=(), start=POISON_START, length=POISON_LENGTH, on_progress=None,
+def run_fleet(seed, label, agents, tasks_each, poisoned=(), start=POISON_START, length=POISON_LENGTH, on_progress=None,
          every=None):
     """One run of the project world on a fleet of its own ("<label><seed>-"):
     the simulation (its records and history keyed by the agent ids without
@@ -149,21 +153,22 @@ def _rollbacks(prefix):
             .order_by("created_at", "pk")]
 
 
-def paired_run(seed, agents=TEAM_AGENTS, tasks_each=TASKS_EACH):
+def paired_run(seed, agents=TEAM_AGENTS, tasks_each=TASKS_EACH, start=POISON_START, length=POISON_LENGTH):
     """One seed's clean and poisoned runs: each team mate's cost, the
     poisoned agent's own (its whole run and the poisoned stretch), the other
     teams' and both runs' rollbacks."""
-    clean, _, clean_prefix = _run(seed, "pc", agents, tasks_each)
+    clean, _, clean_prefix = run_fleet(seed, "pc", agents, tasks_each)
     world = clean.environment
     names = [agent.agent_id.removeprefix(clean_prefix) for agent in clean.agents]
     target = names[0]
     team = world.agents[clean_prefix + target]
     mates = [name for name in names[1:] if world.agents[clean_prefix + name] == team]
     others = [name for name in names if world.agents[clean_prefix + name] != team]
-    poisoned, _, poisoned_prefix = _run(seed, "pp", agents, tasks_each, poisoned=(target,))
+    poisoned, _, poisoned_prefix = run_fleet(seed, "pp", agents, tasks_each, poisoned=(target,), start=start,
+                                             length=length)
     clean_expected, poisoned_expected = clean.expected(), poisoned.expected()
     mate_costs = success_cost(clean_expected, poisoned_expected, mates)
-    stretch = slice(POISON_START - 1, POISON_START - 1 + POISON_LENGTH)
+    stretch = slice(start - 1, start - 1 + length)
     return {
         "seed": seed, "poisoned": target, "team": team, "mates": mate_costs,
         "mate_cost": float(np.mean(list(mate_costs.values()))) if mates else float("nan"),
@@ -186,7 +191,7 @@ def _interval(values):
 def whole_fleet_run(seed, agents=AGENTS, tasks_each=TASKS_EACH, start=WHOLE_FLEET_START, length=POISON_LENGTH):
     """Every agent poisoned on the same tasks: the safeguard's rollbacks and
     each agent's detection and recovery (simulator.poisoning_report)."""
-    _, summary, prefix = _run(seed, f"pw{start}-", agents, tasks_each, poisoned=tuple(demo_agent_ids()[:agents]),
+    _, summary, prefix = run_fleet(seed, f"pw{start}-", agents, tasks_each, poisoned=tuple(demo_agent_ids()[:agents]),
                               start=start, length=length)
     report = {agent_id.removeprefix(prefix): entry for agent_id, entry in summary["poisoning"].items()}
     rolled = [name for name, entry in report.items() if entry["rolled_back_at"] is not None]
@@ -237,9 +242,9 @@ def stable_run(seed, tasks_each, agents=AGENTS):
     restarted and how many restarts in all, and the gap closed over the
     fleet's last WINDOW tasks."""
     counter = RestartCounter(f"ps{seed}-{SWARM}")
-    _, summary, prefix = _run(seed, "ps", agents, tasks_each, on_progress=counter.snapshot,
+    _, summary, prefix = run_fleet(seed, "ps", agents, tasks_each, on_progress=counter.snapshot,
                               every=engine.RESTART_AFTER)
-    counter.snapshot()
+    counter.snapshot({"done": summary["tasks"]})
     rows = PooledValue.objects.filter(swarm=counter.swarm)
     last = summary["last"]
     gap = last["oracle"] - last["random"]
@@ -247,7 +252,7 @@ def stable_run(seed, tasks_each, agents=AGENTS):
         "seed": seed, "agents": agents, "tasks_each": tasks_each, "tasks": summary["tasks"],
         "rollbacks": _rollbacks(prefix), "pooled_rows": rows.count(),
         "rows_restarted": sum(current < visits for visits, current in rows.values_list("visits", "current_visits")),
-        "restarts": counter.restarts,
+        "restarts": counter.restarts, "restart_log": counter.log,
         "gap_closed_expected": (last["expected"] - last["random"]) / gap,
         "gap_closed_observed": (last["success"] - last["random"]) / gap,
     }
