@@ -1,6 +1,7 @@
 """A poisoned agent's cost to its team mates: paired runs that differ only by the poison."""
 
 import pytest
+from django.core.management import CommandError, call_command
 
 from learning.harness import poisoning
 from learning.harness.bench import poisoning_table
@@ -63,3 +64,8 @@ def test_the_table_sets_the_team_mates_cost_against_its_target():
     assert "+0.87 to +3.13" in text
     assert "tasks 61-120 of 300" in text
     assert "(tasks 201-260 of 300), seed 1: agents rolled back" in text and "11 of 17" in text
+
+
+def test_the_bench_refuses_a_poisoning_run_of_nothing():
+    with pytest.raises(CommandError, match="--poisoning-only needs"):
+        call_command("bench", "--poisoning-only", "--poison-seeds", "0")

@@ -35,7 +35,8 @@ class Command(BaseCommand):
         parser.add_argument("--tasks", type=int, default=1000, help="Samples per latency figure.")
         parser.add_argument("--growth-tasks", type=int, default=20_000, help="Tasks for the bytes-per-task figure.")
         parser.add_argument("--out", default="bench-results/bench.json")
-        parser.add_argument("--seed", type=int, default=1, help="First seed of the simulated fleet (learning quality, sharing).")
+        parser.add_argument("--seed", type=int, default=1,
+                            help="First seed of the simulated fleet (learning quality, sharing, poisoning).")
         parser.add_argument("--project-seeds", type=int, default=PROJECT_SEEDS,
                             help="Seeds of the project world for learning quality.")
         parser.add_argument("--variant-seeds", type=int, default=VARIANT_SEEDS,
