@@ -38,6 +38,7 @@ from qefleet.memory.fleet import issue_token, register_agent, register_demo_flee
 from qefleet.memory.models import Agent
 from qefleet.memory.ttl import sweep_expired
 
+from .poisoning import MATE_COST_TARGET
 from .simulator import demo_agent_ids
 
 TASK_TYPES = ("unit-tests", "integration-tests", "e2e-tests")
@@ -299,7 +300,7 @@ class Bench:
             cursor.execute("SELECT pg_database_size(current_database())")
             return cursor.fetchone()[0]
 
-    def run(self, growth_tasks, quality, sharing, say):
+    def run(self, growth_tasks, quality, sharing, say, poisoning=None):
         started = timezone.now().replace(second=0, microsecond=0)
         self.figures["cpu_reference_ms"] = {"before": cpu_reference_ms()}
         register_demo_fleet()
@@ -346,6 +347,9 @@ class Bench:
         if sharing is not None:
             say("Measuring the learning speed-up from pattern sharing.")
             self.figures["sharing"] = sharing()
+        if poisoning is not None:
+            say("Measuring a poisoned agent's cost to its team mates and false rollbacks.")
+            self.figures["poisoning"] = poisoning()
         self.figures["cpu_reference_ms"]["after"] = cpu_reference_ms()
         return self.figures
 
@@ -400,6 +404,8 @@ def table(figures):
         text += "\n\n" + quality_table(figures["learning_quality"])
     if figures.get("sharing"):
         text += "\n\n" + sharing_table(figures["sharing"])
+    if figures.get("poisoning"):
+        text += "\n\n" + poisoning_table(figures["poisoning"])
     return text
 
 
@@ -429,6 +435,45 @@ def sharing_table(sharing):
         ("sharing: importers at the first possible task (the window)",
          f"{sharing['importers_at_first_possible']} of {sharing['importers']}", "caps the observed figure"),
     ]
+    return _rows_table(rows)
+
+
+def poisoning_table(figures):
+    """A poisoned agent's team mates (poisoning.measure_poisoning) and the
+    stable world's rollbacks and restarts (poisoning.measure_stable)."""
+    rows = []
+    mates = figures.get("team_mates")
+    if mates:
+        protocol = mates["protocol"]
+        low, high = mates["mate_cost_interval"]
+        rows += [
+            (f"poisoned agent's team mates ({mates['seeds']} seeds): tasks lost each, mean",
+             f"{mates['mate_cost']:+.2f}", f"<= {MATE_COST_TARGET:g} tasks"),
+            ("  its 95 % interval", f"{low:+.2f} to {high:+.2f}", f"below {MATE_COST_TARGET:g}"),
+            ("  one team mate in one seed, lowest / highest",
+             f"{mates['mate_cost_range'][0]:+.1f} / {mates['mate_cost_range'][1]:+.1f}", ""),
+            (f"  the poisoned agent ({protocol['poisoned']}, tasks {protocol['poison_start']}-"
+             f"{protocol['poison_start'] + protocol['poison_length'] - 1} of {protocol['tasks_each']}): all / poisoned",
+             f"{mates['poisoned_cost']:+.1f} / {mates['poisoned_cost_during']:+.1f}", "reported"),
+            ("  rollbacks: clean runs / poisoned runs", f"{mates['rollbacks_clean']} / {mates['rollbacks_poisoned']}",
+             "0 / reported"),
+        ]
+        if mates["others_cost_largest"] is not None:
+            rows.append(("  other teams' largest (a check)", f"{mates['others_cost_largest']:+.2f}", "0"))
+        rows += [(f"whole-fleet poisoning (tasks {run['poison_start']}-{run['poison_start'] + run['poison_length'] - 1}"
+                  f" of {run['tasks_each']}), seed {run['seed']}: agents rolled back",
+                  f"{run['rolled_back']} of {run['agents']}", "> 0") for run in mates["whole_fleet"]]
+    stable = figures.get("stable")
+    if stable:
+        size = f"{stable['agents']} x {stable['tasks_each']:,} stable tasks"
+        rows += [(f"false rollbacks, {size}, seed {run['seed']}", f"{len(run['rollbacks'])}", "0")
+                 for run in stable["runs"]]
+        rows += [(f"  pooled rows restarted, seed {run['seed']}: rows / restarts",
+                  f"{run['rows_restarted']} of {run['pooled_rows']} / {run['restarts']}", "reported")
+                 for run in stable["runs"]]
+        rows += [(f"  gap closed, last 200 tasks, seed {run['seed']}: expected / observed",
+                  f"{run['gap_closed_expected']:.2f} / {run['gap_closed_observed']:.2f}", "reported")
+                 for run in stable["runs"]]
     return _rows_table(rows)
 
 

@@ -144,12 +144,15 @@ class FleetEnvironment:
 
     `agents` maps agent id to team. Everything random derives from `seed`
     (a fresh one when None; `self.seed` tells which). `poison`, a Poison,
-    misleads some agents for a while.
+    misleads some agents for a while. `prefix`, the start of the agent ids
+    of a fleet of its own (prepare_fleet's), is left out of the task
+    streams and task ids, so two such fleets work in the same world.
     """
 
     def __init__(self, agents, seed=None, primary_share=PRIMARY_SHARE, resource_weights=RESOURCE_WEIGHTS,
-                 poison=None, strategies=STRATEGIES, complexity_levels=None, capability_levels=None):
+                 poison=None, strategies=STRATEGIES, complexity_levels=None, capability_levels=None, prefix=""):
         self.agents = dict(agents)
+        self.prefix = prefix
         # The world's shape; variant worlds (learning/harness/quality.py) change it.
         self.strategies = tuple(strategies)
         self.complexity_levels = dict(complexity_levels or COMPLEXITY_LEVELS)
@@ -249,8 +252,9 @@ class FleetEnvironment:
 
     def next_task(self, agent_id):
         """The agent's next task body, as the API takes it."""
+        name = agent_id.removeprefix(self.prefix)
         if agent_id not in self._streams:
-            self._streams[agent_id] = np.random.default_rng([self.seed, _crc(agent_id), 2])
+            self._streams[agent_id] = np.random.default_rng([self.seed, _crc(name), 2])
             self._counts[agent_id] = 0
         rng = self._streams[agent_id]
         self._counts[agent_id] += 1
@@ -262,7 +266,7 @@ class FleetEnvironment:
         count = counts[int(rng.integers(len(counts)))]
         capabilities = [CAPABILITY_POOL[int(i)] for i in rng.choice(len(CAPABILITY_POOL), size=count, replace=False)]
         resources = RESOURCE_LEVELS[int(rng.choice(len(RESOURCE_LEVELS), p=self.resource_weights))]
-        task_id = f"sim-{agent_id}-{self._counts[agent_id]:06d}"
+        task_id = f"sim-{name}-{self._counts[agent_id]:06d}"
         if poisoned:
             self._poisoned_tasks.add(task_id)
         return {
