@@ -217,7 +217,7 @@ def _reasoning(strategies, choice, epsilon, q, visits, how, detail, source_key, 
         return f"Using {strategy.name}, the strategy applied for this task type (by {origin})."
     if how == "":
         return (f"Exploiting: {strategy.name} ranks first in this state "
-                f"({q[position]:.3f} on {visits[position]} visits of its own, blended with its swarm's; "
+                f"({q[position]:.3f}, its own value blended with its swarm's, over {visits[position]} visits; "
                 "a value on fewer visits ranks a little higher).")
     if how in ("pooled", "pooled-type"):
         level = "tasks like this one" if how == "pooled" else "this task type"

@@ -240,8 +240,10 @@ def backed_off(own, pooled, prior=EVIDENCE_PRIOR):
     its own visits, at most the swarm's current visits of the action,
     weight n / (n + prior); where the swarm knows nothing of the action, the
     agent's value stands alone. Returns (values, the visits behind them: the
-    agent's as counted for the blend where it has any, else the swarm's
-    level's), so the ranking's bonus and the confidence see a restart too."""
+    swarm's current ones, which hold the agent's own, else the agent's).
+    The ranking's bonus counts these: counting the agent's own visits of
+    the fine state, a handful each, kept rivals it had tried twice ahead
+    of a best valued 0.6 higher on hundreds, for thousands of tasks."""
     own_values, own_visits = np.asarray(own[0], dtype=float), np.asarray(own[1], dtype=int)
     swarm_values, swarm_visits = np.zeros(len(own_values)), np.zeros(len(own_values), dtype=int)
     for values, visits in pooled:
@@ -254,7 +256,7 @@ def backed_off(own, pooled, prior=EVIDENCE_PRIOR):
     n = np.where(swarm_visits > 0, np.minimum(own_visits, swarm_visits), own_visits).astype(float)
     weight = np.where(swarm_visits > 0, n / (n + prior), (n > 0).astype(float))
     values = weight * own_values + (1 - weight) * swarm_values
-    return values, np.where(own_visits > 0, n.astype(int), swarm_visits)
+    return values, np.where(swarm_visits > 0, swarm_visits, own_visits)
 
 
 def optimistic(values, visits, bonus=EXPLORATION_BONUS):

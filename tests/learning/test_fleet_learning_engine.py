@@ -13,7 +13,8 @@ def test_it_blends_the_agents_own_value_with_its_swarms_by_its_visits():
     values, visits = engine.backed_off(own, [bucket], prior=5)
     # Own weight 5 / (5 + 5) = 0.5 over the bucket's value; an action the agent never tried takes the bucket's.
     assert values == pytest.approx([0.5 * 1.0 + 0.5 * 0.2, 0.6])
-    assert list(visits) == [5, 4]
+    # The visits behind a blended value are the swarm's, which hold the agent's own.
+    assert list(visits) == [10, 4]
 
 
 def test_it_backs_off_to_the_task_type_only_where_the_bucket_knows_nothing():

@@ -59,8 +59,8 @@ def test_the_agent_yields_to_a_restarted_swarm_value():
     # The agent's 20 visits of the first action count as the swarm's 1 current one.
     assert values[0] == pytest.approx(1 / 6 * 1.0 + 5 / 6 * -0.1)
     assert values[1] == pytest.approx(20 / 25 * 0.2 + 5 / 25 * 0.3)
-    # The ranking's bonus and the confidence count the visits the value stands for.
-    assert list(visits) == [1, 20]
+    # The ranking's bonus and the confidence count the swarm's current visits, which hold the agent's.
+    assert list(visits) == [1, 40]
 
 
 @pytest.mark.django_db
