@@ -14,6 +14,7 @@ from tests.learning.helpers import recommend
 
 pytestmark = [
     pytest.mark.django_db(transaction=True),
+    pytest.mark.usefixtures("strategy_catalog"),
     pytest.mark.skipif(connection.vendor != "sqlite", reason="SQLite's database-wide write lock"),
 ]
 
