@@ -1,8 +1,15 @@
 """One task's learning: the recommendation and the execution report.
 
-Each entry point runs in one transaction. Per-task work reads and writes a
-bounded number of rows (one Q row, one state's Q entries, one pattern, the
-last window of tasks), so it does not grow with the learned state.
+An execution report (and late feedback) runs in one transaction. A
+recommendation runs in none: its one write, the Decision, is a single
+statement, so on SQLite it holds the database's only write lock for that
+INSERT, not while it reads and computes the policy (under IMMEDIATE an
+atomic block takes the lock at BEGIN, and every other worker's write waits
+for it). Each of its reads sees the rows committed when it runs, as
+PostgreSQL's READ COMMITTED reads did inside the transaction. Per-task work
+reads and writes a bounded number of rows (one Q row, one state's Q
+entries, one pattern, the last window of tasks), so it does not grow with
+the learned state.
 """
 
 import hashlib
@@ -286,7 +293,6 @@ def _shadow_answer(agent, profile, task, key, strategies, q, visits, learned, ow
     }
 
 
-@transaction.atomic
 def recommend(agent, task, own_strategy=None):
     """Choose a strategy for `task`, store the Decision and describe it.
 

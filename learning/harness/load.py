@@ -213,7 +213,9 @@ def free_port():
 
 class Gunicorn:
     """gunicorn serving qefleet.wsgi on 127.0.0.1, in a process group of its
-    own so that stopping it ends exactly its master and workers."""
+    own so that stopping it ends exactly its master and workers. The run's
+    log at `log_path` (written afresh) holds gunicorn's lines and what the
+    application logs to stderr: the traceback of each 5xx."""
 
     def __init__(self, env, workers, worker_class, threads, log_path):
         self.env = env
@@ -229,8 +231,11 @@ class Gunicorn:
 
     def start(self, wait_s=30.0):
         self.log_path.parent.mkdir(parents=True, exist_ok=True)
-        self.process = subprocess.Popen(self.command, env=self.env, cwd=settings.BASE_DIR, start_new_session=True,
-                                        stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+        self.log_path.unlink(missing_ok=True)
+        # Appending, as gunicorn's own log file does; the process keeps its copy of the descriptor.
+        with open(self.log_path, "a") as log:
+            self.process = subprocess.Popen(self.command, env=self.env, cwd=settings.BASE_DIR,
+                                            start_new_session=True, stdout=subprocess.DEVNULL, stderr=log)
         deadline = time.monotonic() + wait_s
         while time.monotonic() < deadline:
             if self.process.poll() is not None:
