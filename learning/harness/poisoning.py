@@ -8,8 +8,8 @@ included), each run on a fleet and swarm of its own.
 Team mates' cost (`paired_run`, `measure_poisoning`): per seed, the same
 world twice, clean and with one agent, the fleet's first (test-generator,
 team core-testing), poisoned on its tasks POISON_START to POISON_START +
-POISON_LENGTH - 1 of TASKS_EACH (the reference study's protocol,
-/work/shared/reference/learning-limits.md: 300 tasks, poison on 61-120).
+POISON_LENGTH - 1 of TASKS_EACH (the protocol of the study the issue
+cites: 300 tasks, poison on 61-120).
 The world's draws are the same in both runs (its streams and outcomes do
 not depend on the fleet's prefix), and so are the exploration draws, seeded
 per task (TaskSeededTransport): the runs make the same choices until the
