@@ -573,6 +573,7 @@ class Simulation:
             "first_200": first["success"], "last_200": last["success"],
             "oracle": last["oracle"], "random": last["random"],
             "gap_closed": (last["expected"] - last["random"]) / gap if gap > 0 else float("nan"),
+            "gap_closed_observed": (last["success"] - last["random"]) / gap if gap > 0 else float("nan"),
             "success_rate": self._successes / self.done if self.done else float("nan"),
             "epsilon": self.epsilon(), "elapsed_s": elapsed, "seed": self.environment.seed,
             "interrupted": self.interrupted,
