@@ -187,8 +187,8 @@ POOL_STEP = 0.1
 #   slack 0.3, limit 4, value 1,000 / 140 / 60 / 56                            5, 94 %
 #   slack 0.5, limit 8, mean  over 100,000 / 8,300 / 2,000 / 2,200             15, 89 %
 # In the 120-task bench the restarts are not what meets the changing
-# world (without any, 0.54 of the gap; with these, 0.55): the value's short
-# memory and the optimistic ranking are. They are for a long run, where an
+# world (with the ranking by the agent's own visits: without any, 0.54 of
+# the gap; with these, 0.55): the value's short memory and the ranking are. They are for a long run, where an
 # agent's own values, grown over thousands of tasks, outlast a change.
 SHORTFALL_SLACK = 0.5
 SHORTFALL_LIMIT = 8.0
@@ -202,8 +202,9 @@ RESTART_AFTER = 10
 # world 0.78 -> 0.82 (20 seeds) and the half-way world 0.44 -> 0.55 (5
 # seeds; 0.53 over 10); 0.5 gives 0.81 and 0.56 over 10 (0.55: 0.57), and
 # cost the agents-differ world 0.03 (0.64, against 0.67), all with the
-# first restart rule; with restarts against the long mean, 0.5 gives 0.84,
-# 0.54 and 0.67.
+# first restart rule and n the agent's own visits; with restarts against
+# the long mean and n the swarm's current visits (backed_off), 0.5 gives
+# 0.84, 0.57 and 0.71.
 EXPLORATION_BONUS = 0.5
 # Epsilon shrinks by this factor per visit the swarm has made to the cell
 # the choice is made in (the state's bucket). A cell sees only a few dozen
